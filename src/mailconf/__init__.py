@@ -1,0 +1,52 @@
+"""mailconf: configure Postfix, OpenDKIM and OpenDMARC (SPF, DKIM, DMARC) the way the daemons read
+their files, without losing a byte of what the administrator wrote.
+
+>>> import mailconf
+>>> doc = mailconf.parse("myhostname = mail.example.com\\n", kind="postfix-main")
+>>> doc.dump()
+'myhostname = mail.example.com\\n'
+"""
+
+from __future__ import annotations
+
+import os
+
+from mailconf._version import __version__
+from mailconf.errors import EditError, MailconfError, ParseError, ValidationError
+from mailconf.syntax.document import Document, Entry
+from mailconf.syntax.kinds import KINDS, document_type, infer_kind
+
+__all__ = [
+    "KINDS",
+    "Document",
+    "EditError",
+    "Entry",
+    "MailconfError",
+    "ParseError",
+    "ValidationError",
+    "__version__",
+    "load",
+    "parse",
+]
+
+
+def parse(text: str, kind: str, *, path: str | None = None) -> Document:
+    """Parse ``text`` as a file of ``kind``; ``dump()`` of the result returns ``text`` exactly.
+
+    Raises :class:`ParseError` for input the daemon would refuse.
+    """
+    from mailconf.syntax.parse import parse_document
+
+    return parse_document(document_type(kind), text, path)
+
+
+def load(path: str | os.PathLike[str], kind: str | None = None) -> Document:
+    """Read and parse a file (any bytes round-trip); the kind comes from the name unless given."""
+    from mailconf import fileio
+
+    resolved_kind = kind or infer_kind(path)
+    try:
+        text = fileio.read_text(path)
+    except OSError as error:
+        raise MailconfError(f"{os.fspath(path)}: {error.strerror or error}") from None
+    return parse(text, resolved_kind, path=os.fspath(path))

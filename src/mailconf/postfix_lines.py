@@ -1,0 +1,65 @@
+"""What Postfix does with a logical line before any program looks at it.
+
+Shared by main.cf and master.cf: joining physical lines the way ``readlline.c`` does and splitting
+text the way ``mystrtok.c`` does (with ``{ }`` grouping).  Kept apart from both models so neither
+depends on the other.
+"""
+
+from __future__ import annotations
+
+from mailconf.syntax.document import split_lines
+
+ISSPACE = " \t\n\v\f\r"  # C isspace() in the C locale, which Postfix uses
+
+
+def is_trivia_line(line: str) -> bool:
+    """Blank, whitespace-only, or first non-space character ``#``: skipped everywhere."""
+    stripped = line.lstrip(ISSPACE)
+    return not stripped or stripped.startswith("#")
+
+
+def logical_text(entry_text: str) -> str:
+    """The logical line Postfix builds: trivia lines dropped, newlines removed, each
+    continuation's leading whitespace kept (``a\\n\\tb`` becomes ``a\\tb``).  Postfix's string
+    functions stop at a NUL byte, so text after one is cut."""
+    parts = []
+    for line in split_lines(entry_text):
+        if is_trivia_line(line):
+            continue
+        parts.append(line[:-1] if line.endswith("\n") else line)
+    joined = "".join(parts)
+    nul = joined.find("\0")
+    return joined if nul < 0 else joined[:nul]
+
+
+def split_braced(text: str, separators: str = ISSPACE) -> list[str]:
+    """Split on runs of ``separators``; a ``{``...``}`` group (nesting counted) is not split.
+
+    This is ``mystrtokq()``: an unbalanced ``{`` runs to the end of the text.
+    """
+    tokens: list[str] = []
+    index, length = 0, len(text)
+    while index < length:
+        while index < length and text[index] in separators:
+            index += 1
+        if index >= length:
+            break
+        start, level = index, 0
+        while index < length:
+            char = text[index]
+            if char == "{":
+                level += 1
+            elif level > 0 and char == "}":
+                level -= 1
+            elif level == 0 and char in separators:
+                break
+            index += 1
+        tokens.append(text[start:index])
+    return tokens
+
+
+def strip_braces(token: str) -> str:
+    """``{ a b }`` -> ``a b``: the outer braces and the blanks inside them removed."""
+    if token.startswith("{") and token.endswith("}"):
+        return token[1:-1].strip(ISSPACE)
+    return token

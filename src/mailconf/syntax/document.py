@@ -1,0 +1,214 @@
+"""The lossless tree shared by every file kind.
+
+A :class:`Document` is a header, a list of :class:`Entry` objects and a trailer.  Every byte of the
+file lives in exactly one of them, so ``dump()`` is a concatenation and edits move whole entries:
+
+* an entry owns the trivia (comment and blank lines) directly above it, since the previous entry
+  (``leading``), and its own physical lines (``text``), including comment lines inside a continued
+  Postfix value;
+* the document header owns what comes before the first entry up to the last blank line (and
+  Postfix's orphan continuation lines); the trailer owns what follows the last entry.
+
+This is LibCST's rule of one owner per comment: deleting an entry takes its comments with it and
+inserting one never steals a neighbour's.  Entries are cheap: structure inside an entry (a name,
+a value, fields) is computed by the kind's subclass on first access, not while parsing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import ClassVar, TypeVar
+
+import attrs
+
+from mailconf import fileio
+from mailconf.errors import ParseError
+
+EntryT = TypeVar("EntryT", bound="Entry")
+
+
+@attrs.define(eq=False)
+class Entry:
+    """One logical entry: a main.cf parameter, a master.cf service, an option, a table row.
+
+    ``lineno`` is the 1-based line of the entry's first own line in the parsed source; it is 0 for
+    entries created by an edit (use :meth:`Document.line_of` after edits).
+    """
+
+    leading: str
+    text: str
+    lineno: int = 0
+
+    def validate(self) -> tuple[int, int, str] | None:
+        """``(line offset, column, message)`` when the daemon would refuse this entry, else None.
+
+        Kinds override this; the default accepts what the grammar accepted.
+        """
+        return None
+
+    @property
+    def physical_lines(self) -> list[str]:
+        """The entry's own physical lines, each with its line ending."""
+        return split_lines(self.text)
+
+    @property
+    def leading_lines(self) -> list[str]:
+        return split_lines(self.leading)
+
+    @property
+    def ends_with_newline(self) -> bool:
+        return self.text.endswith("\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """Split on ``\\n`` only, keeping it: the daemons treat CR, VT and FF as ordinary characters."""
+    if not text:
+        return []
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+@attrs.define(eq=False)
+class Document:
+    """A parsed file that dumps back to exactly the text it came from."""
+
+    kind: ClassVar[str] = ""
+    entry_type: ClassVar[type[Entry]] = Entry
+
+    header: str = ""
+    entries: list[Entry] = attrs.field(factory=list)
+    trailer: str = ""
+    path: str | None = None
+
+    # ------------------------------------------------------------------ output
+    def dump(self) -> str:
+        parts = [self.header]
+        for entry in self.entries:
+            parts.append(entry.leading)
+            parts.append(entry.text)
+        parts.append(self.trailer)
+        return "".join(parts)
+
+    def __str__(self) -> str:
+        return self.dump()
+
+    def dump_bytes(self) -> bytes:
+        return fileio.encode(self.dump())
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Write atomically (temp file, fsync, rename) keeping the existing mode and owner."""
+        target = path if path is not None else self.path
+        if target is None:
+            raise ValueError("save() needs a path: this document was not loaded from a file")
+        fileio.atomic_write(target, self.dump_bytes())
+
+    # ------------------------------------------------------------ navigation
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def newline(self) -> str:
+        """The line ending new lines get: CRLF when the file's first line ending is CRLF."""
+        text = self.header or (self.entries[0].leading + self.entries[0].text if self.entries else "")
+        text = text or self.trailer
+        index = text.find("\n")
+        return "\r\n" if index > 0 and text[index - 1] == "\r" else "\n"
+
+    @property
+    def ends_with_newline(self) -> bool:
+        """False when the file's last line has no line ending (kept that way by edits)."""
+        dumped_tail = self.trailer or (self.entries[-1].text if self.entries else self.header)
+        return not dumped_tail or dumped_tail.endswith("\n")
+
+    def line_of(self, entry: Entry) -> int:
+        """The 1-based line where ``entry``'s own text starts in the current dump."""
+        line = 1 + self.header.count("\n")
+        for candidate in self.entries:
+            line += candidate.leading.count("\n")
+            if candidate is entry:
+                return line
+            line += candidate.text.count("\n")
+        raise ValueError("entry is not in this document")
+
+    # ----------------------------------------------------------------- edits
+    def parse_entry(self, text: str) -> Entry:
+        """Parse ``text`` as one entry of this kind (with the file's line ending), or raise."""
+        from mailconf.syntax.parse import parse_single_entry
+
+        return parse_single_entry(type(self), self.terminate(text))
+
+    def terminate(self, line_text: str) -> str:
+        """``line_text`` with every line ending in this file's line ending."""
+        body = line_text[:-1] if line_text.endswith("\n") else line_text
+        body = body.replace("\r\n", "\n").replace("\n", self.newline)
+        return body + self.newline
+
+    def insert(self, index: int, entry: Entry) -> Entry:
+        """Insert ``entry`` before position ``index`` (``len(self)`` appends), keeping the file's
+        final-newline style: a file without a final newline still has none afterwards."""
+        at_end = index >= len(self.entries)
+        if at_end and not self.trailer and not self.ends_with_newline:
+            self._terminate_last_line()
+            entry.text = entry.text.rstrip("\r\n") if entry.text.endswith("\n") else entry.text
+        self.entries.insert(index, entry)
+        return entry
+
+    def replace(self, old: Entry, new_text: str) -> Entry:
+        """Replace ``old``'s own lines with ``new_text`` (parsed and validated), keeping its comments."""
+        new = self.parse_entry(new_text)
+        if not old.ends_with_newline:
+            new.text = new.text.rstrip("\r\n")
+        new.leading = old.leading
+        new.lineno = old.lineno
+        self.entries[self.entries.index(old)] = new
+        return new
+
+    def remove(self, entry: Entry, *, keep_comments: bool = False) -> None:
+        """Remove ``entry``; with ``keep_comments`` its leading comments stay (given to the next
+        entry or the trailer)."""
+        index = self.entries.index(entry)
+        del self.entries[index]
+        if keep_comments and entry.leading:
+            if index < len(self.entries):
+                self.entries[index].leading = entry.leading + self.entries[index].leading
+            else:
+                self.trailer = entry.leading + self.trailer
+        if not entry.ends_with_newline:
+            # The removed entry was the unterminated last line: the new last line loses its newline.
+            self._unterminate_last_line()
+
+    def _terminate_last_line(self) -> None:
+        if self.entries:
+            self.entries[-1].text += self.newline
+        else:
+            self.header += self.newline if self.header else ""
+
+    def _unterminate_last_line(self) -> None:
+        if self.trailer:
+            self.trailer = _strip_one_newline(self.trailer)
+        elif self.entries:
+            self.entries[-1].text = _strip_one_newline(self.entries[-1].text)
+        else:
+            self.header = _strip_one_newline(self.header)
+
+
+def _strip_one_newline(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
+
+
+def raise_entry_error(doc_type: type[Document], entry: Entry, problem: tuple[int, int, str]) -> None:
+    offset, column, message = problem
+    lines = entry.physical_lines
+    source = lines[offset] if offset < len(lines) else (lines[-1] if lines else "")
+    raise ParseError(message, line=entry.lineno + offset, column=column, source_line=source)

@@ -1,0 +1,71 @@
+"""The file kinds mailconf knows, their document types, and how a file name tells the kind.
+
+Document types are imported on first use so that ``import mailconf`` stays cheap: a CLI call
+that reads one main.cf never loads the OpenDKIM model.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import os
+from pathlib import PurePath
+
+from mailconf.errors import MailconfError
+from mailconf.syntax.document import Document
+
+_DOCUMENT_TYPES = {
+    "postfix-main": ("mailconf.maincf", "MainCf"),
+    "postfix-master": ("mailconf.mastercf", "MasterCf"),
+    "opendkim": ("mailconf.milterconf", "OpenDkimConf"),
+    "opendmarc": ("mailconf.milterconf", "OpenDmarcConf"),
+    "keytable": ("mailconf.tables", "KeyTable"),
+    "signingtable": ("mailconf.tables", "SigningTable"),
+    "hostlist": ("mailconf.tables", "HostList"),
+    "shellvars": ("mailconf.shellvars", "ShellVars"),
+}
+KINDS = tuple(_DOCUMENT_TYPES)
+
+# (pattern on the file name, case-insensitive, kind); first match wins.
+_NAME_PATTERNS = (
+    ("main.cf*", "postfix-main"),
+    ("master.cf*", "postfix-master"),
+    ("opendkim.conf*", "opendkim"),
+    ("opendmarc.conf*", "opendmarc"),
+    ("key.table*", "keytable"),
+    ("keytable*", "keytable"),
+    ("*.keytable", "keytable"),
+    ("signing.table*", "signingtable"),
+    ("signingtable*", "signingtable"),
+    ("*.signingtable", "signingtable"),
+    ("trusted.hosts*", "hostlist"),
+    ("trustedhosts*", "hostlist"),
+    ("internalhosts*", "hostlist"),
+    ("externalignorelist*", "hostlist"),
+    ("ignore.hosts*", "hostlist"),
+    ("*.hosts", "hostlist"),
+)
+
+
+def document_type(kind: str) -> type[Document]:
+    try:
+        module_name, class_name = _DOCUMENT_TYPES[kind]
+    except KeyError:
+        raise MailconfError(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}") from None
+    doc_type: type[Document] = getattr(importlib.import_module(module_name), class_name)
+    return doc_type
+
+
+def infer_kind(path: str | os.PathLike[str]) -> str:
+    """The kind a file's name implies (``/etc/default/opendkim`` is shellvars), or an error."""
+    pure = PurePath(path)
+    name = pure.name.lower()
+    if pure.parent.name == "default" and name in ("opendkim", "opendmarc"):
+        return "shellvars"
+    for pattern, kind in _NAME_PATTERNS:
+        if fnmatch.fnmatchcase(name, pattern):
+            return kind
+    raise MailconfError(
+        f"{os.fspath(path)}: cannot tell the file kind from its name; pass kind= (--kind): "
+        + ", ".join(KINDS)
+    )

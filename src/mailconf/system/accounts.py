@@ -1,0 +1,285 @@
+"""Users, groups, ownership and directories, resolved through the root's own passwd/group.
+
+Why not :mod:`pwd`/:mod:`grp`: under ``--root DIR`` the names must mean what they mean in
+``DIR/etc/passwd`` (an image being prepared may give ``opendkim`` another uid than this host). On the
+live root the same files are read; NSS sources beyond the files (LDAP, systemd-userdb) are not
+consulted, which is fine for the system accounts Debian packages create.
+
+Group membership is what makes milters reachable: Postfix needs to be in the ``opendkim`` and
+``opendmarc`` groups to open their sockets (``gpasswd -a postfix opendkim`` in the walkthrough). On
+the live root we call ``gpasswd`` itself, so nscd/sssd caches and audit logging behave as the admin
+expects; under an alternate root we edit ``etc/group`` and ``etc/gshadow`` ourselves, changing only
+the member field of the one line and keeping every other byte, under the same ``.pwd.lock`` lock the
+shadow tools take.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+from mailconf.errors import MailconfError
+from mailconf.fileio import atomic_write, decode
+from mailconf.system.root import SystemRoot
+from mailconf.system.run import Runner, run
+
+GPASSWD_TIMEOUT = 30.0
+
+
+@attrs.frozen
+class User:
+    """One ``passwd`` entry (the fields mailconf needs)."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+
+@attrs.frozen
+class Group:
+    """One ``group`` entry; ``members`` are the explicit (supplementary) members."""
+
+    name: str
+    gid: int
+    members: tuple[str, ...]
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return decode(path.read_bytes()).splitlines()
+    except FileNotFoundError:
+        raise MailconfError(f"{path}: not found") from None
+
+
+def _is_entry(line: str) -> bool:
+    # NIS compat lines ("+", "-name") and blank/comment lines are not local entries.
+    return bool(line) and line[0] not in "#+-"
+
+
+def read_users(root: SystemRoot) -> dict[str, User]:
+    """Users from ``ROOT/etc/passwd``; the first entry of a name wins, as in glibc."""
+    users: dict[str, User] = {}
+    for line in _lines(root.resolve("/etc/passwd")):
+        fields = line.split(":")
+        if not _is_entry(line) or len(fields) < 7:
+            continue
+        try:
+            user = User(fields[0], int(fields[2]), int(fields[3]), fields[5], fields[6])
+        except ValueError:
+            continue
+        users.setdefault(user.name, user)
+    return users
+
+
+def _split_members(field: str) -> tuple[str, ...]:
+    return tuple(m for m in field.strip().split(",") if m)
+
+
+def read_groups(root: SystemRoot) -> dict[str, Group]:
+    """Groups from ``ROOT/etc/group``; the first entry of a name wins."""
+    groups: dict[str, Group] = {}
+    for line in _lines(root.resolve("/etc/group")):
+        fields = line.split(":")
+        if not _is_entry(line) or len(fields) < 4:
+            continue
+        try:
+            group = Group(fields[0], int(fields[2]), _split_members(fields[3]))
+        except ValueError:
+            continue
+        groups.setdefault(group.name, group)
+    return groups
+
+
+def get_user(root: SystemRoot, name: str) -> User:
+    """The user ``name`` or a :class:`MailconfError` naming the passwd file."""
+    try:
+        return read_users(root)[name]
+    except KeyError:
+        raise MailconfError(
+            f"user {name!r} does not exist in {root.resolve('/etc/passwd')}"
+            " (is the package that creates it installed?)"
+        ) from None
+
+
+def get_group(root: SystemRoot, name: str) -> Group:
+    """The group ``name`` or a :class:`MailconfError` naming the group file."""
+    try:
+        return read_groups(root)[name]
+    except KeyError:
+        raise MailconfError(
+            f"group {name!r} does not exist in {root.resolve('/etc/group')}"
+            " (is the package that creates it installed?)"
+        ) from None
+
+
+def is_group_member(root: SystemRoot, group: str, user: str) -> bool:
+    """Whether processes of ``user`` get ``group``: listed as a member, or it is the primary group.
+
+    Both count because ``initgroups(3)``, which daemons call when they drop privileges, gives a
+    process its primary group and every group listing it.
+    """
+    grp_entry = get_group(root, group)
+    usr_entry = get_user(root, user)
+    return user in grp_entry.members or usr_entry.gid == grp_entry.gid
+
+
+@contextlib.contextmanager
+def _passwd_lock(root: SystemRoot) -> Iterator[None]:
+    """The lock ``lckpwdf(3)`` takes (an fcntl write lock on etc/.pwd.lock), bounded by retries."""
+    lock_path = root.resolve("/etc/.pwd.lock")
+    fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        for _ in range(150):
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise MailconfError(f"{lock_path}: held by another program for 15 s (useradd?)")
+        yield
+    finally:
+        os.close(fd)
+
+
+def _add_member_to_file(path: Path, group: str, user: str, member_field: int) -> bool:
+    """Append ``user`` to the member list of ``group``'s first line; only that field changes."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    name = group.encode()
+    for index, raw in enumerate(lines):
+        body, cr = (raw[:-1], b"\r") if raw.endswith(b"\r") else (raw, b"")
+        fields = body.split(b":")
+        if fields[0] != name or len(fields) <= member_field:
+            continue
+        members = [m for m in fields[member_field].split(b",") if m]
+        if user.encode() in members:
+            return False
+        old = fields[member_field]
+        # Keep the existing field verbatim (odd spacing included) and append ",user".
+        stripped = old.rstrip(b", ")
+        fields[member_field] = stripped + (b"," if stripped else b"") + user.encode()
+        lines[index] = b":".join(fields) + cr
+        atomic_write(path, b"\n".join(lines))
+        return True
+    raise MailconfError(f"group {group!r} not found in {path}")
+
+
+def ensure_group_member(
+    root: SystemRoot,
+    group: str,
+    user: str,
+    *,
+    runner: Runner = run,
+) -> bool:
+    """Make ``user`` a member of ``group``; returns True when something changed.
+
+    Idempotent. Live root: ``gpasswd -a USER GROUP``. Alternate root: ``etc/group`` (and
+    ``etc/gshadow`` when it exists and lists the group) rewritten atomically, mode and owner kept.
+    Remember that running daemons keep their old groups until restarted.
+    """
+    if is_group_member(root, group, user):
+        return False
+    if root.is_live:
+        result = runner(["gpasswd", "-a", user, group], timeout=GPASSWD_TIMEOUT)
+        if not result.ok:
+            raise MailconfError(f"gpasswd -a {user} {group} failed: {result.output}")
+        return True
+    with _passwd_lock(root):
+        changed = _add_member_to_file(root.resolve("/etc/group"), group, user, 3)
+        gshadow = root.resolve("/etc/gshadow")
+        if gshadow.exists():
+            with contextlib.suppress(MailconfError):
+                # A group missing from gshadow is legal (gpasswd then only edits group).
+                changed = _add_member_to_file(gshadow, group, user, 3) or changed
+    return changed
+
+
+def resolve_owner(
+    root: SystemRoot, owner: str | int | None = None, group: str | int | None = None
+) -> tuple[int, int]:
+    """Numeric (uid, gid) for names looked up in the root's files; -1 means "leave unchanged"."""
+    uid = -1 if owner is None else owner if isinstance(owner, int) else get_user(root, owner).uid
+    gid = -1 if group is None else group if isinstance(group, int) else get_group(root, group).gid
+    return uid, gid
+
+
+def chown(
+    root: SystemRoot,
+    system_path: str,
+    owner: str | int | None = None,
+    group: str | int | None = None,
+) -> bool:
+    """Set the owner and/or group of a path; True when something changed.
+
+    Like ``chown`` without ``-h``: a symlink's target is changed, once :meth:`SystemRoot.resolve`
+    has checked that the target stays inside the root.
+    """
+    path = root.resolve(system_path)
+    uid, gid = resolve_owner(root, owner, group)
+    st = os.stat(path)
+    if (uid in (-1, st.st_uid)) and (gid in (-1, st.st_gid)):
+        return False
+    try:
+        os.chown(path, uid, gid)
+    except PermissionError as exc:
+        raise MailconfError(f"{system_path}: cannot change owner: {exc.strerror}") from exc
+    return True
+
+
+def chmod(root: SystemRoot, system_path: str, mode: int) -> bool:
+    """Set the permission bits of a path; returns True when they changed."""
+    path = root.resolve(system_path)
+    current = stat.S_IMODE(os.stat(path).st_mode)
+    if current == mode:
+        return False
+    try:
+        os.chmod(path, mode)
+    except PermissionError as exc:
+        raise MailconfError(f"{system_path}: cannot change mode: {exc.strerror}") from exc
+    return True
+
+
+def ensure_directory(
+    root: SystemRoot,
+    system_path: str,
+    *,
+    mode: int = 0o755,
+    owner: str | int | None = None,
+    group: str | int | None = None,
+) -> bool:
+    """``mkdir -p`` then set mode and owner of the last component; True when anything changed.
+
+    Missing parents are created 0755 and owned by the caller (as ``mkdir -p`` and ``install -d``
+    do); only the named directory gets ``mode``/``owner``/``group``. The mode is set explicitly, so
+    the process umask does not matter. A non-directory in the way is an error.
+    """
+    path = root.resolve(system_path)
+    uid, gid = resolve_owner(root, owner, group)  # fail on unknown names before creating anything
+    changed = False
+    if not path.is_dir():
+        if path.exists() or path.is_symlink():
+            raise MailconfError(f"{system_path}: exists and is not a directory")
+        missing = []
+        probe = path
+        while not probe.exists():
+            missing.append(probe)
+            probe = probe.parent
+        for directory in reversed(missing):
+            root.resolve(str(root.system_path(directory)))  # re-check each step
+            os.mkdir(directory, 0o700 if directory == path else 0o755)
+            if directory != path:
+                os.chmod(directory, 0o755)
+        changed = True
+    changed = chown(root, system_path, uid, gid) or changed
+    changed = chmod(root, system_path, mode) or changed
+    return changed
