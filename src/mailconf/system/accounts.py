@@ -1,16 +1,16 @@
 """Users, groups, ownership and directories, resolved through the root's own passwd/group.
 
 Why not :mod:`pwd`/:mod:`grp`: under ``--root DIR`` the names must mean what they mean in
-``DIR/etc/passwd`` (an image being prepared may give ``opendkim`` another uid than this host). On the
-live root the same files are read; NSS sources beyond the files (LDAP, systemd-userdb) are not
+``DIR/etc/passwd`` (an image being prepared may give ``opendkim`` another uid than this host). On
+the live root the same files are read; NSS sources beyond the files (LDAP, systemd-userdb) are not
 consulted, which is fine for the system accounts Debian packages create.
 
 Group membership is what makes milters reachable: Postfix needs to be in the ``opendkim`` and
 ``opendmarc`` groups to open their sockets (``gpasswd -a postfix opendkim`` in the walkthrough). On
 the live root we call ``gpasswd`` itself, so nscd/sssd caches and audit logging behave as the admin
 expects; under an alternate root we edit ``etc/group`` and ``etc/gshadow`` ourselves, changing only
-the member field of the one line and keeping every other byte, under the same ``.pwd.lock`` lock the
-shadow tools take.
+the member field of the one line and keeping every other byte, under the same ``.pwd.lock`` lock
+the shadow tools take.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Running external programs: argument lists only, always with a timeout.
 
-Why not ``subprocess.run(capture_output=True)``: daemons started by ``postfix start``, an init script
-or ``opendkim -x`` fork into the background and may keep the inherited stdout/stderr open. With pipes,
-reading until end-of-file would then block until the *daemon* exits (a hang that looks like a
-timeout). Output therefore goes to anonymous temporary files, which nobody waits on.
+Why not ``subprocess.run(capture_output=True)``: daemons started by ``postfix start``, an init
+script or ``opendkim -x`` fork into the background and may keep the inherited stdout/stderr open.
+With pipes, reading until end-of-file would then block until the *daemon* exits (a hang that looks
+like a timeout). Output therefore goes to anonymous temporary files, which nobody waits on.
 
 The child runs in its own session so that a timeout can kill the whole process group it created,
 not only the direct child.
@@ -53,7 +53,7 @@ class CommandResult:
 
 
 class Runner(Protocol):
-    """The signature of :func:`run`; tests pass a fake to record commands instead of running them."""
+    """The signature of :func:`run`; tests pass a fake that records commands instead."""
 
     def __call__(
         self,

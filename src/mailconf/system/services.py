@@ -1,0 +1,637 @@
+"""Starting, stopping and restarting Postfix, OpenDKIM and OpenDMARC, and knowing it worked.
+
+How a service is driven, in order of preference (see :meth:`ServiceManager.method`):
+
+1. ``systemd`` — PID 1 is systemd (``/run/systemd/system`` exists): ``systemctl restart NAME``.
+   After ``/etc/default/opendkim`` (or ``opendmarc``) changed, its ``SOCKET`` only takes effect
+   once ``/lib/NAME/NAME.service.generate`` wrote the unit override and ``systemctl daemon-reload``
+   ran (:meth:`ServiceManager.defaults_changed`).
+2. ``init`` — the Debian init script ``/etc/init.d/NAME`` (containers, chroots, WSL).
+3. ``direct`` — no init system at all: ``postfix start|stop``, ``opendkim -x CONF``,
+   ``opendmarc -c CONF``, and stopping by pid.
+
+Whatever ran, "exit status 0" is not trusted: the milters fork and exit 0 even when the child
+dies a moment later (bad key table, socket in use), so after every start we wait, bounded, for the
+pid file to name a live process *and* the socket to accept connections, and report failure
+otherwise (with ``opendkim -n`` / ``opendmarc -n``'s verdict, since without syslog the daemon's
+own complaint is lost). After SIGTERM an old OpenDKIM keeps its socket for ~5 s, so a stop waits
+for the process to be gone and the socket to be free before a start. Without systemd nothing
+creates ``/run/opendkim`` or ``/run/opendmarc``: the direct method creates missing run
+directories, owned by the daemon's user, as the init scripts do.
+
+Under an alternate root nothing is run: every call returns a :class:`ServiceResult` with
+``performed=False`` describing what would run on the live system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import stat
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from mailconf.errors import MailconfError
+from mailconf.fileio import decode
+from mailconf.system import accounts
+from mailconf.system.root import SystemRoot
+from mailconf.system.run import CommandResult, Runner, run
+
+Method = Literal["systemd", "init", "direct"]
+Action = Literal["start", "stop", "restart", "reload"]
+
+COMMAND_TIMEOUT = 60.0
+READY_TIMEOUT = 15.0
+STOP_TIMEOUT = 15.0
+POLL = 0.1
+
+MILTERS = ("opendkim", "opendmarc")
+SERVICES = ("postfix", *MILTERS)
+
+
+class ServiceError(MailconfError):
+    """A service did not reach the requested state; ``result`` holds the details."""
+
+    def __init__(self, result: ServiceResult) -> None:
+        self.result = result
+        super().__init__(f"{result.action} {result.service} ({result.method}): {result.message}")
+
+
+@attrs.frozen
+class ServiceResult:
+    """What was (or, when ``performed`` is False, would be) done to a service."""
+
+    service: str
+    action: str
+    method: str
+    performed: bool
+    commands: tuple[tuple[str, ...], ...] = ()
+    pid: int | None = None
+    message: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Small readers of the milters' configuration (only the options that decide pid file and socket).
+
+
+def read_milter_conf(text: str) -> dict[str, str]:
+    """Options of an opendkim/opendmarc conf, lower-cased names, last one wins, ``#`` cuts."""
+    options: dict[str, str] = {}
+    for line in text.splitlines():
+        body = line.split("#", 1)[0].replace("\r", "").strip(" \t")
+        if not body:
+            continue
+        name, _, value = body.replace("\t", " ").partition(" ")
+        options[name.lower()] = value.strip(" \t")
+    return options
+
+
+_ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def read_default_file(text: str, initial: dict[str, str] | None = None) -> dict[str, str]:
+    """Simple ``VAR=value`` assignments of an ``/etc/default`` shell fragment.
+
+    Enough for Debian's files (quotes, ``$VAR`` from earlier lines); anything cleverer (command
+    substitution, conditionals) is not evaluated. The planner owns the full model of this file.
+    """
+    env = dict(initial or {})
+    for line in text.splitlines():
+        match = _ASSIGN.match(line)
+        if not match:
+            continue
+        raw = match.group(2).strip()
+        if raw[:1] in "'\"" and raw[-1:] == raw[:1] and len(raw) >= 2:
+            quote, raw = raw[0], raw[1:-1]
+            if quote == "'":
+                env[match.group(1)] = raw
+                continue
+        else:
+            raw = raw.split(" #", 1)[0].strip()
+        env[match.group(1)] = _VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), raw)
+    return env
+
+
+@attrs.frozen
+class Endpoint:
+    """A milter socket: ``local:/path`` or ``inet:port@host`` (``inet6`` too)."""
+
+    kind: Literal["local", "inet"]
+    path: str = ""
+    host: str = ""
+    port: int = 0
+
+    @classmethod
+    def parse(cls, spec: str) -> Endpoint:
+        """Parse a milter socket spec as the milters write it."""
+        kind, sep, rest = spec.partition(":")
+        if not sep:
+            return cls("local", path=spec)
+        kind = kind.lower()
+        if kind in ("local", "unix"):
+            return cls("local", path=rest)
+        if kind in ("inet", "inet6"):
+            port, _, host = rest.partition("@")
+            if not port.isdigit():
+                raise MailconfError(f"{spec}: cannot understand this socket")
+            default = "::1" if kind == "inet6" else "127.0.0.1"
+            chosen = host.strip("[]") or default
+            if chosen in ("0.0.0.0", "::", "*"):
+                chosen = default
+            return cls("inet", host=chosen, port=int(port))
+        raise MailconfError(f"{spec}: unknown socket type {kind!r}")
+
+    def accepts(self, root: SystemRoot) -> bool:
+        """Whether something is listening (a connect succeeds)."""
+        if self.kind == "local":
+            path = root.resolve(self.path)
+            try:
+                if not stat.S_ISSOCK(os.stat(path).st_mode):
+                    return False
+            except OSError:
+                return False
+            family, address = socket.AF_UNIX, str(path)
+            target: str | tuple[str, int] = address
+        else:
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            target = (self.host, self.port)
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect(target)
+            except OSError:
+                return False
+        return True
+
+
+@attrs.frozen
+class MilterSetup:
+    """How a milter is started directly and how we know it is up."""
+
+    name: str
+    conf: str
+    pid_file: str
+    endpoint: Endpoint | None
+    user: str | None
+    extra_args: tuple[str, ...]
+
+    def argv(self) -> tuple[str, ...]:
+        """The daemon command line (the daemon backgrounds itself)."""
+        flag = "-x" if self.name == "opendkim" else "-c"
+        return (self.name, flag, self.conf, *self.extra_args)
+
+
+def milter_setup(root: SystemRoot, name: str) -> MilterSetup:
+    """Pid file, socket and user of a milter, from its conf and ``/etc/default/NAME``.
+
+    Mirrors the Debian init scripts: the conf's ``PidFile``/``Socket`` win; otherwise ``-P``
+    and ``-p`` come from ``/etc/default/NAME`` (RUNDIR, PIDFILE, SOCKET) or Debian's defaults.
+    """
+    if name not in MILTERS:
+        raise MailconfError(f"{name}: not a milter mailconf knows")
+    conf = f"/etc/{name}.conf"
+    try:
+        options = read_milter_conf(decode(root.resolve(conf).read_bytes()))
+    except FileNotFoundError:
+        raise MailconfError(f"{conf} is missing: cannot start {name}") from None
+    initial = {"NAME": name, "RUNDIR": f"/run/{name}"}
+    default_path = root.resolve(f"/etc/default/{name}")
+    defaults = (
+        read_default_file(decode(default_path.read_bytes()), initial)
+        if (default_path.is_file())
+        else initial
+    )
+    rundir = defaults.get("RUNDIR") or f"/run/{name}"
+    extra: list[str] = []
+    pid_file = options.get("pidfile")
+    if not pid_file:
+        pid_file = defaults.get("PIDFILE") or f"{rundir}/{name}.pid"
+        extra += ["-P", pid_file]
+    spec = options.get("socket")
+    if not spec:
+        spec = defaults.get("SOCKET") or None
+        if spec:
+            extra += ["-p", spec]
+    user = options.get("userid") or None
+    if user is None and defaults.get("USER"):
+        user = defaults["USER"]
+        extra += ["-u", user]
+    endpoint = Endpoint.parse(spec) if spec else None
+    return MilterSetup(name, conf, pid_file, endpoint, user, tuple(extra))
+
+
+# --------------------------------------------------------------------------------------------
+# Processes.
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running (not zombie) process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def read_pid_file(path: Path) -> int | None:
+    """The pid in a pid file, or None when missing, empty or garbage."""
+    try:
+        text = path.read_text("ascii", "replace").strip()
+        pid = int(text.split()[0]) if text else 0
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid > 0 else None
+
+
+def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL)
+
+
+def stop_pid(pid: int, *, timeout: float = STOP_TIMEOUT, kill_after: bool = True) -> bool:
+    """SIGTERM ``pid`` and wait for it to exit; SIGKILL after ``timeout`` when ``kill_after``.
+
+    Returns True when the process is gone. This is how tests (and the direct method) stop a
+    daemon they started: the milters' pid files name the process to signal.
+    """
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    if _wait(lambda: not pid_alive(pid), timeout):
+        return True
+    if not kill_after:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return _wait(lambda: not pid_alive(pid), 5.0)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class ServiceManager:
+    """Drives services on one root. Under an alternate root every action is only reported."""
+
+    def __init__(
+        self,
+        root: SystemRoot,
+        *,
+        runner: Runner = run,
+        method: Method | None = None,
+        ready_timeout: float = READY_TIMEOUT,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        self.root = root
+        self.runner = runner
+        self._method = method
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+
+    # -- choosing how ---------------------------------------------------------------------
+
+    def systemd_running(self) -> bool:
+        """PID 1 is systemd (the test ``sd_booted(3)`` uses)."""
+        return self.root.resolve("/run/systemd/system").is_dir()
+
+    def method(self, service: str) -> Method:
+        """How ``service`` is driven here: forced method, else systemd, init script, direct."""
+        if self._method is not None:
+            return self._method
+        if self.systemd_running():
+            return "systemd"
+        if os.access(self.root.resolve(f"/etc/init.d/{service}"), os.X_OK):
+            return "init"
+        return "direct"
+
+    # -- public actions -------------------------------------------------------------------
+
+    def start(self, service: str) -> ServiceResult:
+        """Start ``service`` (a no-op success when it already runs, except under systemd)."""
+        return self._act(service, "start")
+
+    def stop(self, service: str) -> ServiceResult:
+        """Stop ``service`` and wait until it is gone."""
+        return self._act(service, "stop")
+
+    def restart(self, service: str) -> ServiceResult:
+        """Stop (if running) then start; a full restart is needed for new group memberships."""
+        return self._act(service, "restart")
+
+    def reload(self, service: str) -> ServiceResult:
+        """Make ``service`` re-read its configuration (Postfix: ``postfix reload``).
+
+        The milters have no safe reload in Debian's packaging: this restarts them.
+        """
+        return self._act(service, "reload")
+
+    def defaults_changed(self, service: str) -> ServiceResult:
+        """Apply a changed ``/etc/default/NAME`` (opendkim/opendmarc) before the next restart.
+
+        Under systemd the unit override is regenerated and systemd reloaded; init scripts and
+        the direct method read the file at every start, so nothing is needed there.
+        """
+        commands: list[tuple[str, ...]] = []
+        method = self.method(service)
+        if method == "systemd":
+            commands = [
+                (f"/lib/{service}/{service}.service.generate",),
+                ("systemctl", "daemon-reload"),
+            ]
+        if not self.root.is_live:
+            return self._report(service, "daemon-reload", method, commands)
+        if not commands:
+            return ServiceResult(
+                service,
+                "daemon-reload",
+                method,
+                True,
+                (),
+                None,
+                "not needed: the file is read at every start",
+            )
+        generator = Path(commands[0][0])
+        if not generator.exists():
+            commands = commands[1:]
+        for argv in commands:
+            self._must(service, "daemon-reload", method, argv, commands)
+        return ServiceResult(service, "daemon-reload", method, True, tuple(commands))
+
+    def running_pid(self, service: str) -> int | None:
+        """The pid of the running service's main process, from its pid file, or None."""
+        pid_path = self._pid_path(service)
+        pid = read_pid_file(pid_path) if pid_path is not None else None
+        return pid if pid is not None and pid_alive(pid) else None
+
+    # -- machinery ------------------------------------------------------------------------
+
+    def _pid_path(self, service: str) -> Path | None:
+        if service == "postfix":
+            queue = self._postconf("queue_directory") or "/var/spool/postfix"
+            return self.root.resolve(f"{queue}/pid/master.pid")
+        if service in MILTERS:
+            return self.root.resolve(milter_setup(self.root, service).pid_file)
+        return None
+
+    def _postconf(self, name: str) -> str | None:
+        try:
+            result = self.runner(["postconf", "-h", name], timeout=COMMAND_TIMEOUT)
+        except MailconfError:
+            return None
+        return result.stdout.strip() or None if result.ok else None
+
+    def _planned(self, service: str, action: Action, method: Method) -> list[tuple[str, ...]]:
+        if method == "systemd":
+            verb = "reload-or-restart" if action == "reload" and service == "postfix" else action
+            verb = "restart" if action == "reload" and service != "postfix" else verb
+            return [("systemctl", verb, service)]
+        if method == "init":
+            verb = "restart" if action == "reload" and service != "postfix" else action
+            return [(f"/etc/init.d/{service}", verb)]
+        if service == "postfix":
+            if action == "restart":
+                return [("postfix", "stop"), ("postfix", "start")]
+            return [("postfix", action)]
+        argv = milter_setup(self.root, service).argv()
+        if action == "stop":
+            return [("kill", "-TERM", "<pid>")]
+        if action in ("restart", "reload"):
+            return [("kill", "-TERM", "<pid>"), argv]
+        return [argv]
+
+    def _report(
+        self, service: str, action: str, method: str, commands: Sequence[tuple[str, ...]]
+    ) -> ServiceResult:
+        return ServiceResult(
+            service,
+            action,
+            method,
+            False,
+            tuple(commands),
+            None,
+            f"alternate root {self.root}: not run",
+        )
+
+    def _act(self, service: str, action: Action) -> ServiceResult:
+        if service not in SERVICES:
+            raise MailconfError(f"{service}: not a service mailconf manages")
+        method = self.method(service)
+        if not self.root.is_live:
+            try:
+                planned = self._planned(service, action, method)
+            except MailconfError as exc:
+                return ServiceResult(service, action, method, False, (), None, str(exc))
+            return self._report(service, action, method, planned)
+        if method == "direct":
+            return self._direct(service, action)
+        commands = self._planned(service, action, method)
+        for argv in commands:
+            self._must(service, action, method, argv, commands)
+        return self._verify(service, action, method, tuple(commands))
+
+    def _must(
+        self,
+        service: str,
+        action: str,
+        method: str,
+        argv: tuple[str, ...],
+        commands: Sequence[tuple[str, ...]],
+    ) -> CommandResult:
+        try:
+            result = self.runner(argv, timeout=COMMAND_TIMEOUT)
+        except MailconfError as exc:
+            raise ServiceError(
+                ServiceResult(service, action, method, True, tuple(commands), None, str(exc))
+            ) from exc
+        if not result.ok:
+            message = f"{' '.join(argv)} exited {result.returncode}: {result.output}"
+            raise ServiceError(
+                ServiceResult(service, action, method, True, tuple(commands), None, message)
+            )
+        return result
+
+    def _verify(
+        self, service: str, action: str, method: str, commands: tuple[tuple[str, ...], ...]
+    ) -> ServiceResult:
+        if action == "stop":
+            pid_path = self._pid_path(service)
+            gone = _wait(
+                lambda: (
+                    pid_path is None
+                    or (pid := read_pid_file(pid_path)) is None
+                    or not pid_alive(pid)
+                ),
+                self.stop_timeout,
+            )
+            if not gone:
+                raise ServiceError(
+                    ServiceResult(
+                        service, action, method, True, commands, None, "still running after stop"
+                    )
+                )
+            return ServiceResult(service, action, method, True, commands, None, "stopped")
+        pid = self._wait_ready(service, method, commands, action)
+        return ServiceResult(service, action, method, True, commands, pid, f"running (pid {pid})")
+
+    def _wait_ready(
+        self, service: str, method: str, commands: tuple[tuple[str, ...], ...], action: str
+    ) -> int:
+        pid_path = self._pid_path(service)
+        endpoint = milter_setup(self.root, service).endpoint if service in MILTERS else None
+        state: dict[str, int | None] = {"pid": None}
+
+        def ready() -> bool:
+            pid = read_pid_file(pid_path) if pid_path is not None else None
+            if pid is None or not pid_alive(pid):
+                return False
+            state["pid"] = pid
+            return endpoint is None or endpoint.accepts(self.root)
+
+        if _wait(ready, self.ready_timeout) and state["pid"] is not None:
+            return state["pid"]
+        pid = state["pid"]
+        if pid is not None and pid_alive(pid):
+            why = f"pid {pid} runs but {endpoint} accepts no connection"
+        else:
+            why = f"no live process in {pid_path} after {self.ready_timeout:g} s"
+        why += self._diagnose(service)
+        raise ServiceError(ServiceResult(service, action, method, True, commands, pid, why))
+
+    def _diagnose(self, service: str) -> str:
+        """The configuration checker's verdict, since the daemon's own log may be lost."""
+        if service not in MILTERS:
+            return ""
+        setup = milter_setup(self.root, service)
+        flag = "-x" if service == "opendkim" else "-c"
+        try:
+            result = self.runner([service, "-n", flag, setup.conf], timeout=COMMAND_TIMEOUT)
+        except MailconfError:
+            return ""
+        if not result.ok:
+            return f"; {service} -n says: {result.output}"
+        return "; the configuration checks out (-n): see the mail log (socket in use? key file?)"
+
+    # -- the direct method ------------------------------------------------------------------
+
+    def _direct(self, service: str, action: Action) -> ServiceResult:
+        if service == "postfix":
+            return self._direct_postfix(action)
+        setup = milter_setup(self.root, service)
+        commands: list[tuple[str, ...]] = []
+        pid_path = self.root.resolve(setup.pid_file)
+        if action in ("stop", "restart", "reload"):
+            pid = read_pid_file(pid_path)
+            if pid is not None and pid_alive(pid):
+                commands.append(("kill", "-TERM", str(pid)))
+                if not stop_pid(pid, timeout=self.stop_timeout):
+                    raise ServiceError(
+                        ServiceResult(
+                            service, action, "direct", True, tuple(commands), pid, "would not exit"
+                        )
+                    )
+            self._wait_endpoint_free(setup)
+            if action == "stop":
+                return ServiceResult(
+                    service, action, "direct", True, tuple(commands), None, "stopped"
+                )
+        elif (pid := read_pid_file(pid_path)) is not None and pid_alive(pid):
+            return ServiceResult(service, action, "direct", True, (), pid, "already running")
+        self._ensure_run_dirs(setup)
+        argv = setup.argv()
+        commands.append(argv)
+        self._must(service, action, "direct", argv, commands)
+        return self._verify(service, action, "direct", tuple(commands))
+
+    def _wait_endpoint_free(self, setup: MilterSetup) -> None:
+        """After the old process exited: drop a stale unix socket, wait for a TCP port."""
+        endpoint = setup.endpoint
+        if endpoint is None:
+            return
+        if endpoint.kind == "local":
+            path = self.root.resolve(endpoint.path)
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(os.lstat(path).st_mode) and not endpoint.accepts(self.root):
+                    os.unlink(path)
+            return
+        _wait(lambda: not endpoint.accepts(self.root), self.stop_timeout)
+
+    def _ensure_run_dirs(self, setup: MilterSetup) -> None:
+        """Create missing /run directories for the pid file and socket, owned by the daemon user."""
+        wanted = {os.path.dirname(setup.pid_file)}
+        if setup.endpoint is not None and setup.endpoint.kind == "local":
+            wanted.add(os.path.dirname(setup.endpoint.path))
+        for directory in sorted(wanted):
+            if not directory.startswith(("/run/", "/var/run/")):
+                continue  # e.g. /var/spool/postfix/opendkim: the plan creates it explicitly
+            if self.root.resolve(directory).is_dir():
+                continue
+            owner = setup.user
+            group = None
+            if owner is not None:
+                owner = owner.split(":", 1)[0]
+                user = accounts.get_user(self.root, owner)
+                group = user.gid
+            accounts.ensure_directory(self.root, directory, mode=0o755, owner=owner, group=group)
+
+    def _direct_postfix(self, action: Action) -> ServiceResult:
+        commands: list[tuple[str, ...]] = []
+        running = self.runner(["postfix", "status"], timeout=COMMAND_TIMEOUT).ok
+        if action == "reload":
+            if not running:
+                action = "start"
+            else:
+                commands.append(("postfix", "reload"))
+                self._must("postfix", action, "direct", commands[-1], commands)
+                return self._verify("postfix", action, "direct", tuple(commands))
+        if action in ("stop", "restart") and running:
+            pid = self.running_pid("postfix")
+            commands.append(("postfix", "stop"))
+            self._must("postfix", action, "direct", commands[-1], commands)
+            if pid is not None and not _wait(lambda: not pid_alive(pid), self.stop_timeout):
+                raise ServiceError(
+                    ServiceResult(
+                        "postfix",
+                        action,
+                        "direct",
+                        True,
+                        tuple(commands),
+                        pid,
+                        "master would not exit",
+                    )
+                )
+        if action == "stop":
+            return ServiceResult(
+                "postfix", action, "direct", True, tuple(commands), None, "stopped"
+            )
+        if action == "start" and running:
+            return ServiceResult(
+                "postfix",
+                action,
+                "direct",
+                True,
+                (),
+                self.running_pid("postfix"),
+                "already running",
+            )
+        commands.append(("postfix", "start"))
+        self._must("postfix", action, "direct", commands[-1], commands)
+        return self._verify("postfix", action, "direct", tuple(commands))

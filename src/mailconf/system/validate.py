@@ -1,0 +1,265 @@
+"""Ask the real programs whether a configuration would be accepted.
+
+Every check returns a :class:`Validation` instead of raising, so a plan can show all problems at
+once. ``ok`` is False only when a validator ran and refused the configuration; a validator that
+cannot run (program not installed, a check that only means something on the live system) gives
+``skipped=True, ok=True`` with the reason in ``message``, so it never blocks an apply silently
+*and* never pretends to have passed: callers that care look at ``skipped``.
+
+Alternate roots (``--root DIR``):
+
+* ``postconf -c DIR/etc/postfix -n`` and ``-M`` read only the directory given: run as is.
+* ``postfix check`` inspects the live queue and daemon directories and even fixes them: skipped.
+* ``opendkim -n`` opens the data sets (KeyTable, SigningTable, InternalHosts, ...), KeyFile,
+  TrustAnchorFile, the Lua scripts, BaseDirectory and Include files named in the configuration,
+  by absolute path; under an alternate root those paths name the real system's files. We
+  therefore validate a temporary copy of the configuration in which every such path is rewritten
+  to its place under the root (recursively for ``Include``), and map the temporary names back to
+  the original ones in the message. Non-file data sets (``csl:``, ``ldap:``, ``dsn:``...) and
+  relative values (literal lists for OpenDKIM) are left alone.
+* ``opendmarc -n`` opens only BaseDirectory, DomainWhitelistFile and TestDNSData (measured against
+  opendmarc 1.4.2; it ignores IgnoreHosts, PublicSuffixList, HistoryFile): same rewriting.
+
+The lists of path options were measured on Debian 12's binaries (``Option /nonexistent`` for each
+string option of ``opendkim-config.h``); see :data:`OPENDKIM_PATH_OPTIONS`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import attrs
+
+from mailconf.errors import MailconfError
+from mailconf.fileio import decode, encode
+from mailconf.system.root import SystemRoot
+from mailconf.system.run import CommandResult, Runner, run, which
+
+VALIDATE_TIMEOUT = 30.0
+
+#: Options ``opendkim -n`` opens as data sets (values may carry file:/refile:/db: prefixes).
+OPENDKIM_DATASET_OPTIONS = frozenset(
+    name.lower()
+    for name in (
+        "ATPSDomains", "BodyLengthDB", "Domain", "DontSignMailTo", "ExemptDomains",
+        "ExternalIgnoreList", "InternalHosts", "KeyTable", "MacroList", "MTA", "MustBeSigned",
+        "OmitHeaders", "OverSignHeaders", "PeerList", "RemoveARFrom", "SenderHeaders",
+        "SignHeaders", "SigningTable", "TestDNSData", "TrustSignaturesFrom",
+        "VBR-TrustedCertifiers",
+    )
+)  # fmt: skip
+#: Options ``opendkim -n`` opens as plain paths.
+OPENDKIM_FILE_OPTIONS = frozenset(
+    name.lower()
+    for name in (
+        "BaseDirectory", "FinalPolicyScript", "KeyFile", "ReplaceRules", "ScreenPolicyScript",
+        "SetupPolicyScript", "TrustAnchorFile",
+    )
+)  # fmt: skip
+OPENDKIM_PATH_OPTIONS = OPENDKIM_DATASET_OPTIONS | OPENDKIM_FILE_OPTIONS
+#: Options ``opendmarc -n`` opens.
+OPENDMARC_FILE_OPTIONS = frozenset(
+    name.lower() for name in ("BaseDirectory", "DomainWhitelistFile", "TestDNSData")
+)
+#: Data-set prefixes whose remainder is a file path.
+FILE_PREFIXES = ("file:", "refile:", "db:")
+
+
+@attrs.frozen
+class Validation:
+    """The verdict of one validator: ``(ok, message)`` plus what ran and whether it was skipped."""
+
+    tool: str
+    ok: bool
+    message: str
+    skipped: bool = False
+    argv: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[bool | str]:
+        """Allows ``ok, message = check(...)``."""
+        return iter((self.ok, self.message))
+
+
+def _skip(tool: str, reason: str) -> Validation:
+    return Validation(tool, ok=True, message=reason, skipped=True)
+
+
+def _from_result(tool: str, result: CommandResult, rename: Mapping[str, str]) -> Validation:
+    # On success stdout is just the dump (postconf -n); only stderr (warnings) is worth keeping.
+    message = result.output if not result.ok else result.stderr.strip()
+    for temporary, original in rename.items():
+        message = message.replace(temporary, original)
+    return Validation(tool, ok=result.ok, message=message, argv=result.argv)
+
+
+def _run_checked(
+    tool: str, argv: list[str], runner: Runner, rename: Mapping[str, str] | None = None
+) -> Validation:
+    if which(argv[0]) is None:
+        return _skip(tool, f"{argv[0]} is not installed; not validated")
+    try:
+        result = runner(argv, timeout=VALIDATE_TIMEOUT)
+    except MailconfError as exc:
+        return Validation(tool, ok=False, message=str(exc), argv=tuple(argv))
+    return _from_result(tool, result, rename or {})
+
+
+def postfix_check(root: SystemRoot, *, runner: Runner = run) -> Validation:
+    """``postfix check`` (live root only: it inspects and repairs the live spool)."""
+    if not root.is_live:
+        return _skip("postfix check", f"postfix check only runs on / (root is {root})")
+    return _run_checked("postfix check", ["postfix", "check"], runner)
+
+
+def postconf_check(
+    root: SystemRoot, config_directory: str = "/etc/postfix", *, runner: Runner = run
+) -> Validation:
+    """``postconf -c DIR -n`` then ``postconf -c DIR -M``: main.cf and master.cf both parse.
+
+    postconf prints warnings (unused parameters, obsolete names) on stderr with exit 0; they are
+    kept in ``message`` of a passing result.
+    """
+    directory = root.resolve(config_directory)
+    if not (directory / "main.cf").is_file():
+        return Validation("postconf", ok=False, message=f"{config_directory}/main.cf is missing")
+    messages = []
+    for flag in ("-n", "-M"):
+        check = _run_checked("postconf", ["postconf", "-c", str(directory), flag], runner)
+        if check.skipped or not check.ok:
+            return check
+        if check.message:
+            messages.append(check.message)
+    argv = ("postconf", "-c", str(directory), "-n")
+    return Validation("postconf", ok=True, message="\n".join(messages), argv=argv)
+
+
+def _rewrite_value(root: SystemRoot, value: str, dataset: bool) -> str:
+    """The value with its file path moved under the root (unchanged when it names no file)."""
+    prefix = ""
+    lowered = value.lower()
+    if dataset:
+        for candidate in FILE_PREFIXES:
+            if lowered.startswith(candidate):
+                prefix, value = value[: len(candidate)], value[len(candidate) :]
+                break
+        else:
+            if ":" in value.split("/", 1)[0]:
+                return prefix + value  # csl:, ldap:, dsn:, lua:... not a local file
+    if not value.startswith("/"):
+        return prefix + value
+    return prefix + str(root.resolve(value))
+
+
+def rewrite_conf_for_root(
+    root: SystemRoot,
+    text: str,
+    path_options: frozenset[str],
+    dataset_options: frozenset[str],
+    include: Callable[[str], str] | None = None,
+) -> str:
+    """Copy of an opendkim/opendmarc configuration with file paths moved under ``root``.
+
+    Follows the daemons' line rules: ``#`` anywhere cuts the line, the name ends at the first
+    space or tab, the value is the rest trimmed, names are case-insensitive. Lines are otherwise
+    kept, so line numbers in error messages still match the original. ``include`` maps an
+    ``Include`` value to the path of its own rewritten copy.
+    """
+    out = []
+    for line in text.splitlines(keepends=True):
+        body = line.split("#", 1)[0].replace("\r", "").rstrip("\n")
+        stripped = body.strip(" \t")
+        parts = stripped.replace("\t", " ").split(" ", 1)
+        name = parts[0].lower()
+        value = parts[1].strip(" \t") if len(parts) > 1 else ""
+        if value and name == "include" and include is not None:
+            out.append(f"{parts[0]} {include(value)}\n")
+        elif value and name in path_options:
+            new = _rewrite_value(root, value, name in dataset_options)
+            out.append(f"{parts[0]} {new}\n" if new != value else line)
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def _validate_milter_conf(
+    tool: str,
+    root: SystemRoot,
+    conf: str,
+    argv_for: Callable[[str], list[str]],
+    path_options: frozenset[str],
+    dataset_options: frozenset[str],
+    runner: Runner,
+) -> Validation:
+    host = root.resolve(conf)
+    if not host.is_file():
+        return Validation(tool, ok=False, message=f"{conf} is missing")
+    program = argv_for("X")[0]
+    if which(program) is None:
+        return _skip(tool, f"{program} is not installed; {conf} not validated")
+    if root.is_live:
+        return _run_checked(tool, argv_for(str(host)), runner)
+    if "#" in str(root.path):
+        return _skip(tool, f"root path {root} contains '#', which the daemon would cut")
+    with tempfile.TemporaryDirectory(prefix="mailconf-validate-") as tmp:
+        rename: dict[str, str] = {}
+        counter = iter(range(1_000_000))
+
+        def copy(system_path: str, depth: int = 0) -> str:
+            if not system_path.startswith("/"):
+                return system_path  # relative Include: as the daemon would (cwd-relative)
+            if depth > 10:
+                raise MailconfError(f"{system_path}: Include nested too deep")
+            source = root.resolve(system_path)
+            target = Path(tmp) / f"{next(counter)}-{source.name}"
+            try:
+                text = decode(source.read_bytes())
+            except FileNotFoundError:
+                return str(source)  # let the daemon report the missing file
+            rewritten = rewrite_conf_for_root(
+                root, text, path_options, dataset_options, lambda v: copy(v, depth + 1)
+            )
+            target.write_bytes(encode(rewritten))
+            rename[str(target)] = system_path
+            return str(target)
+
+        try:
+            top = copy(conf)
+        except MailconfError as exc:
+            return Validation(tool, ok=False, message=str(exc))
+        result = _run_checked(tool, argv_for(top), runner, rename)
+        # Paths under the root read better as system paths too.
+        prefix = str(root.path)
+        return attrs.evolve(result, message=result.message.replace(prefix + os.sep, os.sep))
+
+
+def opendkim_check(
+    root: SystemRoot, conf: str = "/etc/opendkim.conf", *, runner: Runner = run
+) -> Validation:
+    """``opendkim -n -x CONF``; under an alternate root on a copy with paths moved into it."""
+    return _validate_milter_conf(
+        "opendkim",
+        root,
+        conf,
+        lambda path: ["opendkim", "-n", "-x", path],
+        OPENDKIM_PATH_OPTIONS,
+        OPENDKIM_DATASET_OPTIONS,
+        runner,
+    )
+
+
+def opendmarc_check(
+    root: SystemRoot, conf: str = "/etc/opendmarc.conf", *, runner: Runner = run
+) -> Validation:
+    """``opendmarc -n -c CONF``; under an alternate root on a copy with paths moved into it."""
+    return _validate_milter_conf(
+        "opendmarc",
+        root,
+        conf,
+        lambda path: ["opendmarc", "-n", "-c", path],
+        OPENDMARC_FILE_OPTIONS,
+        frozenset(),
+        runner,
+    )
