@@ -121,14 +121,16 @@ class BackupSet:
             return self._entries[system_path]
         host = self.root.resolve(system_path)
         try:
-            fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO in the way must not hang the apply; it is refused just below.
+            fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             entry = BackupEntry(system_path, existed=False)
         else:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                raise MailconfError(f"{system_path}: not a regular file, cannot back it up")
             with os.fdopen(fd, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if not stat.S_ISREG(st.st_mode):
-                    raise MailconfError(f"{system_path}: not a regular file, cannot back it up")
                 data = handle.read()
             copy = self._copy_path(system_path)
             copy.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -1,0 +1,91 @@
+"""The apply lock: a second process is refused at once and told who holds the lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailconf.system.lock import ApplyLock, LockHeldError
+from mailconf.system.root import SystemRoot
+
+HOLDER = """
+import sys, time
+from mailconf.system.lock import ApplyLock
+from mailconf.system.root import SystemRoot
+with ApplyLock(SystemRoot(sys.argv[1])):
+    print("locked", flush=True)
+    sys.stdin.readline()
+"""
+
+CONTENDER = """
+import sys
+from mailconf.system.lock import ApplyLock, LockHeldError
+from mailconf.system.root import SystemRoot
+try:
+    ApplyLock(SystemRoot(sys.argv[1])).acquire()
+except LockHeldError as exc:
+    print(exc)
+    sys.exit(3)
+print("acquired")
+"""
+
+
+def test_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        other = subprocess.run(
+            [sys.executable, "-c", CONTENDER, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert other.returncode == 3, other.stderr
+        assert f"another mailconf apply is running (pid {holder.pid})" in other.stdout
+        # In this process too (flock conflicts between open file descriptions).
+        with pytest.raises(LockHeldError) as info:
+            ApplyLock(SystemRoot(tmp_path)).acquire()
+        assert info.value.pid == holder.pid
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    # Released when the holder exits: now it can be taken.
+    again = subprocess.run(
+        [sys.executable, "-c", CONTENDER, str(tmp_path)], capture_output=True, text=True, timeout=30
+    )
+    assert again.returncode == 0 and "acquired" in again.stdout
+
+
+def test_lock_released_when_holder_dies(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait(timeout=30)
+    with ApplyLock(SystemRoot(tmp_path)) as lock:
+        assert lock.held
+        assert lock.path == tmp_path / "run/mailconf.lock"
+    assert not lock.held
+
+
+def test_reacquire_after_release_in_same_process(tmp_path: Path) -> None:
+    lock = ApplyLock(SystemRoot(tmp_path))
+    lock.acquire()
+    lock.acquire()  # idempotent while held
+    lock.release()
+    with ApplyLock(SystemRoot(tmp_path)):
+        pass
