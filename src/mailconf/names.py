@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 _LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+# DNS names that are not host names (``_spf.example.com``, ``_dmarc``) may hold underscores.
+_SERVICE_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 # Conservative local part: RFC 5322 allows much more (``!#$%&'*+/=?^`{|}~``) but those characters
 # are shell, URI and DMARC metacharacters (``!`` starts a size limit, ``,`` separates URIs).
 _LOCAL_PART = re.compile(r"[A-Za-z0-9_+=-]+(?:\.[A-Za-z0-9_+=-]+)*\Z")
@@ -53,7 +55,7 @@ def _suggest_a_label(name: str) -> str:
         return ""
 
 
-def _check_labels(value: str, what: str) -> list[str]:
+def _check_labels(value: str, what: str, *, underscore: bool = False) -> list[str]:
     """Split ``value`` into LDH labels or raise a ValidationError naming the first bad one."""
     if value == "":
         raise ValidationError(f"{what} is empty")
@@ -68,14 +70,17 @@ def _check_labels(value: str, what: str) -> list[str]:
                 f"{what} {value!r}: label {label!r} is {len(label)} bytes long; "
                 f"DNS allows at most {MAX_LABEL_LENGTH}"
             )
-        if not is_ldh_label(label):
+        pattern = _SERVICE_LABEL if underscore else _LDH_LABEL
+        if not pattern.match(label):
+            allowed = "-_" if underscore else "-"
             if label.startswith("-") or label.endswith("-"):
                 reason = "a label may not start or end with '-'"
             else:
-                reason = _describe_bad_characters(label, "-")
+                reason = _describe_bad_characters(label, allowed)
+            kinds = "letters, digits, '-' and '_'" if underscore else "letters, digits and '-'"
             raise ValidationError(
                 f"{what} {value!r}: label {label!r} is not a host name label ({reason}); "
-                "only letters, digits and '-' are allowed"
+                f"only {kinds} are allowed"
             )
         if label[2:4] == "--" and label[:4].lower() == "xn--":
             try:
@@ -87,11 +92,15 @@ def _check_labels(value: str, what: str) -> list[str]:
     return labels
 
 
-def validate_domain(name: str, *, allow_single_label: bool = False) -> str:
+def validate_domain(
+    name: str, *, allow_single_label: bool = False, allow_underscore: bool = False
+) -> str:
     """Return ``name`` in lower case if it is a usable mail domain, else raise ValidationError.
 
     Accepted: LDH labels of 1..63 bytes, 253 bytes in all, at least two labels unless
     ``allow_single_label`` (a bare ``localhost`` is not a domain anyone publishes DNS records for).
+    ``allow_underscore`` admits ``_`` for DNS names that are not host names (``_spf.example.com``
+    in an SPF ``include:``).
     Refused with a specific message: a trailing dot (mailconf writes absolute names itself, and
     Postfix and OpenDKIM do not want the dot), Unicode (the message suggests the A-label), an IP
     address, and anything with characters outside letters, digits, ``-`` and ``.``.
@@ -112,7 +121,7 @@ def validate_domain(name: str, *, allow_single_label: bool = False) -> str:
             f"domain {name[:40]!r}... is {len(name)} bytes long; DNS allows at most "
             f"{MAX_NAME_LENGTH}"
         )
-    labels = _check_labels(name, "domain")
+    labels = _check_labels(name, "domain", underscore=allow_underscore)
     if labels[-1].isdigit():
         raise ValidationError(
             f"domain {name!r} looks like an IP address or ends in a numeric label; "

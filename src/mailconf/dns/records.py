@@ -195,7 +195,7 @@ def spf_record(
     if mx:
         terms.append("mx")
     for target in include:
-        terms.append(f"include:{validate_domain(target)}")
+        terms.append(f"include:{validate_domain(target, allow_underscore=True)}")
     if not terms:
         raise ValidationError("an SPF record needs at least one address, network or include")
     terms.append("-all" if hard_fail else "~all")
