@@ -129,6 +129,9 @@ class Endpoint:
     host: str = ""
     port: int = 0
 
+    def __str__(self) -> str:
+        return f"local:{self.path}" if self.kind == "local" else f"inet:{self.port}@{self.host}"
+
     @classmethod
     def parse(cls, spec: str) -> Endpoint:
         """Parse a milter socket spec as the milters write it."""
@@ -502,15 +505,19 @@ class ServiceManager:
         def ready() -> bool:
             pid = read_pid_file(pid_path) if pid_path is not None else None
             if pid is None or not pid_alive(pid):
-                return False
+                # A pid seen alive that died: the daemon failed after forking; stop waiting.
+                return state["pid"] is not None
             state["pid"] = pid
             return endpoint is None or endpoint.accepts(self.root)
 
-        if _wait(ready, self.ready_timeout) and state["pid"] is not None:
-            return state["pid"]
+        _wait(ready, self.ready_timeout)
         pid = state["pid"]
+        if pid is not None and pid_alive(pid) and (endpoint is None or endpoint.accepts(self.root)):
+            return pid
         if pid is not None and pid_alive(pid):
             why = f"pid {pid} runs but {endpoint} accepts no connection"
+        elif pid is not None:
+            why = f"pid {pid} exited right after starting"
         else:
             why = f"no live process in {pid_path} after {self.ready_timeout:g} s"
         why += self._diagnose(service)
@@ -555,6 +562,20 @@ class ServiceManager:
                 )
         elif (pid := read_pid_file(pid_path)) is not None and pid_alive(pid):
             return ServiceResult(service, action, "direct", True, (), pid, "already running")
+        if setup.endpoint is not None and setup.endpoint.accepts(self.root):
+            # Someone else answers there (another instance, another program): the new daemon
+            # would fork, exit 0, fail to bind, and the old listener would fool the ready check.
+            raise ServiceError(
+                ServiceResult(
+                    service,
+                    action,
+                    "direct",
+                    False,
+                    tuple(commands),
+                    None,
+                    f"{setup.endpoint} is already in use",
+                )
+            )
         self._ensure_run_dirs(setup)
         argv = setup.argv()
         commands.append(argv)
