@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from mailconf.errors import MailconfError
+from mailconf.system.accounts import ensure_group_member, read_groups
 from mailconf.system.root import SystemRoot
 from mailconf.system.services import ServiceError, ServiceManager, stop_pid
 
@@ -45,6 +46,13 @@ def main() -> int:
     manager = ServiceManager(SystemRoot.live(), method="direct", ready_timeout=15)
     started: list[int] = []
     try:
+        # The real gpasswd on the (overlaid) live /etc, twice: the second call changes nothing.
+        live = SystemRoot.live()
+        report["gpasswd"] = [
+            ensure_group_member(live, "opendmarc", "postfix"),
+            ensure_group_member(live, "opendmarc", "postfix"),
+            "postfix" in read_groups(live)["opendmarc"].members,
+        ]
         # Without systemd nothing creates /run/opendkim: the direct method must.
         sh("rm", "-rf", "/run/opendkim")
         Path("/etc/opendkim.conf").write_text(

@@ -136,6 +136,7 @@ def test_opendkim_started_and_stopped_directly_in_a_namespace(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert "error" not in report, report
+    assert report["gpasswd"] in ([True, False, True], [False, False, True])
     pid, message, commands = report["start"]
     assert message == f"running (pid {pid})"
     assert commands == [["opendkim", "-x", "/etc/opendkim.conf"]]
