@@ -193,7 +193,9 @@ def _lookup(args: argparse.Namespace) -> int:
     elif doc.kind == "keytable":
         answer = doc.lookup(args.key)
     else:
-        raise MailconfError(f"lookup works on keytable, signingtable and hostlist files, not {doc.kind}")
+        raise MailconfError(
+            f"lookup works on keytable, signingtable and hostlist files, not {doc.kind}"
+        )
     if answer is None:
         return EXIT_REFUSED
     print(answer)
@@ -208,18 +210,37 @@ def _register_edit(commands: Any) -> None:
     add = edit.add_argument
     add("--set", action="append", default=[], metavar="NAME=VALUE", help="set a parameter/option")
     add("--unset", action="append", default=[], metavar="NAME", help="remove a parameter/option")
-    add("--add-milter", action="append", default=[], metavar="M",
-        help="main.cf: add a milter (opendkim, opendmarc, or a socket spec) to smtpd_milters")
+    add(
+        "--add-milter",
+        action="append",
+        default=[],
+        metavar="M",
+        help="main.cf: add a milter (opendkim, opendmarc, or a socket spec) to smtpd_milters",
+    )
     add("--remove-milter", action="append", default=[], metavar="M")
-    add("--add-restriction", nargs=2, metavar=("LIST", "ITEM"),
-        help="main.cf: insert ITEM into the restriction list LIST (with --last or --after)")
+    add(
+        "--add-restriction",
+        nargs=2,
+        metavar=("LIST", "ITEM"),
+        help="main.cf: insert ITEM into the restriction list LIST (with --last or --after)",
+    )
     position = edit.add_mutually_exclusive_group()
     position.add_argument("--last", action="store_true", help="with --add-restriction: at the end")
     position.add_argument("--after", metavar="ITEM", help="with --add-restriction: after ITEM")
-    add("--add-service", action="append", default=[], metavar="LINE",
-        help="master.cf: add or update a service from a master.cf line")
-    add("--add-entry", action="append", default=[], metavar="'KEY VALUE'",
-        help="KeyTable/SigningTable: add a row")
+    add(
+        "--add-service",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="master.cf: add or update a service from a master.cf line",
+    )
+    add(
+        "--add-entry",
+        action="append",
+        default=[],
+        metavar="'KEY VALUE'",
+        help="KeyTable/SigningTable: add a row",
+    )
     add("--remove-entry", action="append", default=[], metavar="KEY")
     add("--add-host", action="append", default=[], metavar="HOST", help="host list: add a host")
     add("--remove-host", action="append", default=[], metavar="HOST")
@@ -289,14 +310,16 @@ def local_milter_socket(daemon: str, root: Any) -> str:
     """The socket a daemon listens on: /etc/default/DAEMON's SOCKET overrides the conf file."""
     import mailconf
 
-    default_file = root.path(f"/etc/default/{daemon}")
+    default_file = root.resolve(f"/etc/default/{daemon}")
     if default_file.exists():
         socket = mailconf.load(default_file, kind="shellvars").get("SOCKET")
         if socket:
             return str(socket)
-    conf = root.path(f"/etc/{daemon}.conf")
+    conf = root.resolve(f"/etc/{daemon}.conf")
     if not conf.exists():
-        raise MailconfError(f"{conf}: not found; give the milter as a socket spec instead of {daemon!r}")
+        raise MailconfError(
+            f"{conf}: not found; give the milter as a socket spec instead of {daemon!r}"
+        )
     socket = mailconf.load(conf, kind=daemon).get("Socket")
     if not socket:
         raise MailconfError(f"{conf}: no Socket option; give the milter as a socket spec")
@@ -309,7 +332,9 @@ def unified_diff(before: str, after: str, path: str) -> str:
     lines = difflib.unified_diff(
         before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}"
     )
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
 
 
 def _print_json(value: Any) -> None:
@@ -317,7 +342,14 @@ def _print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-_COMMANDS = [_register_show, _register_fmt, _register_get, _register_lint, _register_lookup, _register_edit]
+_COMMANDS = [
+    _register_show,
+    _register_fmt,
+    _register_get,
+    _register_lint,
+    _register_lookup,
+    _register_edit,
+]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,188 @@
+"""Cross-file checks of the milter wiring: what Postfix connects to is what the milters listen on.
+
+These are the mistakes no single file shows and no validator catches: ``postfix check`` and
+``opendkim -n`` pass while every message gets 451 or Postfix gets EACCES on the socket.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from mailconf.checks.system_view import SystemView
+from mailconf.errors import EditError, MailconfError
+from mailconf.findings import Finding, Severity
+from mailconf.maincf import milter_socket_for_postfix
+from mailconf.system import accounts
+
+MILTER_LISTS = ("smtpd_milters", "non_smtpd_milters")
+DAEMONS = ("opendkim", "opendmarc")
+MAIN_CF = "/etc/postfix/main.cf"
+
+
+def check_milters(view: SystemView) -> list[Finding]:
+    main = view.document("main")
+    if main is None:
+        return []
+    findings: list[Finding] = []
+    smtpd = _milter_items(main, "smtpd_milters")
+    positions: dict[str, int] = {}
+    for daemon in DAEMONS:
+        if view.document(daemon) is None:
+            continue
+        socket = view.milter_socket(daemon)
+        if socket is None:
+            findings.append(
+                _error(
+                    "milter.no-socket",
+                    f"{daemon} has no Socket",
+                    f"set Socket in /etc/{daemon}.conf",
+                    f"/etc/{daemon}.conf",
+                )
+            )
+            continue
+        try:
+            expected = milter_socket_for_postfix(socket, view.queue_directory)
+        except EditError as error:
+            findings.append(
+                _error(
+                    "milter.socket-unreachable",
+                    str(error),
+                    "put the socket under Postfix's queue directory, e.g. local:/var/spool/postfix/"
+                    + daemon
+                    + "/"
+                    + daemon
+                    + ".sock",
+                    f"/etc/{daemon}.conf",
+                )
+            )
+            continue
+        if expected not in smtpd:
+            findings.append(
+                _error(
+                    "milter.socket-mismatch",
+                    f"{daemon} listens on {socket} but smtpd_milters does not contain {expected}",
+                    f"mailconf edit {MAIN_CF} --add-milter {daemon}",
+                    MAIN_CF,
+                )
+            )
+        else:
+            positions[daemon] = smtpd.index(expected)
+        findings += _socket_directory(view, daemon, socket)
+    if (
+        "opendkim" in positions
+        and "opendmarc" in positions
+        and positions["opendkim"] > positions["opendmarc"]
+    ):
+        findings.append(
+            _error(
+                "milter.order",
+                "OpenDMARC runs before OpenDKIM in smtpd_milters, so it cannot see DKIM results",
+                "list the OpenDKIM socket first",
+                MAIN_CF,
+            )
+        )
+    return findings
+
+
+def _milter_items(main: object, name: str) -> list[str]:
+    items: list[str] = main.list_items(name)  # type: ignore[attr-defined]
+    expanded: list[str] = []
+    for item in items:
+        if item.startswith("$") and item.strip("${}()") in MILTER_LISTS:
+            expanded += _milter_items(main, item.strip("${}()"))
+        else:
+            expanded.append(item)
+    return expanded
+
+
+def _socket_directory(view: SystemView, daemon: str, socket: str) -> list[Finding]:
+    """A local socket's directory must exist, be writable by the daemon and searchable by Postfix,
+    and Postfix must be in the daemon's group to open the socket the daemon creates."""
+    kind, _, path = socket.partition(":")
+    if kind not in ("local", "unix") or "/" not in path:
+        return []
+    directory = path.rsplit("/", 1)[0] or "/"
+    host = view.root.resolve(directory)
+    if not host.is_dir():
+        return [
+            _error(
+                "milter.socket-dir-missing",
+                f"{directory} (for {daemon}'s socket) does not exist",
+                f"mkdir {directory}; chown {daemon}:postfix {directory}",
+                directory,
+            )
+        ]
+    info = host.stat()
+    findings: list[Finding] = []
+    if not _may(view, info, daemon, stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH):
+        findings.append(
+            _error(
+                "milter.socket-dir-owner",
+                f"{daemon} cannot create its socket in {directory} ({_describe(view, info)})",
+                f"chown {daemon} {directory}",
+                directory,
+            )
+        )
+    if not _may(view, info, "postfix", stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH):
+        findings.append(
+            _error(
+                "milter.socket-dir-access",
+                f"Postfix cannot reach {directory} ({_describe(view, info)})",
+                f"chgrp postfix {directory}; chmod g+x {directory}",
+                directory,
+            )
+        )
+    if not _is_member(view, daemon, "postfix"):
+        findings.append(
+            _error(
+                "milter.postfix-not-in-group",
+                f"postfix is not in the {daemon} group, so it cannot open {daemon}'s socket",
+                f"gpasswd -a postfix {daemon}, then restart Postfix",
+                "/etc/group",
+            )
+        )
+    return findings
+
+
+def _may(
+    view: SystemView,
+    info: os.stat_result,
+    user: str,
+    owner_bit: int,
+    group_bit: int,
+    other_bit: int,
+) -> bool:
+    """Whether ``user`` has a permission on a file, the way the kernel decides (no ACLs)."""
+    users = accounts.read_users(view.root)
+    if user not in users:
+        return False
+    if users[user].uid == 0:
+        return True
+    if users[user].uid == info.st_uid:
+        return bool(info.st_mode & owner_bit)
+    group_name = next(
+        (g.name for g in accounts.read_groups(view.root).values() if g.gid == info.st_gid), None
+    )
+    if group_name is not None and _is_member(view, group_name, user):
+        return bool(info.st_mode & group_bit)
+    return bool(info.st_mode & other_bit)
+
+
+def _describe(view: SystemView, info: os.stat_result) -> str:
+    users = {u.uid: u.name for u in accounts.read_users(view.root).values()}
+    groups = {g.gid: g.name for g in accounts.read_groups(view.root).values()}
+    owner = users.get(info.st_uid, str(info.st_uid))
+    group = groups.get(info.st_gid, str(info.st_gid))
+    return f"{owner}:{group} {stat.S_IMODE(info.st_mode):o}"
+
+
+def _is_member(view: SystemView, group: str, user: str) -> bool:
+    try:
+        return accounts.is_group_member(view.root, group, user)
+    except MailconfError:  # a group or user that does not exist is not a membership
+        return False
+
+
+def _error(code: str, message: str, fix: str, path: str | None) -> Finding:
+    return Finding(Severity.ERROR, code, message, fix=fix, path=path)

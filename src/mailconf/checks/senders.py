@@ -1,0 +1,164 @@
+"""The Gmail and Yahoo sender rules of February 2024 that can be checked from the server itself.
+
+Published records (SPF, DKIM, DMARC) are the DNS checks' job; here: every domain is signed by a
+key of its own domain (aligned DKIM), the sending addresses have forward-confirmed reverse DNS
+matching ``myhostname``, and TLS is on.  The rules no server can check are listed as one ``info``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from mailconf.checks.dkim_keys import LocalKey
+from mailconf.checks.system_view import SystemView
+from mailconf.dns.lookup import Lookup
+from mailconf.findings import Finding, Severity
+
+MAIN_CF = "/etc/postfix/main.cf"
+TLS_LEVELS = ("may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure")
+UNCHECKABLE = (
+    "one-click unsubscribe (RFC 8058 List-Unsubscribe-Post) in marketing mail",
+    "a spam rate under 0.3% in Postmaster Tools",
+    "messages formatted per RFC 5322, no impersonation of Gmail From: headers",
+)
+
+
+def check_signing(
+    view: SystemView, domains: Sequence[str], keys: Sequence[LocalKey]
+) -> list[Finding]:
+    """Each domain's mail is signed with d= that domain (DMARC alignment needs it)."""
+    findings: list[Finding] = []
+    loaded = view.dataset("opendkim", "SigningTable", "signingtable")
+    conf = view.document("opendkim")
+    spec = (conf.get("SigningTable") or "") if conf is not None else ""
+    by_name = {key.keyname: key for key in keys}
+    for domain in domains:
+        keyname = None
+        if loaded is not None:
+            keyname = loaded[1].lookup(
+                f"postmaster@{domain}", regex=spec.lower().startswith("refile:")
+            )
+        if keyname is None:
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "sender.dkim-not-signing",
+                    f"OpenDKIM's SigningTable has no key for mail from {domain}",
+                    fix=f"add `*@{domain} SELECTOR._domainkey.{domain}` to the SigningTable",
+                    path=loaded[0] if loaded else None,
+                )
+            )
+            continue
+        key = by_name.get(keyname.split(":", 1)[0])
+        if key is not None and key.domain not in (domain, "%"):
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "sender.dkim-unaligned",
+                    f"mail from {domain} is signed with d={key.domain}, which DMARC does not align",
+                    fix=f"sign {domain} with a key whose KeyTable domain is {domain}",
+                )
+            )
+    return findings
+
+
+def check_tls(view: SystemView) -> list[Finding]:
+    main = view.document("main")
+    if main is None:
+        return []
+    findings: list[Finding] = []
+    level = main.get("smtp_tls_security_level") or ""
+    if level not in TLS_LEVELS:
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "sender.tls-outbound",
+                f"smtp_tls_security_level is {level or 'not set'}: outbound mail may go in clear",
+                fix="mailconf edit /etc/postfix/main.cf --set smtp_tls_security_level=may",
+                path=MAIN_CF,
+            )
+        )
+    certificate = main.get("smtpd_tls_cert_file") or main.get("smtpd_tls_chain_files")
+    if not certificate:
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "sender.tls-certificate",
+                "no server certificate (smtpd_tls_cert_file / smtpd_tls_chain_files) is configured",
+                fix="configure a certificate, e.g. from Let's Encrypt",
+                path=MAIN_CF,
+            )
+        )
+    return findings
+
+
+def check_reverse_dns(
+    view: SystemView, lookup: Lookup, ips: Sequence[str], hostname: str | None
+) -> list[Finding]:
+    """Forward-confirmed reverse DNS for every sending address, naming ``myhostname``."""
+    main = view.document("main")
+    myhostname = hostname or (main.get("myhostname") if main is not None else None)
+    findings: list[Finding] = []
+    for text in ips:
+        if "/" in text:
+            continue  # a network, not a sending address
+        ip = _normal(text)
+        pointer = _reverse_name(ip)
+        answer = lookup.query(pointer, "PTR")
+        if answer.status != "ok" or not answer.values:
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "sender.ptr-missing",
+                    f"{ip} has no reverse DNS (PTR) record",
+                    fix=f"have the address's provider set its PTR to {myhostname or 'the mail host name'}",
+                )
+            )
+            continue
+        names = [name.lower() for name in answer.values]
+        confirmed = [name for name in names if ip in _forward(lookup, name)]
+        if not confirmed:
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "sender.ptr-unconfirmed",
+                    f"{ip} reverses to {', '.join(names)}, which does not resolve back to {ip}",
+                    fix=f"add an A/AAAA record {names[0]} -> {ip}",
+                )
+            )
+        elif myhostname and myhostname.lower() not in confirmed:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "sender.ptr-not-myhostname",
+                    f"{ip} reverses to {confirmed[0]} but Postfix greets as {myhostname}",
+                    fix=f"set myhostname = {confirmed[0]} or change the PTR record",
+                    path=MAIN_CF,
+                )
+            )
+    return findings
+
+
+def uncheckable_rules() -> Finding:
+    return Finding(
+        Severity.INFO,
+        "sender.manual",
+        "not checkable from the server: " + "; ".join(UNCHECKABLE),
+    )
+
+
+def _normal(ip: str) -> str:
+    return str(ipaddress.ip_address(ip))
+
+
+def _reverse_name(ip: str) -> str:
+    return ipaddress.ip_address(ip).reverse_pointer
+
+
+def _forward(lookup: Lookup, name: str) -> set[str]:
+    addresses: set[str] = set()
+    for rdtype in ("A", "AAAA"):
+        answer = lookup.query(name, rdtype)
+        addresses |= {str(ipaddress.ip_address(v)) for v in answer.values}
+    return addresses

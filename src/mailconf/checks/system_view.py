@@ -1,0 +1,109 @@
+"""The installed configuration as the doctor sees it: every file loaded once, from under a root.
+
+Checks ask this view for documents instead of opening files themselves, so each file is parsed once
+and a missing file is one finding, not a crash in every check that wanted it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import attrs
+
+import mailconf
+from mailconf.errors import MailconfError
+from mailconf.findings import Finding, Severity
+from mailconf.system.root import SystemRoot
+
+POSTFIX_QUEUE_DIRECTORY = "/var/spool/postfix"
+DAEMON_FILES = {
+    "main": ("/etc/postfix/main.cf", "postfix-main"),
+    "master": ("/etc/postfix/master.cf", "postfix-master"),
+    "opendkim": ("/etc/opendkim.conf", "opendkim"),
+    "opendmarc": ("/etc/opendmarc.conf", "opendmarc"),
+    "default-opendkim": ("/etc/default/opendkim", "shellvars"),
+    "default-opendmarc": ("/etc/default/opendmarc", "shellvars"),
+}
+
+
+@attrs.define
+class SystemView:
+    root: SystemRoot
+    problems: list[Finding] = attrs.field(factory=list)
+
+    @functools.cached_property
+    def _documents(self) -> dict[str, Any]:
+        documents: dict[str, Any] = {}
+        for key, (system_path, kind) in DAEMON_FILES.items():
+            documents[key] = self._load(system_path, kind, required=not key.startswith("default-"))
+        return documents
+
+    def _load(self, system_path: str, kind: str, *, required: bool) -> Any:
+        try:
+            host_path = self.root.resolve(system_path)
+        except MailconfError as error:
+            self.problems.append(
+                Finding(Severity.ERROR, "system.path", str(error), path=system_path)
+            )
+            return None
+        if not host_path.exists():
+            if required:
+                self.problems.append(
+                    Finding(
+                        Severity.ERROR,
+                        "system.file-missing",
+                        f"{system_path} does not exist",
+                        fix="install the package that provides it, or run `mailconf apply`",
+                        path=system_path,
+                    )
+                )
+            return None
+        try:
+            return mailconf.load(host_path, kind=kind)
+        except mailconf.ParseError as error:
+            self.problems.append(
+                Finding(
+                    Severity.ERROR,
+                    "system.parse-error",
+                    error.message,
+                    path=system_path,
+                    line=error.line,
+                )
+            )
+            return None
+
+    def document(self, key: str) -> Any:
+        """The parsed file (``main``, ``master``, ``opendkim``, ...), or None when unusable."""
+        return self._documents[key]
+
+    def dataset(self, daemon: str, option: str, kind: str) -> tuple[str, Any] | None:
+        """The file a ``file:``/``refile:``/bare-path data-set option names, parsed as ``kind``."""
+        conf = self.document(daemon)
+        value = conf.get(option) if conf is not None else None
+        if not value:
+            return None
+        prefix, colon, rest = value.partition(":")
+        path = rest if colon and prefix.lower() in ("file", "refile") else value
+        if not path.startswith("/"):
+            return None
+        document = self._load(path, kind, required=True)
+        return (path, document) if document is not None else None
+
+    @property
+    def queue_directory(self) -> str:
+        main = self.document("main")
+        return (
+            main.get("queue_directory") if main is not None else None
+        ) or POSTFIX_QUEUE_DIRECTORY
+
+    def milter_socket(self, daemon: str) -> str | None:
+        """The socket the daemon listens on: /etc/default's SOCKET overrides the conf's Socket."""
+        defaults = self.document(f"default-{daemon}")
+        if defaults is not None:
+            socket = defaults.get("SOCKET")
+            if socket:
+                return str(socket)
+        conf = self.document(daemon)
+        socket = conf.get("Socket") if conf is not None else None
+        return str(socket) if socket else None
