@@ -112,7 +112,7 @@ def check_reverse_dns(
                     Severity.ERROR,
                     "sender.ptr-missing",
                     f"{ip} has no reverse DNS (PTR) record",
-                    fix=f"have the address's provider set its PTR to {myhostname or 'the mail host name'}",
+                    fix=f"have the address's owner set its PTR to {myhostname or 'the host name'}",
                 )
             )
             continue
