@@ -172,9 +172,14 @@ class DnsServer:
             texts = self._rdatas(name, question.rdtype)
             exists = self._exists(name)
         if texts:
-            rrset = dns.rrset.from_text_list(
-                question.name, TTL, dns.rdataclass.IN, question.rdtype, texts
-            )
+            try:
+                rrset = dns.rrset.from_text_list(
+                    question.name, TTL, dns.rdataclass.IN, question.rdtype, texts
+                )
+            except dns.exception.DNSException:
+                # Data a real zone could not hold (a TXT string over 255 bytes): fail loudly.
+                response.set_rcode(dns.rcode.SERVFAIL)
+                return response.to_wire()
             response.answer.append(rrset)
         else:
             if not exists:
@@ -254,7 +259,7 @@ class DnsServer:
         else:
             raise RuntimeError(f"no free port for both UDP and TCP: {last_error}")
         for server in self._servers:
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
             thread.daemon = True
             thread.start()
             self._threads.append(thread)
