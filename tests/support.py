@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the real-world corpus and the Debian packages' files are."""
+"""Shared test helpers: where the real-world corpus and the Debian packages' files are, binaries."""
 
 from __future__ import annotations
 

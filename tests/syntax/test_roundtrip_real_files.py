@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, corpus_files, require_corpus
+from support import CORPUS, corpus_files, require_corpus
 
 import mailconf
 from mailconf import fileio
