@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -245,7 +246,7 @@ def _write_new(path: Path, data: bytes, *, mode: int, uid: int | None, gid: int 
     so even a concurrent writer can never be overwritten, and the file never appears half-written
     or with a wide mode.
     """
-    staging = path.with_name(f".{path.name}.{os.getpid()}.mailconf-new")
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}.mailconf-new")
     fileio.atomic_write(staging, data, mode=mode, uid=uid, gid=gid)
     try:
         os.link(staging, path)

@@ -412,6 +412,12 @@ def test_spf_include_without_record(dns_server: DnsServer, resolver: dns.resolve
     assert spf_check_host(resolver, IP4, DOMAIN) == "pass"
 
 
+def test_spf_include_lookup_failure(dns_server: DnsServer, resolver: dns.resolver.Resolver) -> None:
+    dns_server.add_txt(DOMAIN, f"v=spf1 ip4:{IP4} include:broken.example.test ~all")
+    dns_server.servfail.add("broken.example.test")
+    assert codes(check_spf(resolver, DOMAIN, [IP4])) == ["dns.lookup-failed"]
+
+
 def test_spf_ptr_warns(dns_server: DnsServer, resolver: dns.resolver.Resolver) -> None:
     dns_server.add_txt(DOMAIN, f"v=spf1 ip4:{IP4} ptr ~all")
     assert codes(check_spf(resolver, DOMAIN, [IP4])) == ["spf.ptr-used"]

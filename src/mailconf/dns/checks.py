@@ -759,6 +759,16 @@ def check_spf(source: LookupSource, domain: str, server_ips: Sequence[str] = ())
     counter = _SpfCounter(lookup)
     counter.walk(domain, ())
     for problem in counter.problems:
+        if problem.startswith("lookup of "):
+            findings.append(
+                Finding(
+                    _E,
+                    "dns.lookup-failed",
+                    f"SPF policy of {domain}: {problem}; receivers return temperror",
+                    fix="check that the included domain's name servers answer",
+                )
+            )
+            continue
         findings.append(
             Finding(
                 _E,
@@ -827,6 +837,10 @@ def _invalid_dmarc(name: str, why: str, severity: Severity = _E) -> Finding:
 
 
 def _same_or_related(a: str, b: str) -> bool:
+    # RFC 7489 7.1 asks for authorisation when the Organizational Domains differ; finding those
+    # needs the Public Suffix List, which mailconf does not ship.  Equal names and parent/child
+    # names are treated as the same organisation; siblings (a.example vs b.example) are checked,
+    # which at worst yields a warning that the report-authorisation record is missing.
     a, b = a.lower().rstrip("."), b.lower().rstrip(".")
     return a == b or a.endswith("." + b) or b.endswith("." + a)
 
