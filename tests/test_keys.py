@@ -79,6 +79,7 @@ def test_rsa_public_value_is_der_spki(rsa_key: DkimKey) -> None:
     der = base64.b64decode(rsa_key.public_value())
     public = serialization.load_der_public_key(der)
     assert isinstance(public, rsa.RSAPublicKey)
+    assert isinstance(rsa_key.private_key, rsa.RSAPrivateKey)
     assert public.public_numbers() == rsa_key.private_key.public_key().public_numbers()
     # SubjectPublicKeyInfo of a 2048-bit key: the well-known MIIBIjAN... prefix.
     assert rsa_key.public_value().startswith("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")

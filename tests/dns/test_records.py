@@ -331,7 +331,7 @@ def test_zone_rendering_escapes_quotes_and_backslashes() -> None:
     record = Record("x.example.com", 'a "b" \\ c')
     assert render_zone([record], ttl=60) == 'x.example.com. 60 IN TXT "a \\"b\\" \\\\ c"\n'
     rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, '"a \\"b\\" \\\\ c"')
-    assert rdata.strings == (b'a "b" \\ c',)
+    assert getattr(rdata, "strings", None) == (b'a "b" \\ c',)
 
 
 def test_one_line_rendering(rsa_key: DkimKey) -> None:
