@@ -1,7 +1,15 @@
 """/etc/opendkim.conf and /etc/opendmarc.conf: one ``Name value`` option per line.
 
 Both daemons read their file with the same routine (``config.c``); they differ in where a line
-ends (OpenDKIM also cuts at a carriage return) and in their option tables.
+ends (OpenDKIM also cuts at a carriage return) and in their option tables
+(:mod:`mailconf.milter_options`, measured on the packaged binaries).
+
+Reading: :meth:`MilterConf.get` (raw string, last occurrence wins, name case-insensitive),
+:meth:`~MilterConf.typed` (the daemon's boolean/integer), :meth:`~MilterConf.dataset` (what a
+data-set value points at).  Editing: :meth:`~MilterConf.set` / :meth:`~MilterConf.unset`, which
+refuse what the daemon would refuse and keep comments and the file's name/value alignment.
+Checking: :meth:`~MilterConf.validate` (errors: the daemon would not start) and
+:meth:`~MilterConf.lint` (warnings, see :mod:`mailconf.milter_lint`).
 """
 
 from __future__ import annotations
@@ -11,9 +19,19 @@ import re
 
 import attrs
 
+from mailconf import milter_options as mo
+from mailconf.errors import ValidationError
+from mailconf.findings import Finding, Severity
+from mailconf.milter_datasets import DataSetSpec, parse_dataset
 from mailconf.syntax.document import Document, Entry
 
 _OPTION = re.compile(r"[ \t]*(?P<name>[^ \t\r\n#]+)[ \t]+(?P<value>[^#\n]*)")
+# indent, name, separator, value, space before the comment, comment, line ending
+_LAYOUT = re.compile(
+    r"(?P<indent>[ \t]*)(?P<name>[^ \t\r\n#]+)(?P<sep>[ \t]+)(?P<value>[^#\n]*?)"
+    r"(?P<space>[ \t]*)(?P<rest>(?:#[^\n]*)?\r?\n?)\Z"
+)
+_TAB = 8
 
 
 @attrs.define(eq=False)
@@ -41,6 +59,11 @@ class Option(Entry):
                 raw = raw[:cut]
         return raw.strip(" \t")
 
+    @property
+    def value_column(self) -> int:
+        """The visual column (tabs every 8) where the value starts."""
+        return _visual_width(self.text[: self._match.start("value")])
+
 
 @attrs.define(eq=False)
 class OpenDkimOption(Option):
@@ -51,21 +74,256 @@ class OpenDkimOption(Option):
 class MilterConf(Document):
     """Shared by both daemons' files: options by case-insensitive name, the last one winning."""
 
+    # ------------------------------------------------------------------ reading
     @property
     def options(self) -> dict[str, str]:
         """Name (as first written) -> value of the last occurrence, names matched ignoring case."""
         spelled: dict[str, str] = {}
         values: dict[str, str] = {}
-        for entry in self.entries:
-            assert isinstance(entry, Option)
+        for entry in self._options:
             folded = entry.name.lower()
             spelled.setdefault(folded, entry.name)
             values[folded] = entry.value
         return {spelled[folded]: value for folded, value in values.items()}
 
-    def to_json(self) -> dict[str, object]:
-        return {"options": self.options}
+    @property
+    def _options(self) -> list[Option]:
+        return [entry for entry in self.entries if isinstance(entry, Option)]
 
+    def occurrences(self, name: str) -> list[Option]:
+        folded = name.lower()
+        return [entry for entry in self._options if entry.name.lower() == folded]
+
+    def get(self, name: str) -> str | None:
+        """The raw value the daemon uses for ``name`` (last occurrence; name ignoring case)."""
+        found = self.occurrences(name)
+        return found[-1].value if found else None
+
+    def typed(self, name: str) -> bool | int | str | None:
+        """``get(name)`` read the daemon's way: booleans by first character, integers as C
+        ``strtol`` base 0 cast to int; strings unchanged.  None when absent; the raw string when
+        the daemon would refuse the value (:meth:`validate` reports it)."""
+        value = self.get(name)
+        if value is None:
+            return None
+        spec = mo.option_spec(self.kind, name)
+        if spec is None:
+            return value
+        typed = mo.typed_value(spec.type, value)
+        return value if typed is None else typed
+
+    def typed_options(self) -> dict[str, bool | int | str]:
+        """Every option (name as first written) -> :meth:`typed` value."""
+        result: dict[str, bool | int | str] = {}
+        for name in self.options:
+            value = self.typed(name)
+            assert value is not None
+            result[name] = value
+        return result
+
+    def dataset(self, name: str) -> DataSetSpec | None:
+        """What a data-set option (``KeyTable``, ``InternalHosts``, ...) points at, or None when
+        the option is absent or not a data set.  OpenDMARC's ``IgnoreHosts`` is a plain file."""
+        value = self.get(name)
+        if value is None:
+            return None
+        spec = mo.option_spec(self.kind, name)
+        if spec is None:
+            return None
+        if self.kind == "opendmarc":
+            if spec.name == "IgnoreHosts":
+                return DataSetSpec(value, "file", path=value)
+            return None
+        if spec.type != mo.DATASET:
+            return None
+        return parse_dataset(value)
+
+    def to_json(self) -> dict[str, object]:
+        return {"options": dict(self.typed_options())}
+
+    # ------------------------------------------------------------------ editing
+    def check_option(self, name: str, value: str) -> tuple[str, str]:
+        """The canonical name and trimmed value of ``name value``, or ValidationError when the
+        daemon would refuse the line."""
+        spec = mo.option_spec(self.kind, name)
+        if spec is None:
+            from mailconf.milter_lint import unknown_option_message
+
+            message, fix, _ = unknown_option_message(self.kind, name)
+            raise ValidationError(f"{self.kind}: {message}; {fix}")
+        stripped = value.strip(" \t")
+        if not stripped:
+            raise ValidationError(f"{spec.name}: empty value (the daemon refuses to start)")
+        forbidden = "#\n\r"
+        for char in forbidden:
+            if char in stripped:
+                raise ValidationError(
+                    f"{spec.name}: the value may not contain {char!r} "
+                    "(the daemon cuts the line there)"
+                )
+        problem = mo.value_problem(self.kind, spec.name, stripped)
+        if problem is not None:
+            expected = {mo.BOOLEAN: "a boolean (yes/no, true/false, 1/0)", mo.INTEGER: "an integer"}
+            raise ValidationError(
+                f"{spec.name}: {stripped!r} is not {expected.get(spec.type, 'valid')} ({problem})"
+            )
+        return spec.name, stripped
+
+    def set(self, name: str, value: str, *, after: str | None = None) -> bool:
+        """Set ``name`` to ``value``; False when it already has that value (nothing changes).
+
+        An existing option is replaced in place (its spelling, indentation, separator and trailing
+        comment kept); a new one goes after the last occurrence of ``after`` or after the last
+        option, aligned like that line.  Raises ValidationError for what the daemon refuses.
+        """
+        canonical, value = self.check_option(name, value)
+        found = self.occurrences(canonical)
+        if found:
+            last = found[-1]
+            if last.value == value:
+                return False
+            layout = _LAYOUT.match(last.text)
+            assert layout is not None
+            new_text = (
+                layout["indent"]
+                + layout["name"]
+                + layout["sep"]
+                + value
+                + layout["space"]
+                + layout["rest"]
+            )
+            self.replace(last, new_text)
+            return True
+        reference: Option | None = None
+        if after is not None:
+            anchors = self.occurrences(after)
+            if not anchors:
+                raise ValidationError(f"{self.kind}: cannot insert after {after!r}: it is not set")
+            reference = anchors[-1]
+        elif self._options:
+            reference = self._options[-1]
+        text = _aligned_line(canonical, value, reference, self._options)
+        entry = self.parse_entry(text)
+        index = self.entries.index(reference) + 1 if reference is not None else len(self.entries)
+        self.insert(index, entry)
+        return True
+
+    def unset(self, name: str) -> bool:
+        """Remove every occurrence of ``name`` (the comments above them stay); False if absent."""
+        found = self.occurrences(name)
+        for entry in found:
+            self.remove(entry, keep_comments=True)
+        return bool(found)
+
+    # ----------------------------------------------------------------- checking
+    def validate(self) -> list[Finding]:
+        """What the daemon refuses (errors), the daemon's first complaint first."""
+        findings: list[Finding] = []
+        for entry in self._options:
+            problem = mo.value_problem(self.kind, entry.name, entry.value)
+            if problem is None:
+                continue
+            findings.append(self._line_finding(entry, problem))
+        if self.kind == "opendkim" and not findings:
+            findings.extend(self._opendkim_semantics())
+        return findings
+
+    def _line_finding(self, entry: Option, problem: str) -> Finding:
+        line = entry.lineno or self.line_of(entry)
+        if problem == "unrecognized parameter":
+            from mailconf.milter_lint import unknown_option_message
+
+            message, fix, code = unknown_option_message(self.kind, entry.name)
+            return Finding(Severity.ERROR, code, message, fix, self.path, line)
+        spec = mo.option_spec(self.kind, entry.name)
+        assert spec is not None
+        if problem == "illegal value":
+            expected = {mo.BOOLEAN: "a boolean", mo.INTEGER: "an integer"}.get(spec.type, "valid")
+            fix = {
+                mo.BOOLEAN: "use yes/no, true/false or 1/0 (on/off are refused)",
+                mo.INTEGER: "write a C integer: decimal, 0-prefixed octal (digits 0-7) or 0x hex",
+            }.get(spec.type, "")
+            message = f"illegal value: {spec.name} {entry.value!r} is not {expected}"
+            return Finding(Severity.ERROR, "milter.illegal-value", message, fix, self.path, line)
+        return Finding(
+            Severity.ERROR,
+            "milter.missing-value",
+            f"required value missing for {spec.name}",
+            "",
+            self.path,
+            line,
+        )
+
+    def _opendkim_semantics(self) -> list[Finding]:
+        """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the
+        opening of data sets and key files is left to lint: it depends on the machine)."""
+        errors: list[tuple[str, str]] = []
+
+        def has(name: str) -> bool:
+            return self.get(name) is not None
+
+        if has("SigningTable") and not has("KeyTable"):
+            errors.append(
+                ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
+            )
+        algorithm = self.get("SignatureAlgorithm")
+        if algorithm is not None and algorithm.lower() not in (
+            "rsa-sha1",
+            "rsa-sha256",
+            "ed25519-sha256",
+        ):
+            errors.append((f'unknown signing algorithm "{algorithm}"', "milter.bad-algorithm"))
+        canon = self.get("Canonicalization")
+        if canon is not None:
+            for part in canon.split("/", 1):
+                if part.lower() not in ("relaxed", "simple"):
+                    errors.append(
+                        (
+                            f'unknown canonicalization algorithm "{part}"',
+                            "milter.bad-canonicalization",
+                        )
+                    )
+                    break
+        minimum = self.get("Minimum")
+        if minimum is not None and not _minimum_ok(minimum):
+            errors.append(('illegal value for "Minimum"', "milter.bad-minimum"))
+        mode = self.get("Mode")
+        signer = True
+        if mode is not None:
+            bad = next((char for char in mode if char not in "sv"), None)
+            if bad is not None:
+                errors.append((f'unknown mode "{bad}"', "milter.bad-mode"))
+            signer = "s" in mode
+        if signer:
+            keytable = has("KeyTable")
+            selector = has("Selector") and not keytable
+            keyfile = has("KeyFile") and not keytable
+            if selector != keyfile:
+                errors.append(
+                    (
+                        "KeyFile and Selector must both be defined or both be undefined",
+                        "milter.keyfile-selector",
+                    )
+                )
+            elif has("Domain") and not (selector and keyfile):
+                errors.append(("Domain requires KeyFile and Selector", "milter.domain-needs-key"))
+            elif keytable and not has("SigningTable") and not has("SetupPolicyScript"):
+                errors.append(
+                    (
+                        "KeyTable requires either SigningTable or SetupPolicyScript",
+                        "milter.keytable-needs-signingtable",
+                    )
+                )
+        return [Finding(Severity.ERROR, code, message, "", self.path) for message, code in errors]
+
+    def lint(self, root: str = "/") -> list[Finding]:
+        """Warnings about what the daemon accepts but does not do what was meant (see
+        :mod:`mailconf.milter_lint`); file checks look under ``root`` for absolute paths."""
+        from mailconf.milter_lint import lint_conf
+
+        return lint_conf(self, root)
+
+    # ------------------------------------------------------------------ parsing
     @classmethod
     def explain_line(cls, line: str) -> tuple[int, str]:
         """Why a line did not parse, in the daemon's terms (it exits 78 on these)."""
@@ -75,7 +333,60 @@ class MilterConf(Document):
         assert name is not None
         if stripped.startswith("\r") and cls.kind == "opendmarc":
             return column, "a line holding only a carriage return is an unnamed option to OpenDMARC"
-        return column + len(name.group()), f"option {name.group()!r} has no value (the daemon refuses to start)"
+        spelled = name.group()
+        if mo.option_spec(cls.kind, spelled) is None:
+            from mailconf.milter_lint import unknown_option_message
+
+            message = unknown_option_message(cls.kind, spelled)[0]
+            return column, f"{message} (the daemon refuses to start)"
+        return column + len(
+            spelled
+        ), f"required value missing: option {spelled!r} has no value (the daemon refuses to start)"
+
+
+def _minimum_ok(value: str) -> bool:
+    """``Minimum``: ``strtoul`` base 10 of a non-negative number, then nothing, ``%``
+    (at most 100) or ``+``."""
+    match = re.match(r"[ \t\n\v\f\r]*\+?([0-9]*)", value)
+    assert match is not None
+    if value.lstrip(" \t\n\v\f\r").startswith("-"):
+        return False
+    digits = match.group(1)
+    number = int(digits) if digits else 0
+    if number > 2**32 - 1:
+        return False
+    rest = value[match.end() :] if digits else value
+    if rest.startswith("%"):
+        return number <= 100
+    return rest == "" or rest.startswith("+")
+
+
+def _visual_width(text: str) -> int:
+    column = 0
+    for char in text:
+        column = (column // _TAB + 1) * _TAB if char == "\t" else column + 1
+    return column
+
+
+def _aligned_line(name: str, value: str, reference: Option | None, options: list[Option]) -> str:
+    """``name value`` laid out like ``reference`` (tabs or spaces up to the same value column)."""
+    if reference is None:
+        return f"{name} {value}"
+    layout = _LAYOUT.match(reference.text)
+    assert layout is not None
+    indent, sep = layout["indent"], layout["sep"]
+    column = reference.value_column
+    start = _visual_width(indent + name)
+    if "\t" in sep:
+        padding = ""
+        position = start
+        while position < column or not padding:
+            padding += "\t"
+            position = (position // _TAB + 1) * _TAB
+        return f"{indent}{name}{padding}{value}"
+    if len(sep) == 1 or start >= column:
+        return f"{indent}{name}{' ' * max(1, len(sep) if len(sep) == 1 else 1)}{value}"
+    return f"{indent}{name}{' ' * (column - start)}{value}"
 
 
 @attrs.define(eq=False)

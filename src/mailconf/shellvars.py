@@ -11,9 +11,12 @@ import re
 
 import attrs
 
+from mailconf.errors import ValidationError
 from mailconf.syntax.document import Document, Entry
 
-_ASSIGNMENT = re.compile(r"[ \t]*(?:export[ \t]+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<raw>.*)", re.S)
+_ASSIGNMENT = re.compile(
+    r"[ \t]*(?:export[ \t]+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<raw>.*)", re.S
+)
 
 
 @attrs.define(eq=False)
@@ -38,6 +41,11 @@ class Command(Entry):
 
 def shell_word(raw: str) -> str:
     """The value of the first shell word of ``raw`` after quote removal (no expansion)."""
+    return _shell_word(raw)[0]
+
+
+def _shell_word(raw: str) -> tuple[str, int]:
+    """``(value after quote removal, index where the word ends)`` of the first word of ``raw``."""
     out: list[str] = []
     index, length = 0, len(raw)
     while index < length:
@@ -66,7 +74,7 @@ def shell_word(raw: str) -> str:
         else:
             out.append(char)
             index += 1
-    return "".join(out)
+    return "".join(out), min(index, length)
 
 
 @attrs.define(eq=False)
@@ -86,3 +94,82 @@ class ShellVars(Document):
 
     def to_json(self) -> dict[str, object]:
         return {"variables": self.variables}
+
+    def _assignments(self, name: str) -> list[Command]:
+        return [e for e in self.entries if isinstance(e, Command) and e.name == name]
+
+    def get(self, name: str, *, expand: bool = False) -> str | None:
+        """The value of the last assignment to ``name`` after quote removal; with ``expand``,
+        ``$VAR`` and ``${VAR}`` are replaced by earlier assignments in this file (unknown ones
+        become empty, as in the shell)."""
+        found = self._assignments(name)
+        if not found:
+            return None
+        value = found[-1].value
+        assert value is not None
+        if not expand:
+            return value
+        index = self.entries.index(found[-1])
+        known: dict[str, str] = {}
+        for entry in self.entries[:index]:
+            if isinstance(entry, Command) and entry.name is not None and entry.value is not None:
+                known[entry.name] = _VARIABLE.sub(
+                    lambda m: known.get(m[1] or m[2], ""), entry.value
+                )
+        return _VARIABLE.sub(lambda m: known.get(m[1] or m[2], ""), value)
+
+    def set(self, name: str, value: str) -> bool:
+        """Make the last assignment to ``name`` give ``value`` (``get(name) == value``); False
+        when it already does.  An existing assignment keeps its quoting style (double, single or
+        none, switching to double quotes only when the value needs quoting), its ``export`` and
+        anything after the value; a new one is appended after the last assignment."""
+        if not _NAME.fullmatch(name):
+            raise ValidationError(f"{name!r} is not a shell variable name")
+        if "\n" in value:
+            raise ValidationError(f"{name}: the value may not contain a line break")
+        found = self._assignments(name)
+        if found:
+            last = found[-1]
+            if last.value == value:
+                return False
+            match = _ASSIGNMENT.match(last.text)
+            assert match is not None
+            raw = match.group("raw")
+            _, end = _shell_word(raw)
+            style = raw[:1] if raw[:1] in "'\"" else ""
+            new_text = last.text[: match.start("raw")] + quote(value, style) + raw[end:]
+            self.replace(last, new_text)
+            return True
+        commands = [e for e in self.entries if isinstance(e, Command) and e.name is not None]
+        style = ""
+        if commands:
+            match = _ASSIGNMENT.match(commands[-1].text)
+            assert match is not None
+            style = match.group("raw")[:1] if match.group("raw")[:1] in "'\"" else ""
+        entry = self.parse_entry(f"{name}={quote(value, style)}")
+        index = self.entries.index(commands[-1]) + 1 if commands else len(self.entries)
+        self.insert(index, entry)
+        return True
+
+    def unset(self, name: str) -> bool:
+        """Remove every assignment to ``name`` (comments above them stay); False if none."""
+        found = self._assignments(name)
+        for entry in found:
+            self.remove(entry, keep_comments=True)
+        return bool(found)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./$-]*")
+
+
+def quote(value: str, style: str) -> str:
+    """``value`` as a shell word in ``style`` (``"``, ``'`` or bare); ``$`` stays live in bare and
+    double-quoted words, as the Debian files expect (``SOCKET=local:$RUNDIR/opendkim.sock``)."""
+    if style == "'":
+        return "'" + value.replace("'", "'\\''") + "'"
+    if style == "" and value and _SAFE.fullmatch(value):
+        return value
+    escaped = "".join("\\" + char if char in '"\\`' else char for char in value)
+    return f'"{escaped}"'

@@ -2,15 +2,24 @@
 
 All three share OpenDKIM's line rules (``opendkim-db.c``): ``#`` anywhere cuts the line, the rest is
 trimmed, the key is the first word and the value the rest.  They differ in what the key and value
-mean, which the subclasses say.
+mean, which the subclasses say.  The first matching line wins (unlike the conf files).
+
+``refile:`` reads a line differently: the pattern ends at the first blank of the *untrimmed* line,
+so an indented line has an empty pattern (it matches nothing useful).
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
 
 import attrs
 
+from mailconf.errors import ValidationError
+from mailconf.findings import Finding
+from mailconf.milter_datasets import compile_refile
 from mailconf.syntax.document import Document, Entry
 
 CSPACE = " \t\n\v\f\r"
@@ -48,15 +57,213 @@ class DataSet(Document):
     def to_json(self) -> dict[str, object]:
         return {"entries": [[row.key, row.value] for row in self.rows]}
 
+    # ------------------------------------------------------------------ reading
+    def lookup_file(self, key: str, *, icase: bool = False) -> str | None:
+        """A ``file:`` lookup: the value of the first row whose key equals ``key`` (``strcmp``, or
+        ``strcasecmp`` with ``icase``); None when no row matches ("" for a key-only row)."""
+        folded = key.lower() if icase else key
+        for row in self.rows:
+            if (row.key.lower() if icase else row.key) == folded:
+                return row.value
+        return None
+
+    @staticmethod
+    def refile_parts(row: Row) -> tuple[str, str]:
+        """``(pattern, value)`` of a row read as ``refile:`` (pattern up to the first blank of the
+        untrimmed line)."""
+        line = row.text.split("#", 1)[0].split("\n", 1)[0]
+        for index, char in enumerate(line):
+            if char in CSPACE:
+                return line[:index].strip(CSPACE), line[index + 1 :].strip(CSPACE)
+        return line.strip(CSPACE), ""
+
+    def lookup_refile(self, key: str, *, icase: bool = False) -> str | None:
+        """A ``refile:`` lookup: the value of the first row whose pattern matches ``key``.
+
+        Raises ValidationError when a pattern is not a valid regular expression (OpenDKIM then
+        refuses to open the whole table)."""
+        for row in self.rows:
+            pattern, value = self.refile_parts(row)
+            try:
+                compiled = compile_refile(pattern, icase=icase)
+            except re.error as error:
+                raise ValidationError(
+                    f"{self.path or self.kind}: pattern {pattern!r} is not a valid regular "
+                    "expression "
+                    f"({error}); opendkim refuses the table"
+                ) from None
+            if compiled.search(key):
+                return value
+        return None
+
+    # ------------------------------------------------------------------ editing
+    def _find(self, key: str) -> list[Row]:
+        return [row for row in self.rows if row.key == key]
+
+    def add_entry(self, key: str, value: str = "") -> bool:
+        """Append ``key value`` unless a row with that key and value exists (False then).
+
+        A row with the same key but another value is replaced in place (the first one, since the
+        first match wins).  The new line copies the separator style of the existing rows."""
+        _check_token(key, "key")
+        value = value.strip(CSPACE)
+        if "#" in value or "\n" in value or "\r" in value:
+            raise ValidationError(f"value {value!r} may not contain '#' or a line break")
+        existing = self._find(key)
+        if existing:
+            first = existing[0]
+            if first.value == value:
+                return False
+            self.replace(first, self._layout(key, value, first))
+            return True
+        reference = self.rows[-1] if self.rows else None
+        self.insert(len(self.entries), self.parse_entry(self._layout(key, value, reference)))
+        return True
+
+    def remove_entry(self, key: str) -> bool:
+        """Remove every row whose key is ``key`` (with the comments directly above it)."""
+        found = self._find(key)
+        for row in found:
+            self.remove(row, keep_comments=False)
+        return bool(found)
+
+    def _layout(self, key: str, value: str, reference: Row | None) -> str:
+        if not value:
+            return key
+        if reference is None or not reference.value:
+            return f"{key} {value}"
+        text = reference.text
+        indent = text[: len(text) - len(text.lstrip(" \t"))]
+        body = text[len(indent) :]
+        sep_match = re.match(r"\S+([ \t]+)", body)
+        sep = sep_match.group(1) if sep_match else " "
+        ref_key = reference.key
+        column = _visual_width(indent + ref_key + sep)
+        start = _visual_width(indent + key)
+        if "\t" in sep:
+            padding, position = "", start
+            while position < column or not padding:
+                padding += "\t"
+                position = (position // 8 + 1) * 8
+        elif len(sep) > 1 and start < column:
+            padding = " " * (column - start)
+        else:
+            padding = " " if len(sep) > 1 else sep
+        return f"{indent}{key}{padding}{value}"
+
+
+def _visual_width(text: str) -> int:
+    column = 0
+    for char in text:
+        column = (column // 8 + 1) * 8 if char == "\t" else column + 1
+    return column
+
+
+def _check_token(text: str, what: str) -> None:
+    if not text or any(char in CSPACE or char == "#" for char in text):
+        raise ValidationError(f"{what} {text!r} must be one word without '#'")
+
+
+@attrs.frozen
+class KeyEntry:
+    """A KeyTable value ``domain:selector:keypath`` (split on the first two colons)."""
+
+    keyname: str
+    domain: str
+    selector: str
+    keypath: str
+
 
 @attrs.define(eq=False)
 class KeyTable(DataSet):
     kind = "keytable"
 
+    def lookup(self, key: str) -> str | None:
+        """The raw value of the first row named ``key`` (case-sensitive, as the daemon opens it)."""
+        return self.lookup_file(key)
+
+    def keys(self) -> list[KeyEntry]:
+        result = []
+        for row in self.rows:
+            parts = row.value.split(":", 2)
+            if len(parts) == 3:
+                result.append(KeyEntry(row.key, *parts))
+        return result
+
+    def entries_for(self, domain: str, selector: str) -> list[KeyEntry]:
+        """Keys for ``domain`` (case-insensitive) and ``selector``, in file order."""
+        return [
+            key
+            for key in self.keys()
+            if key.domain.lower() == domain.lower() and key.selector == selector
+        ]
+
+    def add_key(self, domain: str, selector: str, keypath: str, keyname: str | None = None) -> bool:
+        """Add ``keyname domain:selector:keypath`` (keyname defaults to
+        ``selector._domainkey.domain``)."""
+        for part, what in ((domain, "domain"), (selector, "selector")):
+            if not part or ":" in part:
+                raise ValidationError(f"{what} {part!r} must be non-empty and without ':'")
+        _check_token(keypath, "key path")
+        name = keyname or f"{selector}._domainkey.{domain}"
+        return self.add_entry(name, f"{domain}:{selector}:{keypath}")
+
+    def lint(self, root: str = "/") -> list[Finding]:
+        from mailconf.milter_lint import lint_keytable
+
+        return lint_keytable(self, root)
+
 
 @attrs.define(eq=False)
 class SigningTable(DataSet):
     kind = "signingtable"
+
+    def lookup(self, address_or_key: str, *, regex: bool, icase: bool = True) -> str | None:
+        """The raw value (``keyname[:signer]``) of the first row matching ``address_or_key``.
+
+        ``regex`` reads the table as ``refile:`` (anchored patterns, ``*`` wildcard, ``.``/``+``
+        literal), otherwise as ``file:`` (exact key).  The running daemon opens the SigningTable
+        case-insensitively (``icase=True``); ``opendkim -Q`` does not (``icase=False``)."""
+        if regex:
+            return self.lookup_refile(address_or_key, icase=icase)
+        return self.lookup_file(address_or_key, icase=icase)
+
+    def keyname_for(self, address: str, *, regex: bool, icase: bool = True) -> str | None:
+        """The value the daemon picks when signing mail from ``address`` (``user@domain``):
+        for ``refile:`` the first pattern matching the address; for ``file:`` the keys
+        ``user@domain``, ``domain``, then for each parent ``user@.parent`` and ``.parent``,
+        then ``user@*`` and ``*`` (``dkimf_apply_signtable``)."""
+        if regex:
+            return self.lookup_refile(address, icase=icase)
+        user, _, domain = address.rpartition("@")
+        for candidate in self._file_candidates(user, domain):
+            value = self.lookup_file(candidate, icase=icase)
+            if value is not None:
+                return value
+        return None
+
+    @staticmethod
+    def _file_candidates(user: str, domain: str) -> Iterator[str]:
+        yield f"{user}@{domain}"
+        yield domain
+        index = domain.find(".")
+        while index >= 0:
+            yield f"{user}@{domain[index:]}"
+            yield domain[index:]
+            index = domain.find(".", index + 1)
+        yield f"{user}@*"
+        yield "*"
+
+    def add_row(self, pattern: str, keyname: str) -> bool:
+        return self.add_entry(pattern, keyname)
+
+    def remove_row(self, pattern: str) -> bool:
+        return self.remove_entry(pattern)
+
+    def lint(self, keytable: KeyTable | None = None, *, regex: bool = True) -> list[Finding]:
+        from mailconf.milter_lint import lint_signingtable
+
+        return lint_signingtable(self, keytable, regex=regex)
 
 
 @attrs.define(eq=False)
@@ -69,3 +276,97 @@ class HostList(DataSet):
 
     def to_json(self) -> dict[str, object]:
         return {"hosts": self.hosts}
+
+    def add_host(self, host: str) -> bool:
+        """Append ``host`` unless it is already listed (hosts compare ignoring case)."""
+        _check_token(host, "host")
+        if any(existing.lower() == host.lower() for existing in self.hosts):
+            return False
+        reference = self.rows[-1] if self.rows else None
+        indent = ""
+        if reference is not None:
+            indent = reference.text[: len(reference.text) - len(reference.text.lstrip(" \t"))]
+        self.insert(len(self.entries), self.parse_entry(indent + host))
+        return True
+
+    def remove_host(self, host: str) -> bool:
+        found = [row for row in self.rows if row.key.lower() == host.lower()]
+        for row in found:
+            self.remove(row, keep_comments=False)
+        return bool(found)
+
+    def _has(self, key: str) -> bool:
+        folded = key.lower()
+        return any(row.key.lower() == folded for row in self.rows)
+
+    def match(self, host_or_ip: str) -> bool:
+        """Whether OpenDKIM counts ``host_or_ip`` as listed (``dkimf_checkhost`` for names,
+        ``dkimf_checkip`` for addresses; ``!`` entries exclude; first decision wins)."""
+        text = host_or_ip.strip()
+        bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+        try:
+            address = ipaddress.ip_address(bare)
+        except ValueError:
+            return self._check_host(text)
+        return self._check_ip(address)
+
+    def _check_host(self, host: str) -> bool:
+        if not host:
+            return False
+        index = 0
+        while index >= 0:
+            suffix = host[index:]
+            if self._has("!" + suffix):
+                return False
+            if self._has(suffix):
+                return True
+            index = host.find(".", index + 1)
+        return False
+
+    def _probe(self, keys: list[str]) -> bool | None:
+        for key in keys:
+            if self._has("!" + key):
+                return False
+            if self._has(key):
+                return True
+        return None
+
+    def _check_ip(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        text = _ntop(address)
+        decided = self._probe([text, f"[{text}]"])
+        if decided is not None:
+            return decided
+        bits_range = range(32, -1, -1) if address.version == 4 else range(128, -1, -1)
+        for bits in bits_range:
+            network = ipaddress.ip_network(f"{address}/{bits}", strict=False)
+            net = _ntop(network.network_address)
+            decided = self._probe([f"{net}/{bits}", f"[{net}]/{bits}"])
+            if decided is not None:
+                return decided
+        return False
+
+    def lint(
+        self, *, opendmarc: bool = False, resolver: Callable[[str], bool] | None = None
+    ) -> list[Finding]:
+        """Entries that never match what was meant (``*.example.com``, ``locahost``, host bits
+        in a CIDR, ...); ``opendmarc`` adds OpenDMARC's IgnoreHosts rules; ``resolver`` (name ->
+        resolves?) adds a DNS check of host names."""
+        from mailconf.milter_lint import lint_hostlist
+
+        return lint_hostlist(self, opendmarc=opendmarc, resolver=resolver)
+
+
+def _ntop(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The address as glibc's ``inet_ntop`` writes it (lower case; IPv4-mapped and -compatible
+    IPv6 addresses with a dotted tail)."""
+    if address.version == 4:
+        return str(address)
+    assert isinstance(address, ipaddress.IPv6Address)
+    packed = address.packed
+    words = [int.from_bytes(packed[i : i + 2], "big") for i in range(0, 16, 2)]
+    tail = ".".join(str(b) for b in packed[12:])
+    if words[:5] == [0] * 5 and words[5] == 0xFFFF:
+        return f"::ffff:{tail}"
+    if words[:6] == [0] * 6 and words[6] != 0:
+        return f"::{tail}"
+    return str(address)

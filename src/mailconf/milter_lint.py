@@ -1,0 +1,527 @@
+"""Lint for the milters' files: what OpenDKIM and OpenDMARC accept but that does not do what was
+meant, or that makes them fail once they run (missing files, unsafe key permissions).
+
+Every check returns :class:`~mailconf.findings.Finding` objects with a stable ``code``; none of
+them raises.  File checks read the machine under ``root`` (``/`` normally, a staging directory in
+tests): ``/etc/opendkim/key.table`` is looked up as ``root + /etc/opendkim/key.table``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+import stat
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mailconf import milter_options as mo
+from mailconf.findings import Finding, Severity
+from mailconf.milter_datasets import DataSetSpec
+
+if TYPE_CHECKING:
+    from mailconf.milterconf import MilterConf
+    from mailconf.tables import DataSet, HostList, KeyTable, SigningTable
+
+LINE_LIMIT = 1023  # fgets(line, BUFRSZ) with BUFRSZ 1024: longer lines are split in two
+_FILE_LIKE = re.compile(r"(?:/|\.(?:hosts?|table|txt|conf|cfg|list|lst|keys?)$)", re.I)
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
+_SOCKET = re.compile(
+    r"(?:(?:local|unix):/\S+|/\S+|inet6?:\d{1,5}(?:@\S+)?)\Z",
+)
+
+# Options that name a file or directory the daemon opens at start (data sets are separate).
+_OPENDKIM_FILES = {
+    "keyfile": "file",
+    "trustanchorfile": "file",
+    "basedirectory": "dir",
+    "include": "file",
+}
+_OPENDMARC_FILES = {
+    "basedirectory": "dir",
+    "testdnsdata": "file",
+    "domainwhitelistfile": "file",
+    "ignorehosts": "file",
+    "publicsuffixlist": "file",
+}
+
+
+def under(root: str, path: str) -> str:
+    """``path`` as seen under ``root`` (absolute paths are re-rooted; relative ones kept)."""
+    if root in ("", "/") or not path.startswith("/"):
+        return path
+    return os.path.join(root, path.lstrip("/"))
+
+
+def unknown_option_message(kind: str, name: str) -> tuple[str, str, str]:
+    """``(message, fix, code)`` for an option the binary does not know."""
+    folded = name.lower()
+    spec = mo.option_table(kind).get(folded)
+    hint = mo.suggest(kind, name)
+    fix = f"did you mean {hint!r}?" if hint else "remove the line"
+    if folded in mo.ADSP_OPTIONS:
+        return (
+            f"unrecognized parameter {name!r}: an ADSP option (ADSP is Historic since 2013 and was "
+            "removed from OpenDKIM)",
+            "remove the line",
+            "milter.adsp-option",
+        )
+    if spec is not None and spec.documented:
+        return (
+            f"unrecognized parameter {name!r}: documented in {kind}.conf(5) but not compiled into "
+            "this build",
+            "remove the line",
+            "milter.option-not-in-build",
+        )
+    if "=" in name:
+        left = name.split("=", 1)[0]
+        fix = f"write {left!r} and its value separated by a space, not '='"
+    return f"unrecognized parameter {name!r}", fix, "milter.unknown-option"
+
+
+# ---------------------------------------------------------------------- conf files
+def lint_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
+    findings: list[Finding] = []
+    path = conf.path
+
+    def warn(code: str, message: str, fix: str = "", line: int | None = None) -> None:
+        findings.append(Finding(Severity.WARNING, code, message, fix, path, line))
+
+    for entry in conf._options:
+        line = entry.lineno or conf.line_of(entry)
+        if conf.kind == "opendmarc" and len(entry.text.rstrip("\n").encode("utf-8")) > LINE_LIMIT:
+            warn(
+                "milter.long-line",
+                "line longer than ~1 KiB: OpenDMARC reads it as two lines",
+                "",
+                line,
+            )
+    seen: dict[str, int] = {}
+    for entry in conf._options:
+        folded = entry.name.lower()
+        if folded in seen:
+            warn(
+                "milter.duplicate-option",
+                f"{entry.name} is set more than once; the last one (line "
+                f"{conf.occurrences(entry.name)[-1].lineno}) wins",
+                "remove the earlier lines",
+                seen[folded],
+            )
+        seen[folded] = entry.lineno
+
+    def line_of(name: str) -> int | None:
+        found = conf.occurrences(name)
+        return (found[-1].lineno or conf.line_of(found[-1])) if found else None
+
+    if conf.kind == "opendkim":
+        if conf.get("ReplaceHeaders") is not None and conf.get("ReplaceRules") is None:
+            warn(
+                "milter.replaceheaders-alone",
+                "ReplaceHeaders (experimental) does nothing without ReplaceRules",
+                "remove it or add ReplaceRules",
+                line_of("ReplaceHeaders"),
+            )
+        for name in conf.options:
+            spec = mo.option_spec("opendkim", name)
+            if spec is None or spec.type != mo.DATASET:
+                continue
+            data = conf.dataset(name)
+            assert data is not None
+            findings.extend(_lint_dataset_value(conf, spec.name, data, root, line_of(name)))
+        findings.extend(_lint_tables(conf, root))
+    files = _OPENDKIM_FILES if conf.kind == "opendkim" else _OPENDMARC_FILES
+    for name in conf.options:
+        want = files.get(name.lower())
+        value = conf.get(name)
+        if want is None or value is None:
+            continue
+        target = under(root, value)
+        ok = os.path.isdir(target) if want == "dir" else os.path.isfile(target)
+        if not ok:
+            what = "directory" if want == "dir" else "file"
+            consequence = (
+                "the daemon will not start"
+                if name.lower() not in ("ignorehosts", "publicsuffixlist")
+                else "it is silently ignored"
+            )
+            warn(
+                "milter.missing-file",
+                f"{mo.canonical_name(conf.kind, name)}: {what} {value} does not exist "
+                f"({consequence})",
+                "",
+                line_of(name),
+            )
+    if conf.kind == "opendmarc":
+        ignore = conf.get("IgnoreHosts")
+        if ignore is not None and os.path.isfile(under(root, ignore)):
+            findings.extend(_lint_hostlist_file(under(root, ignore), ignore, opendmarc=True))
+    socket = conf.get("Socket")
+    if socket is not None and not _SOCKET.match(socket):
+        warn(
+            "milter.bad-socket",
+            f"Socket {socket!r} is not local:/path, unix:/path, inet:port@host or inet6:port@host",
+            "e.g. local:/var/spool/postfix/opendkim/opendkim.sock or inet:8891@127.0.0.1",
+            line_of("Socket"),
+        )
+    return findings
+
+
+def _lint_dataset_value(
+    conf: MilterConf, name: str, data: DataSetSpec, root: str, line: int | None
+) -> list[Finding]:
+    findings: list[Finding] = []
+    if (
+        data.kind == "csl"
+        and not data.explicit
+        and len(data.items) == 1
+        and _FILE_LIKE.search(data.items[0])
+    ):
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "milter.relative-dataset",
+                f"{name} {data.raw!r} is read as a one-item literal list, not as a file "
+                "(a data set without a prefix is a file only when it starts with /)",
+                f"write {name} file:/absolute/path (or refile: for patterns)",
+                conf.path,
+                line,
+            )
+        )
+    if data.path is not None and not os.path.isfile(under(root, data.path)):
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "milter.missing-file",
+                f"{name}: {data.path} does not exist (opendkim refuses to start)",
+                "",
+                conf.path,
+                line,
+            )
+        )
+    return findings
+
+
+def _load_table(path: str, kind: str) -> DataSet | None:
+    from mailconf import load
+    from mailconf.errors import MailconfError
+    from mailconf.tables import DataSet
+
+    try:
+        doc = load(path, kind=kind)
+    except MailconfError:
+        return None
+    assert isinstance(doc, DataSet)
+    return doc
+
+
+def _lint_tables(conf: MilterConf, root: str) -> list[Finding]:
+    """Cross-file checks: SigningTable keys in the KeyTable, key files, host lists."""
+    from mailconf.tables import HostList, KeyTable, SigningTable
+
+    findings: list[Finding] = []
+    keyspec = conf.dataset("KeyTable")
+    signspec = conf.dataset("SigningTable")
+    keytable: KeyTable | None = None
+    if keyspec is not None and keyspec.kind in ("file", "refile") and keyspec.path is not None:
+        loaded = _load_table(under(root, keyspec.path), "keytable")
+        if isinstance(loaded, KeyTable):
+            keytable = loaded
+            findings.extend(keytable.lint(root=root))
+    if signspec is not None and signspec.kind in ("file", "refile") and signspec.path is not None:
+        loaded = _load_table(under(root, signspec.path), "signingtable")
+        if isinstance(loaded, SigningTable):
+            findings.extend(loaded.lint(keytable=keytable, regex=signspec.kind == "refile"))
+    for name in ("InternalHosts", "ExternalIgnoreList", "TrustedHosts", "PeerList"):
+        spec = conf.dataset(name)
+        if spec is None or spec.path is None or spec.kind != "file":
+            continue
+        loaded = _load_table(under(root, spec.path), "hostlist")
+        if isinstance(loaded, HostList):
+            findings.extend(loaded.lint())
+    return findings
+
+
+def _lint_hostlist_file(real_path: str, shown: str, *, opendmarc: bool) -> list[Finding]:
+    from mailconf.tables import HostList
+
+    loaded = _load_table(real_path, "hostlist")
+    if not isinstance(loaded, HostList):
+        return []
+    loaded.path = shown
+    return loaded.lint(opendmarc=opendmarc)
+
+
+# ---------------------------------------------------------------------- tables
+def long_lines(doc: DataSet) -> list[Finding]:
+    findings = []
+    for entry in doc.entries:
+        for offset, physical in enumerate(entry.physical_lines):
+            if len(physical.rstrip("\n").encode("utf-8")) > LINE_LIMIT:
+                findings.append(
+                    Finding(
+                        Severity.WARNING,
+                        "milter.long-line",
+                        "line longer than ~1 KiB: OpenDKIM reads it as two entries",
+                        "shorten it",
+                        doc.path,
+                        (entry.lineno or doc.line_of(entry)) + offset,
+                    )
+                )
+    return findings
+
+
+def key_file_findings(
+    keypath: str, root: str, where: tuple[str | None, int | None]
+) -> list[Finding]:
+    """A KeyTable key file: missing, readable by others, or under a directory others can write."""
+    path, line = where
+    real = under(root, keypath)
+    if not keypath.startswith("/"):
+        return [
+            Finding(
+                Severity.WARNING,
+                "milter.key-relative",
+                f"key path {keypath!r} is not absolute",
+                "",
+                path,
+                line,
+            )
+        ]
+    try:
+        info = os.stat(real)
+    except OSError:
+        return [
+            Finding(
+                Severity.WARNING,
+                "milter.key-missing",
+                f"key file {keypath} does not exist (signing fails for this key)",
+                "generate it with opendkim-genkey or fix the path",
+                path,
+                line,
+            )
+        ]
+    findings = []
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077 or not mode & 0o400:
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "milter.key-mode",
+                f"key file {keypath} has mode {mode:04o}; OpenDKIM wants 0600 or 0400",
+                f"chmod 600 {keypath}",
+                path,
+                line,
+            )
+        )
+    directory = os.path.dirname(keypath)
+    while True:
+        try:
+            dmode = stat.S_IMODE(os.stat(under(root, directory)).st_mode)
+        except OSError:
+            break
+        if dmode & 0o022:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "milter.key-unsafe-directory",
+                    f"key file {keypath} is under {directory} (mode {dmode:04o}), "
+                    "which other users can write: OpenDKIM refuses the key and "
+                    "every message gets 451",
+                    f"chmod go-w {directory} or move the key",
+                    path,
+                    line,
+                )
+            )
+            break
+        if directory in ("/", ""):
+            break
+        directory = os.path.dirname(directory)
+    return findings
+
+
+def host_entry_problem(entry: str, *, regex: bool = False) -> tuple[str, str, str] | None:
+    """``(code, message, fix)`` when a host-list entry cannot match what was meant."""
+    item = entry[1:] if entry.startswith("!") else entry
+    if not item:
+        return "milter.host-invalid", f"{entry!r} is not a host, address or network", ""
+    if "*" in item and not regex:
+        suggestion = "." + item.lstrip("*.") if item.startswith("*.") else ""
+        fix = f"write {suggestion!r} to match every subdomain" if suggestion else "remove the '*'"
+        return (
+            "milter.host-glob",
+            f"{entry!r} is a literal in a plain host list and never matches "
+            "(there are no wildcards)",
+            fix,
+        )
+    bare = item
+    prefix = None
+    if "/" in bare:
+        bare, _, prefix = bare.partition("/")
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1]
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        address = None
+    if address is not None:
+        if prefix is not None:
+            if not prefix.isdigit() or int(prefix) > address.max_prefixlen:
+                return "milter.host-invalid", f"{entry!r}: bad prefix length", ""
+            network = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+            if network.network_address != address:
+                return (
+                    "milter.cidr-host-bits",
+                    f"{entry!r} has host bits set and never matches",
+                    f"write {network.network_address}/{prefix}",
+                )
+        if address.version == 6 and bare != bare.lower():
+            return (
+                "milter.host-case",
+                f"{entry!r}: OpenDKIM compares IPv6 addresses in lower case",
+                "",
+            )
+        if (
+            address.version == 6
+            and str(address) != bare.lower()
+            and not bare.lower().startswith("::ffff:")
+        ):
+            return (
+                "milter.ipv6-form",
+                f"{entry!r} is not in the compressed form OpenDKIM compares ({address})",
+                f"write {address}",
+            )
+        return None
+    if prefix is not None:
+        return "milter.host-invalid", f"{entry!r}: a prefix length needs an IP address", ""
+    name = bare[1:] if bare.startswith(".") else bare
+    labels = name.rstrip(".").split(".")
+    if not name or not all(_LABEL.match(label) for label in labels):
+        return "milter.host-invalid", f"{entry!r} is not a valid host name, address or network", ""
+    if len(labels) == 1 and not bare.startswith(".") and name.lower() != "localhost":
+        close = difflib.get_close_matches(name.lower(), ["localhost"], n=1, cutoff=0.7)
+        fix = "did you mean 'localhost'?" if close else "use a fully qualified name or an address"
+        return (
+            "milter.host-unresolvable",
+            f"{entry!r} is a single-label name that will not resolve",
+            fix,
+        )
+    return None
+
+
+def lint_hostlist(
+    doc: HostList, *, opendmarc: bool = False, resolver: Callable[[str], bool] | None = None
+) -> list[Finding]:
+    findings = long_lines(doc)
+    for row in doc.rows:
+        line = row.lineno or doc.line_of(row)
+        if opendmarc and row.text[:1] in " \t\v\f\r":
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "milter.indented-ignorehost",
+                    f"indented line {row.key!r}: OpenDMARC never matches an indented "
+                    "IgnoreHosts line",
+                    "remove the indentation",
+                    doc.path,
+                    line,
+                )
+            )
+            continue
+        problem = host_entry_problem(row.key)
+        if problem is None and resolver is not None:
+            bare = row.key.lstrip("!")
+            if (
+                not bare.startswith((".", "["))
+                and "/" not in bare
+                and not _is_ip(bare)
+                and not resolver(bare)
+            ):
+                problem = ("milter.host-unresolvable", f"{row.key!r} does not resolve", "")
+        if problem is not None:
+            code, message, fix = problem
+            findings.append(Finding(Severity.WARNING, code, message, fix, doc.path, line))
+    return findings
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
+    findings = long_lines(doc)
+    for row in doc.rows:
+        line = row.lineno or doc.line_of(row)
+        parts = row.value.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "milter.keytable-value",
+                    f"KeyTable entry {row.key!r}: the value must be domain:selector:keypath",
+                    "",
+                    doc.path,
+                    line,
+                )
+            )
+            continue
+        findings.extend(key_file_findings(parts[2], root, (doc.path, line)))
+    return findings
+
+
+def lint_signingtable(
+    doc: SigningTable, keytable: KeyTable | None, *, regex: bool
+) -> list[Finding]:
+    import re as _re
+
+    from mailconf.milter_datasets import compile_refile
+
+    findings = long_lines(doc)
+    for row in doc.rows:
+        line = row.lineno or doc.line_of(row)
+        if regex:
+            try:
+                compile_refile(doc.refile_parts(row)[0], icase=True)
+            except _re.error:
+                findings.append(
+                    Finding(
+                        Severity.ERROR,
+                        "milter.bad-pattern",
+                        f"pattern {row.key!r} is not a valid regular expression: "
+                        "opendkim refuses the table",
+                        "escape or remove the special characters",
+                        doc.path,
+                        line,
+                    )
+                )
+        if not row.value:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "milter.signingtable-value",
+                    f"{row.key!r} has no key name",
+                    "",
+                    doc.path,
+                    line,
+                )
+            )
+            continue
+        keyname = row.value.split(":", 1)[0] if not row.value.startswith("%") else row.value
+        if keytable is not None and keyname != "%" and keytable.lookup(keyname) is None:
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    "milter.signingtable-unknown-key",
+                    f"SigningTable key name {keyname!r} is not in the KeyTable "
+                    f"(mail from {row.key!r} is "
+                    "not signed)",
+                    "add it to the KeyTable or fix the name",
+                    doc.path,
+                    line,
+                )
+            )
+    return findings
