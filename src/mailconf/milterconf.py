@@ -305,7 +305,8 @@ class MilterConf(Document):
                         "milter.keyfile-selector",
                     )
                 )
-            elif has("Domain") and not (selector and keyfile):
+            elif has("Domain") and not keytable and not (selector and keyfile):
+                # measured: with a KeyTable, opendkim -n accepts Domain without KeyFile/Selector
                 errors.append(("Domain requires KeyFile and Selector", "milter.domain-needs-key"))
             elif keytable and not has("SigningTable") and not has("SetupPolicyScript"):
                 errors.append(

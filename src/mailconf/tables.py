@@ -84,6 +84,8 @@ class DataSet(Document):
         refuses to open the whole table)."""
         for row in self.rows:
             pattern, value = self.refile_parts(row)
+            if not pattern:  # an indented line: the daemon's pattern is empty and it skips it
+                continue
             try:
                 compiled = compile_refile(pattern, icase=icase)
             except re.error as error:
