@@ -1,16 +1,107 @@
-"""/etc/postfix/main.cf: parameters with the meaning Postfix gives them."""
+"""/etc/postfix/main.cf: parameters with the meaning Postfix gives them, and semantic edits.
+
+Reading: :meth:`MainCf.get` is the value as the daemons see it (continuations joined keeping
+their leading whitespace, comment lines inside a value skipped, the last duplicate winning).
+
+Editing: every edit is idempotent (a second call changes nothing and returns False), touches only
+the lines it must, keeps the comments and the layout around them, and keeps the file's line
+ending (CRLF stays CRLF) and a missing final newline.  Ownership of comments follows LibCST: a
+parameter owns the comment lines *directly* above it (no blank line between) and the comment
+lines inside its continuation lines.  ``unset`` takes those with it; a comment block separated by
+a blank line is a section heading and stays.
+
+Lists are edited in their existing style (see :meth:`MainCf.list_append`): an item added to a
+one-item-per-line list goes on its own line with the same indentation and the same trailing comma
+convention; a single-line list gets the separator it already uses (``", "``, ``","`` or ``" "``).
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 import re
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from mailconf.postfix_lines import ISSPACE, logical_text
-from mailconf.syntax.document import Document, Entry
+from mailconf.errors import EditError
+from mailconf.findings import Finding
+from mailconf.postfix_lines import ISSPACE, is_trivia_line, logical_text
+from mailconf.postfix_values import (
+    LIST_SEPARATORS,
+    RELAY_CONTROL,
+    UNAUTH_DESTINATION,
+    UNCONDITIONAL,
+    Item,
+    group_restrictions,
+    is_restriction_list,
+    list_tokens,
+    milter_kind,
+    milter_socket,
+    milter_socket_for_postfix,
+    normalize_item,
+    pure_reference,
+)
+from mailconf.syntax.document import Document, Entry, split_lines
+
+if TYPE_CHECKING:
+    from mailconf.mastercf import MasterCf
+
+__all__ = ["MainCf", "Parameter", "known_parameters", "milter_socket_for_postfix"]
 
 _NAME_END = re.compile(r"[^ \t\n\v\f\r=]*")
+_NAME_OK = re.compile(r"[^\s=#][^\s=]*\Z")
+_BLANKS = " \t\v\f"
+
+# Per-service parameter suffixes postconf accepts for master.cf services, by command
+# (postconf_service.c: delivery agents get the transport family, pipe and spawn a time limit).
+_TRANSPORT_SUFFIXES = (
+    "_recipient_limit",
+    "_extra_recipient_limit",
+    "_recipient_refill_limit",
+    "_recipient_refill_delay",
+    "_delivery_slot_cost",
+    "_delivery_slot_loan",
+    "_delivery_slot_discount",
+    "_minimum_delivery_slots",
+    "_initial_destination_concurrency",
+    "_destination_concurrency_limit",
+    "_destination_recipient_limit",
+    "_destination_concurrency_positive_feedback",
+    "_destination_concurrency_negative_feedback",
+    "_destination_concurrency_failed_cohort_limit",
+    "_destination_rate_delay",
+    "_transport_rate_delay",
+)
+SERVICE_PARAMETER_SUFFIXES = {
+    "local": _TRANSPORT_SUFFIXES,
+    "error": _TRANSPORT_SUFFIXES,
+    "virtual": _TRANSPORT_SUFFIXES,
+    "smtp": _TRANSPORT_SUFFIXES,
+    "lmtp": _TRANSPORT_SUFFIXES,
+    "pipe": ("_time_limit", *_TRANSPORT_SUFFIXES),
+    "spawn": ("_time_limit",),
+}
+
+
+@functools.cache
+def _parameter_data() -> dict[str, Any]:
+    text = (resources.files("mailconf") / "data" / "postfix" / "parameters.json").read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def known_parameters() -> dict[str, str]:
+    """Built-in parameter names and their compiled-in defaults (``postconf -d`` of the Postfix
+    that generated ``data/postfix/parameters.json``; host-dependent defaults are that host's)."""
+    params: dict[str, str] = _parameter_data()["parameters"]
+    return params
+
+
+def read_only_parameters() -> frozenset[str]:
+    """Names postconf drops from main.cf with a "read-only parameter assignment" warning."""
+    return frozenset(_parameter_data()["read_only"])
 
 
 @attrs.define(eq=False)
@@ -19,7 +110,7 @@ class Parameter(Entry):
 
     def validate(self) -> tuple[int, int, str] | None:
         try:
-            self._split
+            _ = self._split
         except _NameValueError as error:
             return 0, error.column, error.message
         return None
@@ -54,6 +145,29 @@ class Parameter(Entry):
         """The value exactly as the daemons see it (continuations joined, not expanded)."""
         return self._split[1]
 
+    @functools.cached_property
+    def _value_map(self) -> tuple[int, list[int]]:
+        """Where the value's characters are in ``text``: (logical offset of the value, raw
+        offset of every logical character).  Lets list edits splice the raw text."""
+        raw_positions: list[int] = []
+        offset = 0
+        for line in split_lines(self.text):
+            if not is_trivia_line(line):
+                body = line[:-1] if line.endswith("\n") else line
+                raw_positions.extend(range(offset, offset + len(body)))
+            offset += len(line)
+        logical = logical_text(self.text)
+        equals = logical.index("=")
+        start = equals + 1
+        while start < len(logical) and logical[start] in ISSPACE:
+            start += 1
+        return start, raw_positions
+
+    def raw_span(self, item: Item) -> tuple[int, int]:
+        """``item`` (offsets in :attr:`value`) as offsets in :attr:`text`."""
+        start, positions = self._value_map
+        return positions[start + item.start], positions[start + item.end - 1] + 1
+
 
 class _NameValueError(Exception):
     def __init__(self, column: int, message: str) -> None:
@@ -67,6 +181,7 @@ class MainCf(Document):
     kind = "postfix-main"
     entry_type = Parameter
 
+    # ------------------------------------------------------------------ reading
     @property
     def parameters(self) -> dict[str, str]:
         """Every parameter set in the file, the last duplicate winning (as in Postfix)."""
@@ -75,5 +190,562 @@ class MainCf(Document):
     def _parameters(self) -> list[Parameter]:
         return [entry for entry in self.entries if isinstance(entry, Parameter)]
 
+    def _occurrences(self, name: str) -> list[Parameter]:
+        return [entry for entry in self._parameters() if entry.name == name]
+
+    def get(self, name: str) -> str | None:
+        """The value as the daemons see it (not expanded); None when the file does not set it.
+        An empty value is ``""``, which is not the same as absent (absent means the default)."""
+        found = self._occurrences(name)
+        return found[-1].value if found else None
+
+    def effective(self, name: str) -> str | None:
+        """The file's value, else the compiled-in default (None for a name Postfix lacks)."""
+        value = self.get(name)
+        return value if value is not None else known_parameters().get(name)
+
     def to_json(self) -> dict[str, object]:
         return {"parameters": self.parameters}
+
+    @property
+    def restriction_classes(self) -> frozenset[str]:
+        value = self.get("smtpd_restriction_classes") or ""
+        return frozenset(item.text for item in list_tokens(value))
+
+    def list_items(self, name: str) -> list[str]:
+        """The items of a list-valued parameter, as Postfix splits it (``{ }`` group = one item).
+
+        In a restriction list (``*_restrictions`` or a ``smtpd_restriction_classes`` name) a
+        restriction and its argument are one item: ``check_policy_service unix:private/x``.
+        ``$name`` references are items, not expanded.  An absent parameter has no items here
+        (its default is not read).
+        """
+        return [normalize_item(item.text) for item in self._items(name)]
+
+    def _items(self, name: str, entry: Parameter | None = None) -> list[Item]:
+        entry = entry if entry is not None else self._last(name)
+        if entry is None:
+            return []
+        tokens = list_tokens(entry.value)
+        if is_restriction_list(name, self.restriction_classes):
+            return group_restrictions(tokens)
+        return tokens
+
+    def _last(self, name: str) -> Parameter | None:
+        found = self._occurrences(name)
+        return found[-1] if found else None
+
+    # ------------------------------------------------------------------ set / unset
+    def set(self, name: str, value: str, *, after: str | None = None) -> bool:
+        """Set ``name = value``; True when the file changed.
+
+        An existing parameter is replaced in place, keeping the spacing around ``=`` of its line
+        and its comments (comment lines inside an old continued value move above it).  Every
+        occurrence is rewritten, as ``postconf -e`` does, so the file cannot keep a stale
+        duplicate.  A new parameter goes after the last parameter, or after the parameter
+        ``after`` (EditError if that one is not set), written with its neighbour's ``=`` spacing.
+        """
+        _check_name(name)
+        value = _check_value(name, value)
+        found = self._occurrences(name)
+        if found:
+            changed = False
+            for entry in found:
+                if entry.value != value:
+                    self._rewrite(entry, _with_value(entry, value), move_comments=True)
+                    changed = True
+            return changed
+        anchor = self._anchor(after)
+        text = _new_line(name, value, anchor)
+        index = self.entries.index(anchor) + 1 if anchor is not None else len(self.entries)
+        self.insert(index, self.parse_entry(text))
+        return True
+
+    def _anchor(self, after: str | None) -> Parameter | None:
+        if after is not None:
+            anchor = self._last(after)
+            if anchor is None:
+                raise EditError(f"cannot add after {after!r}: main.cf does not set it")
+            return anchor
+        params = self._parameters()
+        return params[-1] if params else None
+
+    def _rewrite(
+        self, entry: Parameter, new_text: str, *, move_comments: bool = False
+    ) -> Parameter:
+        """Replace ``entry``'s lines with ``new_text``.  With ``move_comments`` (``set``), comment
+        lines inside the old continued value move above it, so no comment is lost; list edits
+        keep them in place themselves (and drop those owned by a removed item on purpose)."""
+        moved = ""
+        if move_comments:
+            moved = "".join(
+                line for line in entry.physical_lines[1:] if line.strip(ISSPACE).startswith("#")
+            )
+        new = self.replace(entry, new_text)
+        if moved:
+            new.leading += moved if moved.endswith("\n") else moved + self.newline
+        assert isinstance(new, Parameter)
+        return new
+
+    def unset(self, name: str) -> bool:
+        """Remove every occurrence of ``name`` (like ``postconf -X``) with the comment lines it
+        owns: those inside its value and those directly above it.  Comments separated from it by
+        a blank line stay, and the blank lines around it do not double up."""
+        found = self._occurrences(name)
+        for entry in found:
+            self._remove_owned(entry)
+        return bool(found)
+
+    def _remove_owned(self, entry: Entry) -> None:
+        kept, owned = _split_owned(entry.leading)
+        index = self.entries.index(entry)
+        is_last = index == len(self.entries) - 1
+        entry.leading = owned
+        if is_last:
+            kept_lines = split_lines(kept)
+            while kept_lines and not kept_lines[-1].strip(ISSPACE):
+                kept_lines.pop()
+            self.trailer = "".join(kept_lines) + self.trailer
+        else:
+            following = self.entries[index + 1]
+            kept_lines, next_lines = split_lines(kept), split_lines(following.leading)
+            if (
+                kept_lines
+                and not kept_lines[-1].strip(ISSPACE)
+                and next_lines
+                and not next_lines[0].strip(ISSPACE)
+            ):
+                kept = "".join(kept_lines[:-1])  # do not leave two blank lines where one was
+            following.leading = kept + following.leading
+        self.remove(entry)
+
+    def comment_out(self, name: str) -> bool:
+        """Turn every occurrence into comment lines (``#`` before each of its lines, like
+        ``postconf -#``); they stay where they were, above the next parameter."""
+        found = self._occurrences(name)
+        for entry in found:
+            commented = "".join(
+                line if is_trivia_line(line) else "#" + line for line in entry.physical_lines
+            )
+            index = self.entries.index(entry)
+            text = entry.leading + commented
+            del self.entries[index]
+            if index < len(self.entries):
+                self.entries[index].leading = text + self.entries[index].leading
+            else:
+                self.trailer = text + self.trailer
+        return bool(found)
+
+    # ------------------------------------------------------------------ list edits
+    def list_append(self, name: str, item: str) -> bool:
+        """Add ``item`` at the end of the list, in the list's style; False if already there.
+
+        An absent parameter is created with just ``item`` (its default is not copied in; use
+        :meth:`add_restriction` for restriction lists, which does).
+        """
+        return self._list_add(name, item, None, None)
+
+    def list_ensure(self, name: str, item: str) -> bool:
+        """``item`` present in the list (appended if missing): the same as :meth:`list_append`,
+        named for callers that state a wanted state rather than an action."""
+        return self._list_add(name, item, None, None)
+
+    def list_insert(
+        self, name: str, item: str, *, before: str | None = None, after: str | None = None
+    ) -> bool:
+        """Insert ``item`` before or after an existing item (EditError if that is missing);
+        with neither, at the front.  False when ``item`` is already in the list anywhere."""
+        if before is not None and after is not None:
+            raise EditError("give before= or after=, not both")
+        if before is None and after is None:
+            items = self._items(name)
+            if items:
+                return self._list_add(name, item, normalize_item(items[0].text), None)
+        return self._list_add(name, item, before, after)
+
+    def list_remove(self, name: str, item: str) -> bool:
+        """Remove every occurrence of ``item`` from the list, with the comment lines directly
+        above it when it sits on its own line.  False when it is not there."""
+        wanted = normalize_item(item)
+        changed = False
+        for entry in self._occurrences(name):
+            while True:
+                items = self._items(name, entry)
+                matches = [i for i, it in enumerate(items) if it.normalized == wanted]
+                if not matches:
+                    break
+                layout = _Layout(entry, items, self.newline)
+                entry = self._rewrite(entry, layout.remove(matches[0]))
+                changed = True
+        return changed
+
+    def _list_add(self, name: str, item: str, before: str | None, after: str | None) -> bool:
+        wanted = normalize_item(item)
+        if not wanted:
+            raise EditError("cannot add an empty list item")
+        entry = self._last(name)
+        items = self._items(name)
+        if any(existing.normalized == wanted for existing in items):
+            return False
+        if entry is None or not items:
+            if before is not None or after is not None:
+                raise EditError(f"{name} has no item {before or after!r} to insert next to")
+            return self.set(name, item.strip(ISSPACE))
+        layout = _Layout(entry, items, self.newline)
+        position = len(items)
+        anchor = before if before is not None else after
+        if anchor is not None:
+            anchor_norm = normalize_item(anchor)
+            indexes = [i for i, it in enumerate(items) if it.normalized == anchor_norm]
+            if not indexes:
+                raise EditError(f"{name} has no item {anchor!r} to insert next to")
+            position = indexes[0] if before is not None else indexes[0] + 1
+        self._rewrite(entry, layout.insert(position, item.strip(ISSPACE)))
+        return True
+
+    # ------------------------------------------------------------------ milters
+    def add_milter(self, spec: str, *, param: str = "smtpd_milters") -> bool:
+        """Add a milter to ``param`` unless it is already there (compared by socket, also through
+        ``$name`` references such as ``non_smtpd_milters = $smtpd_milters``, which are kept as
+        references, never expanded into copies).
+
+        OpenDKIM goes before OpenDMARC (OpenDMARC reads OpenDKIM's Authentication-Results
+        header): a DKIM milter is inserted before the first DMARC one; anything else is appended.
+        See :func:`mailconf.postfix_values.milter_kind` for how a milter is recognised.  A
+        ``{ socket, option=value }`` group is one item and stays whole.
+        """
+        spec = spec.strip(ISSPACE)
+        socket = milter_socket(spec)
+        if any(milter_socket(existing) == socket for existing in self._expanded(param)):
+            return False
+        items = self._items(param)
+        if milter_kind(spec) == "dkim":
+            for existing in items:
+                if milter_kind(existing.text) == "dmarc":
+                    return self._list_add(param, spec, normalize_item(existing.text), None)
+        return self._list_add(param, spec, None, None)
+
+    def remove_milter(self, spec: str, *, param: str = "smtpd_milters") -> bool:
+        """Remove the milter with ``spec``'s socket from ``param``.  When ``param`` only gets it
+        through a reference (``$smtpd_milters``) nothing can be removed there: EditError says
+        where it comes from."""
+        socket = milter_socket(spec.strip(ISSPACE))
+        changed = False
+        for item in self._items(param):
+            if milter_socket(item.text) == socket:
+                changed |= self.list_remove(param, item.text)
+        if not changed:
+            for item in self._items(param):
+                ref = pure_reference(item.text)
+                if ref and any(milter_socket(x) == socket for x in self._expanded(ref)):
+                    raise EditError(
+                        f"{param} gets {socket} through ${ref}; remove it from {ref} instead"
+                    )
+        return changed
+
+    def _expanded(self, name: str, seen: frozenset[str] = frozenset()) -> list[str]:
+        """List items with whole-item ``$name`` references replaced by that list (file value,
+        else default), for membership tests only."""
+        if name in seen:
+            return []
+        value = self.effective(name) or ""
+        out: list[str] = []
+        for item in list_tokens(value):
+            ref = pure_reference(item.text)
+            out.extend(self._expanded(ref, seen | {name}) if ref else [item.text])
+        return out
+
+    # ------------------------------------------------------------------ restrictions
+    def add_restriction(self, list_name: str, item: str, *, after: str | None = None) -> bool:
+        """Put restriction ``item`` into ``list_name``: last, or right after ``after``.
+
+        "Last" means last among the live items: before an unconditional ``permit``/``reject``/
+        ``defer``, since nothing after one is ever evaluated.  An absent list starts from its
+        default (``postconf -d``), so adding to ``smtpd_relay_restrictions`` keeps its relay
+        control.  Refused with EditError when the result would be dead (after an unconditional
+        decision), would open a relay (``permit`` or a policy service, which may answer OK,
+        before ``reject_unauth_destination`` in a list doing relay control), or would leave
+        neither ``smtpd_relay_restrictions`` nor ``smtpd_recipient_restrictions`` with relay
+        control (Postfix refuses to start then).  False when ``item`` is already in the list.
+        """
+        wanted = normalize_item(item)
+        if not wanted:
+            raise EditError("cannot add an empty restriction")
+        absent = self.get(list_name) is None
+        if absent:
+            default = known_parameters().get(list_name, "")
+            if list_name == "smtpd_relay_restrictions":
+                default = self._relay_default()
+            if "$" in default:
+                default = ""  # an expression default: start from the file's (empty) list
+            tokens = list_tokens(default)
+            current = [normalize_item(it.text) for it in group_restrictions(tokens)]
+        else:
+            current = [normalize_item(it.text) for it in self._items(list_name)]
+        if wanted in current:
+            return False
+        if after is not None:
+            anchor = normalize_item(after)
+            if anchor not in current:
+                raise EditError(f"{list_name} has no restriction {after!r} to add after")
+            position = current.index(anchor) + 1
+        else:
+            position = len(current)
+            for index, existing in enumerate(current):
+                if existing in UNCONDITIONAL:
+                    position = index
+                    break
+        proposed = [*current[:position], wanted, *current[position:]]
+        problem = _restriction_problem(list_name, proposed, position)
+        if problem:
+            raise EditError(problem)
+        if list_name in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions"):
+            relay = self._relay_lists()
+            relay[list_name] = proposed
+            if not any(_does_relay_control(items) for items in relay.values()):
+                raise EditError(
+                    "neither smtpd_relay_restrictions nor smtpd_recipient_restrictions would "
+                    "contain reject_unauth_destination (or defer_unauth_destination, reject, "
+                    "defer, defer_if_permit, check_relay_domains): Postfix refuses to start; "
+                    f"add reject_unauth_destination to {list_name} first"
+                )
+        if absent:
+            return self.set(list_name, ", ".join(proposed))
+        if position < len(current):
+            return self._list_add(list_name, item, current[position], None)
+        return self._list_add(list_name, item, None, current[-1] if current else None)
+
+    def _relay_default(self) -> str:
+        """``smtpd_relay_restrictions``'s default depends on compatibility_level (empty below 1)."""
+        level = self.effective("compatibility_level") or "0"
+        if level.split(".")[0].isdigit() and int(level.split(".")[0]) >= 1:
+            return "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
+        return ""
+
+    def _relay_lists(self) -> dict[str, list[str]]:
+        lists = {}
+        for name in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions"):
+            if self.get(name) is None:
+                value = self._relay_default() if name == "smtpd_relay_restrictions" else ""
+                grouped = group_restrictions(list_tokens(value))
+                lists[name] = [normalize_item(it.text) for it in grouped]
+            else:
+                lists[name] = [normalize_item(it.text) for it in self._items(name)]
+        return lists
+
+    # ------------------------------------------------------------------ lint
+    def lint(self, master: MasterCf | None = None) -> list[Finding]:
+        """Warnings and errors about this main.cf (never rewrites anything).
+
+        Codes: ``postfix.unknown-parameter`` (with a did-you-mean), ``postfix.duplicate``,
+        ``postfix.read-only``, ``postfix.dead-restriction``, ``postfix.policy-before-relay-check``,
+        ``postfix.no-relay-control`` (error: Postfix refuses to start),
+        ``postfix.policy-service-missing`` (error: needs ``master``).
+
+        A name is known when it is built in, a per-service name of a master.cf service
+        (``policyd-spf_time_limit`` for a spawn service), a ``smtpd_restriction_classes`` name, or
+        referenced as ``$name`` by another value (that is what ``postconf`` accepts).  Without
+        ``master`` the per-service families cannot be checked: names ending in one of their
+        suffixes are then not reported.
+        """
+        from mailconf.postfix_lint import lint_main
+
+        return lint_main(self, master)
+
+    def line_number(self, entry: Entry) -> int:
+        return self.line_of(entry)
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_name(name: str) -> None:
+    if not _NAME_OK.match(name):
+        raise EditError(f"invalid parameter name {name!r}")
+
+
+def _check_value(name: str, value: str) -> str:
+    if "\n" in value:
+        raise EditError(f"the value of {name} must be one line")
+    if "\0" in value:
+        raise EditError(f"the value of {name} contains a NUL byte")
+    return value.strip(ISSPACE)
+
+
+def _prefix_style(entry: Parameter | None) -> tuple[str, str]:
+    """The blanks before and after ``=`` on ``entry``'s first line (`` = `` when unknown)."""
+    if entry is None:
+        return " ", " "
+    first = split_lines(entry.text)[0]
+    match = re.match(r"[^ \t\v\f\r=]+([ \t\v\f]*)=([ \t\v\f]*)(\S?)", first)
+    if not match:
+        return " ", " "
+    before, after, following = match.groups()
+    if not following:  # value starts on a continuation line: mirror the blank before '='
+        after = before
+    return before, after
+
+
+def _new_line(name: str, value: str, neighbour: Parameter | None) -> str:
+    before, after = _prefix_style(neighbour)
+    return f"{name}{before}={after}{value}" if value else f"{name}{before}="
+
+
+def _with_value(entry: Parameter, value: str) -> str:
+    """``entry`` rewritten as one line with ``value``, keeping its name and ``=`` spacing."""
+    before, after = _prefix_style(entry)
+    if "=" not in split_lines(entry.text)[0]:
+        before, after = " ", " "
+    return f"{entry.name}{before}={after}{value}" if value else f"{entry.name}{before}="
+
+
+def _split_owned(leading: str) -> tuple[str, str]:
+    """Split an entry's leading trivia into (kept, owned): owned = the comment lines directly
+    above the entry, kept = everything up to and including the last blank line."""
+    lines = split_lines(leading)
+    cut = len(lines)
+    while cut > 0 and lines[cut - 1].strip(ISSPACE):
+        cut -= 1
+    return "".join(lines[:cut]), "".join(lines[cut:])
+
+
+def _does_relay_control(items: list[str]) -> bool:
+    return any(item in RELAY_CONTROL for item in items)
+
+
+def _restriction_problem(list_name: str, items: list[str], position: int) -> str | None:
+    """Why putting ``items[position]`` there is wrong (dead, or opens a relay), or None."""
+    new = items[position]
+    for earlier in items[:position]:
+        if earlier in UNCONDITIONAL:
+            return (
+                f"{new!r} would come after the unconditional {earlier!r} in {list_name} and "
+                "would never be evaluated; insert it before that"
+            )
+    relay = [i for i, it in enumerate(items) if it in UNAUTH_DESTINATION]
+    opens = new == "permit" or new.split(" ", 1)[0] == "check_policy_service"
+    if relay and opens and position < relay[0]:
+        return (
+            f"{new!r} before {items[relay[0]]} in {list_name} would open a relay: "
+            f"an OK answer there permits mail to any destination; put it after {items[relay[0]]}"
+        )
+    return None
+
+
+class _Layout:
+    """Splicing list items into a parameter's raw text in the list's own style."""
+
+    def __init__(self, entry: Parameter, items: list[Item], newline: str) -> None:
+        self.entry = entry
+        self.text = entry.text
+        self.spans = [entry.raw_span(item) for item in items]
+        first_end = self.text.find("\n")
+        self.newline = "\r\n" if first_end > 0 and self.text[first_end - 1] == "\r" else newline
+        if first_end < 0:
+            self.newline = newline
+
+    # raw-text geometry -----------------------------------------------------------
+    def _line_start(self, pos: int) -> int:
+        return self.text.rfind("\n", 0, pos) + 1
+
+    def _content_end(self, pos: int) -> int:
+        end = self.text.find("\n", pos)
+        if end < 0:
+            return len(self.text)
+        return end - 1 if end > 0 and self.text[end - 1] == "\r" else end
+
+    def _line_end(self, pos: int) -> int:
+        end = self.text.find("\n", pos)
+        return len(self.text) if end < 0 else end + 1
+
+    def _own_line(self, index: int) -> bool:
+        """Item ``index`` starts a continuation line (only blanks before it)."""
+        start = self.spans[index][0]
+        line_start = self._line_start(start)
+        return line_start > 0 and not self.text[line_start:start].strip(_BLANKS)
+
+    def _tail(self, index: int) -> str | None:
+        """Separators after item ``index`` up to the end of its line, None if another item
+        follows on that line."""
+        end = self.spans[index][1]
+        tail = self.text[end : self._content_end(end)]
+        return tail if not tail.strip(LIST_SEPARATORS) and not (
+            index + 1 < len(self.spans) and self.spans[index + 1][0] < self._content_end(end)
+        ) else None
+
+    def _inline_separator(self) -> str:
+        for index in range(len(self.spans) - 1):
+            between = self.text[self.spans[index][1] : self.spans[index + 1][0]]
+            if "\n" not in between:
+                return between
+        comma = any("," in (self._tail(i) or "") for i in range(len(self.spans)))
+        if len(self.spans) > 1 and not comma:
+            return " "
+        return ", "
+
+    def _line_comma(self) -> str:
+        tails = [self._tail(i) for i in range(len(self.spans) - 1)]
+        return "," if any(t and "," in t for t in tails) else ""
+
+    def _comments_above(self, line_start: int) -> int:
+        """Move ``line_start`` up over the comment lines directly above it inside the entry."""
+        while line_start > 0:
+            previous = self._line_start(line_start - 1)
+            line = self.text[previous:line_start]
+            if not line.strip(ISSPACE).startswith("#"):
+                break
+            line_start = previous
+        return line_start
+
+    # edits -------------------------------------------------------------------------
+    def insert(self, position: int, item: str) -> str:
+        text = self.text
+        if position >= len(self.spans):
+            last = len(self.spans) - 1
+            end = self.spans[last][1]
+            if self._own_line(last) and self._tail(last) is not None:
+                tail = self._tail(last) or ""
+                inter = (self._tail(last - 1) or "").rstrip(_BLANKS) if last > 0 else ""
+                if last == 0 or self._tail(last - 1) is None:
+                    inter = self._line_comma()
+                indent = text[self._line_start(self.spans[last][0]) : self.spans[last][0]]
+                new = f"{inter}{self.newline}{indent}{item}{tail}"
+                return text[:end] + new + text[end + len(tail) :]
+            return text[:end] + self._inline_separator() + item + text[end:]
+        start = self.spans[position][0]
+        if self._own_line(position):
+            line_start = self._comments_above(self._line_start(start))
+            indent = text[self._line_start(start) : start]
+            comma = self._line_comma()
+            if not comma and "," in (self._tail(position) or ""):
+                comma = ","
+            return text[:line_start] + f"{indent}{item}{comma}{self.newline}" + text[line_start:]
+        return text[:start] + item + self._inline_separator() + text[start:]
+
+    def remove(self, index: int) -> str:
+        text = self.text
+        start, end = self.spans[index]
+        tail = self._tail(index)
+        last = index == len(self.spans) - 1
+        if self._own_line(index) and tail is not None:
+            line_start = self._comments_above(self._line_start(start))
+            line_end = self._line_end(end)
+            if line_end == len(text) and not text.endswith("\n"):
+                # the last line of an entry without final newline: drop the newline before it
+                prev_end = line_start - 1
+                if prev_end > 0 and text[prev_end - 1] == "\r":
+                    prev_end -= 1
+                line_start, line_end = max(prev_end, 0), len(text)
+            result = text[:line_start] + text[line_end:]
+            if last and index > 0:
+                prev_tail = self._tail(index - 1)
+                if prev_tail is not None and "," in prev_tail and "," not in tail:
+                    prev_end = self.spans[index - 1][1]
+                    result = result[:prev_end] + result[prev_end + len(prev_tail) :]
+            return result
+        if index + 1 < len(self.spans) and "\n" not in text[end : self.spans[index + 1][0]]:
+            return text[:start] + text[self.spans[index + 1][0] :]
+        if index > 0 and "\n" not in text[self.spans[index - 1][1] : start]:
+            return text[: self.spans[index - 1][1]] + text[end:]
+        # first on the `name =` line, the rest (if any) on later lines
+        stop = self._content_end(end) if tail is not None else end
+        head = text[:start].rstrip(_BLANKS)
+        return head + text[stop:]

@@ -63,3 +63,48 @@ def strip_braces(token: str) -> str:
     if token.startswith("{") and token.endswith("}"):
         return token[1:-1].strip(ISSPACE)
     return token
+
+
+def logical_positions(entry_text: str) -> tuple[str, list[int]]:
+    """:func:`logical_text` plus, for each of its characters, its offset in ``entry_text``.
+
+    Edits use this to find a field or list item of the logical line in the physical lines, so
+    they can splice the file's own text instead of rewriting the entry.
+    """
+    logical: list[str] = []
+    positions: list[int] = []
+    offset = 0
+    for line in split_lines(entry_text):
+        if not is_trivia_line(line):
+            body = line[:-1] if line.endswith("\n") else line
+            logical.append(body)
+            positions.extend(range(offset, offset + len(body)))
+        offset += len(line)
+    joined = "".join(logical)
+    nul = joined.find("\0")
+    if nul >= 0:
+        return joined[:nul], positions[:nul]
+    return joined, positions
+
+
+def split_braced_spans(text: str, separators: str = ISSPACE) -> list[tuple[int, int]]:
+    """Like :func:`split_braced`, but the ``(start, end)`` offsets of each token."""
+    spans: list[tuple[int, int]] = []
+    index, length = 0, len(text)
+    while index < length:
+        while index < length and text[index] in separators:
+            index += 1
+        if index >= length:
+            break
+        start, level = index, 0
+        while index < length:
+            char = text[index]
+            if char == "{":
+                level += 1
+            elif level > 0 and char == "}":
+                level -= 1
+            elif level == 0 and char in separators:
+                break
+            index += 1
+        spans.append((start, index))
+    return spans

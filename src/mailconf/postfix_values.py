@@ -1,0 +1,244 @@
+"""What Postfix makes of a parameter value: list items, restrictions, milters, ``$name`` references.
+
+Facts (Postfix 3.7 sources, checked against ``postconf``):
+
+* Lists split on runs of ``, \\t\\r\\n`` (``CHARS_COMMA_SP``); in restriction and milter lists a
+  balanced ``{ ... }`` group is one item (``mystrtokq``).  We always honour braces: a brace in a
+  plain list (``mynetworks``) is not something Postfix accepts there anyway.
+* A restriction is a name plus, for some names, one argument (``check_policy_service
+  unix:private/policyd-spf`` is two list tokens but one restriction).  :func:`group_restrictions`
+  puts them back together so edits move a restriction whole.
+* ``$name``, ``${name}``, ``$(name)`` and the ``${name?text}`` / ``${name:text}`` forms refer to
+  another parameter; a name is letters, digits and ``_`` (``mac_parse.c``); ``$$`` is a literal
+  ``$``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+import attrs
+
+from mailconf.errors import EditError
+from mailconf.postfix_lines import split_braced, strip_braces
+
+LIST_SEPARATORS = ", \t\r\n"  # CHARS_COMMA_SP
+
+# Restrictions that take exactly one argument (smtpd_check.c).  ``check_*_access`` and the
+# ``check_*_{a,mx,ns}_access`` families are matched by pattern below.
+_ONE_ARGUMENT = frozenset(
+    {
+        "check_policy_service",
+        "reject_rbl_client",
+        "reject_rhsbl_client",
+        "reject_rhsbl_reverse_client",
+        "reject_rhsbl_sender",
+        "reject_rhsbl_recipient",
+        "reject_rhsbl_helo",
+        "permit_dnswl_client",
+        "permit_rhswl_client",
+        "sleep",
+    }
+)
+_ACCESS_RESTRICTION = re.compile(r"check_[a-z_]+_access\Z")
+
+# Unconditional decisions: whatever comes after one of these in the same list is never evaluated.
+UNCONDITIONAL = frozenset({"permit", "reject", "defer"})
+UNAUTH_DESTINATION = frozenset({"reject_unauth_destination", "defer_unauth_destination"})
+# Restrictions that make a list "do relay control" (the set Postfix requires in
+# smtpd_relay_restrictions or smtpd_recipient_restrictions before it starts).
+RELAY_CONTROL = frozenset(
+    {
+        "reject_unauth_destination",
+        "defer_unauth_destination",
+        "reject",
+        "defer",
+        "defer_if_permit",
+        "check_relay_domains",
+    }
+)
+
+_REFERENCE = re.compile(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)|\(([A-Za-z0-9_]+))")
+
+
+@attrs.frozen
+class Item:
+    """One list item and where it is in the logical value (``start``/``end`` offsets)."""
+
+    text: str
+    start: int
+    end: int
+
+    @property
+    def normalized(self) -> str:
+        return normalize_item(self.text)
+
+
+def normalize_item(text: str) -> str:
+    """An item compared the way Postfix reads it: blanks collapsed, blanks next to braces and
+    commas inside a group ignored (``{ a, b }`` equals ``{a,b}``)."""
+    words = split_braced(text.strip(LIST_SEPARATORS), LIST_SEPARATORS)
+    out = []
+    for word in words:
+        if word.startswith("{"):
+            inner = split_braced(strip_braces(word), LIST_SEPARATORS)
+            out.append("{" + ", ".join(inner) + "}")
+        else:
+            out.append(word)
+    return " ".join(out)
+
+
+def list_tokens(value: str) -> list[Item]:
+    """Split a value into list tokens with their offsets (``mystrtokq`` with ``{ }``)."""
+    items = []
+    index, length = 0, len(value)
+    while index < length:
+        while index < length and value[index] in LIST_SEPARATORS:
+            index += 1
+        if index >= length:
+            break
+        start, level = index, 0
+        while index < length:
+            char = value[index]
+            if char == "{":
+                level += 1
+            elif level > 0 and char == "}":
+                level -= 1
+            elif level == 0 and char in LIST_SEPARATORS:
+                break
+            index += 1
+        items.append(Item(value[start:index], start, index))
+    return items
+
+
+def takes_argument(restriction: str) -> bool:
+    return restriction in _ONE_ARGUMENT or bool(_ACCESS_RESTRICTION.match(restriction))
+
+
+def group_restrictions(tokens: list[Item]) -> list[Item]:
+    """Join each restriction with its argument (``check_policy_service`` + ``unix:...``).
+
+    The item's text is the raw span, so it may hold the separator Postfix skips (``a,\\n b``);
+    compare with :attr:`Item.normalized`.
+    """
+    grouped: list[Item] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if takes_argument(token.text) and index + 1 < len(tokens):
+            following = tokens[index + 1]
+            grouped.append(Item(f"{token.text} {following.text}", token.start, following.end))
+            index += 2
+        else:
+            grouped.append(token)
+            index += 1
+    return grouped
+
+
+def is_restriction_list(name: str, restriction_classes: frozenset[str] = frozenset()) -> bool:
+    return name.endswith("_restrictions") or name in restriction_classes
+
+
+def references(value: str) -> list[str]:
+    """Parameter names ``value`` refers to, in order, without duplicates (``$$`` is literal)."""
+    names: list[str] = []
+    index = 0
+    while True:
+        index = value.find("$", index)
+        if index < 0 or index + 1 >= len(value):
+            return names
+        if value[index + 1] == "$":
+            index += 2
+            continue
+        match = _REFERENCE.match(value, index)
+        if match:
+            name = next(group for group in match.groups() if group)
+            if name not in names:
+                names.append(name)
+            index = match.end()
+        else:
+            index += 1
+
+
+def pure_reference(item: str) -> str | None:
+    """``$name`` / ``${name}`` / ``$(name)`` as a whole item: the name, else None."""
+    match = re.fullmatch(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)\}|\(([A-Za-z0-9_]+)\))", item)
+    return next(group for group in match.groups() if group) if match else None
+
+
+# ------------------------------------------------------------------------------------- milters
+def milter_socket(item: str) -> str:
+    """The socket of a milter list item: ``{ inet:h:p, connect_timeout=10s }`` -> ``inet:h:p``."""
+    if item.startswith("{"):
+        inner = split_braced(strip_braces(item), LIST_SEPARATORS)
+        return inner[0] if inner else ""
+    return item
+
+
+def milter_kind(item: str) -> str | None:
+    """``"dkim"``, ``"dmarc"`` or None: which filter a milter item talks to.
+
+    Recognised by the socket text: ``opendmarc``/``dmarc`` in it means OpenDMARC, ``opendkim``/
+    ``dkim`` means OpenDKIM (Debian's and the walkthrough's socket paths are
+    ``.../opendkim/opendkim.sock`` and ``.../opendmarc/opendmarc.sock``); otherwise the
+    conventional TCP ports, 8891 for OpenDKIM and 8893 for OpenDMARC.  DMARC is tested first
+    because a path like ``/run/dkim-dmarc/opendmarc.sock`` names both.
+    """
+    socket = milter_socket(item).lower()
+    if "dmarc" in socket:
+        return "dmarc"
+    if "dkim" in socket:
+        return "dkim"
+    port = re.search(r":(\d+)\Z", socket)
+    if port and port.group(1) == "8891":
+        return "dkim"
+    if port and port.group(1) == "8893":
+        return "dmarc"
+    return None
+
+
+def milter_socket_for_postfix(
+    daemon_socket: str, queue_directory: str = "/var/spool/postfix"
+) -> str:
+    """An OpenDKIM/OpenDMARC ``Socket`` value in the form ``smtpd_milters`` needs.
+
+    * ``local:/var/spool/postfix/opendkim/opendkim.sock`` -> ``local:opendkim/opendkim.sock``:
+      smtpd runs chrooted in the queue directory, so Postfix looks a ``unix:``/``local:`` path up
+      relative to it (even an absolute one).  A socket outside the queue directory is unreachable
+      and is refused with :class:`EditError`.
+    * ``inet:8891@127.0.0.1`` -> ``inet:127.0.0.1:8891``; ``inet:8891`` (all addresses) ->
+      ``inet:127.0.0.1:8891``; ``inet6:8891@[::1]`` -> ``inet:[::1]:8891``.
+    * A value already in Postfix's form (``inet:host:port``, a relative ``local:`` path) is
+      returned unchanged.
+    """
+    spec = daemon_socket.strip()
+    scheme, colon, rest = spec.partition(":")
+    if not colon:
+        scheme, rest = ("local", spec) if spec.startswith("/") else ("", spec)
+    scheme = scheme.lower()
+    if scheme in ("local", "unix"):
+        if not rest.startswith("/"):
+            return f"{scheme}:{rest}"
+        path = posixpath.normpath(rest)
+        queue = posixpath.normpath(queue_directory)
+        if path != queue and path.startswith(queue.rstrip("/") + "/"):
+            return f"{scheme}:{posixpath.relpath(path, queue)}"
+        raise EditError(
+            f"milter socket {spec!r} is outside Postfix's queue directory {queue}: smtpd runs "
+            f"chrooted there and looks {scheme}: paths up inside it, so it could never connect. "
+            f"Put the socket under {queue} (e.g. {scheme}:{queue}/opendkim/opendkim.sock) "
+            "or use inet:PORT@127.0.0.1"
+        )
+    if scheme in ("inet", "inet6"):
+        port, at, host = rest.partition("@")
+        if not at:
+            if port.isdigit():
+                host = "[::1]" if scheme == "inet6" else "127.0.0.1"
+            else:  # already host:port
+                return f"inet:{rest}"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"inet:{host}:{port}"
+    raise EditError(f"cannot turn milter socket {spec!r} into a Postfix milter address")
+
