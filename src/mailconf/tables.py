@@ -77,6 +77,11 @@ class DataSet(Document):
                 return line[:index].strip(CSPACE), line[index + 1 :].strip(CSPACE)
         return line.strip(CSPACE), ""
 
+    @staticmethod
+    def _refile_has_gap(row: Row) -> bool:
+        line = row.text.split("#", 1)[0].split("\n", 1)[0]
+        return any(char in CSPACE for char in line)
+
     def lookup_refile(self, key: str, *, icase: bool = False) -> str | None:
         """A ``refile:`` lookup: the value of the first row whose pattern matches ``key``.
 
@@ -95,6 +100,12 @@ class DataSet(Document):
                     f"({error}); opendkim refuses the table"
                 ) from None
             if compiled.search(key):
+                if not value and self._refile_has_gap(row):
+                    # the daemon keeps an empty (not absent) value and its lookup then fails
+                    raise ValidationError(
+                        f"{self.path or self.kind}: line {row.lineno}: pattern {pattern!r} is "
+                        "followed by blanks but no value: opendkim's lookup fails on it"
+                    )
                 return value
         return None
 
