@@ -1,0 +1,404 @@
+"""Performing a :class:`~mailconf.setup.planner.Plan`: safely, once, and converging after a crash.
+
+Order of an apply (all under the apply lock, the plan re-made under it):
+
+1. packages (``apt-get install -y`` of the missing ones on ``/``; reported under ``--root``), then
+   the plan is made again, since the packages create files and accounts;
+2. every owner and group the plan names is resolved first: a missing account stops the apply
+   before anything is written;
+3. the services that will need a restart are recorded in ``/var/lib/mailconf/pending-restarts``
+   *before* the first change, so an apply killed before its restarts leaves a plan that restarts
+   them (otherwise the files would be new and the daemons old, and nothing would say so);
+4. the steps, each file written atomically (temporary file in the same directory, fsync, rename,
+   fsync of the directory) with its owner and mode kept and a backup taken first;
+5. validation with the real programs (``postconf -c``, ``postfix check`` on ``/``,
+   ``opendkim -n``, ``opendmarc -n``); a refusal restores every file this apply wrote, byte for
+   byte, and names the check;
+6. restarts, only of the services whose files changed (milters first, then Postfix).
+
+Any failure in 4 or 5 restores the files; the error says what was done, what was undone and what
+was not done. Directories, owners and (on ``/``) group memberships are left in place: they are
+harmless and the next apply finds them done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+
+from mailconf.errors import MailconfError
+from mailconf.fileio import atomic_write
+from mailconf.keys import ensure_key_pair
+from mailconf.setup.planner import PENDING_RESTARTS, Plan, Step, make_plan
+from mailconf.setup.spec import Setup
+from mailconf.system import accounts, packages, validate
+from mailconf.system.backup import BackupSet
+from mailconf.system.lock import ApplyLock
+from mailconf.system.root import SystemRoot
+from mailconf.system.run import Runner, run
+from mailconf.system.services import ServiceError, ServiceManager, ServiceResult
+
+__all__ = ["ApplyError", "ApplyResult", "Validator", "apply", "apply_plan"]
+
+Validator = Callable[..., validate.Validation]
+Progress = Callable[[str], None]
+BeforeStep = Callable[[int, Step], None]
+
+DEFAULT_VALIDATORS: tuple[Validator, ...] = (
+    validate.postconf_check,
+    validate.postfix_check,
+    validate.opendkim_check,
+    validate.opendmarc_check,
+)
+TEMP_SUFFIXES = (".mailconf-tmp", ".mailconf-new")
+
+
+@attrs.define
+class ApplyResult:
+    """What an apply did; ``reported`` lists what was only reported (alternate root)."""
+
+    plan: Plan
+    done: list[str] = attrs.field(factory=list)
+    not_done: list[str] = attrs.field(factory=list)
+    restored: list[str] = attrs.field(factory=list)
+    reported: list[str] = attrs.field(factory=list)
+    validations: list[validate.Validation] = attrs.field(factory=list)
+    services: list[ServiceResult] = attrs.field(factory=list)
+    backup: Path | None = None
+    ok: bool = True
+
+    def render(self) -> str:
+        lines = []
+        if not self.done and not self.reported and self.ok:
+            lines.append(f"nothing to do: {self.plan.root} already matches the setup")
+        for title, items in (
+            ("done", self.done),
+            ("reported, not run", self.reported),
+            ("restored to how it was", self.restored),
+            ("not done", self.not_done),
+        ):
+            if items:
+                lines.append(f"{title}:")
+                lines.extend(f"  - {item}" for item in items)
+        for check in self.validations:
+            state = "skipped" if check.skipped else ("ok" if check.ok else "FAILED")
+            detail = (
+                f": {check.message}" if check.message and (check.skipped or not check.ok) else ""
+            )
+            lines.append(f"validation {check.tool}: {state}{detail}")
+        if self.backup is not None:
+            lines.append(f"backup of the changed files: {self.backup}")
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "done": self.done,
+            "not_done": self.not_done,
+            "restored": self.restored,
+            "reported": self.reported,
+            "validations": [
+                {"tool": v.tool, "ok": v.ok, "skipped": v.skipped, "message": v.message}
+                for v in self.validations
+            ],
+            "backup": None if self.backup is None else str(self.backup),
+        }
+
+
+class ApplyError(MailconfError):
+    """An apply stopped; ``result`` says what was done, restored and not done."""
+
+    def __init__(self, message: str, result: ApplyResult) -> None:
+        self.reason = message
+        self.result = result
+        result.ok = False
+        summary = [message]
+        if result.done:
+            summary.append("done: " + "; ".join(result.done))
+        if result.restored:
+            summary.append("restored: " + ", ".join(result.restored))
+        if result.not_done:
+            summary.append("not done: " + "; ".join(result.not_done))
+        super().__init__("\n".join(summary))
+
+
+def apply(
+    setup: Setup,
+    root: SystemRoot | None = None,
+    *,
+    runner: Runner = run,
+    progress: Progress | None = None,
+    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
+    before_step: BeforeStep | None = None,
+    services: ServiceManager | None = None,
+) -> ApplyResult:
+    """Plan and perform ``setup`` on ``root`` (default ``/``); raise :class:`ApplyError`."""
+    root = root or SystemRoot.live()
+    with ApplyLock(root):
+        plan = make_plan(setup, root, runner=runner)
+        return _execute(plan, runner, progress, validators, before_step, services)
+
+
+def apply_plan(
+    plan: Plan,
+    *,
+    runner: Runner = run,
+    progress: Progress | None = None,
+    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
+    before_step: BeforeStep | None = None,
+    services: ServiceManager | None = None,
+) -> ApplyResult:
+    """Perform a plan the user has seen; refused if the system changed since it was made."""
+    with ApplyLock(plan.root):
+        fresh = make_plan(plan.setup, plan.root, runner=runner)
+        if fresh.to_json()["steps"] != plan.to_json()["steps"]:
+            raise MailconfError(
+                f"the system under {plan.root} changed since the plan was made; plan again"
+            )
+        return _execute(fresh, runner, progress, validators, before_step, services)
+
+
+class _Run:
+    def __init__(
+        self,
+        plan: Plan,
+        runner: Runner,
+        progress: Progress | None,
+        before_step: BeforeStep | None,
+    ) -> None:
+        self.plan = plan
+        self.root = plan.root
+        self.runner = runner
+        self.progress = progress or (lambda line: None)
+        self.before_step = before_step
+        self.result = ApplyResult(plan)
+        self.backup: BackupSet | None = None
+
+    def backup_path(self, system_path: str) -> None:
+        if self.backup is None:
+            self.backup = BackupSet.create(self.root)
+            self.result.backup = self.backup.directory
+        self.backup.backup(system_path)
+
+    def restore(self) -> None:
+        if self.backup is None:
+            return
+        restored = self.backup.restore()
+        self.result.restored.extend(p for p in restored if p != PENDING_RESTARTS)
+
+
+def _execute(
+    plan: Plan,
+    runner: Runner,
+    progress: Progress | None,
+    validators: Sequence[Validator],
+    before_step: BeforeStep | None,
+    manager: ServiceManager | None,
+) -> ApplyResult:
+    state = _Run(plan, runner, progress, before_step)
+    if plan.empty:
+        return state.result
+
+    # 1. packages, then plan again ---------------------------------------------------------
+    wanted = [step.target for step in plan.of_kind("package")]
+    if wanted:
+        state.progress(f"packages: {', '.join(wanted)}")
+        try:
+            report = packages.ensure_packages(plan.root, wanted, runner=runner)
+        except MailconfError as exc:
+            state.result.not_done.extend(s.description for s in plan.steps)
+            raise ApplyError(f"installing packages failed: {exc}", state.result) from None
+        if report.performed:
+            state.result.done.append(f"installed {', '.join(report.missing)}")
+            plan = make_plan(plan.setup, plan.root, runner=runner)
+            state.plan = state.result.plan = plan
+        else:
+            state.result.reported.append(
+                f"{' '.join(report.command or ())} ({report.reason})".strip()
+            )
+    steps = [s for s in plan.steps if s.kind not in ("package", "restart")]
+    restarts = plan.of_kind("restart")
+
+    # 2. every account must exist before anything is written ---------------------------------
+    try:
+        for step in steps:
+            if step.owner is not None or step.group is not None:
+                accounts.resolve_owner(plan.root, step.owner, step.group)
+            if step.member is not None:
+                accounts.get_group(plan.root, step.member[0])
+                accounts.get_user(plan.root, step.member[1])
+    except MailconfError as exc:
+        state.result.not_done.extend(s.description for s in steps + restarts)
+        raise ApplyError(f"cannot apply: {exc}", state.result) from None
+
+    # 3. restarts owed from now on ----------------------------------------------------------
+    _cleanup_temporaries(plan.root, steps)
+    if steps:
+        state.backup_path(PENDING_RESTARTS)
+        _write_pending(plan.root, restarts)
+
+    # 4. the steps ----------------------------------------------------------------------------
+    total = len(steps) + len(restarts)
+    for index, step in enumerate(steps):
+        try:
+            if state.before_step is not None:
+                state.before_step(index, step)
+            state.progress(f"[{index + 1}/{total}] {step.kind}: {step.description}")
+            _perform(state, step)
+        except BaseException as exc:
+            state.result.not_done.extend(s.description for s in steps[index:] + restarts)
+            state.restore()
+            if not isinstance(exc, Exception):
+                raise
+            reason = str(exc) or type(exc).__name__
+            raise ApplyError(
+                f"step {index + 1} ({step.kind} {step.target}) failed: {reason}", state.result
+            ) from exc
+        state.result.done.append(step.description)
+
+    # 5. validation ---------------------------------------------------------------------------
+    for check in validators:
+        verdict = check(plan.root, runner=runner)
+        state.result.validations.append(verdict)
+        state.progress(
+            f"validate {verdict.tool}: "
+            + ("skipped" if verdict.skipped else "ok" if verdict.ok else "FAILED")
+        )
+        if not verdict.ok:
+            state.restore()
+            state.result.not_done.extend(s.description for s in restarts)
+            raise ApplyError(
+                f"validation failed: {verdict.tool} refused the new configuration: "
+                f"{verdict.message or 'no message'}; every file this apply wrote was restored",
+                state.result,
+            )
+
+    # 6. restarts -----------------------------------------------------------------------------
+    manager = manager or ServiceManager(plan.root, runner=runner)
+    for offset, step in enumerate(restarts):
+        state.progress(f"[{len(steps) + offset + 1}/{total}] restart: {step.target}")
+        try:
+            if step.defaults:
+                _record_service(state, manager.defaults_changed(step.target))
+            _record_service(state, manager.restart(step.target))
+        except (ServiceError, MailconfError) as exc:
+            left = restarts[offset:]
+            _write_pending(plan.root, left)
+            state.result.not_done.extend(s.description for s in left)
+            raise ApplyError(
+                f"restart of {step.target} failed: {exc}; the configuration is in place and "
+                "validated, the next apply retries the restart",
+                state.result,
+            ) from None
+    _write_pending(plan.root, [])
+    return state.result
+
+
+def _record_service(state: _Run, outcome: ServiceResult) -> None:
+    state.result.services.append(outcome)
+    commands = "; ".join(" ".join(argv) for argv in outcome.commands)
+    what = f"{outcome.action} {outcome.service} ({outcome.method})"
+    if outcome.performed:
+        state.result.done.append(what + (f": {outcome.message}" if outcome.message else ""))
+    else:
+        detail = commands or outcome.message or "restart it by hand"
+        state.result.reported.append(f"{what}: {detail}")
+
+
+def _perform(state: _Run, step: Step) -> None:
+    root = state.root
+    if step.kind == "file":
+        assert step.content is not None
+        host = root.resolve(step.target)
+        try:
+            current: bytes | None = host.read_bytes()
+        except FileNotFoundError:
+            current = None
+        if current == step.content:
+            return
+        if current != step.old:
+            raise MailconfError(f"{step.target} changed since the plan was made; plan again")
+        state.backup_path(step.target)
+        if step.old is None:
+            uid, gid = accounts.resolve_owner(root, step.owner, step.group)
+            atomic_write(
+                host,
+                step.content,
+                mode=step.mode if step.mode is not None else 0o644,
+                uid=None if uid < 0 else uid,
+                gid=None if gid < 0 else gid,
+            )
+        else:
+            atomic_write(host, step.content)
+    elif step.kind == "directory":
+        assert step.mode is not None
+        accounts.ensure_directory(
+            root, step.target, mode=step.mode, owner=step.owner, group=step.group
+        )
+    elif step.kind == "owner":
+        accounts.chown(root, step.target, step.owner, step.group)
+    elif step.kind == "mode":
+        assert step.mode is not None
+        accounts.chmod(root, step.target, step.mode)
+    elif step.kind == "key":
+        spec = step.key
+        assert spec is not None
+        state.backup_path(spec.private_path)
+        state.backup_path(spec.txt_path)
+        uid, gid = accounts.resolve_owner(root, step.owner, step.group)
+        files = ensure_key_pair(
+            root.resolve(spec.directory),
+            spec.selector,
+            spec.domain,
+            algorithm=spec.algorithm,
+            bits=spec.bits,
+            uid=None if uid < 0 else uid,
+            gid=None if gid < 0 else gid,
+        )
+        for finding in files.findings:
+            state.result.reported.append(finding.render())
+    elif step.kind == "group-member":
+        assert step.member is not None
+        group, user = step.member
+        if not root.is_live:
+            state.backup_path("/etc/group")
+            if root.exists("/etc/gshadow"):
+                state.backup_path("/etc/gshadow")
+        accounts.ensure_group_member(root, group, user, runner=state.runner)
+    else:  # pragma: no cover - the planner makes no other kinds here
+        raise MailconfError(f"unknown step kind {step.kind!r}")
+
+
+def _write_pending(root: SystemRoot, restarts: Sequence[Step]) -> None:
+    host = root.resolve(PENDING_RESTARTS)
+    lines = []
+    for step in restarts:
+        lines.append(step.target)
+        if step.defaults:
+            lines.append(f"{step.target}:defaults")
+    if not lines:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(host)
+        return
+    host.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    atomic_write(host, "".join(f"{line}\n" for line in lines).encode(), mode=0o644)
+
+
+def _cleanup_temporaries(root: SystemRoot, steps: Sequence[Step]) -> None:
+    """Remove our own temporary files an apply killed mid-write left (we hold the lock)."""
+    directories = {os.path.dirname(s.target) for s in steps if s.kind in ("file", "key")}
+    directories.add(os.path.dirname(PENDING_RESTARTS))
+    for directory in sorted(directories):
+        try:
+            host = root.resolve(directory)
+            names = os.listdir(host)
+        except (OSError, MailconfError):
+            continue
+        for name in names:
+            if name.startswith(".") and name.endswith(TEMP_SUFFIXES):
+                with contextlib.suppress(OSError):
+                    os.unlink(host / name)

@@ -1,0 +1,170 @@
+"""``mailconf plan`` and ``mailconf apply``: the declarative setup on the command line.
+
+``register(commands)`` adds both subcommands to the CLI's subparsers; each handler returns an exit
+status (0 success, 1 refused input or a failed apply, 2 usage errors) and leaves one-line errors
+of other kinds to the CLI's main loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from mailconf.errors import ValidationError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def register(commands: Any) -> None:
+    """Add ``plan`` and ``apply`` to ``commands`` (an ``argparse`` subparsers object)."""
+    plan = commands.add_parser(
+        "plan",
+        help="show what the SPF + DKIM + DMARC setup would change (diffs and steps)",
+        description="Print every file change as a unified diff and every action in order.",
+    )
+    _arguments(plan)
+    plan.set_defaults(handler=run_plan)
+    apply = commands.add_parser(
+        "apply",
+        help="perform the SPF + DKIM + DMARC setup (atomic, backed up, validated, rolled back)",
+        description="Apply the plan: lock, back up, write atomically, validate with the real "
+        "tools, restore every file on failure, restart only what changed.",
+    )
+    _arguments(apply)
+    apply.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress lines, even on a terminal"
+    )
+    apply.set_defaults(handler=run_apply)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="work on the system tree under DIR (packages and restarts are reported, not run)",
+    )
+    parser.add_argument("--config", metavar="FILE", help="mailconf.toml with the whole setup")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    flags = parser.add_argument_group("one-domain setup (instead of --config)")
+    flags.add_argument("--domain", help="mail domain, e.g. hogehoge.com")
+    flags.add_argument(
+        "--ip", action="append", default=[], help="server address (IPv4 or IPv6; repeatable)"
+    )
+    flags.add_argument("--selector", default="default", help="DKIM selector (default: default)")
+    flags.add_argument("--dmarc-policy", default="none", choices=("none", "quarantine", "reject"))
+    flags.add_argument("--dmarc-report", metavar="ADDR", help="address for DMARC reports")
+    flags.add_argument(
+        "--hostname", metavar="FQDN", help="the host's name (default: main.cf myhostname)"
+    )
+    flags.add_argument(
+        "--rsa-bits", type=int, default=2048, help="RSA key size (2048; 1024 warned)"
+    )
+    flags.add_argument("--ed25519", action="store_true", help="also an ed25519 key")
+    flags.add_argument(
+        "--socket",
+        choices=("unix", "inet"),
+        default="unix",
+        help="unix: sockets in Postfix's queue directory; inet: loopback TCP ports",
+    )
+    flags.add_argument(
+        "--resolver-configuration",
+        metavar="FILE",
+        help="unbound.conf for OpenDKIM's ResolverConfiguration",
+    )
+
+
+_FLAG_NAMES = ("domain", "dmarc_report", "hostname", "resolver_configuration")
+
+
+def setup_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~mailconf.setup.spec.Setup` the arguments describe (validated)."""
+    from mailconf.setup.spec import Setup
+
+    if args.config is not None:
+        used = [f"--{n.replace('_', '-')}" for n in _FLAG_NAMES if getattr(args, n) is not None]
+        if args.ip:
+            used.append("--ip")
+        if used:
+            raise _Usage(f"--config cannot be combined with {', '.join(used)}")
+        return Setup.from_toml(args.config)
+    if args.domain is None:
+        raise _Usage("give --config FILE, or --domain and --ip")
+    if not args.ip:
+        raise _Usage("--ip is required with --domain (the server's address for SPF)")
+    return Setup.from_flags(
+        domain=args.domain,
+        ip=args.ip,
+        selector=args.selector,
+        dmarc_policy=args.dmarc_policy,
+        dmarc_report=args.dmarc_report,
+        hostname=args.hostname,
+        rsa_bits=args.rsa_bits,
+        ed25519=args.ed25519,
+        socket_style=args.socket,
+        resolver_configuration=args.resolver_configuration,
+    )
+
+
+class _Usage(Exception):
+    pass
+
+
+def _root(args: argparse.Namespace) -> Any:
+    from mailconf.system.root import SystemRoot
+
+    if args.root is None:
+        return SystemRoot.live()
+    root = SystemRoot(args.root)
+    if not root.path.is_dir():
+        raise ValidationError(f"--root {args.root}: not a directory")
+    return root
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from mailconf.setup.planner import make_plan
+
+    try:
+        setup = setup_from_args(args)
+    except _Usage as exc:
+        sys.stderr.write(f"mailconf plan: {exc}\n")
+        return EXIT_USAGE
+    plan = make_plan(setup, _root(args))
+    if args.json:
+        sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
+    else:
+        sys.stdout.write(plan.render())
+    return EXIT_OK
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from mailconf.setup.apply import ApplyError, apply
+
+    try:
+        setup = setup_from_args(args)
+    except _Usage as exc:
+        sys.stderr.write(f"mailconf apply: {exc}\n")
+        return EXIT_USAGE
+    root = _root(args)
+    show_progress = not args.quiet and not args.json and sys.stderr.isatty()
+
+    def progress(line: str) -> None:
+        if show_progress:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    try:
+        result = apply(setup, root, progress=progress)
+    except ApplyError as exc:
+        if args.json:
+            sys.stdout.write(json.dumps(exc.result.to_json(), indent=2) + "\n")
+        else:
+            sys.stdout.write(exc.result.render())
+        sys.stderr.write(f"mailconf apply: {exc.reason}\n")
+        return EXIT_FAILED
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        sys.stdout.write(result.render())
+    return EXIT_OK
