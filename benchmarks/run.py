@@ -1,0 +1,520 @@
+"""mailconf performance report: parse/dump times, whole-process times, postconf and augtool.
+
+    python benchmarks/run.py            # table on stdout
+    python benchmarks/run.py --json     # the same numbers as JSON
+    python benchmarks/run.py --quick    # fewer repetitions (a smoke run, not for docs)
+
+It re-executes itself with the repository's virtual environment (``.venv/bin/python``) when started
+with another interpreter, pins itself (and so every child process) to one CPU, generates its inputs
+deterministically into ``benchmarks/out/`` (git-ignored) and always exits 0: it is a report, not a
+test.  See benchmarks/README.md and docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+OUT = HERE / "out"
+
+# Debian's default main.cf: the installed file if the postfix package is installed, else the
+# template the package installs it from.
+DEBIAN_MAIN_CF_CANDIDATES = (
+    Path("/etc/postfix/main.cf"),
+    Path("/usr/share/postfix/main.cf.debian"),
+)
+DEBIAN_MASTER_CF_CANDIDATES = (
+    Path("/etc/postfix/master.cf"),
+    Path("/usr/share/postfix/master.cf.dist"),
+)
+
+TARGETS = (
+    # (key, description, limit in seconds, where the measured number comes from)
+    ("keytable", "KeyTable 100k: parse+dump (in-process, median)", 0.5),
+    ("maincf", "main.cf 26k: parse+dump (in-process, median)", 0.3),
+    ("process", "import mailconf + load(default main.cf).dump() (whole process, median)", 0.1),
+)
+
+
+def _reexec_in_venv() -> None:
+    """Run under the repository's venv python, whatever interpreter started us."""
+    if not VENV_PYTHON.exists() or os.environ.get("MAILCONF_BENCH_REEXEC"):
+        return
+    if Path(sys.prefix).resolve() == (REPO / ".venv").resolve():
+        return
+    os.environ["MAILCONF_BENCH_REEXEC"] = "1"
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def _pin_to_one_cpu() -> int | None:
+    """Pin this process (children inherit it) to the last allowed CPU: "one core"."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpus[-1]})
+    return cpus[-1]
+
+
+def _use_source(src: Path) -> None:
+    """Measure the mailconf in ``src`` (e.g. from ``git archive``) instead of the installed one:
+    first on sys.path here, first on PYTHONPATH for every child process."""
+    src = src.resolve()
+    sys.path.insert(0, str(src))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(src), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+
+
+def _git_state(directory: Path) -> dict[str, Any]:
+    def git(*args: str) -> str:
+        completed = subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, check=False
+        )
+        return completed.stdout.strip()
+
+    if not shutil.which("git"):
+        return {}
+    changed = git("status", "--porcelain", "--", "src", "grammars")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or None,
+        "uncommitted_changes_in_src_or_grammars": len(changed.splitlines()),
+    }
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    return {"best": min(samples), "median": statistics.median(samples), "runs": len(samples)}
+
+
+# ---------------------------------------------------------------------------------------- inputs
+def prepare_inputs() -> dict[str, Any]:
+    sys.path.insert(0, str(HERE))
+    import generate
+
+    paths = generate.write_all(OUT)
+    inputs: dict[str, Any] = {
+        name: {"path": path, "kind": kind}
+        for (name, path), kind in zip(
+            paths.items(), ("postfix-main", "keytable", "signingtable"), strict=True
+        )
+    }
+    big_dir = paths["main.cf 26k"].parent
+    # postconf reads master.cf too; give it Debian's so it does not warn about a missing file.
+    master = next((p for p in DEBIAN_MASTER_CF_CANDIDATES if p.exists()), None)
+    if master is not None:
+        shutil.copyfile(master, big_dir / "master.cf")
+    # The same main.cf without the comment lines inside continued values, for Augeas (whose
+    # Postfix_Main lens rejects those lines): 24,000 lines, 20,000 parameters.
+    no_inner = OUT / "big-no-inner-comments" / "etc" / "postfix" / "main.cf"
+    no_inner.parent.mkdir(parents=True, exist_ok=True)
+    text = paths["main.cf 26k"].read_text()
+    no_inner.write_text("".join(ln for ln in text.splitlines(True) if not ln.startswith("    #")))
+    inputs["main.cf 26k"]["augeas_variant"] = no_inner
+
+    debian = next((p for p in DEBIAN_MAIN_CF_CANDIDATES if p.exists()), None)
+    if debian is not None:
+        copy = OUT / "debian" / "etc" / "postfix" / "main.cf"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(debian, copy)
+        if master is not None:
+            shutil.copyfile(master, copy.parent / "master.cf")
+        inputs["Debian default main.cf"] = {"path": copy, "kind": "postfix-main", "source": debian}
+    return inputs
+
+
+def _line_count(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+# ------------------------------------------------------------------------------------ in-process
+def in_process(inputs: dict[str, Any], repeat: int) -> dict[str, Any]:
+    import mailconf
+    from mailconf import fileio
+
+    results: dict[str, Any] = {}
+    for name, spec in inputs.items():
+        row: dict[str, Any] = {"path": str(spec["path"]), "lines": _line_count(spec["path"])}
+        try:
+            text = fileio.read_text(spec["path"])
+            start = time.perf_counter()
+            doc = mailconf.parse(text, spec["kind"])
+            row["first_parse"] = time.perf_counter() - start  # includes building the Lark parser
+            row["entries"] = len(doc)
+            parse_samples, dump_samples, total_samples = [], [], []
+            round_trip = True
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                doc = mailconf.parse(text, spec["kind"])
+                t1 = time.perf_counter()
+                dumped = doc.dump()
+                t2 = time.perf_counter()
+                round_trip = round_trip and dumped == text
+                parse_samples.append(t1 - t0)
+                dump_samples.append(t2 - t1)
+                total_samples.append(t2 - t0)
+            row.update(
+                parse=_stats(parse_samples),
+                dump=_stats(dump_samples),
+                total=_stats(total_samples),
+                round_trip=round_trip,
+            )
+        except Exception as error:  # a report: record and go on
+            row["error"] = f"{type(error).__name__}: {error}"
+        results[name] = row
+    return results
+
+
+# ---------------------------------------------------------------------------------- whole process
+def _run_once(argv: list[str], env_update: dict[str, str] | None = None) -> tuple[float, int]:
+    env = dict(os.environ, **env_update) if env_update else None
+    start = time.perf_counter()
+    completed = subprocess.run(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False
+    )
+    return time.perf_counter() - start, completed.returncode
+
+
+def _time_round_robin(
+    commands: dict[str, dict[str, Any]], repeat: int
+) -> dict[str, dict[str, Any]]:
+    """Run every command once per round, ``repeat`` rounds: background noise spreads over all rows
+    instead of spoiling one.  A command with ``cold`` set gets an empty TMPDIR each run, which is
+    a cold Lark cache (``cache=True`` keeps its file in ``tempfile.gettempdir()``)."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    returncodes = dict.fromkeys(commands, 0)
+    for _ in range(repeat):
+        for name, command in commands.items():
+            if command.get("cold"):
+                with tempfile.TemporaryDirectory(prefix="mailconf-bench-cold-") as cold:
+                    elapsed, code = _run_once(command["argv"], {"TMPDIR": cold})
+            else:
+                elapsed, code = _run_once(command["argv"])
+            samples[name].append(elapsed)
+            returncodes[name] = returncodes[name] or code
+    results: dict[str, dict[str, Any]] = {}
+    for name, command in commands.items():
+        row: dict[str, Any] = _stats(samples[name])
+        row["returncode"] = returncodes[name]
+        row.update(command.get("extra", {}))
+        results[name] = row
+    return results
+
+
+def _augeas_error(root: Path) -> str | None:
+    """Augeas does not fail on a file its lens rejects: it loads nothing and records an error."""
+    completed = subprocess.run(
+        [*_augtool_argv(root), "print /augeas//error"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        return f"augtool exited {completed.returncode}: {completed.stderr.strip()}"
+    found = dict(re.findall(r"/error/?(\w*) = \"?([^\"\n]*)", completed.stdout))
+    if not found:
+        return None
+    return f"{found.get('', 'error')} at line {found.get('line', '?')}: {found.get('message', '')}"
+
+
+def _augtool_argv(root: Path) -> list[str]:
+    # -L and --noautoload: no lens is loaded but Postfix_Main (-t), for our copy as root (-r).
+    return [
+        "augtool",
+        "-L",
+        "-r",
+        str(root),
+        "--noautoload",
+        "-t",
+        "Postfix_Main incl /etc/postfix/main.cf",
+    ]
+
+
+def whole_process(inputs: dict[str, Any], repeat: int) -> dict[str, Any]:
+    python = sys.executable
+
+    def code(text: str) -> dict[str, Any]:
+        return {"argv": [python, "-c", text]}
+
+    def load_dump(path: Path) -> str:
+        return f"import mailconf; mailconf.load({str(path)!r}).dump()"
+
+    commands: dict[str, dict[str, Any]] = {
+        "python -c pass (interpreter start-up)": code("pass"),
+        "python -c 'import attrs' (for the breakdown)": code("import attrs"),
+        "python -c 'import lark' (for the breakdown)": code("import lark"),
+        "python -c 'import mailconf'": code("import mailconf"),
+        "python -c 'import mailconf, lark'": code("import mailconf, lark"),
+    }
+    unavailable: dict[str, dict[str, Any]] = {}
+    postconf = shutil.which("postconf")
+    augtool = shutil.which("augtool")
+    for name in ("Debian default main.cf", "main.cf 26k"):
+        if name not in inputs:
+            continue
+        path: Path = inputs[name]["path"]
+        commands[f"{name}: mailconf load+dump"] = code(load_dump(path))
+        commands[f"{name}: mailconf load+dump, cold Lark cache"] = {
+            **code(load_dump(path)),
+            "cold": True,
+        }
+        if postconf:
+            commands[f"{name}: postconf -c DIR -n"] = {
+                "argv": [postconf, "-c", str(path.parent), "-n"]
+            }
+        else:
+            unavailable[f"{name}: postconf -c DIR -n"] = {"unavailable": "postconf not installed"}
+        if not augtool:
+            unavailable[f"{name}: augtool print"] = {
+                "unavailable": "augtool not installed (apt-get install augeas-tools)"
+            }
+            continue
+        roots = [(name, path.parents[2])]
+        if "augeas_variant" in inputs[name]:
+            variant = inputs[name]["augeas_variant"]
+            roots.append((f"{name} without inner comments (24k lines)", variant.parents[2]))
+        for label, root in roots:
+            error = _augeas_error(root)
+            commands[f"{label}: augtool print"] = {
+                "argv": [*_augtool_argv(root), "print /files/etc/postfix/main.cf"],
+                "extra": {"rejected": error} if error else {},
+            }
+    commands["KeyTable 100k: mailconf load+dump"] = code(load_dump(inputs["KeyTable 100k"]["path"]))
+    results = _time_round_robin(commands, repeat)
+    results.update(unavailable)
+    return results
+
+
+# ------------------------------------------------------------------------------------ importtime
+_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def import_times(inputs: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """``-X importtime`` of import mailconf + load(default main.cf), median over runs, in ms."""
+    path = inputs.get("Debian default main.cf", inputs["main.cf 26k"])["path"]
+    code = f"import mailconf; mailconf.load({str(path)!r}).dump()"
+    per_module: dict[str, list[tuple[float, float, int]]] = {}
+    for _ in range(repeat):
+        completed = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for self_us, cumulative_us, indent, module in _IMPORTTIME.findall(completed.stderr):
+            per_module.setdefault(module, []).append(
+                (int(self_us) / 1000, int(cumulative_us) / 1000, len(indent) // 2)
+            )
+    rows = []
+    for module, samples in per_module.items():
+        rows.append(
+            {
+                "module": module,
+                "self_ms": statistics.median(s[0] for s in samples),
+                "cumulative_ms": statistics.median(s[1] for s in samples),
+                "depth": min(s[2] for s in samples),
+            }
+        )
+    top_level = sorted((r for r in rows if r["depth"] == 0), key=lambda r: -r["cumulative_ms"])
+    heaviest_self = sorted(rows, key=lambda r: -r["self_ms"])[:15]
+    return {
+        "command": code,
+        "total_ms": sum(r["cumulative_ms"] for r in top_level),
+        "top_level": top_level[:15],
+        "heaviest_self": heaviest_self,
+    }
+
+
+# ------------------------------------------------------------------------------------- reporting
+def environment() -> dict[str, Any]:
+    import lark
+
+    import mailconf
+
+    def version(argv: list[str], pattern: str) -> str | None:
+        if not shutil.which(argv[0]):
+            return None
+        completed = subprocess.run(argv, capture_output=True, text=True, check=False)
+        match = re.search(pattern, completed.stdout + completed.stderr)
+        return match.group(1) if match else None
+
+    cpu = None
+    try:
+        cpu_lines = Path("/proc/cpuinfo").read_text().splitlines()
+        models = [
+            line.split(":", 1)[1].strip() for line in cpu_lines if line.startswith("model name")
+        ]
+        cpu = models[0] if models else None
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "mailconf": mailconf.__version__,
+        "lark": lark.__version__,
+        "cpu": cpu,
+        "cpus_online": os.cpu_count(),
+        "postfix": version(["postconf", "-d", "mail_version"], r"= (\S+)"),
+        "augeas": version(["augtool", "--version"], r"augtool (\S+)"),
+        "mailconf_source": str(Path(mailconf.__file__).parent),
+        "git": _git_state(Path(mailconf.__file__).parent),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target is judged on the median; ``met_on_best`` says whether the best run (the least
+    disturbed by other load on the machine) is under the limit."""
+    inproc, process = report["in_process"], report["whole_process"]
+    rows = {
+        "keytable": inproc.get("KeyTable 100k", {}).get("total", {}),
+        "maincf": inproc.get("main.cf 26k", {}).get("total", {}),
+        "process": process.get("Debian default main.cf: mailconf load+dump", {}),
+    }
+    return [
+        {
+            "target": description,
+            "limit_s": limit,
+            "measured_s": rows[key].get("median"),
+            "best_s": rows[key].get("best"),
+            "met": rows[key].get("median") is not None and rows[key]["median"] < limit,
+            "met_on_best": rows[key].get("best") is not None and rows[key]["best"] < limit,
+        }
+        for key, description, limit in TARGETS
+    ]
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:8.1f}"
+
+
+def print_table(report: dict[str, Any]) -> None:
+    env = report["environment"]
+    print(
+        f"mailconf {env['mailconf']}  Python {env['python']}  Lark {env['lark']}  "
+        f"Postfix {env['postfix'] or '-'}  Augeas {env['augeas'] or '-'}"
+    )
+    git = env["git"]
+    print(
+        f"mailconf from {env['mailconf_source']} (commit {git.get('commit')}, "
+        f"{git.get('uncommitted_changes_in_src_or_grammars')} uncommitted changes in src/grammars)"
+    )
+    load = env["load_average"]
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in load) if load else '-'}")
+    print(f"CPU: {env['cpu']} ({env['cpus_online']} online; pinned to CPU {report['pinned_cpu']})")
+    print(
+        f"in-process repeats: {report['repeat']}, "
+        f"whole-process repeats: {report['process_repeat']} (round robin)"
+    )
+    print()
+    print(
+        f"{'In-process (ms)':<28} {'lines':>8} {'entries':>8} {'1st parse':>9}"
+        f"   {'parse best/median':>17}   {'dump best/median':>17}   {'total best/median':>17}"
+        "  round trip"
+    )
+    for name, row in report["in_process"].items():
+        if "error" in row:
+            print(f"{name:<28} {row['lines']:>8}  ERROR {row['error']}")
+            continue
+        print(
+            f"{name:<28} {row['lines']:>8} {row['entries']:>8} {_ms(row['first_parse'])}"
+            f"   {_ms(row['parse']['best'])} {_ms(row['parse']['median'])}"
+            f"   {_ms(row['dump']['best'])} {_ms(row['dump']['median'])}"
+            f"   {_ms(row['total']['best'])} {_ms(row['total']['median'])}"
+            f"  {'yes' if row['round_trip'] else 'NO'}"
+        )
+    print()
+    print("Whole process (ms)                                                      best    median")
+    for name, row in report["whole_process"].items():
+        if "unavailable" in row:
+            print(f"{name:<68} unavailable: {row['unavailable']}")
+            continue
+        note = ""
+        if row.get("rejected"):
+            note = f"  REJECTED the file ({row['rejected']})"
+        elif row.get("returncode"):
+            note = f"  exit status {row['returncode']}"
+        print(f"{name:<68} {_ms(row['best'])}  {_ms(row['median'])}{note}")
+    imports = report.get("import_time")
+    if imports:
+        print()
+        print(f"-X importtime (median ms) of: {imports['command']}")
+        print("  top-level imports (cumulative):")
+        for row in imports["top_level"][:10]:
+            print(f"    {row['cumulative_ms']:7.1f}  {row['module']}")
+        print("  heaviest modules (self):")
+        for row in imports["heaviest_self"][:10]:
+            print(f"    {row['self_ms']:7.1f}  {row['module']}")
+    print()
+    print("Targets")
+    for row in report["targets"]:
+        verdict = (
+            "met" if row["met"] else "met on the best run only" if row["met_on_best"] else "NOT MET"
+        )
+        limit, measured = _ms(row["limit_s"]).strip(), _ms(row["measured_s"]).strip()
+        best = _ms(row["best_s"]).strip()
+        print(
+            f"  {row['target']:<72} < {limit:>5} ms: {measured:>7} ms (best {best:>7})  {verdict}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--repeat", type=int, default=7, help="in-process repetitions (default 7)")
+    parser.add_argument(
+        "--process-repeat", type=int, default=15, help="whole-process repetitions (default 15)"
+    )
+    parser.add_argument("--quick", action="store_true", help="3 and 5 repetitions: a smoke run")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        help="measure the mailconf package in this src/ directory (before/after comparisons)",
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat, args.process_repeat = 3, 5
+
+    report: dict[str, Any] = {"repeat": args.repeat, "process_repeat": args.process_repeat}
+    try:
+        if args.src is not None:
+            _use_source(args.src)
+        report["pinned_cpu"] = None if args.no_pin else _pin_to_one_cpu()
+        inputs = prepare_inputs()
+        report["inputs"] = {name: str(spec["path"]) for name, spec in inputs.items()}
+        report["environment"] = environment()
+        report["in_process"] = in_process(inputs, args.repeat)
+        report["whole_process"] = whole_process(inputs, args.process_repeat)
+        report["import_time"] = import_times(inputs, max(3, args.process_repeat // 3))
+        report["targets"] = evaluate(report)
+    except Exception as error:  # a report always exits 0; say what broke
+        report["error"] = f"{type(error).__name__}: {error}"
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    elif "error" in report:
+        print(f"benchmark run failed: {report['error']}", file=sys.stderr)
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print_table(report)
+    return 0
+
+
+if __name__ == "__main__":
+    _reexec_in_venv()
+    sys.exit(main())
