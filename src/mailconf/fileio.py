@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 ENCODING = "utf-8"
@@ -69,6 +68,8 @@ def atomic_write(
         uid = current.st_uid
     if gid is None and current is not None:
         gid = current.st_gid
+
+    import tempfile  # only writers need it; keeps `import mailconf` quick for readers
 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".mailconf-tmp", dir=directory)
     try:
