@@ -32,7 +32,7 @@ def _set_option(path: Path, name: str, value: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def apply(domains: dict[str, str], hostname: str) -> None:
+def apply(domains: dict[str, str], hostname: str, resolver: str) -> None:
     # SPF
     _run(
         "postconf",
@@ -59,6 +59,7 @@ def apply(domains: dict[str, str], hostname: str) -> None:
         ("ExternalIgnoreList", "/etc/opendkim/trusted.hosts"),
         ("InternalHosts", "/etc/opendkim/trusted.hosts"),
         ("Socket", "local:/var/spool/postfix/opendkim/opendkim.sock"),
+        ("ResolverConfiguration", resolver),
     ]:
         _set_option(conf, name, value)
     Path("/etc/default/opendkim").write_text(
