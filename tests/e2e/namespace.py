@@ -45,6 +45,8 @@ PROGRAMS = {
     "unshare": "util-linux",
     "mount": "mount",
     "ip": "iproute2",
+    "useradd": "passwd",
+    "hostname": "hostname",
 }
 
 

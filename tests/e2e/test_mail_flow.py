@@ -137,34 +137,41 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     out.mkdir()
     etc_before = ns.tree_digest("/etc")
     started = time.monotonic()
-    proc = subprocess.run(
-        [
-            "unshare",
-            "--mount",
-            "--net",
-            "--pid",
-            "--uts",
-            "--fork",
-            "--kill-child",
-            sys.executable,
-            str(DRIVER),
-            str(scratch),
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=TOTAL_TIMEOUT,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [
+                "unshare",
+                "--mount",
+                "--net",
+                "--pid",
+                "--uts",
+                "--fork",
+                "--kill-child",
+                sys.executable,
+                str(DRIVER),
+                str(scratch),
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=TOTAL_TIMEOUT,
+            check=False,
+        )
+        exit_status, stderr = proc.returncode, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        # unshare is killed; --kill-child takes the namespace (and every daemon in it) along.
+        exit_status = -1
+        partial = exc.stderr or b""
+        if isinstance(partial, bytes):
+            partial = partial.decode(errors="replace")
+        stderr = f"killed after {TOTAL_TIMEOUT:g} s\n{partial}"
     seconds = time.monotonic() - started
     etc_changes = ns.digest_changes(etc_before, ns.tree_digest("/etc"))
     report_path = out / "report.json"
-    assert report_path.exists(), (
-        f"the driver wrote no report (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    )
+    assert report_path.exists(), f"the driver wrote no report (exit {exit_status}):\n{stderr}"
     report = json.loads(report_path.read_text())
-    report["driver_exit"] = proc.returncode
-    report["driver_stderr"] = proc.stderr
+    report["driver_exit"] = exit_status
+    report["driver_stderr"] = stderr
     flow = Flow(report, out, etc_changes, seconds)
     print(f"\ne2e: {seconds:.1f} s; steps at {report.get('timings')}")
     return flow
