@@ -254,3 +254,16 @@ def test_shellvars_quoting() -> None:
     assert doc.unset("NEW") and doc.get("NEW") is None
     with pytest.raises(mailconf.ValidationError):
         doc.set("1BAD", "x")
+
+
+def test_daemon_first_error_reads_like_config_load() -> None:
+    from mailconf.milter_options import daemon_first_error
+
+    assert daemon_first_error("description x\nrespawn\n", "opendkim") == (
+        1,
+        "unrecognized parameter",
+    )
+    assert daemon_first_error("Syslog yes\nUMask 08\n", "opendkim") == (2, "illegal value")
+    assert daemon_first_error("UMask 7\r\n", "opendkim") is None
+    assert daemon_first_error("UMask 7\r\n", "opendmarc") == (1, "illegal value")
+    assert daemon_first_error("  # c\n\nSyslog\n", "opendmarc") == (3, "required value missing")

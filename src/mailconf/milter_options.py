@@ -182,3 +182,21 @@ def value_problem(kind: str, name: str, value: str) -> str | None:
     if typed_value(spec.type, value) is None:
         return "illegal value"
     return None
+
+
+def daemon_first_error(text: str, kind: str) -> tuple[int, str] | None:
+    """``(line, reason)`` of the first line the daemon's ``config_load`` refuses, reading raw text
+    as it does (for a file that does not parse: the daemon may stop on an earlier line than the
+    one the parser stopped on, e.g. an unknown name before a name-only line)."""
+    cuts = "#\r" if kind == "opendkim" else "#"
+    for number, line in enumerate(text.split("\n"), start=1):
+        for cut in cuts:
+            line = line.split(cut, 1)[0]
+        words = line.lstrip(" \t")
+        if not words.strip(" \t"):
+            continue
+        end = next((i for i, char in enumerate(words) if char in " \t"), len(words))
+        problem = value_problem(kind, words[:end], words[end:].strip(" \t"))
+        if problem is not None:
+            return number, problem
+    return None

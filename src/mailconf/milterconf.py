@@ -340,9 +340,10 @@ class MilterConf(Document):
 
             message = unknown_option_message(cls.kind, spelled)[0]
             return column, f"{message} (the daemon refuses to start)"
-        return column + len(
-            spelled
-        ), f"required value missing: option {spelled!r} has no value (the daemon refuses to start)"
+        message = (
+            f"option {spelled!r} has no value (required value missing: the daemon refuses to start)"
+        )
+        return column + len(spelled), message
 
 
 def _minimum_ok(value: str) -> bool:
