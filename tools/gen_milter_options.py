@@ -82,9 +82,9 @@ def probe(daemon: str, name: str, workdir: Path) -> str | None:
     first = refusal(check, f"{name} yes", workdir)
     if "unrecognized parameter" in first:
         return None
-    if "illegal value" in first:
+    if "line 1: illegal value" in first:
         return "integer"
-    if "illegal value" in refusal(check, f"{name} zzz", workdir):
+    if "line 1: illegal value" in refusal(check, f"{name} zzz", workdir):
         return "boolean"
     if daemon == "opendkim" and "dkimf_db_open()" in refusal(
         check, f"{name} /nonexistent/mailconf-probe", workdir
