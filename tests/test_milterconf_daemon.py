@@ -145,6 +145,8 @@ def test_opendmarc_accepts_what_the_daemon_accepts(text: str, workdir: Path) -> 
         ("opendkim", "SigningTable csl:a\nMode v\n"),
         ("opendkim", "Domain example.com\n"),
         ("opendkim", "KeyTable bogus:a\n"),
+        ("opendkim", "Mode v\nInternalHosts bogus:a\n"),
+        ("opendkim", "Mode v\nInternalHosts csl:a,b\n"),
     ],
 )
 def test_daemon_edge_cases(kind: str, text: str, workdir: Path) -> None:

@@ -262,6 +262,13 @@ class MilterConf(Document):
         def has(name: str) -> bool:
             return self.get(name) is not None
 
+        for name in self.options:
+            spec = mo.option_spec("opendkim", name)
+            data = self.dataset(name) if spec is not None and spec.type == mo.DATASET else None
+            if data is not None and data.kind == "unknown":
+                errors.append(
+                    (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
+                )
         if has("SigningTable") and not has("KeyTable"):
             errors.append(
                 ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
