@@ -1,0 +1,116 @@
+"""``mailconf plan`` / ``mailconf apply`` through ``cli_setup.register`` and ``./dev example``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailconf.errors import EditError, MailconfError, ValidationError
+from mailconf.setup import cli_setup
+
+REPO = Path(__file__).resolve().parents[2]
+TOML = REPO / "examples" / "mailconf.toml"
+
+
+def mailconf(argv: list[str]) -> int:
+    """What ``mailconf.cli.main`` does with the handlers: errors are one line, exit 1 or 2."""
+    parser = argparse.ArgumentParser(prog="mailconf")
+    cli_setup.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except (EditError, ValidationError) as error:
+        sys.stderr.write(f"mailconf: {error}\n")
+        return 1
+    except MailconfError as error:
+        sys.stderr.write(f"mailconf: {error}\n")
+        return 2
+    return result
+
+
+def test_plan_json_then_apply_then_empty(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--root", str(example_root), "--domain", "hogehoge.com", "--ip", "192.0.2.10"]
+    flags += ["--hostname", "mail.hogehoge.com"]
+    assert mailconf(["plan", "--json", *flags]) == 0
+    steps = json.loads(capsys.readouterr().out)["steps"]
+    assert [s["kind"] for s in steps][-3:] == ["restart"] * 3
+    assert all("diff" in s for s in steps if s["kind"] == "file")
+    assert mailconf(["apply", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "done:" in out and "validation opendkim" in out
+    assert mailconf(["plan", "--json", *flags]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == []
+    assert mailconf(["plan", *flags]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_config_file(example_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert mailconf(["apply", "--json", "--root", str(example_root), "--config", str(TOML)]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--domain", "../../etc"], "empty label"),
+        (["--domain", "hogehoge.com", "--selector", "a;b"], "selector 'a;b'"),
+        (["--domain", "hogehoge.com."], "trailing dot"),
+        (["--domain", "ほげほげ.com"], "xn--"),
+    ],
+)
+def test_hostile_flags(
+    example_root: Path,
+    helpers: Any,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    message: str,
+) -> None:
+    before = helpers.snapshot(example_root, bookkeeping=True)
+    for command in ("plan", "apply"):
+        code = mailconf([command, "--root", str(example_root), "--ip", "192.0.2.10", *flags])
+        assert code == 1
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert helpers.snapshot(example_root, bookkeeping=True) == before
+
+
+def test_usage_errors(example_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = ["--root", str(example_root)]
+    assert mailconf(["plan", *root]) == 2
+    assert "--config FILE, or --domain" in capsys.readouterr().err
+    assert mailconf(["plan", *root, "--domain", "hogehoge.com"]) == 2
+    assert "--ip is required" in capsys.readouterr().err
+    assert mailconf(["plan", *root, "--config", str(TOML), "--domain", "a.example"]) == 2
+    assert "cannot be combined" in capsys.readouterr().err
+
+
+def test_failed_apply_exit_1_names_the_check(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (example_root / "usr/share/dns/root.key").unlink()
+    code = mailconf(["apply", "--root", str(example_root), "--config", str(TOML)])
+    captured = capsys.readouterr()
+    if "validation opendkim: skipped" in captured.out:
+        pytest.skip("opendkim is not installed")
+    assert code == 1
+    assert "opendkim refused" in captured.err
+    assert "restored to how it was:" in captured.out and "not done:" in captured.out
+
+
+def test_dev_example_runs_the_plan_on_the_bundled_tree() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "run_example.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "+smtpd_milters = local:opendkim/opendkim.sock" in result.stdout
+    assert "restart: restart postfix" in result.stdout
