@@ -335,3 +335,16 @@ def test_missing_account_stops_before_writing(example_root: Path, helpers: Any) 
     with pytest.raises(ApplyError, match="user 'opendkim' does not exist"):
         quiet_apply(example_root)
     assert helpers.snapshot(example_root) == before
+
+
+def test_apply_plan_refuses_a_stale_plan(example_root: Path) -> None:
+    from mailconf.setup import apply_plan
+
+    plan = make_plan(SPEC, SystemRoot(example_root))
+    main = example_root / "etc/postfix/main.cf"
+    main.write_text(main.read_text() + "smtpd_helo_required = yes\n")
+    with pytest.raises(MailconfError, match="changed since the plan was made"):
+        apply_plan(plan)
+    fresh = make_plan(SPEC, SystemRoot(example_root))
+    assert apply_plan(fresh, validators=()).ok
+    assert make_plan(SPEC, SystemRoot(example_root)).empty
