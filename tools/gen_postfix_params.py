@@ -10,6 +10,10 @@ What it records, and how it finds out (the binary is the authority, not the docu
   ``scalemail-backend_time_limit`` leak in from this machine's master.cf).  Defaults that depend
   on the host (``myhostname``, ``mynetworks``...) are as on the generating machine: use them as
   hints, never as facts about the target host.
+* ``legacy``: names postconf still accepts for backwards compatibility (``virtual_maps``,
+  ``smtpd_client_connection_limit_exceptions``...) but ``-d`` does not list.  They are found by
+  asking ``postconf -d NAME`` about every identifier-like string in the postconf binary and
+  Postfix's shared libraries, and keeping those it knows that ``-d`` alone did not print.
 * ``read_only``: names postconf refuses to take from main.cf (it warns "read-only parameter
   assignment" and drops them), found by setting every name and seeing which ``postconf -n`` omits.
 """
@@ -17,6 +21,8 @@ What it records, and how it finds out (the binary is the authority, not the docu
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +44,17 @@ def _parse(output: str) -> dict[str, str]:
     return values
 
 
+def _candidate_names(postconf: str) -> list[str]:
+    binary = Path(shutil.which(postconf) or postconf)
+    files = [binary, *sorted(Path("/usr/lib/postfix").glob("*.so*"))]
+    names: set[str] = set()
+    for path in files:
+        if path.is_file():
+            found = re.findall(rb"(?<![\w.])[a-z][a-z0-9_]{3,}(?![\w.])", path.read_bytes())
+            names.update(match.decode() for match in found)
+    return sorted(names)
+
+
 def main(argv: list[str]) -> int:
     postconf = argv[1] if len(argv) > 1 else "postconf"
     with tempfile.TemporaryDirectory() as directory:
@@ -45,6 +62,11 @@ def main(argv: list[str]) -> int:
         Path(directory, "master.cf").write_text("")
         defaults = _parse(_run(postconf, "-c", directory, "-d"))
         version = defaults.get("mail_version", "")
+        candidates = [name for name in _candidate_names(postconf) if name not in defaults]
+        result = subprocess.run(
+            [postconf, "-c", directory, "-d", *candidates], capture_output=True, text=True
+        )
+        legacy = sorted(_parse(result.stdout))
         # Set every name (to a harmless marker) and see which ones postconf drops as read-only.
         Path(directory, "main.cf").write_text("".join(f"{name} = x\n" for name in defaults))
         kept = _parse(_run(postconf, "-c", directory, "-n"))
@@ -53,11 +75,15 @@ def main(argv: list[str]) -> int:
         "generated_by": "tools/gen_postfix_params.py",
         "postfix_version": version,
         "parameters": dict(sorted(defaults.items())),
+        "legacy": legacy,
         "read_only": read_only,
     }
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-    print(f"{OUTPUT}: {len(defaults)} parameters, {len(read_only)} read-only (Postfix {version})")
+    print(
+        f"{OUTPUT}: {len(defaults)} parameters, {len(legacy)} legacy, "
+        f"{len(read_only)} read-only (Postfix {version})"
+    )
     return 0
 
 

@@ -99,6 +99,11 @@ def known_parameters() -> dict[str, str]:
     return params
 
 
+def legacy_parameters() -> frozenset[str]:
+    """Old names postconf still accepts (``virtual_maps``...) though ``postconf -d`` omits them."""
+    return frozenset(_parameter_data()["legacy"])
+
+
 def read_only_parameters() -> frozenset[str]:
     """Names postconf drops from main.cf with a "read-only parameter assignment" warning."""
     return frozenset(_parameter_data()["read_only"])

@@ -49,12 +49,12 @@ def _all_suffixes() -> set[str]:
 
 
 def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
-    from mailconf.maincf import known_parameters, read_only_parameters
+    from mailconf.maincf import known_parameters, legacy_parameters, read_only_parameters
 
     findings: list[Finding] = []
     path = main.path
     params = main._parameters()
-    known = set(known_parameters())
+    known = set(known_parameters()) | legacy_parameters()
     classes = main.restriction_classes
     referenced: set[str] = set()
     for entry in params:
