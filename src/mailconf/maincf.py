@@ -286,7 +286,7 @@ class MainCf(Document):
             moved = "".join(
                 line for line in entry.physical_lines[1:] if line.strip(ISSPACE).startswith("#")
             )
-        new = self.replace(entry, new_text)
+        new = self.replace(entry, strip_line_ending(new_text))
         if moved:
             new.leading += moved if moved.endswith("\n") else moved + self.newline
         assert isinstance(new, Parameter)
@@ -562,6 +562,14 @@ class MainCf(Document):
 
 
 # ---------------------------------------------------------------------- helpers
+def strip_line_ending(text: str) -> str:
+    """``text`` without its final line ending: ``Document.replace`` adds the file's own, and
+    handing it a CRLF text would leave the CR behind as data."""
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
+
+
 def _check_name(name: str) -> None:
     if not _NAME_OK.match(name):
         raise EditError(f"invalid parameter name {name!r}")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mailconf.errors import EditError
+from mailconf.maincf import strip_line_ending
 from mailconf.postfix_lines import (
     ISSPACE,
     logical_positions,
@@ -384,9 +385,12 @@ class MasterCf(Document):
             for override in reversed(matching):
                 token = _override_token(param, value, override.braced)
                 text = text[: override.value_start] + token + text[override.end :]
-            self.replace(service, text)
+            self.replace(service, strip_line_ending(text))
             return True
-        self.replace(service, self._insert_override(service, _override_token(param, value, False)))
+        self.replace(
+            service,
+            strip_line_ending(self._insert_override(service, _override_token(param, value, False))),
+        )
         return True
 
     def _insert_override(self, service: Service, token: str) -> str:
@@ -450,7 +454,7 @@ class MasterCf(Document):
                     text = text[: override.start] + text[end:]
                 else:
                     text = text[:start] + text[override.end :]
-        self.replace(service, text)
+        self.replace(service, strip_line_ending(text))
         return True
 
     def _need(self, name: str, type: str) -> Service:
