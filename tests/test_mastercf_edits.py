@@ -1,0 +1,185 @@
+"""master.cf: typed services, edits in the file's layout, and agreement with postconf -M/-P."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mailconf
+from mailconf.errors import EditError
+from mailconf.mastercf import MasterCf
+from test_postfix_oracle import DEBIAN_MASTER, assert_master_agrees, config_dir, corpus, postconf
+
+SPF = "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf"
+LAYOUT = (
+    "# service type  private unpriv  chroot  wakeup  maxproc command + args\n"
+    "smtp      inet  n       -       y       -       -       smtpd\n"
+    "submission inet n       -       y       -       -       smtpd\n"
+    "  -o syslog_name=postfix/submission\n"
+    "  -o { smtpd_client_restrictions = permit_sasl_authenticated, reject }\n"
+    "pickup    unix  n       -       y       60?     1       pickup\n"
+    "maildrop  unix  -       n       n       -       -       pipe\n"
+    "  flags=DRXhu user=vmail argv=/usr/bin/maildrop -d ${recipient}\n"
+)
+
+
+def master(text: str) -> MasterCf:
+    doc = mailconf.parse(text, "postfix-master")
+    assert isinstance(doc, MasterCf)
+    return doc
+
+
+def edited(text: str, edit: str, *args: str) -> str:
+    doc = master(text)
+    assert getattr(doc, edit)(*args) is True
+    once = doc.dump()
+    assert getattr(doc, edit)(*args) is False
+    assert doc.dump() == once
+    return once
+
+
+def test_typed_fields_and_json() -> None:
+    doc = master(LAYOUT)
+    pickup = doc.service("pickup", "unix")
+    assert pickup is not None
+    assert (pickup.wakeup, pickup.wakeup_seconds, pickup.wakeup_if_used) == ("60?", 60, True)
+    assert pickup.process_limit == 1
+    services = doc.to_json()["services"]
+    assert isinstance(services, list)
+    submission = services[1]
+    assert submission == {
+        "name": "submission",
+        "type": "inet",
+        "private": "n",
+        "unpriv": "-",
+        "chroot": "y",
+        "wakeup": "-",
+        "maxproc": "-",
+        "command": "smtpd",
+        "args": [],
+        "overrides": {
+            "syslog_name": "postfix/submission",
+            "smtpd_client_restrictions": "permit_sasl_authenticated, reject",
+        },
+    }
+    assert services[3]["args"] == [
+        "flags=DRXhu",
+        "user=vmail",
+        "argv=/usr/bin/maildrop",
+        "-d",
+        "${recipient}",
+    ]
+    assert doc.service("smtp", "unix") is None
+
+
+def test_add_service_pads_to_the_columns() -> None:
+    out = edited(LAYOUT, "add_service", SPF)
+    assert out == LAYOUT + (
+        "policyd-spf unix -       n       n       -       0       spawn user=policyd-spf"
+        " argv=/usr/bin/policyd-spf\n"
+    )
+    out = edited(LAYOUT, "add_service", "x unix - n n - 0 spawn argv=/bin/true")
+    assert out.endswith(
+        "x         unix  -       n       n       -       0       spawn argv=/bin/true\n"
+    )
+
+
+def test_add_service_updates_in_place_keeping_comments() -> None:
+    out = edited(LAYOUT, "add_service", "smtp inet n - n - - smtpd")
+    assert out == LAYOUT.replace(
+        "smtp      inet  n       -       y", "smtp      inet  n       -       n"
+    )
+
+
+def test_add_service_keeps_missing_final_newline_and_crlf() -> None:
+    assert edited("a unix - n n - - pipe", "add_service", "b unix - n n - - pipe") == (
+        "a unix - n n - - pipe\nb unix - n n - - pipe"  # the neighbour's single blanks
+    )
+    crlf = LAYOUT.replace("\n", "\r\n")
+    out = edited(crlf, "add_service", SPF)
+    assert "\n" not in out.replace("\r\n", "")
+
+
+def test_overrides() -> None:
+    out = edited(
+        LAYOUT, "set_override", "submission", "inet", "smtpd_tls_security_level", "encrypt"
+    )
+    assert out == LAYOUT.replace("reject }\n", "reject }\n  -o smtpd_tls_security_level=encrypt\n")
+    out = edited(LAYOUT, "set_override", "submission", "inet", "syslog_name", "postfix/sub")
+    assert out == LAYOUT.replace("syslog_name=postfix/submission", "syslog_name=postfix/sub")
+    out = edited(LAYOUT, "set_override", "smtp", "inet", "smtpd_milters", "inet:127.0.0.1:8891")
+    assert "smtpd -o smtpd_milters=inet:127.0.0.1:8891\n" in out
+    out = edited(LAYOUT, "set_override", "maildrop", "unix", "x", "a b")
+    assert "pipe\n  -o { x = a b }\n  flags=DRXhu" in out
+    out = edited(LAYOUT, "remove_override", "submission", "inet", "syslog_name")
+    assert out == LAYOUT.replace("  -o syslog_name=postfix/submission\n", "")
+    with pytest.raises(EditError):
+        master(LAYOUT).set_override("nope", "unix", "a", "b")
+
+
+def test_remove_service_keeps_the_comments_above() -> None:
+    out = edited(LAYOUT, "remove_service", "maildrop", "unix")
+    assert out == LAYOUT.split("maildrop")[0]
+    text = "a unix - n n - - pipe\n#disabled unix - n n - - pipe\nb unix - n n - - pipe\n"
+    assert edited(text, "remove_service", "b", "unix") == text.replace(
+        "b unix - n n - - pipe\n", ""
+    )
+
+
+def test_lint_master() -> None:
+    text = (
+        LAYOUT
+        + "smtp      inet  n       -       y       -       -       smtpd -o smtpd_tls_levl=x\n"
+    )
+    codes = {f.code: f for f in master(text).lint()}
+    assert "postfix.duplicate-service" in codes
+    assert "did you mean" in codes["postfix.unknown-override"].message
+    broken = master("s unix - n n - - smtpd -o a = b\n").lint()
+    assert [f.code for f in broken] == ["postfix.override-blanks"]
+
+
+# ----------------------------------------------------------------- agreement with postconf
+def _master_texts() -> list[tuple[str, str]]:
+    texts = [("layout", LAYOUT)]
+    if DEBIAN_MASTER.exists():
+        texts.append(("debian", DEBIAN_MASTER.read_text()))
+    texts += [(p.name, p.read_text(errors="surrogateescape")) for p in corpus("postfix-master")[:4]]
+    return texts
+
+
+@pytest.mark.parametrize(("label", "text"), _master_texts(), ids=[t[0] for t in _master_texts()])
+def test_master_edits_agree_with_postconf(label: str, text: str, tmp_path: Path) -> None:
+    doc = master(text)
+    smtp = doc.service("smtp", "inet")
+    cases: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+        (("add_service", SPF), ("-M", f"policyd-spf/unix={SPF}")),
+    ]
+    if smtp is not None:
+        cases += [
+            (
+                ("set_override", "smtp", "inet", "smtpd_milters", "inet:127.0.0.1:8891"),
+                ("-P", "smtp/inet/smtpd_milters=inet:127.0.0.1:8891"),
+            ),
+            (
+                ("add_service", "smtp inet n - n - 1 smtpd -o x=y"),
+                ("-M", "smtp/inet=smtp inet n - n - 1 smtpd -o x=y"),
+            ),
+            (("remove_service", "smtp", "inet"), ("-MX", "smtp/inet")),
+        ]
+        if smtp.overrides:
+            name = next(iter(smtp.overrides))
+            cases.append((("remove_override", "smtp", "inet", name), ("-PX", f"smtp/inet/{name}")))
+    for index, ((edit, *args), pc_args) in enumerate(cases):
+        mine = master(text)
+        getattr(mine, edit)(*args)
+        theirs = config_dir(
+            tmp_path / f"theirs{index}",
+            main="",
+            master=text if text.endswith("\n") else text + "\n",
+        )
+        postconf(theirs, *pc_args)
+        assert_master_agrees(mine, theirs)
+        # and what we wrote reads back the same through postconf
+        ours = config_dir(tmp_path / f"ours{index}", main="", master=mine.dump())
+        assert_master_agrees(mine, ours)
