@@ -1,0 +1,84 @@
+"""main.cf lint: each finding on a small file, and no finding on a clean one."""
+
+from __future__ import annotations
+
+import mailconf
+from mailconf.findings import Severity
+from mailconf.maincf import MainCf
+from mailconf.mastercf import MasterCf
+
+MASTER = "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf\n"
+
+
+def lint(text: str, master: str | None = MASTER) -> dict[str, list[str]]:
+    doc = mailconf.parse(text, "postfix-main")
+    assert isinstance(doc, MainCf)
+    master_doc = None
+    if master is not None:
+        master_doc = mailconf.parse(master, "postfix-master")
+        assert isinstance(master_doc, MasterCf)
+    found: dict[str, list[str]] = {}
+    for finding in doc.lint(master_doc):
+        found.setdefault(finding.code, []).append(f"{finding.line}:{finding.message}")
+    return found
+
+
+BASE = "compatibility_level = 3.6\n"
+
+
+def test_clean_file_has_no_findings() -> None:
+    text = BASE + (
+        "policyd-spf_time_limit = 3600\n"
+        "smtpd_restriction_classes = my_class\nmy_class = permit\n"
+        "relayhost = $my_relay\nmy_relay = [mx.example]\n"
+        "smtpd_recipient_restrictions = reject_unauth_destination,"
+        " check_policy_service unix:private/policyd-spf\n"
+        "virtual_maps = hash:/etc/postfix/virtual\n"
+    )
+    assert lint(text) == {}
+
+
+def test_unknown_name_with_suggestion() -> None:
+    found = lint(BASE + "myhostnme = a\nsmtpd_milter = b\n")
+    messages = found["postfix.unknown-parameter"]
+    assert "did you mean myhostname?" in messages[0]
+    assert "did you mean smtpd_milters?" in messages[1]
+
+
+def test_time_limit_needs_the_service() -> None:
+    assert "postfix.unknown-parameter" in lint(BASE + "policyd-spf_time_limit = 1\n", master="")
+    assert lint(BASE + "policyd-spf_time_limit = 1\n", master=None) == {}
+
+
+def test_duplicates_and_read_only() -> None:
+    found = lint(BASE + "myhostname = a\nmyhostname = b\nprocess_name = x\n")
+    assert found["postfix.duplicate"] == [
+        "3:myhostname is set again here; the earlier value (line 2) is ignored"
+    ]
+    assert "postfix.read-only" in found
+
+
+def test_restriction_findings() -> None:
+    found = lint(
+        BASE + "smtpd_recipient_restrictions = check_policy_service unix:private/nope,"
+        " reject_unauth_destination, permit, reject_rbl_client zen.example\n"
+    )
+    assert "postfix.dead-restriction" in found
+    assert "postfix.policy-before-relay-check" in found
+    assert "postfix.policy-service-missing" in found
+    doc = mailconf.parse(
+        BASE + "smtpd_recipient_restrictions = check_policy_service unix:private/nope,"
+        " reject_unauth_destination\n",
+        "postfix-main",
+    )
+    assert isinstance(doc, MainCf)
+    errors = [
+        f for f in doc.lint(mailconf.parse("", "postfix-master")) if f.severity is Severity.ERROR
+    ]  # type: ignore[arg-type]
+    assert [f.code for f in errors] == ["postfix.policy-service-missing"]
+
+
+def test_no_relay_control_is_an_error() -> None:
+    found = lint(BASE + "smtpd_relay_restrictions =\n")
+    assert "postfix.no-relay-control" in found
+    assert "postfix.no-relay-control" in lint("")  # compatibility level 0: empty relay default
