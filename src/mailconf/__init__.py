@@ -19,15 +19,26 @@ from mailconf.syntax.kinds import KINDS, document_type, infer_kind
 __all__ = [
     "KINDS",
     "Document",
+    "Domain",
     "EditError",
     "Entry",
     "MailconfError",
     "ParseError",
+    "Setup",
     "ValidationError",
     "__version__",
     "load",
     "parse",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``mailconf.Setup`` and ``mailconf.Domain`` without importing the planner for every parse."""
+    if name in ("Setup", "Domain"):
+        from mailconf.setup import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module 'mailconf' has no attribute {name!r}")
 
 
 def parse(text: str, kind: str, *, path: str | None = None) -> Document:

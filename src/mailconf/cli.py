@@ -308,11 +308,13 @@ def resolve_milter(milter: str, main_cf: Any, root: str) -> str:
 
 def local_milter_socket(daemon: str, root: Any) -> str:
     """The socket a daemon listens on: /etc/default/DAEMON's SOCKET overrides the conf file."""
-    import mailconf
+    from mailconf.milterconf import OpenDkimConf, OpenDmarcConf
+    from mailconf.shellvars import ShellVars
 
     default_file = root.resolve(f"/etc/default/{daemon}")
     if default_file.exists():
-        socket = mailconf.load(default_file, kind="shellvars").get("SOCKET")
+        initial = {"NAME": daemon, "RUNDIR": f"/run/{daemon}"}
+        socket = ShellVars.load(default_file).get("SOCKET", expand=True, environment=initial)
         if socket:
             return str(socket)
     conf = root.resolve(f"/etc/{daemon}.conf")
@@ -320,7 +322,8 @@ def local_milter_socket(daemon: str, root: Any) -> str:
         raise MailconfError(
             f"{conf}: not found; give the milter as a socket spec instead of {daemon!r}"
         )
-    socket = mailconf.load(conf, kind=daemon).get("Socket")
+    conf_type = OpenDkimConf if daemon == "opendkim" else OpenDmarcConf
+    socket = conf_type.load(conf).get("Socket")
     if not socket:
         raise MailconfError(f"{conf}: no Socket option; give the milter as a socket spec")
     return str(socket)
@@ -342,6 +345,14 @@ def _print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
+def _register_setup(commands: Any) -> None:
+    from mailconf.checks.cli_checks import register as register_checks
+    from mailconf.setup.cli_setup import register as register_setup
+
+    register_setup(commands)
+    register_checks(commands)
+
+
 _COMMANDS = [
     _register_show,
     _register_fmt,
@@ -349,6 +360,7 @@ _COMMANDS = [
     _register_lint,
     _register_lookup,
     _register_edit,
+    _register_setup,
 ]
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 
 import attrs
 
@@ -38,20 +39,43 @@ class Command(Entry):
     def value(self) -> str | None:
         return None if self._assignment is None else self._assignment[1]
 
+    def expanded_value(self, variables: Mapping[str, str]) -> str | None:
+        """The value with ``$NAME``/``${NAME}`` replaced from ``variables`` where the shell
+        expands them (unquoted or in double quotes, not in single quotes)."""
+        match = _ASSIGNMENT.match(self.text)
+        return None if match is None else _shell_word(match.group("raw"), variables)[0]
+
+
+_VARIABLE_AT = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
 
 def shell_word(raw: str) -> str:
     """The value of the first shell word of ``raw`` after quote removal (no expansion)."""
     return _shell_word(raw)[0]
 
 
-def _shell_word(raw: str) -> tuple[str, int]:
-    """``(value after quote removal, index where the word ends)`` of the first word of ``raw``."""
+def _shell_word(raw: str, variables: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """``(value after quote removal, index where the word ends)`` of the first word of ``raw``;
+    with ``variables``, parameter expansion is done where the shell does it."""
     out: list[str] = []
     index, length = 0, len(raw)
+
+    def expand_here() -> bool:
+        nonlocal index
+        match = _VARIABLE_AT.match(raw, index) if variables is not None else None
+        if match is None:
+            return False
+        assert variables is not None
+        out.append(variables.get(match[1] or match[2], ""))
+        index = match.end()
+        return True
+
     while index < length:
         char = raw[index]
         if char in " \t\n":
             break
+        if char == "$" and expand_here():
+            continue
         if char == "'":
             end = raw.index("'", index + 1)
             out.append(raw[index + 1 : end])
@@ -59,6 +83,8 @@ def _shell_word(raw: str) -> tuple[str, int]:
         elif char == '"':
             index += 1
             while raw[index] != '"':
+                if raw[index] == "$" and expand_here():
+                    continue
                 if raw[index] == "\\" and raw[index + 1] in '$`"\\\n':
                     if raw[index + 1] != "\n":
                         out.append(raw[index + 1])
@@ -98,10 +124,13 @@ class ShellVars(Document):
     def _assignments(self, name: str) -> list[Command]:
         return [e for e in self.entries if isinstance(e, Command) and e.name == name]
 
-    def get(self, name: str, *, expand: bool = False) -> str | None:
+    def get(
+        self, name: str, *, expand: bool = False, environment: Mapping[str, str] | None = None
+    ) -> str | None:
         """The value of the last assignment to ``name`` after quote removal; with ``expand``,
         ``$VAR`` and ``${VAR}`` are replaced by earlier assignments in this file (unknown ones
-        become empty, as in the shell)."""
+        become empty, as in the shell); ``environment`` holds what the sourcing script set before
+        (Debian's init scripts set ``NAME`` and ``RUNDIR``)."""
         found = self._assignments(name)
         if not found:
             return None
@@ -109,14 +138,11 @@ class ShellVars(Document):
         assert value is not None
         if not expand:
             return value
-        index = self.entries.index(found[-1])
-        known: dict[str, str] = {}
-        for entry in self.entries[:index]:
-            if isinstance(entry, Command) and entry.name is not None and entry.value is not None:
-                known[entry.name] = _VARIABLE.sub(
-                    lambda m: known.get(m[1] or m[2], ""), entry.value
-                )
-        return _VARIABLE.sub(lambda m: known.get(m[1] or m[2], ""), value)
+        known: dict[str, str] = dict(environment or {})
+        for entry in self.entries[: self.entries.index(found[-1])]:
+            if isinstance(entry, Command) and entry.name is not None:
+                known[entry.name] = entry.expanded_value(known) or ""
+        return found[-1].expanded_value(known)
 
     def set(self, name: str, value: str) -> bool:
         """Make the last assignment to ``name`` give ``value`` (``get(name) == value``); False
@@ -160,7 +186,6 @@ class ShellVars(Document):
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./$-]*")
 
 

@@ -18,8 +18,6 @@ from mailconf.system.services import (
     Endpoint,
     ServiceManager,
     milter_setup,
-    read_default_file,
-    read_milter_conf,
 )
 
 HELPER = Path(__file__).with_name("ns_opendkim_helper.py")
@@ -88,12 +86,7 @@ def test_milter_setup_reads_conf_then_defaults(tmp_path: Path) -> None:
     assert dmarc.user == "opendmarc" and dmarc.extra_args == ()
 
 
-def test_small_parsers() -> None:
-    assert read_milter_conf("socket\tinet:1@[::1]  \n#x\nSOCKET local:/y # c\n") == {
-        "socket": "local:/y"
-    }
-    env = read_default_file("A=1\nB=\"$A/x\"\nC='$A'\nexport D=${B}y # c\n")
-    assert env == {"A": "1", "B": "1/x", "C": "$A", "D": "1/xy"}
+def test_endpoint_parse() -> None:
     assert Endpoint.parse("inet6:8891@[::1]") == Endpoint("inet", host="::1", port=8891)
 
 

@@ -36,7 +36,7 @@ from mailconf.keys import ensure_key_pair
 from mailconf.setup.planner import PENDING_RESTARTS, Plan, Step, make_plan
 from mailconf.setup.spec import Setup
 from mailconf.system import accounts, packages, validate
-from mailconf.system.backup import BackupSet
+from mailconf.system.backup import BACKUPS_SYSTEM_PATH, BackupSet
 from mailconf.system.lock import ApplyLock
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
@@ -390,8 +390,10 @@ def _write_pending(root: SystemRoot, restarts: Sequence[Step]) -> None:
 
 def _cleanup_temporaries(root: SystemRoot, steps: Sequence[Step]) -> None:
     """Remove our own temporary files an apply killed mid-write left (we hold the lock)."""
-    directories = {os.path.dirname(s.target) for s in steps if s.kind in ("file", "key")}
-    directories.add(os.path.dirname(PENDING_RESTARTS))
+    # Every directory a step writes in, plus /etc: group-member steps rewrite /etc/group and
+    # /etc/gshadow even though their target names the group, and a kill can leave those behind.
+    directories = {os.path.dirname(s.target) for s in steps if s.target.startswith("/")}
+    directories |= {"/etc", os.path.dirname(PENDING_RESTARTS)}
     for directory in sorted(directories):
         try:
             host = root.resolve(directory)
@@ -402,3 +404,8 @@ def _cleanup_temporaries(root: SystemRoot, steps: Sequence[Step]) -> None:
             if name.startswith(".") and name.endswith(TEMP_SUFFIXES):
                 with contextlib.suppress(OSError):
                     os.unlink(host / name)
+    # A kill while a backup copy was being written leaves its temp file in that backup set.
+    with contextlib.suppress(OSError, MailconfError):
+        for leftover in root.resolve(BACKUPS_SYSTEM_PATH).rglob(".*"):
+            if leftover.name.endswith(TEMP_SUFFIXES):
+                leftover.unlink()

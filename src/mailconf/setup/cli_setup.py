@@ -24,7 +24,7 @@ def register(commands: Any) -> None:
         help="show what the SPF + DKIM + DMARC setup would change (diffs and steps)",
         description="Print every file change as a unified diff and every action in order.",
     )
-    _arguments(plan)
+    spec_arguments(plan)
     plan.set_defaults(handler=run_plan)
     apply = commands.add_parser(
         "apply",
@@ -32,14 +32,15 @@ def register(commands: Any) -> None:
         description="Apply the plan: lock, back up, write atomically, validate with the real "
         "tools, restore every file on failure, restart only what changed.",
     )
-    _arguments(apply)
+    spec_arguments(apply)
     apply.add_argument(
         "--quiet", "-q", action="store_true", help="no progress lines, even on a terminal"
     )
     apply.set_defaults(handler=run_apply)
 
 
-def _arguments(parser: argparse.ArgumentParser) -> None:
+def spec_arguments(parser: argparse.ArgumentParser) -> None:
+    """The spec options shared by plan, apply, dns and check (``--config`` or the flags)."""
     parser.add_argument(
         "--root",
         metavar="DIR",
@@ -87,12 +88,12 @@ def setup_from_args(args: argparse.Namespace) -> Any:
         if args.ip:
             used.append("--ip")
         if used:
-            raise _Usage(f"--config cannot be combined with {', '.join(used)}")
+            raise SpecUsageError(f"--config cannot be combined with {', '.join(used)}")
         return Setup.from_toml(args.config)
     if args.domain is None:
-        raise _Usage("give --config FILE, or --domain and --ip")
+        raise SpecUsageError("give --config FILE, or --domain and --ip")
     if not args.ip:
-        raise _Usage("--ip is required with --domain (the server's address for SPF)")
+        raise SpecUsageError("--ip is required with --domain (the server's address for SPF)")
     return Setup.from_flags(
         domain=args.domain,
         ip=args.ip,
@@ -107,11 +108,11 @@ def setup_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-class _Usage(Exception):
-    pass
+class SpecUsageError(Exception):
+    """The spec options contradict each other (exit status 2)."""
 
 
-def _root(args: argparse.Namespace) -> Any:
+def root_from_args(args: argparse.Namespace) -> Any:
     from mailconf.system.root import SystemRoot
 
     if args.root is None:
@@ -127,10 +128,10 @@ def run_plan(args: argparse.Namespace) -> int:
 
     try:
         setup = setup_from_args(args)
-    except _Usage as exc:
+    except SpecUsageError as exc:
         sys.stderr.write(f"mailconf plan: {exc}\n")
         return EXIT_USAGE
-    plan = make_plan(setup, _root(args))
+    plan = make_plan(setup, root_from_args(args))
     if args.json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
     else:
@@ -143,10 +144,10 @@ def run_apply(args: argparse.Namespace) -> int:
 
     try:
         setup = setup_from_args(args)
-    except _Usage as exc:
+    except SpecUsageError as exc:
         sys.stderr.write(f"mailconf apply: {exc}\n")
         return EXIT_USAGE
-    root = _root(args)
+    root = root_from_args(args)
     show_progress = not args.quiet and not args.json and sys.stderr.isatty()
 
     def progress(line: str) -> None:

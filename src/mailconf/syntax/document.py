@@ -25,7 +25,7 @@ import attrs
 from mailconf import fileio
 from mailconf.errors import ParseError
 
-EntryT = TypeVar("EntryT", bound="Entry")
+DocT = TypeVar("DocT", bound="Document")
 
 
 @attrs.define(eq=False)
@@ -84,6 +84,13 @@ class Document:
     trailer: str = ""
     path: str | None = None
 
+    @classmethod
+    def load(cls: type[DocT], path: str | os.PathLike[str]) -> DocT:
+        """Read and parse ``path`` as this kind (the typed twin of :func:`mailconf.load`)."""
+        from mailconf.syntax.parse import parse_document
+
+        return parse_document(cls, fileio.read_text(path), os.fspath(path))
+
     # ------------------------------------------------------------------ output
     def dump(self) -> str:
         parts = [self.header]
@@ -116,7 +123,9 @@ class Document:
     @property
     def newline(self) -> str:
         """The line ending new lines get: CRLF when the file's first line ending is CRLF."""
-        text = self.header or (self.entries[0].leading + self.entries[0].text if self.entries else "")
+        text = self.header or (
+            self.entries[0].leading + self.entries[0].text if self.entries else ""
+        )
         text = text or self.trailer
         index = text.find("\n")
         return "\r\n" if index > 0 and text[index - 1] == "\r" else "\n"
@@ -146,7 +155,7 @@ class Document:
 
     def terminate(self, line_text: str) -> str:
         """``line_text`` with every line ending in this file's line ending."""
-        body = line_text[:-1] if line_text.endswith("\n") else line_text
+        body = _strip_one_newline(line_text)
         body = body.replace("\r\n", "\n").replace("\n", self.newline)
         return body + self.newline
 
@@ -161,7 +170,7 @@ class Document:
         return entry
 
     def replace(self, old: Entry, new_text: str) -> Entry:
-        """Replace ``old``'s own lines with ``new_text`` (parsed and validated), keeping its comments."""
+        """Replace ``old``'s own lines with ``new_text`` (parsed, validated); keep its comments."""
         new = self.parse_entry(new_text)
         if not old.ends_with_newline:
             new.text = new.text.rstrip("\r\n")
@@ -207,7 +216,9 @@ def _strip_one_newline(text: str) -> str:
     return text
 
 
-def raise_entry_error(doc_type: type[Document], entry: Entry, problem: tuple[int, int, str]) -> None:
+def raise_entry_error(
+    doc_type: type[Document], entry: Entry, problem: tuple[int, int, str]
+) -> None:
     offset, column, message = problem
     lines = entry.physical_lines
     source = lines[offset] if offset < len(lines) else (lines[-1] if lines else "")

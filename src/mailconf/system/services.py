@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import stat
@@ -39,7 +38,8 @@ from typing import Literal
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.fileio import decode
+from mailconf.milterconf import OpenDkimConf, OpenDmarcConf
+from mailconf.shellvars import ShellVars
 from mailconf.system import accounts
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run
@@ -75,49 +75,6 @@ class ServiceResult:
     commands: tuple[tuple[str, ...], ...] = ()
     pid: int | None = None
     message: str = ""
-
-
-# --------------------------------------------------------------------------------------------
-# Small readers of the milters' configuration (only the options that decide pid file and socket).
-
-
-def read_milter_conf(text: str) -> dict[str, str]:
-    """Options of an opendkim/opendmarc conf, lower-cased names, last one wins, ``#`` cuts."""
-    options: dict[str, str] = {}
-    for line in text.splitlines():
-        body = line.split("#", 1)[0].replace("\r", "").strip(" \t")
-        if not body:
-            continue
-        name, _, value = body.replace("\t", " ").partition(" ")
-        options[name.lower()] = value.strip(" \t")
-    return options
-
-
-_ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-
-
-def read_default_file(text: str, initial: dict[str, str] | None = None) -> dict[str, str]:
-    """Simple ``VAR=value`` assignments of an ``/etc/default`` shell fragment.
-
-    Enough for Debian's files (quotes, ``$VAR`` from earlier lines); anything cleverer (command
-    substitution, conditionals) is not evaluated. The planner owns the full model of this file.
-    """
-    env = dict(initial or {})
-    for line in text.splitlines():
-        match = _ASSIGN.match(line)
-        if not match:
-            continue
-        raw = match.group(2).strip()
-        if raw[:1] in "'\"" and raw[-1:] == raw[:1] and len(raw) >= 2:
-            quote, raw = raw[0], raw[1:-1]
-            if quote == "'":
-                env[match.group(1)] = raw
-                continue
-        else:
-            raw = raw.split(" #", 1)[0].strip()
-        env[match.group(1)] = _VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), raw)
-    return env
 
 
 @attrs.frozen
@@ -201,32 +158,35 @@ def milter_setup(root: SystemRoot, name: str) -> MilterSetup:
     if name not in MILTERS:
         raise MailconfError(f"{name}: not a milter mailconf knows")
     conf = f"/etc/{name}.conf"
-    try:
-        options = read_milter_conf(decode(root.resolve(conf).read_bytes()))
-    except FileNotFoundError:
-        raise MailconfError(f"{conf} is missing: cannot start {name}") from None
+    conf_path = root.resolve(conf)
+    if not conf_path.is_file():
+        raise MailconfError(f"{conf} is missing: cannot start {name}")
+    conf_type = OpenDkimConf if name == "opendkim" else OpenDmarcConf
+    milter_conf = conf_type.load(conf_path)
     initial = {"NAME": name, "RUNDIR": f"/run/{name}"}
     default_path = root.resolve(f"/etc/default/{name}")
-    defaults = (
-        read_default_file(decode(default_path.read_bytes()), initial)
-        if (default_path.is_file())
-        else initial
-    )
-    rundir = defaults.get("RUNDIR") or f"/run/{name}"
+    shell = ShellVars.load(default_path) if default_path.is_file() else None
+
+    def default(variable: str) -> str | None:
+        if shell is None:
+            return initial.get(variable)
+        return shell.get(variable, expand=True, environment=initial) or initial.get(variable)
+
+    rundir = default("RUNDIR") or f"/run/{name}"
     extra: list[str] = []
-    pid_file = options.get("pidfile")
+    pid_file = milter_conf.get("PidFile")
     if not pid_file:
-        pid_file = defaults.get("PIDFILE") or f"{rundir}/{name}.pid"
+        pid_file = default("PIDFILE") or f"{rundir}/{name}.pid"
         extra += ["-P", pid_file]
-    spec = options.get("socket")
+    spec = milter_conf.get("Socket")
     if not spec:
-        spec = defaults.get("SOCKET") or None
+        spec = default("SOCKET") or None
         if spec:
             extra += ["-p", spec]
-    user = options.get("userid") or None
-    if user is None and defaults.get("USER"):
-        user = defaults["USER"]
-        extra += ["-u", user]
+    user = milter_conf.get("UserID") or None
+    if user is None and default("USER"):
+        user = default("USER")
+        extra += ["-u", str(user)]
     endpoint = Endpoint.parse(spec) if spec else None
     return MilterSetup(name, conf, pid_file, endpoint, user, tuple(extra))
 

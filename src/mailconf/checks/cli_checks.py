@@ -1,0 +1,119 @@
+"""``mailconf dns`` (the records to publish) and ``mailconf check`` (the doctor).
+
+Both take the same spec as ``mailconf plan`` (``--config`` or the one-domain flags) and read the
+system under ``--root``; ``dns`` reads the local DKIM keys there, ``check`` everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from mailconf.setup.cli_setup import (
+    SpecUsageError,
+    root_from_args,
+    setup_from_args,
+    spec_arguments,
+)
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+def register(commands: Any) -> None:
+    dns = commands.add_parser(
+        "dns",
+        help="print the SPF, DKIM and DMARC TXT records to publish",
+        description="The records come from the spec and the DKIM keys under --root. ADSP "
+        "(_adsp._domainkey) is never printed: it has been Historic since 2013 and no receiver "
+        "uses it.",
+    )
+    spec_arguments(dns)
+    dns.add_argument("--format", choices=("zone", "line", "json"), default="zone")
+    dns.add_argument("--hard-fail", action="store_true", help="SPF -all instead of ~all")
+    dns.set_defaults(handler=run_dns)
+    check = commands.add_parser(
+        "check",
+        help="the doctor: lint, cross-file wiring, keys, DNS and sender rules",
+        description="Exit 0 when nothing is an error, 1 otherwise.",
+    )
+    spec_arguments(check)
+    check.add_argument("--nameserver", metavar="HOST[:PORT]", help="ask this DNS server")
+    check.add_argument("--no-dns", action="store_true", help="skip the DNS checks")
+    check.set_defaults(handler=run_check)
+
+
+def run_dns(args: argparse.Namespace) -> int:
+    from mailconf.dns.records import render_json, render_one_line, render_zone
+
+    try:
+        setup = setup_from_args(args)
+    except SpecUsageError as error:
+        sys.stderr.write(f"mailconf dns: {error}\n")
+        return EXIT_USAGE
+    records, findings = records_for(setup, root_from_args(args), hard_fail=args.hard_fail)
+    for finding in findings:
+        sys.stderr.write(finding.render() + "\n")
+    render = {"zone": render_zone, "line": render_one_line, "json": render_json}[args.format]
+    text = render(records)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list[Any], list[Any]]:
+    """SPF, DKIM (from the keys under ``root``) and DMARC records for every domain."""
+    from mailconf import keys
+    from mailconf.dns import records as build
+    from mailconf.errors import MailconfError
+
+    result: list[Any] = []
+    findings: list[Any] = []
+    addresses = [str(ip) for ip in setup.ips]
+    for domain in setup.domains:
+        record, notes = build.spf_record(domain.name, addresses, hard_fail=hard_fail)
+        result.append(record)
+        findings += notes
+        for key_spec in (k for k in setup.keys if k.domain == domain.name):
+            private = root.resolve(key_spec.private_path)
+            if not private.exists():
+                raise MailconfError(
+                    f"{key_spec.private_path}: no DKIM key yet; run `mailconf apply` first"
+                )
+            key = keys.load_private_key(private)
+            record, notes = build.dkim_record(key_spec.selector, domain.name, key)
+            result.append(record)
+            findings += notes
+        report = [setup.dmarc_report] if setup.dmarc_report else []
+        record, notes = build.dmarc_record(domain.name, setup.dmarc_policy, rua=report)
+        result.append(record)
+        findings += notes
+    return result, findings
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from mailconf.checks import DomainCheck, run_checks
+    from mailconf.dns.lookup import make_resolver
+    from mailconf.findings import has_errors
+
+    try:
+        setup = setup_from_args(args)
+    except SpecUsageError as error:
+        sys.stderr.write(f"mailconf check: {error}\n")
+        return EXIT_USAGE
+    domains = [DomainCheck(k.domain, k.selector) for k in setup.keys]
+    findings = run_checks(
+        root_from_args(args),
+        domains,
+        ips=[str(ip) for ip in setup.ips],
+        hostname=setup.hostname,
+        dns=None if args.no_dns else make_resolver(args.nameserver),
+        query_dns=not args.no_dns,
+    )
+    if args.json:
+        json.dump([f.to_json() for f in findings], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for finding in findings:
+            sys.stdout.write(finding.render() + "\n")
+    return EXIT_ERRORS if has_errors(findings) else EXIT_OK
