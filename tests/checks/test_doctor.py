@@ -1,0 +1,232 @@
+"""The doctor (`mailconf check`): every check catches a broken setup and passes a correct one.
+
+The correct setup is what `mailconf apply` writes on the example tree; each test breaks one thing
+the way an administrator would, and expects the finding's stable code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import mailconf
+from dnsserver import DnsServer
+from mailconf.checks import DomainCheck, run_checks
+from mailconf.checks.cli_checks import records_for
+from mailconf.dns.lookup import make_resolver
+from mailconf.findings import Finding, Severity
+from mailconf.setup.apply import apply
+from mailconf.setup.spec import Setup
+from mailconf.system.root import SystemRoot
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_TREE = REPO / "examples" / "ubuntu-22.04"
+IP = "192.0.2.10"
+SPEC = Setup.from_flags(
+    domain="example.test",
+    ip=[IP],
+    selector="mail",
+    dmarc_policy="reject",
+    dmarc_report="dmarc@example.test",
+    hostname="mail.example.test",
+)
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
+    root = tmp_path_factory.mktemp("doctor") / "root"
+    shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
+    apply(SPEC, SystemRoot(root), progress=lambda line: None)
+    return root
+
+
+@pytest.fixture
+def root(applied: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "root"
+    # cp -a, not copytree: owners matter to the checks and copytree does not keep them.
+    subprocess.run(["cp", "-a", str(applied), str(copy)], check=True)
+    return copy
+
+
+@pytest.fixture
+def zone(applied: Path) -> Iterator[DnsServer]:
+    """A DNS server publishing exactly what `mailconf dns` says, plus forward-confirmed rDNS."""
+    records, _ = records_for(SPEC, SystemRoot(applied))
+    with DnsServer(
+        txt={r.name: [r.strings] for r in records},
+        a={"mail.example.test": [IP]},
+        ptr={IP: ["mail.example.test"]},
+    ) as server:
+        yield server
+
+
+def doctor(root: Path, server: DnsServer | None = None) -> list[Finding]:
+    return run_checks(
+        SystemRoot(root),
+        [DomainCheck("example.test", "mail")],
+        ips=[IP],
+        hostname="mail.example.test",
+        dns=make_resolver(server.address) if server else None,
+        query_dns=server is not None,
+    )
+
+
+def errors(findings: list[Finding]) -> list[str]:
+    return [f.code for f in findings if f.severity is Severity.ERROR]
+
+
+def codes(findings: list[Finding]) -> set[str]:
+    return {f.code for f in findings}
+
+
+def edit(root: Path, system_path: str, change: object) -> None:
+    doc = mailconf.load(root / system_path.lstrip("/"))
+    change(doc)  # type: ignore[operator]
+    doc.save()
+
+
+def test_correct_setup_has_no_errors(root: Path, zone: DnsServer) -> None:
+    findings = doctor(root, zone)
+    assert errors(findings) == [], [f.render() for f in findings]
+
+
+def test_milter_missing_from_smtpd_milters(root: Path) -> None:
+    edit(root, "/etc/postfix/main.cf", lambda d: d.remove_milter("local:opendmarc/opendmarc.sock"))
+    assert "milter.socket-mismatch" in errors(doctor(root))
+
+
+def test_milter_order_dmarc_before_dkim(root: Path) -> None:
+    edit(
+        root,
+        "/etc/postfix/main.cf",
+        lambda d: d.set(
+            "smtpd_milters", "local:opendmarc/opendmarc.sock, local:opendkim/opendkim.sock"
+        ),
+    )
+    assert "milter.order" in errors(doctor(root))
+
+
+def test_default_file_socket_overrides_the_conf(root: Path) -> None:
+    """Debian's default SOCKET under /run is outside Postfix's chroot: unreachable."""
+    edit(
+        root,
+        "/etc/default/opendkim",
+        lambda d: d.set("SOCKET", "local:/run/opendkim/opendkim.sock"),
+    )
+    assert "milter.socket-unreachable" in errors(doctor(root))
+
+
+def test_socket_directory_missing(root: Path) -> None:
+    shutil.rmtree(root / "var/spool/postfix/opendkim")
+    assert "milter.socket-dir-missing" in errors(doctor(root))
+
+
+def test_postfix_not_in_milter_group(root: Path) -> None:
+    group = root / "etc/group"
+    lines = [
+        line.replace(":postfix", ":") if line.startswith("opendmarc:") else line
+        for line in group.read_text().splitlines(keepends=True)
+    ]
+    group.write_text("".join(lines))
+    assert "milter.postfix-not-in-group" in errors(doctor(root))
+
+
+def test_socket_directory_postfix_cannot_reach(root: Path) -> None:
+    directory = root / "var/spool/postfix/opendmarc"
+    os.chmod(directory, 0o700)
+    os.chown(directory, directory.stat().st_uid, 0)
+    assert "milter.socket-dir-access" in errors(doctor(root))
+
+
+def test_policy_service_without_master_cf_entry(root: Path) -> None:
+    edit(root, "/etc/postfix/master.cf", lambda d: d.remove_service("policyd-spf", "unix"))
+    assert "postfix.policy-service-missing" in errors(doctor(root))
+
+
+def test_key_owned_by_another_user(root: Path) -> None:
+    key = root / "etc/opendkim/keys/example.test/mail.private"
+    postfix_uid = next(
+        int(line.split(":")[2])
+        for line in (root / "etc/passwd").read_text().splitlines()
+        if line.startswith("postfix:")
+    )
+    os.chown(key, postfix_uid, -1)
+    assert "dkim.key-owner" in errors(doctor(root))
+
+
+def test_key_file_corrupt(root: Path) -> None:
+    key = root / "etc/opendkim/keys/example.test/mail.private"
+    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    assert "dkim.key-unreadable" in errors(doctor(root))
+
+
+def test_domain_not_in_signing_table(root: Path) -> None:
+    edit(root, "/etc/opendkim/signing.table", lambda d: d.remove_entry("*@example.test"))
+    assert "sender.dkim-not-signing" in errors(doctor(root))
+
+
+def test_outbound_tls_off(root: Path) -> None:
+    edit(root, "/etc/postfix/main.cf", lambda d: d.set("smtp_tls_security_level", "none"))
+    assert "sender.tls-outbound" in codes(doctor(root))
+
+
+def test_published_key_differs_from_local_key(root: Path, zone: DnsServer) -> None:
+    name = "mail._domainkey.example.test"
+    (record,) = zone.txt[name]
+    strings = [s if isinstance(s, str) else s.decode() for s in record]
+    index = strings[0].index("p=") + 100  # inside the modulus: still a valid key, not ours
+    first = strings[0]
+    strings[0] = first[:index] + ("A" if first[index] != "A" else "B") + first[index + 1 :]
+    zone.set_txt(name, tuple(strings))
+    assert "dkim.key-mismatch" in errors(doctor(root, zone))
+
+
+def test_spf_missing_and_ptr_missing(root: Path, zone: DnsServer) -> None:
+    zone.txt.pop("example.test")
+    zone.ptr.clear()
+    found = errors(doctor(root, zone))
+    assert "spf.missing" in found
+    assert "sender.ptr-missing" in found
+
+
+def test_ptr_not_confirmed(root: Path, zone: DnsServer) -> None:
+    zone.a.clear()
+    assert "sender.ptr-unconfirmed" in errors(doctor(root, zone))
+
+
+def test_cli_check_exit_status_and_json(root: Path, zone: DnsServer) -> None:
+    argv = [
+        sys.executable,
+        "-m",
+        "mailconf",
+        "check",
+        "--root",
+        str(root),
+        "--domain",
+        "example.test",
+        "--selector",
+        "mail",
+        "--ip",
+        IP,
+        "--hostname",
+        "mail.example.test",
+        "--nameserver",
+        zone.address,
+        "--json",
+    ]
+    good = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stdout + good.stderr
+    edit(root, "/etc/postfix/main.cf", lambda d: d.remove_milter("local:opendkim/opendkim.sock"))
+    bad = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    import json
+
+    assert "milter.socket-mismatch" in {f["code"] for f in json.loads(bad.stdout)}
