@@ -1,0 +1,94 @@
+"""`mailconf dns`: the records to publish, from the spec and the keys an apply wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailconf.keys import load_private_key
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
+    root = tmp_path_factory.mktemp("dns") / "root"
+    shutil.copytree(REPO / "examples" / "ubuntu-22.04", root, symlinks=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mailconf",
+            "apply",
+            "--root",
+            str(root),
+            "--config",
+            str(REPO / "examples" / "mailconf.toml"),
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return root
+
+
+def dns(root: Path, *extra: str) -> str:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mailconf",
+            "dns",
+            "--root",
+            str(root),
+            "--config",
+            str(REPO / "examples" / "mailconf.toml"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_json_records_match_the_local_key(applied: Path) -> None:
+    records = json.loads(dns(applied, "--format", "json"))
+    by_name = {r["name"]: r for r in records}
+    assert set(by_name) == {
+        "hogehoge.com",
+        "default._domainkey.hogehoge.com",
+        "_dmarc.hogehoge.com",
+    }
+    assert by_name["hogehoge.com"]["value"].startswith("v=spf1 ip4:192.0.2.10")
+    assert "+" not in by_name["hogehoge.com"]["value"]
+    dmarc = by_name["_dmarc.hogehoge.com"]["value"]
+    assert dmarc.startswith("v=DMARC1; p=")
+    dkim = by_name["default._domainkey.hogehoge.com"]
+    key = load_private_key(applied / "etc/opendkim/keys/hogehoge.com/default.private")
+    assert dkim["value"] == f"v=DKIM1; h=sha256; k=rsa; p={key.public_value()}"
+    assert "".join(dkim["strings"]) == dkim["value"]
+    assert all(len(s.encode()) <= 255 for r in records for s in r["strings"])
+    assert not any("_adsp" in r["name"] for r in records)
+
+
+def test_zone_and_line_forms(applied: Path) -> None:
+    zone = dns(applied)
+    assert 'default._domainkey.hogehoge.com. 3600 IN TXT ( "v=DKIM1;' in zone
+    line = dns(applied, "--format", "line")
+    assert len(line.strip().splitlines()) == 3
+    assert "_adsp" not in zone + line
+
+
+def test_hard_fail_on_request(applied: Path) -> None:
+    assert "-all" in dns(applied, "--format", "line", "--hard-fail")
