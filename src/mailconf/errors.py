@@ -41,7 +41,9 @@ class ParseError(MailconfError):
         text = f"{where}: {self.message}"
         if self.source_line is not None:
             shown = self.source_line.rstrip("\r\n")
-            caret_pad = "".join("\t" if ch == "\t" else " " for ch in shown[: max(self.column - 1, 0)])
+            caret_pad = "".join(
+                "\t" if ch == "\t" else " " for ch in shown[: max(self.column - 1, 0)]
+            )
             text += f"\n    {shown}\n    {caret_pad}^"
         return text
 

@@ -71,7 +71,9 @@ def atomic_write(
 
     import tempfile  # only writers need it; keeps `import mailconf` quick for readers
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".mailconf-tmp", dir=directory)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".mailconf-tmp", dir=directory
+    )
     try:
         # mkstemp creates the file 0600, so a secret is never readable through it.
         with os.fdopen(fd, "wb") as handle:

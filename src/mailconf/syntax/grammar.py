@@ -1,11 +1,11 @@
 """Loading the Lark grammars in ``grammars/`` and turning them into fast line splitters.
 
-Every grammar has the same shape: a ``start`` rule over run terminals (``TRIVIA``, ``ENTRIES`` and,
-for Postfix, ``ORPHANS``) and an ``entry`` rule over the unit terminal ``ENTRY``.  Lark's LALR parser
-(contextual lexer, tables cached on disk) recognises the runs; the compiled ``ENTRY`` pattern,
-taken from the same grammar, splits an ``ENTRIES`` run into entries.  Matching runs instead of
-single lines is what makes a 100,000-line KeyTable parse in a fraction of a second: Lark's
-per-token cost is paid a few times per file instead of once per line.
+Every grammar has the same shape: a ``start`` rule over run terminals (``TRIVIA``, ``ENTRIES``
+and, for Postfix, ``ORPHANS``) and an ``entry`` rule over the unit terminal ``ENTRY``.  Lark's LALR
+parser (contextual lexer, tables cached on disk) recognises the runs; the compiled ``ENTRY``
+pattern, taken from the same grammar, splits an ``ENTRIES`` run into entries.  Matching runs
+instead of single lines is what makes a 100,000-line KeyTable parse in a fraction of a second:
+Lark's per-token cost is paid a few times per file instead of once per line.
 """
 
 from __future__ import annotations

@@ -16,11 +16,13 @@ DocT = TypeVar("DocT", bound=Document)
 
 
 def parse_document(doc_type: type[DocT], text: str, path: str | None = None) -> DocT:
-    """Parse ``text`` as ``doc_type``'s kind; raise ParseError (never anything else) on bad input."""
+    """Parse ``text`` as ``doc_type``'s kind; bad input raises ParseError, never anything else."""
     try:
         return _parse(doc_type, text, path)
     except ParseError as error:
-        raise error.with_path(path) if path is not None and error.path is None else error
+        if path is not None and error.path is None:
+            raise error.with_path(path) from None
+        raise
 
 
 def _parse(doc_type: type[DocT], text: str, path: str | None) -> DocT:
@@ -90,10 +92,10 @@ def _tokens(kind: str, text: str, doc_type: type[Document]) -> list[tuple[str, s
     try:
         tree = grammar.parser(kind).parse(text, start="start")
     except lark.exceptions.UnexpectedCharacters as error:
-        raise _character_error(doc_type, text, error.pos_in_stream) from None
+        raise _character_error(doc_type, text, error.pos_in_stream or 0) from None
     except lark.exceptions.UnexpectedInput as error:  # pragma: no cover - flat grammars
         raise ParseError(f"unexpected input ({type(error).__name__})", line=1, column=1) from None
-    return [(token.type, str(token)) for token in tree.children]
+    return [(token.type, str(token)) for token in tree.children if isinstance(token, lark.Token)]
 
 
 def _character_error(doc_type: type[Document], text: str, position: int) -> ParseError:
@@ -126,7 +128,10 @@ def parse_single_entry(doc_type: type[Document], text: str) -> Entry:
         if isinstance(error, lark.exceptions.UnexpectedCharacters):
             raise _character_error(doc_type, text, position) from None
         raise ParseError(
-            f"not a single {kind} entry", line=1, column=1, source_line=split_lines(text)[0] if text else ""
+            f"not a single {kind} entry",
+            line=1,
+            column=1,
+            source_line=split_lines(text)[0] if text else "",
         ) from None
     entry = doc_type.entry_type("", text, 0)
     problem = entry.validate()
