@@ -37,25 +37,7 @@ def split_braced(text: str, separators: str = ISSPACE) -> list[str]:
 
     This is ``mystrtokq()``: an unbalanced ``{`` runs to the end of the text.
     """
-    tokens: list[str] = []
-    index, length = 0, len(text)
-    while index < length:
-        while index < length and text[index] in separators:
-            index += 1
-        if index >= length:
-            break
-        start, level = index, 0
-        while index < length:
-            char = text[index]
-            if char == "{":
-                level += 1
-            elif level > 0 and char == "}":
-                level -= 1
-            elif level == 0 and char in separators:
-                break
-            index += 1
-        tokens.append(text[start:index])
-    return tokens
+    return [text[start:end] for start, end in split_braced_spans(text, separators)]
 
 
 def strip_braces(token: str) -> str:

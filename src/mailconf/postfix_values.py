@@ -21,7 +21,7 @@ import re
 import attrs
 
 from mailconf.errors import EditError
-from mailconf.postfix_lines import split_braced, strip_braces
+from mailconf.postfix_lines import split_braced, split_braced_spans, strip_braces
 
 LIST_SEPARATORS = ", \t\r\n"  # CHARS_COMMA_SP
 
@@ -91,25 +91,10 @@ def normalize_item(text: str) -> str:
 
 def list_tokens(value: str) -> list[Item]:
     """Split a value into list tokens with their offsets (``mystrtokq`` with ``{ }``)."""
-    items = []
-    index, length = 0, len(value)
-    while index < length:
-        while index < length and value[index] in LIST_SEPARATORS:
-            index += 1
-        if index >= length:
-            break
-        start, level = index, 0
-        while index < length:
-            char = value[index]
-            if char == "{":
-                level += 1
-            elif level > 0 and char == "}":
-                level -= 1
-            elif level == 0 and char in LIST_SEPARATORS:
-                break
-            index += 1
-        items.append(Item(value[start:index], start, index))
-    return items
+    return [
+        Item(value[start:end], start, end)
+        for start, end in split_braced_spans(value, LIST_SEPARATORS)
+    ]
 
 
 def takes_argument(restriction: str) -> bool:
@@ -241,4 +226,3 @@ def milter_socket_for_postfix(
             host = f"[{host}]"
         return f"inet:{host}:{port}"
     raise EditError(f"cannot turn milter socket {spec!r} into a Postfix milter address")
-
