@@ -12,13 +12,12 @@ import sys
 from typing import Any
 
 from mailconf.setup.cli_setup import (
-    SpecUsageError,
     root_from_args,
     setup_from_args,
     spec_arguments,
 )
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERRORS = 0, 1
 
 
 def register(commands: Any) -> None:
@@ -47,11 +46,7 @@ def register(commands: Any) -> None:
 def run_dns(args: argparse.Namespace) -> int:
     from mailconf.dns.records import render_json, render_one_line, render_zone
 
-    try:
-        setup = setup_from_args(args)
-    except SpecUsageError as error:
-        sys.stderr.write(f"mailconf dns: {error}\n")
-        return EXIT_USAGE
+    setup = setup_from_args(args)
     records, findings = records_for(setup, root_from_args(args), hard_fail=args.hard_fail)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
@@ -96,11 +91,7 @@ def run_check(args: argparse.Namespace) -> int:
     from mailconf.dns.lookup import make_resolver
     from mailconf.findings import has_errors
 
-    try:
-        setup = setup_from_args(args)
-    except SpecUsageError as error:
-        sys.stderr.write(f"mailconf check: {error}\n")
-        return EXIT_USAGE
+    setup = setup_from_args(args)
     domains = [DomainCheck(k.domain, k.selector) for k in setup.keys]
     findings = run_checks(
         root_from_args(args),

@@ -12,9 +12,9 @@ import json
 import sys
 from typing import Any
 
-from mailconf.errors import ValidationError
+from mailconf.errors import MailconfError, ValidationError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def register(commands: Any) -> None:
@@ -108,7 +108,7 @@ def setup_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-class SpecUsageError(Exception):
+class SpecUsageError(MailconfError):
     """The spec options contradict each other (exit status 2)."""
 
 
@@ -126,11 +126,7 @@ def root_from_args(args: argparse.Namespace) -> Any:
 def run_plan(args: argparse.Namespace) -> int:
     from mailconf.setup.planner import make_plan
 
-    try:
-        setup = setup_from_args(args)
-    except SpecUsageError as exc:
-        sys.stderr.write(f"mailconf plan: {exc}\n")
-        return EXIT_USAGE
+    setup = setup_from_args(args)
     plan = make_plan(setup, root_from_args(args))
     if args.json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
@@ -142,11 +138,7 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_apply(args: argparse.Namespace) -> int:
     from mailconf.setup.apply import ApplyError, apply
 
-    try:
-        setup = setup_from_args(args)
-    except SpecUsageError as exc:
-        sys.stderr.write(f"mailconf apply: {exc}\n")
-        return EXIT_USAGE
+    setup = setup_from_args(args)
     root = root_from_args(args)
     show_progress = not args.quiet and not args.json and sys.stderr.isatty()
 
