@@ -57,8 +57,6 @@ UNBOUND_CONF = "/etc/opendkim-resolver.conf"
 WAIT_DELIVERY = 30.0
 SMTP_TIMEOUT = 30.0
 MAILCONF_TIMEOUT = 120.0
-FIXTURE = os.environ.get("MAILCONF_E2E_FIXTURE") == "1"
-SHIM = os.environ.get("MAILCONF_E2E_SHIM") == "1"
 
 
 class Driver:
@@ -84,9 +82,8 @@ class Driver:
 
     def mailconf(self, *args: str, timeout: float = MAILCONF_TIMEOUT) -> dict[str, Any]:
         started = time.monotonic()
-        program = [str(HERE / "cli_shim.py")] if SHIM else ["-m", "mailconf"]
         proc = subprocess.run(
-            [sys.executable, *program, *args],
+            [sys.executable, "-m", "mailconf", *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -142,15 +139,6 @@ class Driver:
         return path
 
     def apply(self, label: str) -> dict[str, Any]:
-        if FIXTURE:
-            import walkthrough_fixture
-
-            if label == "apply1":
-                walkthrough_fixture.apply(DOMAINS, HOSTNAME, UNBOUND_CONF)
-            result = {"rc": 0, "stdout": "fixture", "stderr": "", "seconds": 0}
-            self.report[label] = result
-            self.mark(label)
-            return result
         result = self.mailconf("apply", "--config", str(self.config_file()))
         self.report[label] = result
         self.mark(label)
@@ -158,17 +146,11 @@ class Driver:
 
     def publish_dns(self) -> None:
         """The zone: exactly ``mailconf dns --format json`` for each domain, plus the test's own."""
-        published: list[dict[str, Any]] = []
-        if FIXTURE:
-            import walkthrough_fixture
-
-            published = walkthrough_fixture.records(DOMAINS, SERVER_IP)
-        if not FIXTURE:
-            result = self.mailconf("dns", "--config", str(self.config_file()), "--format", "json")
-            self.report["dns_cli"] = result
-            if result["rc"] != 0:
-                raise RuntimeError(f"mailconf dns failed: {result['stderr']}{result['stdout']}")
-            published = json.loads(result["stdout"])
+        result = self.mailconf("dns", "--config", str(self.config_file()), "--format", "json")
+        self.report["dns_cli"] = result
+        if result["rc"] != 0:
+            raise RuntimeError(f"mailconf dns failed: {result['stderr']}{result['stdout']}")
+        published: list[dict[str, Any]] = json.loads(result["stdout"])
         for record in published:
             if record["type"] != "TXT":
                 raise RuntimeError(f"unexpected record type: {record}")
@@ -475,9 +457,8 @@ class Driver:
             self.publish_dns()
             self.start_services()
             self.scenario()
-            if not FIXTURE:
-                self.check()
-                self.second_apply()
+            self.check()
+            self.second_apply()
         except BaseException as exc:
             self.report["error"] = "".join(traceback.format_exception(exc))
         finally:

@@ -36,16 +36,13 @@ policyd-spf; ``mailconf check`` finds no errors; a second apply changes no byte 
 nothing; every daemon is stopped by its PID.
 
 On failure the assertion message carries the Postfix log, the milters' log lines and the
-delivered message. ``MAILCONF_E2E_FIXTURE=1`` replaces ``mailconf apply``/``dns`` by the
-walkthrough done by hand (``walkthrough_fixture.py``), only to develop this test while issue 5
-was being written.
+delivered message.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
@@ -70,8 +67,6 @@ def _load_helpers() -> Any:
 ns = _load_helpers()
 DRIVER = HERE / "mail_flow_driver.py"
 TOTAL_TIMEOUT = 270.0
-FIXTURE = os.environ.get("MAILCONF_E2E_FIXTURE") == "1"
-SHIM = os.environ.get("MAILCONF_E2E_SHIM") == "1"
 SELECTORS = {"example.test": "mail2024", "second.test": "s1"}
 
 
@@ -121,17 +116,14 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     reason = ns.unavailable()
     if reason:
         pytest.skip(reason)
-    if not FIXTURE and not SHIM:
-        probe = subprocess.run(
-            [sys.executable, "-m", "mailconf", "apply", "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if probe.returncode != 0:
-            # TEMPORARY until issue 5 lands; then a missing command is a failure.
-            pytest.skip(f"`mailconf apply` is not available yet: {probe.stderr.strip()[-300:]}")
+    probe = subprocess.run(
+        [sys.executable, "-m", "mailconf", "apply", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert probe.returncode == 0, f"`mailconf apply` is not available: {probe.stderr[-500:]}"
     base = tmp_path_factory.mktemp("e2e")
     scratch, out = base / "ns", base / "out"
     out.mkdir()
@@ -181,9 +173,8 @@ def test_driver_ran_to_the_end(flow: Flow) -> None:
     assert flow.report.get("error") is None, flow.explain()
     assert flow.report["driver_exit"] == 0, flow.report["driver_stderr"]
     assert flow.seconds < 300, f"took {flow.seconds:.0f} s"
-    if not FIXTURE:
-        apply1 = flow.report["apply1"]
-        assert apply1["rc"] == 0, f"{apply1}\n{flow.explain()}"
+    apply1 = flow.report["apply1"]
+    assert apply1["rc"] == 0, f"{apply1}\n{flow.explain()}"
 
 
 @pytest.mark.parametrize("domain", sorted(SELECTORS))
@@ -266,7 +257,6 @@ def test_spf_fail_is_rejected_by_policyd_spf(flow: Flow) -> None:
     assert re.search(r"policyd-spf\[\d+\]: .*SPF fail", flow.syslog()), flow.explain("forged")
 
 
-@pytest.mark.skipif(FIXTURE, reason="the walkthrough fixture has no mailconf check")
 def test_mailconf_check_reports_no_errors(flow: Flow) -> None:
     check = flow.report.get("check")
     assert check is not None, flow.explain()
@@ -277,7 +267,6 @@ def test_mailconf_check_reports_no_errors(flow: Flow) -> None:
     assert not errors, json.dumps(errors, indent=1)
 
 
-@pytest.mark.skipif(FIXTURE, reason="the walkthrough fixture has no second apply")
 def test_second_apply_changes_nothing_and_restarts_nothing(flow: Flow) -> None:
     report = flow.report
     assert "apply2" in report, flow.explain()
