@@ -61,7 +61,8 @@ def _txt_rdata_text(strings: Sequence[str | bytes]) -> str:
 
 
 class DnsServer:
-    """An authoritative test server on ``host`` and an ephemeral port; see the module docstring."""
+    """An authoritative test server on ``host`` and ``port`` (default: an ephemeral port, UDP and
+    TCP on the same number); see the module docstring."""
 
     def __init__(
         self,
@@ -73,6 +74,7 @@ class DnsServer:
         ptr: Mapping[str, Iterable[str]] | None = None,
         zone: str = "test",
         host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.txt: dict[str, list[tuple[str | bytes, ...]]] = {}
         self.a: dict[str, list[str]] = {}
@@ -82,7 +84,7 @@ class DnsServer:
         self.servfail: set[str] = set()
         self.zone = _norm(zone)
         self.host = host
-        self.port = 0
+        self.port = port  # 0: an ephemeral port, chosen when started
         self.queries: list[tuple[str, str]] = []
         for name, records in (txt or {}).items():
             self.txt[_norm(name)] = [tuple(r) for r in records]
@@ -244,8 +246,8 @@ class DnsServer:
         UDPServer.address_family = family
         TCPServer.address_family = family
         last_error: OSError | None = None
-        for _ in range(20):
-            udp = UDPServer((self.host, 0), UDPHandler)
+        for _ in range(20 if self.port == 0 else 1):
+            udp = UDPServer((self.host, self.port), UDPHandler)
             port = udp.server_address[1]
             try:
                 tcp = TCPServer((self.host, port), TCPHandler)

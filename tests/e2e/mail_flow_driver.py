@@ -66,9 +66,8 @@ class Driver:
         self.report: dict[str, Any] = {"timings": {}, "steps": []}
         self.started_pids: dict[str, int] = {}
         self.t0 = time.monotonic()
-        self.dns = DnsServer(zone="test")
+        self.dns = DnsServer(zone="test", port=53)
         self.syslog: namespace.SyslogListener | None = None
-        self.dns53: namespace.Port53Dns | None = None
 
     # -- small tools --------------------------------------------------------------------------
 
@@ -125,7 +124,7 @@ class Driver:
         self.mark("prepared")
 
     def start_dns(self) -> None:
-        self.dns53 = namespace.Port53Dns(self.dns).start()
+        self.dns.start()
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -466,8 +465,7 @@ class Driver:
                 self.stop_all()
             except BaseException as exc:
                 self.report["stop_error"] = "".join(traceback.format_exception(exc))
-            if self.dns53 is not None:
-                self.dns53.stop()
+            self.dns.stop()
             self.report["dns_queries"] = [list(q) for q in self.dns.queries]
             if self.syslog is not None:
                 self.syslog.stop()

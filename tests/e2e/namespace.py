@@ -7,9 +7,8 @@ Used on both sides of the namespace boundary:
 * inside (``mail_flow_driver.py``, started under ``unshare --mount --net --pid --uts --fork``):
   :func:`overlay` (overlayfs over a system directory with its upper directory on a tmpfs),
   :func:`network`, :class:`SyslogListener` (no syslogd here: the daemons log to ``/dev/log``,
-  which the test binds itself) and :class:`Port53Dns` (``tests/dnsserver.py``'s answers served on
-  127.0.0.1:53, where ``/etc/resolv.conf`` can point; the shared server only binds an ephemeral
-  port).
+  which the test binds itself).  The test DNS server is ``tests/dnsserver.py`` bound to
+  127.0.0.1:53, where ``/etc/resolv.conf`` can point.
 
 Every blocking call here has a timeout.
 """
@@ -22,15 +21,12 @@ import importlib.util
 import os
 import shutil
 import socket
-import socketserver
 import stat
-import struct
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 COMMAND_TIMEOUT = 30.0
 
@@ -250,70 +246,6 @@ class SyslogListener:
             thread.join(timeout=2)
         for sock in self._sockets:
             sock.close()
-
-
-class Port53Dns:
-    """Serve a :class:`dnsserver.DnsServer`'s data on ``host``:53 over UDP and TCP."""
-
-    def __init__(self, server: Any, host: str = "127.0.0.1", port: int = 53) -> None:
-        self.server = server
-        self.host = host
-        self.port = port
-        self._servers: list[socketserver.BaseServer] = []
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> Port53Dns:
-        owner = self.server
-
-        class UDPHandler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                data, sock = self.request
-                reply = owner.respond(data, max_size=512)
-                if reply is not None:
-                    sock.sendto(reply, self.client_address)
-
-        class TCPHandler(socketserver.StreamRequestHandler):
-            timeout = 10
-
-            def handle(self) -> None:
-                while True:
-                    head = self.rfile.read(2)
-                    if len(head) < 2:
-                        return
-                    (length,) = struct.unpack("!H", head)
-                    data = self.rfile.read(length)
-                    if len(data) < length:
-                        return
-                    reply = owner.respond(data, max_size=None)
-                    if reply is None:
-                        return
-                    self.wfile.write(struct.pack("!H", len(reply)) + reply)
-
-        class UDP(socketserver.ThreadingUDPServer):
-            daemon_threads = True
-
-        class TCP(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-        self._servers = [
-            UDP((self.host, self.port), UDPHandler),
-            TCP((self.host, self.port), TCPHandler),
-        ]
-        for server in self._servers:
-            thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
 
 
 def unbound_conf(forward_to: str = "127.0.0.1") -> str:
