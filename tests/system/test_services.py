@@ -144,3 +144,20 @@ def test_opendkim_started_and_stopped_directly_in_a_namespace(tmp_path: Path) ->
     assert message.startswith("start opendkim (direct): ")
     assert "exited right after starting" in message or "no live process" in message
     assert seconds < 20
+
+
+def test_init_start_is_a_no_op_when_already_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian's init scripts exit 1 on `start` when the daemon runs: do not call them then."""
+    calls: list[Sequence[str]] = []
+
+    def record(
+        argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        calls.append(argv)
+        return CommandResult(tuple(argv), 1, "", "already running")
+
+    manager = ServiceManager(SystemRoot.live(), runner=record, method="init")
+    monkeypatch.setattr(manager, "running_pid", lambda service: 4242)
+    result = manager.start("opendkim")
+    assert calls == []
+    assert (result.performed, result.pid) == (False, 4242)

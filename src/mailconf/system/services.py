@@ -406,6 +406,13 @@ class ServiceManager:
             return self._report(service, action, method, planned)
         if method == "direct":
             return self._direct(service, action)
+        if action == "start" and method == "init":
+            # Debian's init scripts exit 1 on "start" when the daemon already runs.
+            pid = self.running_pid(service)
+            if pid is not None:
+                return ServiceResult(
+                    service, action, method, False, (), pid, f"already running (pid {pid})"
+                )
         commands = self._planned(service, action, method)
         for argv in commands:
             self._must(service, action, method, argv, commands)
