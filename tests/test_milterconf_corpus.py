@@ -1,6 +1,6 @@
-"""The shared corpus: real opendkim.conf / opendmarc.conf files validate without errors (missing
-data-set files are lint warnings, not errors) and the rejected ones are refused for the reason the
-daemon gives (SOURCES.tsv records it)."""
+"""The shared corpus: real opendkim.conf / opendmarc.conf files validate without errors (lint
+reports only the data-set files they name and the corpus does not hold) and the rejected ones
+are refused for the reason the daemon gives (SOURCES.tsv records it)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,10 @@ def test_accepted_files_validate(path: Path) -> None:
     doc = mailconf.load(path, kind=path.parent.name)
     assert [f.render() for f in doc.validate()] == []  # type: ignore[attr-defined]
     for finding in doc.lint(root="/nonexistent-root"):  # type: ignore[attr-defined]
-        assert finding.severity is not Severity.ERROR, finding.render()
+        # The files these configurations name are not part of the corpus: their absence is
+        # the one error lint may report (the daemon would refuse to start without them too).
+        if finding.code != "milter.missing-file":
+            assert finding.severity is not Severity.ERROR, finding.render()
 
 
 @pytest.mark.parametrize("path", REJECTED, ids=lambda p: p.name)

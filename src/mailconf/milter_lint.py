@@ -140,17 +140,19 @@ def lint_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
         ok = os.path.isdir(target) if want == "dir" else os.path.isfile(target)
         if not ok:
             what = "directory" if want == "dir" else "file"
-            consequence = (
-                "the daemon will not start"
-                if name.lower() not in ("ignorehosts", "publicsuffixlist")
-                else "it is silently ignored"
-            )
-            warn(
-                "milter.missing-file",
-                f"{mo.canonical_name(conf.kind, name)}: {what} {value} does not exist "
-                f"({consequence})",
-                "",
-                line_of(name),
+            ignored = name.lower() in ("ignorehosts", "publicsuffixlist")
+            consequence = "it is silently ignored" if ignored else "the daemon will not start"
+            # What stops the daemon is an error (`mailconf lint` then exits 1, as `-n` exits 78).
+            findings.append(
+                Finding(
+                    Severity.WARNING if ignored else Severity.ERROR,
+                    "milter.missing-file",
+                    f"{mo.canonical_name(conf.kind, name)}: {what} {value} does not exist "
+                    f"({consequence})",
+                    "",
+                    path,
+                    line_of(name),
+                )
             )
     if conf.kind == "opendmarc":
         ignore = conf.get("IgnoreHosts")
@@ -191,7 +193,7 @@ def _lint_dataset_value(
     if data.path is not None and not os.path.isfile(under(root, data.path)):
         findings.append(
             Finding(
-                Severity.WARNING,
+                Severity.ERROR,
                 "milter.missing-file",
                 f"{name}: {data.path} does not exist (opendkim refuses to start)",
                 "",

@@ -1,0 +1,171 @@
+"""`mailconf get/show/edit/lint/lookup` on every kind, through the real command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support import require_binary
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailconf", *argv], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Path:
+    """A small tree with the milters' sockets configured the walkthrough's way."""
+    (tmp_path / "etc/postfix").mkdir(parents=True)
+    (tmp_path / "etc/default").mkdir()
+    (tmp_path / "etc/postfix/main.cf").write_text(
+        "myhostname = mail.example.com\n"
+        "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n"
+        "smtpd_recipient_restrictions =\n"
+        "    permit_mynetworks,\n"
+        "    reject_unauth_destination\n"
+    )
+    (tmp_path / "etc/postfix/master.cf").write_text(
+        "smtp      inet  n       -       y       -       -       smtpd\n"
+    )
+    (tmp_path / "etc/opendkim.conf").write_text(
+        "Socket\t\t\tlocal:/var/spool/postfix/opendkim/opendkim.sock\n"
+    )
+    (tmp_path / "etc/opendmarc.conf").write_text("Socket inet:8893@localhost\n")
+    (tmp_path / "etc/default/opendkim").write_text(
+        'RUNDIR=/run/opendkim\nSOCKET="local:/var/spool/postfix/opendkim/opendkim.sock"\n'
+    )
+    return tmp_path
+
+
+def test_add_milter_by_daemon_name_resolves_the_local_sockets(system: Path) -> None:
+    main = system / "etc/postfix/main.cf"
+    os.chmod(main, 0o640)
+    for name in ("opendmarc", "opendkim", "opendkim"):
+        result = run("edit", str(main), "--root", str(system), "--add-milter", name)
+        assert result.returncode == 0, result.stderr
+    assert run("get", str(main), "smtpd_milters").stdout == (
+        "local:opendkim/opendkim.sock, inet:localhost:8893\n"
+    )
+    assert stat.S_IMODE(main.stat().st_mode) == 0o640
+
+
+def test_add_restriction_after_relay_check_and_refusal_exit_1(system: Path) -> None:
+    main = system / "etc/postfix/main.cf"
+    policy = "check_policy_service unix:private/policyd-spf"
+    result = run(
+        "edit", str(main), "--add-restriction", "smtpd_recipient_restrictions", policy, "--last"
+    )
+    assert result.returncode == 0, result.stderr
+    assert main.read_text().endswith("    reject_unauth_destination,\n    " + policy + "\n")
+    before = main.read_text()
+    refused = run(
+        "edit",
+        str(main),
+        "--add-restriction",
+        "smtpd_recipient_restrictions",
+        "permit",
+        "--after",
+        "permit_mynetworks",
+    )
+    assert refused.returncode == 1
+    assert "relay" in refused.stderr
+    assert main.read_text() == before
+
+
+def test_add_service_and_master_json(system: Path) -> None:
+    master = system / "etc/postfix/master.cf"
+    line = "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf"
+    assert run("edit", str(master), "--add-service", line).returncode == 0
+    assert run("edit", str(master), "--add-service", line).returncode == 0  # idempotent
+    services = json.loads(run("show", str(master), "--json").stdout)["services"]
+    assert [s["name"] for s in services] == ["smtp", "policyd-spf"]
+    spf = services[1]
+    assert (spf["type"], spf["unpriv"], spf["maxproc"], spf["command"]) == (
+        "unix",
+        "n",
+        "0",
+        "spawn",
+    )
+    assert spf["args"] == ["user=policyd-spf", "argv=/usr/bin/policyd-spf"]
+
+
+def test_diff_shows_the_change_and_writes_nothing(system: Path) -> None:
+    conf = system / "etc/opendkim.conf"
+    before = conf.read_text()
+    result = run("edit", str(conf), "--set", "Mode=sv", "--diff")
+    assert result.returncode == 0
+    assert "+Mode" in result.stdout
+    assert conf.read_text() == before
+
+
+def test_opendkim_show_is_typed_and_bad_values_are_refused(system: Path) -> None:
+    conf = system / "etc/opendkim.conf"
+    assert run("edit", str(conf), "--set", "SubDomains=no", "--set", "UMask=007").returncode == 0
+    options = json.loads(run("show", str(conf), "--json").stdout)["options"]
+    assert options["SubDomains"] is False
+    assert options["UMask"] == 7
+    refused = run("edit", str(conf), "--set", "SubDomains=off")
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+
+
+def test_tables_edit_show_and_lookup(tmp_path: Path) -> None:
+    keys = tmp_path / "key.table"
+    signing = tmp_path / "signing.table"
+    hosts = tmp_path / "trusted.hosts"
+    for path in (keys, signing, hosts):
+        path.write_text("")
+    row = "default._domainkey.example.com example.com:default:/etc/opendkim/keys/example.com/default.private"
+    assert run("edit", str(keys), "--add-entry", row).returncode == 0
+    assert (
+        run(
+            "edit", str(signing), "--add-entry", "*@example.com default._domainkey.example.com"
+        ).returncode
+        == 0
+    )
+    assert (
+        run("edit", str(hosts), "--add-host", "127.0.0.1", "--add-host", ".example.com").returncode
+        == 0
+    )
+    assert json.loads(run("show", str(hosts), "--json").stdout) == {
+        "hosts": ["127.0.0.1", ".example.com"]
+    }
+    found = run("lookup", str(signing), "user@example.com")
+    assert (found.returncode, found.stdout) == (0, "default._domainkey.example.com\n")
+    assert run("lookup", str(signing), "user@example.org").returncode == 1
+    answer = run("lookup", str(keys), "default._domainkey.example.com").stdout.strip()
+    assert answer == "example.com:default:/etc/opendkim/keys/example.com/default.private"
+    assert run("lookup", str(hosts), "mail.example.com").stdout == "match\n"
+    assert run("lookup", str(hosts), "example.org").returncode == 1
+    assert run("edit", str(hosts), "--remove-host", ".example.com").returncode == 0
+    assert hosts.read_text() == "127.0.0.1\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Mode sv\n",
+        "Mode sv\nSubDomains off\n",
+        "Mode sv\nBogusOption 1\n",
+        "Mode sv\nKeyTable file:{dir}/missing\nSigningTable refile:{dir}/signing\n",
+        "Mode sv\nKeyTable file:{dir}/keys\nSigningTable refile:{dir}/signing\n",
+        "Mode sv\nUMask 08\n",
+    ],
+)
+def test_lint_exit_status_agrees_with_opendkim_n(tmp_path: Path, body: str) -> None:
+    opendkim = require_binary("opendkim")
+    (tmp_path / "keys").write_text("")
+    (tmp_path / "signing").write_text("")
+    conf = tmp_path / "opendkim.conf"
+    conf.write_text(body.format(dir=tmp_path))
+    daemon = subprocess.run([opendkim, "-n", "-x", str(conf)], capture_output=True, timeout=30)
+    ours = run("lint", str(conf))
+    assert (ours.returncode == 0) == (daemon.returncode == 0), ours.stdout + ours.stderr
