@@ -123,7 +123,8 @@ def test_tables_edit_show_and_lookup(tmp_path: Path) -> None:
     hosts = tmp_path / "trusted.hosts"
     for path in (keys, signing, hosts):
         path.write_text("")
-    row = "default._domainkey.example.com example.com:default:/etc/opendkim/keys/example.com/default.private"
+    keypath = "/etc/opendkim/keys/example.com/default.private"
+    row = f"default._domainkey.example.com example.com:default:{keypath}"
     assert run("edit", str(keys), "--add-entry", row).returncode == 0
     assert (
         run(
