@@ -14,7 +14,13 @@ import mailconf
 @pytest.mark.parametrize(
     ("kind", "text", "line", "column", "fragment"),
     [
-        ("postfix-main", "myhostname = a\nbogus line\n", 2, 7, "missing '=' after parameter name 'bogus'"),
+        (
+            "postfix-main",
+            "myhostname = a\nbogus line\n",
+            2,
+            7,
+            "missing '=' after parameter name 'bogus'",
+        ),
         ("postfix-main", "= value\n", 1, 1, "missing parameter name"),
         ("postfix-master", "smtp inet n - y - -\n", 1, 1, "Postfix needs at least 8"),
         ("postfix-master", "smtp tcp n - y - - smtpd\n", 1, 6, "invalid type field 'tcp'"),

@@ -12,14 +12,22 @@ from mailconf import fileio
 NEWLINES = st.sampled_from(["\n", "\r\n"])
 BLANKS = st.text(alphabet=" \t", max_size=3)
 UNICODE_WORD = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="#={}"),
+    alphabet=st.characters(
+        blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="#={}"
+    ),
     min_size=1,
     max_size=8,
 )
 NAME = st.from_regex(r"[a-z][a-z0-9_-]{0,12}", fullmatch=True)
-COMMENT = st.builds(lambda pad, text: f"{pad}#{text}", BLANKS, st.text(max_size=15).map(lambda t: t.replace("\n", "")))
+COMMENT = st.builds(
+    lambda pad, text: f"{pad}#{text}",
+    BLANKS,
+    st.text(max_size=15).map(lambda t: t.replace("\n", "")),
+)
 TRIVIA_LINE = st.one_of(COMMENT, BLANKS)
-settings.register_profile("mailconf", max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "mailconf", max_examples=150, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("mailconf")
 
 
@@ -30,14 +38,16 @@ def _join(lines: list[str], newline: str, final_newline: bool) -> str:
 
 @st.composite
 def main_cf(draw: st.DrawFn) -> str:
-    """main.cf with continuations, comments and blank lines inside values, `#` in values, duplicates."""
+    """main.cf with continuations, comments and blank lines inside values, `#`, duplicates."""
     lines: list[str] = []
     names = draw(st.lists(NAME, min_size=1, max_size=4))
     for _ in range(draw(st.integers(0, 8))):
         lines.extend(draw(st.lists(TRIVIA_LINE, max_size=2)))
         name = draw(st.sampled_from(names))
         spacing = draw(st.sampled_from(["=", " = ", "\t=\t", " =", "= "]))
-        value = draw(st.one_of(st.just(""), UNICODE_WORD, st.just("a # not a comment"), st.just("{ a, b }")))
+        value = draw(
+            st.one_of(st.just(""), UNICODE_WORD, st.just("a # not a comment"), st.just("{ a, b }"))
+        )
         lines.append(f"{name}{spacing}{value}{draw(BLANKS)}")
         for _ in range(draw(st.integers(0, 3))):
             lines.extend(draw(st.lists(TRIVIA_LINE, max_size=2)))
@@ -65,8 +75,13 @@ def master_cf(draw: st.DrawFn) -> str:
             lines.extend(draw(st.lists(TRIVIA_LINE, max_size=1)))
             override = draw(
                 st.sampled_from(
-                    ["-o smtpd_tls_security_level=encrypt", "-o { smtpd_client_restrictions = permit_sasl_authenticated, reject }",
-                     "-o syslog_name=postfix/submission", "user=policyd-spf argv=/usr/bin/policyd-spf", "{ a b } c"]
+                    [
+                        "-o smtpd_tls_security_level=encrypt",
+                        "-o { smtpd_client_restrictions = permit_sasl_authenticated, reject }",
+                        "-o syslog_name=postfix/submission",
+                        "user=policyd-spf argv=/usr/bin/policyd-spf",
+                        "{ a b } c",
+                    ]
                 )
             )
             lines.append(draw(st.sampled_from(["  ", "\t", "    "])) + override)
@@ -79,14 +94,18 @@ def milter_conf(draw: st.DrawFn) -> str:
     lines: list[str] = []
     for _ in range(draw(st.integers(0, 8))):
         lines.extend(draw(st.lists(TRIVIA_LINE, max_size=2)))
-        name = draw(st.sampled_from(["Mode", "Syslog", "UMask", "Socket", "Canonicalization", "mode"]))
-        value = draw(st.one_of(UNICODE_WORD, st.sampled_from(["sv", "yes", "007", "local:/run/x.sock"])))
+        name = draw(
+            st.sampled_from(["Mode", "Syslog", "UMask", "Socket", "Canonicalization", "mode"])
+        )
+        value = draw(
+            st.one_of(UNICODE_WORD, st.sampled_from(["sv", "yes", "007", "local:/run/x.sock"]))
+        )
         comment = draw(st.sampled_from(["", " # trailing", "\t#x", "#"]))
         separator = draw(st.sampled_from([" ", "\t", "\t\t", "   "]))
         lines.append(f"{draw(BLANKS)}{name}{separator}{value}{draw(BLANKS)}{comment}")
     lines.extend(draw(st.lists(TRIVIA_LINE, max_size=2)))
-    # OpenDMARC keeps CR in values and refuses a CR-only line, so CRLF is generated for OpenDKIM only
-    # (tests below); both accept LF.
+    # OpenDMARC keeps CR in values and refuses a CR-only line, so CRLF is generated for OpenDKIM
+    # only (tests below); both accept LF.
     return _join(lines, "\n", draw(st.booleans()))
 
 
@@ -95,8 +114,16 @@ def table(draw: st.DrawFn) -> str:
     lines: list[str] = []
     for _ in range(draw(st.integers(0, 10))):
         lines.extend(draw(st.lists(TRIVIA_LINE, max_size=2)))
-        key = draw(st.one_of(NAME, st.just("*@example.com"), st.just("!10.0.0.0/8"), st.just("[::1]")))
-        value = draw(st.one_of(st.just(""), st.just("example.com:default:/etc/opendkim/keys/example.com/default.private"), UNICODE_WORD))
+        key = draw(
+            st.one_of(NAME, st.just("*@example.com"), st.just("!10.0.0.0/8"), st.just("[::1]"))
+        )
+        value = draw(
+            st.one_of(
+                st.just(""),
+                st.just("example.com:default:/etc/opendkim/keys/example.com/default.private"),
+                UNICODE_WORD,
+            )
+        )
         sep = draw(st.sampled_from([" ", "\t", "\t\t", "   "])) if value else ""
         lines.append(f"{draw(BLANKS)}{key}{sep}{value}{draw(st.sampled_from(['', ' # c', '#']))}")
     lines.extend(draw(st.lists(TRIVIA_LINE, max_size=2)))
@@ -111,7 +138,14 @@ def shell_vars(draw: st.DrawFn) -> str:
         name = draw(st.sampled_from(["SOCKET", "RUNDIR", "USER", "NODAEMON", "EXTRAAFTER"]))
         value = draw(
             st.sampled_from(
-                ['"local:/run/opendkim/opendkim.sock"', "'inet:8891@localhost'", "/run/opendkim", '"a\nb"', "x\\\ny", ""]
+                [
+                    '"local:/run/opendkim/opendkim.sock"',
+                    "'inet:8891@localhost'",
+                    "/run/opendkim",
+                    '"a\nb"',
+                    "x\\\ny",
+                    "",
+                ]
             )
         )
         export = draw(st.sampled_from(["", "export "]))
@@ -153,7 +187,9 @@ def test_shellvars_round_trip(text: str) -> None:
     assert mailconf.parse(text, kind="shellvars").dump() == text
 
 
-HARD_TEXT = st.text(alphabet=st.sampled_from(list(" \t\r\n\v\f#={}=-:xyA0\x00é\udcff'\"\\")), max_size=60)
+HARD_TEXT = st.text(
+    alphabet=st.sampled_from(list(" \t\r\n\v\f#={}=-:xyA0\x00é\udcff'\"\\")), max_size=60
+)
 
 
 @given(st.one_of(HARD_TEXT, st.text(max_size=60)), st.sampled_from(list(mailconf.KINDS)))

@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import CORPUS, corpus_files, require_corpus
 
 import mailconf
 from mailconf import fileio
+from support import CORPUS, corpus_files, require_corpus
 
 CORPUS_KINDS = (
     "postfix-main",
