@@ -1,0 +1,48 @@
+"""The wheel ships the grammars and the data files, and the code passes ruff and mypy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_contains_grammars_and_data(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {result.stderr.strip()[-200:]}")
+    (wheel,) = tmp_path.glob("mailconf-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for grammar in (REPO / "grammars").glob("*.lark"):
+        assert f"mailconf/grammars/{grammar.name}" in names
+    assert "mailconf/data/postfix/parameters.json" in names
+    assert any(name.startswith("mailconf/data/milter/") for name in names)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ruff", "check", "."],
+        ["mypy"],
+    ],
+    ids=["ruff", "mypy"],
+)
+def test_code_quality_gate(command: list[str]) -> None:
+    tool = shutil.which(command[0], path=str(Path(sys.executable).parent))
+    if tool is None:
+        pytest.skip(f"{command[0]} is not installed in this environment")
+    result = subprocess.run(
+        [tool, *command[1:]], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
