@@ -33,7 +33,7 @@ import attrs
 from mailconf.errors import MailconfError
 from mailconf.fileio import atomic_write
 from mailconf.keys import ensure_key_pair
-from mailconf.setup.planner import PENDING_RESTARTS, Plan, Step, make_plan
+from mailconf.setup.planner import PENDING_RESTARTS, Plan, Step, make_plan, pending_restarts
 from mailconf.setup.spec import Setup
 from mailconf.system import accounts, packages, validate
 from mailconf.system.backup import BACKUPS_SYSTEM_PATH, BackupSet
@@ -177,6 +177,9 @@ class _Run:
         self.before_step = before_step
         self.result = ApplyResult(plan)
         self.backup: BackupSet | None = None
+        #: Steps begun whose effect a restore does not undo (directories, owners, modes, and
+        #: group memberships on the live root): the restarts they need stay owed.
+        self.kept: list[Step] = []
 
     def backup_path(self, system_path: str) -> None:
         if self.backup is None:
@@ -184,11 +187,21 @@ class _Run:
             self.result.backup = self.backup.directory
         self.backup.backup(system_path)
 
+    def begin(self, step: Step) -> None:
+        if step.kind in ("directory", "owner", "mode") or (
+            step.kind == "group-member" and self.root.is_live
+        ):
+            self.kept.append(step)
+
     def restore(self) -> None:
-        if self.backup is None:
-            return
-        restored = self.backup.restore()
-        self.result.restored.extend(p for p in restored if p != PENDING_RESTARTS)
+        """Put back every file this apply wrote; keep owing the restarts of what stays done."""
+        if self.backup is not None:
+            restored = self.backup.restore()
+            self.result.restored.extend(p for p in restored if p != PENDING_RESTARTS)
+        kept = {service for step in self.kept for service in step.services}
+        if kept:
+            # The restore put back the list owed before this apply; add what we did not undo.
+            _write_pending(self.root, sorted(pending_restarts(self.root) | kept))
 
 
 def _execute(
@@ -239,7 +252,7 @@ def _execute(
     _cleanup_temporaries(plan.root, steps)
     if steps:
         state.backup_path(PENDING_RESTARTS)
-        _write_pending(plan.root, restarts)
+        _write_pending(plan.root, _pending_entries(restarts))
 
     # 4. the steps ----------------------------------------------------------------------------
     total = len(steps) + len(restarts)
@@ -248,6 +261,7 @@ def _execute(
             if state.before_step is not None:
                 state.before_step(index, step)
             state.progress(f"[{index + 1}/{total}] {step.kind}: {step.description}")
+            state.begin(step)
             _perform(state, step)
         except BaseException as exc:
             state.result.not_done.extend(s.description for s in steps[index:] + restarts)
@@ -287,7 +301,7 @@ def _execute(
             _record_service(state, manager.restart(step.target))
         except (ServiceError, MailconfError) as exc:
             left = restarts[offset:]
-            _write_pending(plan.root, left)
+            _write_pending(plan.root, _pending_entries(left))
             state.result.not_done.extend(s.description for s in left)
             raise ApplyError(
                 f"restart of {step.target} failed: {exc}; the configuration is in place and "
@@ -373,13 +387,18 @@ def _perform(state: _Run, step: Step) -> None:
         raise MailconfError(f"unknown step kind {step.kind!r}")
 
 
-def _write_pending(root: SystemRoot, restarts: Sequence[Step]) -> None:
-    host = root.resolve(PENDING_RESTARTS)
+def _pending_entries(restarts: Sequence[Step]) -> list[str]:
+    """The lines of the pending-restarts file for ``restarts`` (``NAME``, ``NAME:defaults``)."""
     lines = []
     for step in restarts:
         lines.append(step.target)
         if step.defaults:
             lines.append(f"{step.target}:defaults")
+    return lines
+
+
+def _write_pending(root: SystemRoot, lines: Sequence[str]) -> None:
+    host = root.resolve(PENDING_RESTARTS)
     if not lines:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(host)

@@ -1,0 +1,46 @@
+"""Apply safety: restarts owed after a failure, the apply lock, symlinks in the way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailconf.setup import ApplyError, Setup, apply, make_plan
+from mailconf.system import validate
+from mailconf.system.root import SystemRoot
+
+EXAMPLE_TOML = Path(__file__).resolve().parents[2] / "examples" / "mailconf.toml"
+SPEC = Setup.from_toml(EXAMPLE_TOML)
+
+
+def failing_postconf(root: SystemRoot, **_: Any) -> validate.Validation:
+    return validate.Validation("postconf", ok=False, message="main.cf: injected failure")
+
+
+def test_failed_apply_still_owes_restarts_for_what_it_did_not_undo(example_root: Path) -> None:
+    """A directory an apply created stays after a rollback: its restart must stay owed."""
+    apply(SPEC, SystemRoot(example_root), validators=())
+    assert make_plan(SPEC, SystemRoot(example_root)).empty
+    (example_root / "var/spool/postfix/opendmarc").rmdir()  # OpenDMARC cannot make its socket
+    plan = make_plan(SPEC, SystemRoot(example_root))
+    assert [s.kind for s in plan.steps] == ["directory", "restart"]
+    with pytest.raises(ApplyError, match="injected failure"):
+        apply(SPEC, SystemRoot(example_root), validators=[failing_postconf])
+    assert (example_root / "var/spool/postfix/opendmarc").is_dir()  # not undone
+    again = make_plan(SPEC, SystemRoot(example_root))
+    assert [(s.kind, s.target) for s in again.steps] == [("restart", "opendmarc")]
+
+
+def test_failed_apply_does_not_owe_restarts_for_restored_files(example_root: Path) -> None:
+    apply(SPEC, SystemRoot(example_root), validators=())
+    main = example_root / "etc/postfix/main.cf"
+    main.write_text(main.read_text().replace("milter_protocol = 6\n", ""))
+    with pytest.raises(ApplyError, match="injected failure"):
+        apply(SPEC, SystemRoot(example_root), validators=[failing_postconf])
+    again = make_plan(SPEC, SystemRoot(example_root))
+    assert [s.kind for s in again.steps] == ["file", "restart"]
+    assert [s.target for s in again.of_kind("restart")] == ["postfix"]
+    apply(SPEC, SystemRoot(example_root), validators=())
+    assert make_plan(SPEC, SystemRoot(example_root)).empty
