@@ -73,6 +73,27 @@ def test_typed_fields_and_json() -> None:
     assert doc.service("smtp", "unix") is None
 
 
+# -o words that are no override: postconf -P skips them, -F still shows them as arguments.
+MALFORMED_OPTIONS = (
+    "a unix - - - - - spawn -o\n"
+    "b unix - - - - - spawn -vo\n"
+    "c unix - - - - - spawn -o x -o y=1\n"
+    "d unix - - - - - spawn -o { -o y=2 } -o =x -o {} -o z=3 arg\n"
+)
+
+
+def test_options_that_are_no_override_stay_arguments(tmp_path: Path) -> None:
+    doc = master(MALFORMED_OPTIONS)
+    got = {s.name: (s.args, s.overrides) for s in doc.services}
+    assert got == {
+        "a": (["-o"], {}),
+        "b": (["-v", "-o"], {}),
+        "c": (["-o", "x"], {"y": "1"}),
+        "d": (["-o", "-o y=2", "-o", "=x", "-o", "", "arg"], {"z": "3"}),
+    }
+    assert_master_agrees(doc, config_dir(tmp_path, main="", master=MALFORMED_OPTIONS))
+
+
 def test_add_service_pads_to_the_columns() -> None:
     out = edited(LAYOUT, "add_service", SPF)
     assert out == LAYOUT + (

@@ -27,6 +27,7 @@ from mailconf.postfix_lines import (
     logical_text,
     split_braced,
     split_braced_spans,
+    split_nameval,
     strip_braces,
 )
 from mailconf.syntax.document import Document, Entry, split_lines
@@ -144,35 +145,56 @@ class Service(Entry):
         return int(self.maxproc) if self.maxproc.isdigit() else None
 
     @functools.cached_property
-    def overrides_list(self) -> list[Override]:
-        """The ``-o`` overrides in order (duplicates included; the last one wins)."""
-        found: list[Override] = []
+    def _options(self) -> tuple[list[Override], list[str]]:
+        """One pass over the arguments as ``postconf`` reads them (``postconf_master.c``): the
+        ``-o name=value`` overrides among the daemon options, and every other argument.
+
+        Daemon options are the ``-`` words before the first other word (or ``--``).  ``-o``
+        takes a value, glued (``-oname=value``, ``-vo...``) or in the next word; a value without
+        ``=`` (``-o name``, or a ``-o`` with nothing after it) is no override: ``postconf -P``
+        skips it (so does the daemon) and ``-F`` still shows it, so it stays an argument.
+        """
+        overrides: list[Override] = []
+        args: list[str] = []
         fields, spans = self.fields, self._spans
         index = len(FIELD_NAMES)
         while index < len(fields):
             arg = fields[index]
             if not arg.startswith("-") or arg == "--":
+                args.extend(strip_braces(a) if a.startswith("{") else a for a in fields[index:])
                 break
             o_at = arg.find("o", 1)
             if o_at < 0:
+                args.append(arg)
                 index += 1
                 continue
+            flags = arg[:o_at]
             if o_at + 1 < len(arg):  # -oname=value, or glued to other flags: -vox=y
                 text, consumed = arg[o_at + 1 :], 1
                 value_start, end = spans[index][0] + o_at + 1, spans[index][1]
             elif index + 1 < len(fields):
                 text, consumed = fields[index + 1], 2
                 value_start, end = spans[index + 1]
-            else:
+            else:  # a -o with nothing after it
+                args.extend([flags, "-o"] if flags != "-" else ["-o"])
                 break
             braced = text.startswith("{")
             inner = strip_braces(text) if braced else text
-            name, equals, value = inner.partition("=")
-            if equals:
-                name, value = name.strip(ISSPACE), value.strip(ISSPACE)
-                found.append(Override(name, value, spans[index][0], value_start, end, braced))
+            nameval = split_nameval(inner)
+            if flags != "-":
+                args.append(flags)
+            if nameval is not None:
+                name, value = nameval
+                overrides.append(Override(name, value, spans[index][0], value_start, end, braced))
+            else:
+                args.extend(["-o", inner])
             index += consumed
-        return found
+        return overrides, args
+
+    @property
+    def overrides_list(self) -> list[Override]:
+        """The ``-o`` overrides in order (duplicates included; the last one wins)."""
+        return self._options[0]
 
     @property
     def overrides(self) -> dict[str, str]:
@@ -194,24 +216,7 @@ class Service(Entry):
     @property
     def args(self) -> list[str]:
         """The command's arguments other than the ``-o`` overrides, outer ``{ }`` removed."""
-        fields = self.fields
-        out: list[str] = []
-        index = len(FIELD_NAMES)
-        end = self.option_end
-        while index < len(fields):
-            arg = fields[index]
-            if index < end and arg == "-o":
-                index += 2
-                continue
-            if index < end and arg.startswith("-") and "o" in arg[1:]:
-                flags = arg[: arg.index("o", 1)]
-                if flags != "-":
-                    out.append(flags)
-                index += 1 if not arg.endswith("o") else 2
-                continue
-            out.append(strip_braces(arg) if arg.startswith("{") else arg)
-            index += 1
-        return out
+        return list(self._options[1])
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -32,6 +32,20 @@ def logical_text(entry_text: str) -> str:
     return joined if nul < 0 else joined[:nul]
 
 
+def split_nameval(text: str) -> tuple[str, str] | None:
+    """``name = value`` split as ``split_nameval.c`` does (for ``-o`` overrides): the name ends
+    at a blank or ``=``, only blanks may separate it from the ``=``, both parts are trimmed.
+    None when there is no name or no ``=`` after it (Postfix warns and ignores the text)."""
+    text = text.strip(ISSPACE)
+    end = 0
+    while end < len(text) and text[end] not in ISSPACE and text[end] != "=":
+        end += 1
+    name, rest = text[:end], text[end:].lstrip(ISSPACE)
+    if not name or not rest.startswith("="):
+        return None
+    return name, rest[1:].strip(ISSPACE)
+
+
 def split_braced(text: str, separators: str = ISSPACE) -> list[str]:
     """Split on runs of ``separators``; a ``{``...``}`` group (nesting counted) is not split.
 
