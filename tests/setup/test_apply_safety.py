@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mailconf.errors import MailconfError
 from mailconf.setup import ApplyError, Setup, apply, make_plan
 from mailconf.system import validate
 from mailconf.system.root import SystemRoot
@@ -44,3 +46,20 @@ def test_failed_apply_does_not_owe_restarts_for_restored_files(example_root: Pat
     assert [s.target for s in again.of_kind("restart")] == ["postfix"]
     apply(SPEC, SystemRoot(example_root), validators=())
     assert make_plan(SPEC, SystemRoot(example_root)).empty
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="lchown to another user needs root")
+def test_link_planted_by_the_opendkim_account_is_not_followed(example_root: Path) -> None:
+    """After a first apply /etc/opendkim belongs to opendkim; a link it plants leads nowhere."""
+    apply(SPEC, SystemRoot(example_root), validators=())
+    table = example_root / "etc/opendkim/trusted.hosts"
+    table.unlink()
+    table.symlink_to(example_root / "etc/gshadow")
+    opendkim = (example_root / "etc/opendkim").stat().st_uid
+    os.lchown(table, opendkim, opendkim)
+    shadow = (example_root / "etc/gshadow").read_bytes()
+    with pytest.raises(MailconfError, match="symlink owned by uid"):
+        make_plan(SPEC, SystemRoot(example_root))
+    with pytest.raises(MailconfError, match="symlink owned by uid"):
+        apply(SPEC, SystemRoot(example_root), validators=())
+    assert (example_root / "etc/gshadow").read_bytes() == shadow

@@ -8,6 +8,13 @@ refused outright and a symlink inside the root that resolves outside it is refus
 followed (an absolute symlink such as ``etc/opendkim -> /etc/opendkim`` in a copied tree would
 otherwise make a rehearsal edit the real system).
 
+A symlink is followed only when root or the user running mailconf owns it. Daemon accounts own
+directories mailconf works in (``/etc/opendkim`` and its ``keys`` after the walkthrough's
+``chown -R opendkim``): a link planted there (``default.private -> /etc/shadow``) would otherwise
+make a root apply chown, chmod, print or overwrite the file it names. The kernel's
+``protected_symlinks`` only covers sticky world-writable directories, so the check is ours; it is
+made on the live root too.
+
 We do not emulate chroot semantics (re-rooting absolute link targets): a path would then name a
 different file for mailconf than for ``cat`` or an editor, which is worse than a clear refusal.
 """
@@ -15,6 +22,7 @@ different file for mailconf than for ``cat`` or an editor, which is worse than a
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path, PurePosixPath
 
 import attrs
@@ -64,6 +72,7 @@ class SystemRoot:
         yet is fine). On the live root the path is returned as given.
         """
         pure = self._check_system_path(system_path)
+        _check_link_owners(self.path, pure.parts[1:], pure)
         if self.is_live:
             return Path(pure)
         host = self.path.joinpath(*pure.parts[1:])
@@ -91,3 +100,45 @@ class SystemRoot:
             return self.resolve(system_path).exists()
         except MailconfError:
             return False
+
+
+MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
+
+
+def _check_link_owners(start: Path, parts: tuple[str, ...], shown: PurePosixPath) -> None:
+    """Refuse a path that goes through a symlink owned by someone other than root or us.
+
+    Walks the components below ``start`` (the root, itself a real path) as the kernel would,
+    following each link's target (a chain included) until a component does not exist.
+    """
+    trusted = {0, os.geteuid()}
+    pending = list(parts)
+    current = start
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current.parent
+            continue
+        candidate = current / part
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            return  # missing (or not a directory): nothing further is followed
+        if not stat.S_ISLNK(st.st_mode):
+            current = candidate
+            continue
+        if st.st_uid not in trusted:
+            raise MailconfError(
+                f"{shown}: {candidate} is a symlink owned by uid {st.st_uid}, not by root: "
+                "refusing to follow it (replace it with the file, or a link owned by root)"
+            )
+        links += 1
+        if links > MAX_LINKS:
+            raise MailconfError(f"{shown}: too many levels of symbolic links")
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            current = Path("/")
+        pending[0:0] = target.split("/")
