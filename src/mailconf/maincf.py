@@ -27,7 +27,14 @@ import attrs
 
 from mailconf.errors import EditError
 from mailconf.findings import Finding
-from mailconf.postfix_lines import ISSPACE, is_trivia_line, logical_text
+from mailconf.postfix_lines import (
+    ISSPACE,
+    content_end,
+    is_trivia_line,
+    line_end,
+    logical_positions,
+    logical_text,
+)
 from mailconf.postfix_values import (
     LIST_SEPARATORS,
     RELAY_CONTROL,
@@ -154,14 +161,7 @@ class Parameter(Entry):
     def _value_map(self) -> tuple[int, list[int]]:
         """Where the value's characters are in ``text``: (logical offset of the value, raw
         offset of every logical character).  Lets list edits splice the raw text."""
-        raw_positions: list[int] = []
-        offset = 0
-        for line in split_lines(self.text):
-            if not is_trivia_line(line):
-                body = line[:-1] if line.endswith("\n") else line
-                raw_positions.extend(range(offset, offset + len(body)))
-            offset += len(line)
-        logical = logical_text(self.text)
+        logical, raw_positions = logical_positions(self.text)
         equals = logical.index("=")
         start = equals + 1
         while start < len(logical) and logical[start] in ISSPACE:
@@ -286,7 +286,7 @@ class MainCf(Document):
             moved = "".join(
                 line for line in entry.physical_lines[1:] if line.strip(ISSPACE).startswith("#")
             )
-        new = self.replace(entry, strip_line_ending(new_text))
+        new = self.replace(entry, new_text)
         if moved:
             new.leading += moved if moved.endswith("\n") else moved + self.newline
         assert isinstance(new, Parameter)
@@ -562,14 +562,6 @@ class MainCf(Document):
 
 
 # ---------------------------------------------------------------------- helpers
-def strip_line_ending(text: str) -> str:
-    """``text`` without its final line ending: ``Document.replace`` adds the file's own, and
-    handing it a CRLF text would leave the CR behind as data."""
-    if text.endswith("\r\n"):
-        return text[:-2]
-    return text[:-1] if text.endswith("\n") else text
-
-
 def _check_name(name: str) -> None:
     if not _NAME_OK.match(name):
         raise EditError(f"invalid parameter name {name!r}")
@@ -660,14 +652,10 @@ class _Layout:
         return self.text.rfind("\n", 0, pos) + 1
 
     def _content_end(self, pos: int) -> int:
-        end = self.text.find("\n", pos)
-        if end < 0:
-            return len(self.text)
-        return end - 1 if end > 0 and self.text[end - 1] == "\r" else end
+        return content_end(self.text, pos)
 
     def _line_end(self, pos: int) -> int:
-        end = self.text.find("\n", pos)
-        return len(self.text) if end < 0 else end + 1
+        return line_end(self.text, pos)
 
     def _own_line(self, index: int) -> bool:
         """Item ``index`` starts a continuation line (only blanks before it)."""

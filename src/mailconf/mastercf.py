@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mailconf.errors import EditError
-from mailconf.maincf import strip_line_ending
 from mailconf.postfix_lines import (
     ISSPACE,
+    content_end,
+    line_end,
     logical_positions,
     logical_text,
     split_braced,
@@ -390,11 +391,11 @@ class MasterCf(Document):
             for override in reversed(matching):
                 token = _override_token(param, value, override.braced)
                 text = text[: override.value_start] + token + text[override.end :]
-            self.replace(service, strip_line_ending(text))
+            self.replace(service, text)
             return True
         self.replace(
             service,
-            strip_line_ending(self._insert_override(service, _override_token(param, value, False))),
+            self._insert_override(service, _override_token(param, value, False)),
         )
         return True
 
@@ -409,13 +410,13 @@ class MasterCf(Document):
             first_o = options[-1].start
             line_start = text.rfind("\n", 0, first_o) + 1
             own_line = line_start > 0 and not text[line_start:first_o].strip(_BLANKS)
-            rest = text[last[1] : _content_end(text, last[1])]
+            rest = text[last[1] : content_end(text, last[1])]
             if own_line and not rest.strip(_BLANKS):
                 indent = text[line_start:first_o]
                 return text[: last[1]] + newline + indent + "-o " + token + text[last[1] :]
         elif end_index == len(spans) or "\n" in text[last[1] : spans[end_index][0]]:
             # nothing else on the command's line: a line of its own, indented like the next one
-            following = text[_line_end(text, last[1]) :]
+            following = text[line_end(text, last[1]) :]
             indent = "  "
             for line in split_lines(following):
                 if line.strip(ISSPACE) and not line.lstrip(ISSPACE).startswith("#"):
@@ -434,20 +435,19 @@ class MasterCf(Document):
         text = service.text
         for override in reversed(matching):
             line_start = text.rfind("\n", 0, override.start) + 1
-            content_end = _content_end(text, override.end)
             alone = (
                 line_start > 0
                 and not text[line_start : override.start].strip(_BLANKS)
-                and not text[override.end : content_end].strip(_BLANKS)
+                and not text[override.end : content_end(text, override.end)].strip(_BLANKS)
             )
             if alone:
-                line_end = _line_end(text, override.end)
-                if line_end == len(text) and not text.endswith("\n"):
+                stop = line_end(text, override.end)
+                if stop == len(text) and not text.endswith("\n"):
                     cut = line_start - 1
                     cut -= 1 if cut > 0 and text[cut - 1] == "\r" else 0
                     text = text[:cut]
                 else:
-                    text = text[:line_start] + text[line_end:]
+                    text = text[:line_start] + text[stop:]
             else:
                 start = override.start
                 while start > 0 and text[start - 1] in _BLANKS:
@@ -459,7 +459,7 @@ class MasterCf(Document):
                     text = text[: override.start] + text[end:]
                 else:
                     text = text[:start] + text[override.end :]
-        self.replace(service, strip_line_ending(text))
+        self.replace(service, text)
         return True
 
     def _need(self, name: str, type: str) -> Service:
@@ -483,15 +483,3 @@ def _override_token(param: str, value: str, braced: bool) -> str:
     if braced or any(c in value for c in MASTER_BLANKS + "{}"):
         return f"{{ {param} = {value} }}" if value else f"{{ {param} = }}"
     return f"{param}={value}"
-
-
-def _content_end(text: str, pos: int) -> int:
-    end = text.find("\n", pos)
-    if end < 0:
-        return len(text)
-    return end - 1 if end > 0 and text[end - 1] == "\r" else end
-
-
-def _line_end(text: str, pos: int) -> int:
-    end = text.find("\n", pos)
-    return len(text) if end < 0 else end + 1

@@ -32,6 +32,20 @@ def logical_text(entry_text: str) -> str:
     return joined if nul < 0 else joined[:nul]
 
 
+def content_end(text: str, pos: int) -> int:
+    """Where the line holding ``pos`` ends, before its line ending (``\\n`` or ``\\r\\n``)."""
+    end = text.find("\n", pos)
+    if end < 0:
+        return len(text)
+    return end - 1 if end > 0 and text[end - 1] == "\r" else end
+
+
+def line_end(text: str, pos: int) -> int:
+    """Where the line holding ``pos`` ends, after its line ending."""
+    end = text.find("\n", pos)
+    return len(text) if end < 0 else end + 1
+
+
 def split_nameval(text: str) -> tuple[str, str] | None:
     """``name = value`` split as ``split_nameval.c`` does (for ``-o`` overrides): the name ends
     at a blank or ``=``, only blanks may separate it from the ``=``, both parts are trimmed.
