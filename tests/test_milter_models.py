@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import mailconf
+from mailconf.findings import Severity
 from mailconf.milter_datasets import parse_dataset
 from mailconf.milter_options import parse_integer, suggest
 
@@ -127,6 +128,26 @@ def test_validate_semantics_in_daemon_order() -> None:
     assert codes == ["milter.bad-canonicalization", "milter.bad-mode"]
     assert conf("Mode v\nSelector s\n").validate() == []
     assert [f.code for f in conf("Selector s\n").validate()] == ["milter.keyfile-selector"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "message"),
+    [
+        ("opendkim", "Mode v\nBogusKey reject\n", "unknown key action 'reject'"),
+        ("opendkim", "Mode v\nUnprotectedKey tempfail\n", "unknown key action 'tempfail'"),
+        ("opendkim", "Mode v\nATPSHashAlgorithm md5\n", 'unknown ATPS hash "md5"'),
+        ("opendkim", "Mode v\nMacroList refile:/m\n", "refile:/m: invalid data set type"),
+        ("opendmarc", "RejectString rejected\n", "doesn't contain %s"),
+        ("opendmarc", "RejectString %s for %s\n", "contains 2 occurrences of %s"),
+    ],
+)
+def test_validate_checks_made_after_reading(kind: str, text: str, message: str) -> None:
+    findings = mailconf.parse(text, kind=kind).validate()  # type: ignore[attr-defined]
+    assert [f.severity for f in findings] == [Severity.ERROR]
+    assert message in findings[0].message
+    ok = {"opendkim": "Mode v\nBogusKey Neutral\nATPSHashAlgorithm SHA256\nMacroList csl:a\n"}
+    fine = ok.get(kind, "RejectString rejected (100%%) for %s\n")
+    assert mailconf.parse(fine, kind=kind).validate() == []  # type: ignore[attr-defined]
 
 
 def test_lint_conf(tmp_path: Path) -> None:

@@ -27,6 +27,9 @@ DKIM_STRINGS = {
     "Selector": ["default"],
     "On-BadSignature": ["reject", "bogus"],
     "ReplaceHeaders": ["subject"],
+    "BogusKey": ["fail", "Neutral", "none", "reject"],
+    "UnprotectedKey": ["NONE", "tempfail"],
+    "ATPSHashAlgorithm": ["sha256", "SHA1", "none", "md5"],
 }
 DKIM_BOOLS = ["Syslog", "SubDomains", "SyslogSuccess", "LogWhy", "AlwaysAddARHeader", "X-Header"]
 DKIM_INTS = ["UMask", "DNSTimeout", "MinimumKeyBits", "ClockDrift"]
@@ -36,6 +39,7 @@ DMARC_STRINGS = {
     "AuthservID": ["OpenDMARC", "mail.example.com"],
     "TrustedAuthservIDs": ["mail.example.com,mx.example.com"],
     "Socket": ["local:/run/opendmarc/opendmarc.sock", "inet:8893@localhost"],
+    "RejectString": ["rejected for %s", "%%s", "%%%s", "rejected", "%s %s", "%%s %s", "%S"],
 }
 UNKNOWN = ["Foo", "ResolverConfig", "ADSPAction", "Include"]
 
@@ -147,6 +151,12 @@ def test_opendmarc_accepts_what_the_daemon_accepts(text: str, workdir: Path) -> 
         ("opendkim", "KeyTable bogus:a\n"),
         ("opendkim", "Mode v\nInternalHosts bogus:a\n"),
         ("opendkim", "Mode v\nInternalHosts csl:a,b\n"),
+        ("opendkim", "Mode v\nMacroList csl:daemon_name\n"),
+        ("opendkim", "Mode v\nMacroList db:/nonexistent/macros.db\n"),
+        ("opendkim", "Mode v\nBogusKey tempfail\n"),
+        ("opendkim", "Mode v\nATPSHashAlgorithm sha512\n"),
+        ("opendmarc", "RejectString 550 5.7.1 rejected by DMARC policy for %s\n"),
+        ("opendmarc", "RejectString %s%s\n"),
     ],
 )
 def test_daemon_edge_cases(kind: str, text: str, workdir: Path) -> None:

@@ -226,7 +226,36 @@ class MilterConf(Document):
             findings.append(self._line_finding(entry, problem))
         if self.kind == "opendkim" and not findings:
             findings.extend(self._opendkim_semantics())
+        if self.kind == "opendmarc" and not findings:
+            findings.extend(self._opendmarc_semantics())
         return findings
+
+    def _opendmarc_semantics(self) -> list[Finding]:
+        """The check ``opendmarc -n`` makes after reading the file (measured on 1.4.2: the
+        ``RejectString`` must hold exactly one ``%s``, counted as ``strstr`` finds them)."""
+        reject = self.get("RejectString")
+        if reject is None or reject.count("%s") == 1:
+            return []
+        count = reject.count("%s")
+        message = (
+            "The RejectString doesn't contain %s!"
+            if count == 0
+            else f"The RejectString contains {count} occurrences of %s instead of one!"
+        )
+        return [
+            Finding(
+                Severity.ERROR,
+                "milter.bad-rejectstring",
+                message,
+                "write exactly one %s where the domain goes",
+                self.path,
+                self._last_line("RejectString"),
+            )
+        ]
+
+    def _last_line(self, name: str) -> int | None:
+        found = self.occurrences(name)
+        return (found[-1].lineno or self.line_of(found[-1])) if found else None
 
     def _line_finding(self, entry: Option, problem: str) -> Finding:
         line = entry.lineno or self.line_of(entry)
@@ -262,6 +291,10 @@ class MilterConf(Document):
         def has(name: str) -> bool:
             return self.get(name) is not None
 
+        for name in ("BogusKey", "UnprotectedKey"):
+            action = self.get(name)
+            if action is not None and action.lower() not in _KEY_ACTIONS:
+                errors.append((f"unknown key action '{action}'", "milter.bad-key-action"))
         for name in self.options:
             spec = mo.option_spec("opendkim", name)
             data = self.dataset(name) if spec is not None and spec.type == mo.DATASET else None
@@ -269,9 +302,17 @@ class MilterConf(Document):
                 errors.append(
                     (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
                 )
+        atps = self.get("ATPSHashAlgorithm")
+        if atps is not None and atps.lower() not in ("sha256", "sha1", "none"):
+            errors.append((f'unknown ATPS hash "{atps}"', "milter.bad-atps-hash"))
         if has("SigningTable") and not has("KeyTable"):
             errors.append(
                 ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
+            )
+        macros = self.dataset("MacroList")
+        if macros is not None and macros.kind not in ("file", "csl", "unknown"):
+            errors.append(
+                (f"{macros.raw}: invalid data set type for MacroList", "milter.dataset-type")
             )
         algorithm = self.get("SignatureAlgorithm")
         if algorithm is not None and algorithm.lower() not in (
@@ -351,6 +392,10 @@ class MilterConf(Document):
             f"option {spelled!r} has no value (required value missing: the daemon refuses to start)"
         )
         return column + len(spelled), message
+
+
+# dkimf_keyactions[] (BogusKey, UnprotectedKey), matched ignoring case
+_KEY_ACTIONS = ("none", "neutral", "fail")
 
 
 def _minimum_ok(value: str) -> bool:
