@@ -266,3 +266,14 @@ def test_ed25519_signature_verifies_with_the_published_value() -> None:
     signature = key.private_key.sign(b"data")
     published = ed25519.Ed25519PublicKey.from_public_bytes(base64.b64decode(key.public_value()))
     published.verify(signature, b"data")  # raises InvalidSignature on mismatch
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
+def test_key_under_1024_bits_read_from_disk_is_an_error(tmp_path: Path) -> None:
+    """cryptography cannot generate such a key, but an old one on disk can be this short."""
+    path = tmp_path / "old.private"
+    subprocess.run(["openssl", "genrsa", "-out", str(path), "512"], check=True, capture_output=True)
+    key = load_private_key(path)
+    assert key.bits == 512
+    findings = key.findings()
+    assert [(f.code, f.severity.value) for f in findings] == [("dkim.key-short", "error")]

@@ -108,7 +108,8 @@ class DkimKey:
         return base64.b64encode(self.public_key_bytes()).decode("ascii")
 
     def findings(self) -> list[Finding]:
-        """Warnings about the key itself (a 1024-bit RSA key)."""
+        """Findings about the key itself: ``dkim.key-short``, an error under 1024 bits and a
+        warning under 2048."""
         if self.algorithm == "rsa":
             return _rsa_bits_findings(self.bits)
         return []
@@ -130,6 +131,17 @@ class KeyFiles:
 
 
 def _rsa_bits_findings(bits: int) -> list[Finding]:
+    if bits < MIN_RSA_BITS:
+        # Only reachable for a key read from disk: generate_key refuses these sizes.
+        return [
+            Finding(
+                Severity.ERROR,
+                "dkim.key-short",
+                f"{bits}-bit RSA key: RFC 8301 verifiers reject signatures from keys under "
+                f"{MIN_RSA_BITS} bits",
+                fix=f"generate a {DEFAULT_RSA_BITS}-bit key under a new selector and publish it",
+            )
+        ]
     if bits < DEFAULT_RSA_BITS:
         return [
             Finding(
