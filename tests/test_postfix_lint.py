@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mailconf
 from mailconf.findings import Severity
 from mailconf.maincf import MainCf
@@ -82,3 +84,28 @@ def test_no_relay_control_is_an_error() -> None:
     found = lint(BASE + "smtpd_relay_restrictions =\n")
     assert "postfix.no-relay-control" in found
     assert "postfix.no-relay-control" in lint("")  # compatibility level 0: empty relay default
+
+
+def test_bad_macro_is_an_error_for_a_built_in_parameter() -> None:
+    """postconf (and every daemon) dies with "macro processing error" on these values."""
+    for value in ("a$", "x$.y", "${}", "$()", "${a", "$(a(b)", "${a?{x}", "${a b}"):
+        found = lint(BASE + f"myhostname = {value}\n")
+        assert list(found) == ["postfix.bad-macro"], value
+        assert found["postfix.bad-macro"][0].startswith("2:myhostname: ")
+    doc = mailconf.parse(BASE + "my_own = a$\nrelayhost = $my_own\n", "postfix-main")
+    assert isinstance(doc, MainCf)
+    (finding,) = doc.lint(None)
+    assert (finding.code, finding.severity) == ("postfix.bad-macro", Severity.WARNING)
+    # an earlier duplicate is never read; the literal and reference forms are fine
+    ok = "myhostname = a$\nmyhostname = $$ ${a?{x}} $(b) ${c:x} ${{$a} == {b}?{c}:{d}} $d_1\n"
+    assert "postfix.bad-macro" not in lint(BASE + ok)
+
+
+def test_bad_macro_agrees_with_postconf(tmp_path: Path) -> None:
+    from test_postfix_oracle import config_dir, postconf
+
+    for index, value in enumerate(("a$", "${a", "${a b}", "$$ ${a?{x}} $(b) ${c:x}")):
+        text = BASE + f"myhostname = {value}\n"
+        result = postconf(config_dir(tmp_path / str(index), main=text), "-n", check=False)
+        refused = "macro processing error" in result.stderr
+        assert refused == ("postfix.bad-macro" in lint(text)), value

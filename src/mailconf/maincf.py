@@ -544,7 +544,8 @@ class MainCf(Document):
 
         Codes: ``postfix.unknown-parameter`` (with a did-you-mean), ``postfix.duplicate``,
         ``postfix.read-only``, ``postfix.dead-restriction``, ``postfix.policy-before-relay-check``,
-        ``postfix.no-relay-control`` (error: Postfix refuses to start),
+        ``postfix.no-relay-control`` (error: Postfix refuses to start), ``postfix.bad-macro``
+        (a ``$`` Postfix cannot expand: an error for a built-in parameter),
         ``postfix.policy-service-missing`` (error: needs ``master``).
 
         A name is known when it is built in, a per-service name of a master.cf service

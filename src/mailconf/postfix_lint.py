@@ -21,13 +21,14 @@ from mailconf.postfix_values import (
     group_restrictions,
     is_restriction_list,
     list_tokens,
+    macro_problem,
     milter_socket,
     normalize_item,
     references,
 )
 
 if TYPE_CHECKING:
-    from mailconf.maincf import MainCf
+    from mailconf.maincf import MainCf, Parameter
     from mailconf.mastercf import MasterCf
 
 
@@ -74,7 +75,7 @@ def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
         findings.append(Finding(severity, code, message, fix, path, line))
 
     # names -----------------------------------------------------------------------------
-    seen: dict[str, object] = {}
+    seen: dict[str, Parameter] = {}
     read_only = read_only_parameters()
     for entry in params:
         name = entry.name
@@ -82,7 +83,7 @@ def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
             finding(
                 Severity.WARNING,
                 "postfix.duplicate",
-                f"{name} is set again here; the earlier value (line {main.line_of(seen[name])}) "  # type: ignore[arg-type]
+                f"{name} is set again here; the earlier value (line {main.line_of(seen[name])}) "
                 "is ignored",
                 f"keep one {name} line",
                 entry,
@@ -117,6 +118,24 @@ def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
             f"rename it to {guess[0]}" if guess else f"remove {name} or check its spelling",
             entry,
         )
+
+    # values Postfix cannot expand (only the winning duplicate is ever read) ----------------
+    for name, entry in seen.items():
+        problem = macro_problem(entry.value)
+        if problem is not None:
+            fatal = name in known
+            finding(
+                Severity.ERROR if fatal else Severity.WARNING,
+                "postfix.bad-macro",
+                f"{name}: {problem}: "
+                + (
+                    "Postfix refuses to start (macro processing error)"
+                    if fatal
+                    else "any use of this value fails"
+                ),
+                "write a literal $ as $$, a reference as $name or ${name}",
+                entry,
+            )
 
     # restriction lists -------------------------------------------------------------------
     for entry in params:

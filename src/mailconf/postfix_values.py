@@ -146,6 +146,56 @@ def references(value: str) -> list[str]:
             index += 1
 
 
+_MACRO_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def macro_problem(value: str) -> str | None:
+    """Why Postfix's ``mac_parse()`` rejects ``value`` ("macro processing error", fatal for a
+    built-in parameter), or None.  Only the outer level is checked: the text inside
+    ``${name?text}`` is parsed when it is used, and may be fine (Postfix is as lazy).
+
+    * ``$`` must be followed by ``$``, a name, ``{`` or ``(`` ("empty macro name");
+    * ``${`` / ``$(`` need their closing bracket, nesting counted ("truncated macro reference");
+    * inside, a name, optionally followed by ``?`` or ``:`` and text, or a ``{...}``
+      expression ("attribute name syntax error").
+    """
+    index = 0
+    while True:
+        index = value.find("$", index)
+        if index < 0:
+            return None
+        opener = value[index + 1 : index + 2]
+        if opener == "$":
+            index += 2
+            continue
+        if opener not in ("{", "("):
+            name = _MACRO_NAME.match(value, index + 1)
+            if name is None:
+                return f"empty macro name at {value[index:index + 10]!r}"
+            index = name.end()
+            continue
+        closer = "}" if opener == "{" else ")"
+        level, end = 1, index + 2
+        while end < len(value):
+            if value[end] == opener:
+                level += 1
+            elif value[end] == closer:
+                level -= 1
+                if level == 0:
+                    break
+            end += 1
+        else:
+            return f"truncated macro reference {value[index:]!r} (no closing {closer!r})"
+        inner = value[index + 2 : end]
+        if not inner:
+            return f"empty macro name in {value[index : end + 1]!r}"
+        if not inner.startswith("{"):
+            name = _MACRO_NAME.match(inner)
+            if name is None or (name.end() < len(inner) and inner[name.end()] not in "?:"):
+                return f"bad parameter name in {value[index : end + 1]!r}"
+        index = end + 1
+
+
 def pure_reference(item: str) -> str | None:
     """``$name`` / ``${name}`` / ``$(name)`` as a whole item: the name, else None."""
     match = re.fullmatch(r"\$(?:([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)\}|\(([A-Za-z0-9_]+)\))", item)
