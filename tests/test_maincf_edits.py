@@ -81,6 +81,8 @@ def test_set_after_and_missing_anchor() -> None:
         main("a = 1\n").set("n", "v", after="zz")
     with pytest.raises(EditError):
         main("a = 1\n").set("n", "two\nlines")
+    with pytest.raises(EditError):  # Postfix would read the name "n": set could never stick
+        main("a = 1\n").set("n\0x", "v")
 
 
 @pytest.mark.parametrize(

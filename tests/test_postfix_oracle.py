@@ -103,7 +103,9 @@ def normalise(value: str) -> str:
 
 def parse_postconf(output: str) -> dict[str, str]:
     values = {}
-    for line in output.splitlines():
+    for line in output.split("\n"):  # not splitlines(): a value may hold \v or \f
+        if not line:
+            continue
         name, _, value = line.partition(" =")
         values[name] = normalise(value)
     return values
@@ -268,7 +270,7 @@ NAMES = [
     "header_checks",
 ]
 WORD = st.text(alphabet="abcxyz019.,:/{}#-_=[]", min_size=1, max_size=8)
-BLANK = st.sampled_from([" ", "\t", "  ", " \t"])
+BLANK = st.sampled_from([" ", "\t", "  ", " \t", "\v", "\f "])  # C isspace()
 
 
 @st.composite

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["MainCf", "Parameter", "known_parameters", "milter_socket_for_postfix"]
 
 _NAME_END = re.compile(r"[^ \t\n\v\f\r=]*")
-_NAME_OK = re.compile(r"[^\s=#][^\s=]*\Z")
+_NAME_OK = re.compile(r"[^\s=#\0][^\s=\0]*\Z")  # Postfix stops reading at a NUL
 _BLANKS = " \t\v\f"
 
 # Per-service parameter suffixes postconf accepts for master.cf services, by command
