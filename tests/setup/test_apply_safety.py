@@ -63,3 +63,15 @@ def test_link_planted_by_the_opendkim_account_is_not_followed(example_root: Path
     with pytest.raises(MailconfError, match="symlink owned by uid"):
         apply(SPEC, SystemRoot(example_root), validators=())
     assert (example_root / "etc/gshadow").read_bytes() == shadow
+
+
+def test_ed25519_key_signs_beside_the_rsa_key(example_root: Path) -> None:
+    """MultipleSignatures: the SigningTable maps the domain to both keys, RSA first."""
+    setup = Setup(domains=["hogehoge.com"], hostname="mail.hogehoge.com", ed25519=True)
+    apply(setup, SystemRoot(example_root), validators=())
+    rows = (example_root / "etc/opendkim/signing.table").read_text().splitlines()
+    assert [row.split() for row in rows] == [
+        ["*@hogehoge.com", "default._domainkey.hogehoge.com"],
+        ["*@hogehoge.com", "default-ed25519._domainkey.hogehoge.com"],
+    ]
+    assert make_plan(setup, SystemRoot(example_root)).empty

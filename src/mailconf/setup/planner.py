@@ -26,7 +26,7 @@ import difflib
 import os
 import stat
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -34,13 +34,18 @@ import mailconf
 from mailconf import fileio
 from mailconf.errors import MailconfError, ValidationError
 from mailconf.findings import Finding, Severity
+from mailconf.maincf import MainCf, milter_socket_for_postfix
+from mailconf.mastercf import MasterCf
+from mailconf.milterconf import OpenDkimConf, OpenDmarcConf
 from mailconf.names import validate_domain
 from mailconf.setup import edits
 from mailconf.setup.spec import DKIM_KEY_DIRECTORY, KeySpec, Setup
+from mailconf.shellvars import ShellVars
 from mailconf.syntax.document import Document
 from mailconf.system import accounts, packages
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
+from mailconf.tables import HostList, KeyTable, SigningTable
 
 __all__ = ["PENDING_RESTARTS", "Plan", "Step", "make_plan"]
 
@@ -193,10 +198,17 @@ def read_bytes(root: SystemRoot, path: str) -> bytes | None:
         raise MailconfError(f"{path}: is a directory, a file was expected") from None
 
 
-def _load(root: SystemRoot, path: str, kind: str) -> tuple[Document, bytes | None]:
+DocumentT = TypeVar("DocumentT", bound=Document)
+
+
+def _load(
+    root: SystemRoot, path: str, kind: str, doc_type: type[DocumentT]
+) -> tuple[DocumentT, bytes | None]:
     data = read_bytes(root, path)
     text = fileio.decode(data) if data is not None else ""
-    return mailconf.parse(text, kind, path=path), data
+    doc = mailconf.parse(text, kind, path=path)
+    assert isinstance(doc, doc_type)
+    return doc, data
 
 
 class _Builder:
@@ -369,14 +381,14 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     root = root or SystemRoot.live()
     b = _Builder(root, setup, runner)
 
-    main, main_old = _load(root, MAIN_CF, "postfix-main")
+    main, main_old = _load(root, MAIN_CF, "postfix-main", MainCf)
     if main_old is None:
         raise MailconfError(
             f"{MAIN_CF} not found under {root}: install and configure Postfix first "
             "(Debian's 'Internet Site')"
         )
     hostname = _hostname(setup, main, root, b)
-    queue_directory = edits.get(main, "queue_directory") or "/var/spool/postfix"
+    queue_directory = main.get("queue_directory") or "/var/spool/postfix"
     if "$" in queue_directory or not queue_directory.startswith("/"):
         raise MailconfError(f"main.cf queue_directory {queue_directory!r} is not a plain path")
 
@@ -405,14 +417,14 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
                 )
 
     # 2. SPF: master.cf service, main.cf later (one diff per file) --------------------------
-    master, master_old = _load(root, MASTER_CF, "postfix-master")
-    edits.add_service(master, POLICYD_SPF_SERVICE)
+    master, master_old = _load(root, MASTER_CF, "postfix-master", MasterCf)
+    master.add_service(POLICYD_SPF_SERVICE)
     b.file(MASTER_CF, master, master_old, ("postfix",), description="policyd-spf service")
 
     # 3. DKIM --------------------------------------------------------------------------------
     if unix:
         b.member("opendkim", "postfix", "Postfix must open OpenDKIM's socket")
-    dkim, dkim_old = _load(root, OPENDKIM_CONF, "opendkim")
+    dkim, dkim_old = _load(root, OPENDKIM_CONF, "opendkim", OpenDkimConf)
     dkim_settings = [
         ("Canonicalization", "relaxed/simple"),
         ("Mode", "sv"),
@@ -436,7 +448,7 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
                 Severity.WARNING,
             )
     for name, value in dkim_settings:
-        edits.set_value(dkim, name, value, fold=True)
+        dkim.set(name, value)
     b.file(OPENDKIM_CONF, dkim, dkim_old, ("opendkim",), description="signing and verifying")
 
     b.directory(OPENDKIM_DIR, 0o755, "opendkim", "opendkim", ("opendkim",), "OpenDKIM's tables")
@@ -451,23 +463,20 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
             f"keys of {domain.name}",
         )
 
-    key_table, key_table_old = _load(root, KEY_TABLE, "keytable")
-    signing, signing_old = _load(root, SIGNING_TABLE, "signingtable")
-    trusted, trusted_old = _load(root, TRUSTED_HOSTS, "hostlist")
+    key_table, key_table_old = _load(root, KEY_TABLE, "keytable", KeyTable)
+    signing, signing_old = _load(root, SIGNING_TABLE, "signingtable", SigningTable)
+    trusted, trusted_old = _load(root, TRUSTED_HOSTS, "hostlist", HostList)
     for spec in setup.keys:
-        edits.add_entry(
-            key_table,
-            spec.key_name,
-            f"{spec.domain}:{spec.selector}:{spec.private_path}",
-            unique_key=True,
+        edits.set_key_row(
+            key_table, spec.key_name, f"{spec.domain}:{spec.selector}:{spec.private_path}"
         )
-        edits.add_entry(signing, f"*@{spec.domain}", spec.key_name, unique_key=False)
+        edits.add_signing_row(signing, f"*@{spec.domain}", spec.key_name)
     edits.replace_host(trusted, "locahost", "localhost")
     for host in ("127.0.0.1", "::1", "localhost"):
-        edits.add_host(trusted, host)
+        trusted.add_host(host)
     for domain in setup.domains:
         edits.replace_host(trusted, f"*.{domain.name}", f".{domain.name}")
-        edits.add_host(trusted, f".{domain.name}")
+        trusted.add_host(f".{domain.name}")
     for path, doc, old, what in (
         (KEY_TABLE, key_table, key_table_old, "keys"),
         (SIGNING_TABLE, signing, signing_old, "who signs with which key"),
@@ -486,8 +495,8 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
             ("opendkim",),
             "OpenDKIM's socket inside Postfix's chroot",
         )
-    dkim_default, dkim_default_old = _load(root, OPENDKIM_DEFAULT, "shellvars")
-    edits.set_value(dkim_default, "SOCKET", dkim_socket)
+    dkim_default, dkim_default_old = _load(root, OPENDKIM_DEFAULT, "shellvars", ShellVars)
+    dkim_default.set("SOCKET", dkim_socket)
     b.file(
         OPENDKIM_DEFAULT,
         dkim_default,
@@ -497,7 +506,7 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     )
 
     # 4. DMARC -------------------------------------------------------------------------------
-    dmarc, dmarc_old = _load(root, OPENDMARC_CONF, "opendmarc")
+    dmarc, dmarc_old = _load(root, OPENDMARC_CONF, "opendmarc", OpenDmarcConf)
     for name, value in (
         ("AuthservID", "OpenDMARC"),
         ("TrustedAuthservIDs", hostname),
@@ -508,12 +517,12 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
         ("RequiredHeaders", "true"),
         ("SPFSelfValidate", "true"),
     ):
-        edits.set_value(dmarc, name, value, fold=True)
+        dmarc.set(name, value)
     b.file(OPENDMARC_CONF, dmarc, dmarc_old, ("opendmarc",), description="DMARC checks")
     b.directory(OPENDMARC_DIR, 0o755, "root", "root", ("opendmarc",), "OpenDMARC's host list")
-    ignore, ignore_old = _load(root, IGNORE_HOSTS, "hostlist")
+    ignore, ignore_old = _load(root, IGNORE_HOSTS, "hostlist", HostList)
     for host in ("127.0.0.1", "::1"):
-        edits.add_host(ignore, host)
+        ignore.add_host(host)
     b.file(IGNORE_HOSTS, ignore, ignore_old, ("opendmarc",), description="hosts not checked")
     if unix:
         b.directory(
@@ -525,8 +534,8 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
             "OpenDMARC's socket inside Postfix's chroot",
         )
         b.member("opendmarc", "postfix", "Postfix must open OpenDMARC's socket")
-    dmarc_default, dmarc_default_old = _load(root, OPENDMARC_DEFAULT, "shellvars")
-    edits.set_value(dmarc_default, "SOCKET", dmarc_socket)
+    dmarc_default, dmarc_default_old = _load(root, OPENDMARC_DEFAULT, "shellvars", ShellVars)
+    dmarc_default.set("SOCKET", dmarc_socket)
     b.file(
         OPENDMARC_DEFAULT,
         dmarc_default,
@@ -536,25 +545,22 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     )
 
     # 5. main.cf: SPF policy, milters --------------------------------------------------------
-    edits.set_value(main, "policyd-spf_time_limit", "3600")
-    restrictions = edits.list_items(edits.get(main, "smtpd_recipient_restrictions"))
-    if not restrictions:
-        edits.set_value(main, "smtpd_recipient_restrictions", WALKTHROUGH_RESTRICTIONS)
+    main.set("policyd-spf_time_limit", "3600")
+    if not main.list_items("smtpd_recipient_restrictions"):
+        main.set("smtpd_recipient_restrictions", WALKTHROUGH_RESTRICTIONS)
     else:
-        edits.add_restriction(main, "smtpd_recipient_restrictions", POLICY_CHECK)
-    edits.set_value(main, "milter_default_action", "accept")
-    edits.set_value(main, "milter_protocol", "6")
-    dkim_milter = edits.milter_socket_for_postfix(dkim_socket, queue_directory)
-    dmarc_milter = edits.milter_socket_for_postfix(dmarc_socket, queue_directory)
-    edits.add_milter(main, dkim_milter)
-    edits.add_milter(main, dmarc_milter)
-    non_smtpd = edits.get(main, "non_smtpd_milters")
-    if not edits.list_items(non_smtpd):
-        edits.set_value(main, "non_smtpd_milters", "$smtpd_milters")
-    elif not any(i in ("$smtpd_milters", "${smtpd_milters}", "$(smtpd_milters)")
-                 for i in edits.list_items(non_smtpd)):  # fmt: skip
-        edits.add_milter(main, dkim_milter, param="non_smtpd_milters")
-        edits.add_milter(main, dmarc_milter, param="non_smtpd_milters")
+        main.add_restriction("smtpd_recipient_restrictions", POLICY_CHECK)
+    main.set("milter_default_action", "accept")
+    main.set("milter_protocol", "6")
+    dkim_milter = milter_socket_for_postfix(dkim_socket, queue_directory)
+    dmarc_milter = milter_socket_for_postfix(dmarc_socket, queue_directory)
+    main.add_milter(dkim_milter)
+    main.add_milter(dmarc_milter)
+    if not main.list_items("non_smtpd_milters"):
+        main.set("non_smtpd_milters", "$smtpd_milters")
+    else:  # no-ops when it holds them through $smtpd_milters
+        main.add_milter(dkim_milter, param="non_smtpd_milters")
+        main.add_milter(dmarc_milter, param="non_smtpd_milters")
     b.file(MAIN_CF, main, main_old, ("postfix",), description="SPF policy check and milters")
 
     # 6. restarts ----------------------------------------------------------------------------
@@ -611,9 +617,9 @@ def _restarts(root: SystemRoot, steps: list[Step]) -> list[Step]:
     return result
 
 
-def _hostname(setup: Setup, main: Document, root: SystemRoot, b: _Builder) -> str:
+def _hostname(setup: Setup, main: MainCf, root: SystemRoot, b: _Builder) -> str:
     """The FQDN for TrustedAuthservIDs/AuthservID: the spec's, else myhostname, else mailname."""
-    myhostname = edits.get(main, "myhostname")
+    myhostname = main.get("myhostname")
     if setup.hostname is not None:
         if myhostname and "$" not in myhostname and myhostname.lower() != setup.hostname:
             b.note(
