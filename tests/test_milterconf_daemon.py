@@ -166,3 +166,29 @@ def test_daemon_edge_cases(kind: str, text: str, workdir: Path) -> None:
     flag = "-x" if kind == "opendkim" else "-c"
     result = _run([binary, "-n", flag, str(conf)])
     assert mailconf_accepts(text, kind) == (result.returncode == 0), result.stderr
+
+
+def _opened_at_start() -> list[tuple[str, str]]:
+    from mailconf.milter_options import path_options
+
+    return [
+        (kind, spec.name)
+        for kind in ("opendkim", "opendmarc")
+        for spec in path_options(kind).values()
+        if spec.opens
+    ]
+
+
+@pytest.mark.parametrize(("kind", "name"), _opened_at_start())
+def test_lint_refuses_a_missing_path_the_daemon_opens(kind: str, name: str, workdir: Path) -> None:
+    """`mailconf lint` fails exactly when `-n` does for every file/directory option the option
+    tables say the daemon opens at start (ReplaceRules, the Lua scripts, DomainWhitelistFile...)."""
+    binary = require_binary(kind)
+    text = ("Mode v\n" if kind == "opendkim" else "") + f"{name} /nonexistent/mailconf\n"
+    conf = workdir / f"{kind}.path.conf"
+    conf.write_text(text)
+    flag = "-x" if kind == "opendkim" else "-c"
+    assert _run([binary, "-n", flag, str(conf)]).returncode != 0
+    doc = mailconf.parse(text, kind=kind)
+    findings = doc.validate() + doc.lint()  # type: ignore[attr-defined]
+    assert has_errors(findings), findings

@@ -31,20 +31,9 @@ _SOCKET = re.compile(
     r"(?:(?:local|unix):/\S+|/\S+|inet6?:\d{1,5}(?:@\S+)?)\Z",
 )
 
-# Options that name a file or directory the daemon opens at start (data sets are separate).
-_OPENDKIM_FILES = {
-    "keyfile": "file",
-    "trustanchorfile": "file",
-    "basedirectory": "dir",
-    "include": "file",
-}
-_OPENDMARC_FILES = {
-    "basedirectory": "dir",
-    "testdnsdata": "file",
-    "domainwhitelistfile": "file",
-    "ignorehosts": "file",
-    "publicsuffixlist": "file",
-}
+# OpenDMARC files read only once mail flows (``opendmarc -n`` ignores them): a missing one is
+# silently ignored.  What the daemons open at start is in the option tables (``opens``).
+_OPENDMARC_LATE_FILES = ("ignorehosts", "publicsuffixlist")
 
 
 def under(root: str, path: str) -> str:
@@ -130,17 +119,17 @@ def lint_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
             assert data is not None
             findings.extend(_lint_dataset_value(conf, spec.name, data, root, line_of(name)))
         findings.extend(_lint_tables(conf, root))
-    files = _OPENDKIM_FILES if conf.kind == "opendkim" else _OPENDMARC_FILES
     for name in conf.options:
-        want = files.get(name.lower())
+        spec = mo.option_spec(conf.kind, name)
+        ignored = conf.kind == "opendmarc" and name.lower() in _OPENDMARC_LATE_FILES
+        want = "file" if ignored else spec.opens if spec is not None else ""
         value = conf.get(name)
-        if want is None or value is None:
+        if not want or value is None:
             continue
         target = under(root, value)
-        ok = os.path.isdir(target) if want == "dir" else os.path.isfile(target)
+        ok = os.path.isdir(target) if want == "directory" else os.path.isfile(target)
         if not ok:
-            what = "directory" if want == "dir" else "file"
-            ignored = name.lower() in ("ignorehosts", "publicsuffixlist")
+            what = want
             consequence = "it is silently ignored" if ignored else "the daemon will not start"
             # What stops the daemon is an error (`mailconf lint` then exits 1, as `-n` exits 78).
             findings.append(

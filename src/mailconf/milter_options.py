@@ -67,6 +67,9 @@ class OptionSpec:
     name: str
     type: str
     documented: bool
+    #: what ``-n`` opens at start when the value is a path: "file", "directory" or "" (nothing;
+    #: data sets are opened too, see :func:`path_options`)
+    opens: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -81,9 +84,22 @@ def option_table(kind: str) -> dict[str, OptionSpec]:
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
-        name, type_, documented = line.split("\t")
-        table[name.lower()] = OptionSpec(name, type_, documented == "documented")
+        name, type_, documented, opens = line.split("\t")
+        table[name.lower()] = OptionSpec(
+            name, type_, documented == "documented", "" if opens == "-" else opens
+        )
     return table
+
+
+@functools.cache
+def path_options(kind: str) -> dict[str, OptionSpec]:
+    """Lower-cased name -> spec of every accepted option whose path ``-n`` opens at start: the
+    data sets (OpenDKIM) and the files and directories of the ``opens`` column."""
+    return {
+        folded: spec
+        for folded, spec in option_table(kind).items()
+        if spec.accepted and (spec.opens or (kind == "opendkim" and spec.type == DATASET))
+    }
 
 
 def option_spec(kind: str, name: str) -> OptionSpec | None:

@@ -103,6 +103,35 @@ def test_rewrite_keeps_lines_and_leaves_non_files_alone(tmp_path: Path) -> None:
     assert lines[5] == f"KeyFile {tmp_path}/etc/dkim.key"
 
 
+def test_rewrite_follows_the_option_tables_and_dataset_types(tmp_path: Path) -> None:
+    """Every path option of the measured tables is moved, every data-set type naming a local
+    file (``lua:`` too), and a value OpenDKIM reads as an unknown type is left as written."""
+    root = SystemRoot(tmp_path)
+    text = (
+        "InternalHosts LUA:/etc/hosts.lua\n"
+        "ReplaceHeaders /etc/replace.hosts\n"
+        "ExternalIgnoreList /etc/a:b\n"
+        "PeerList refile:peers\n"
+    )
+    out = rewrite_conf_for_root(root, text, OPENDKIM_PATH_OPTIONS, OPENDKIM_DATASET_OPTIONS)
+    assert out.splitlines() == [
+        f"InternalHosts LUA:{tmp_path}/etc/hosts.lua",
+        f"ReplaceHeaders {tmp_path}/etc/replace.hosts",
+        "ExternalIgnoreList /etc/a:b",
+        "PeerList refile:peers",
+    ]
+
+
+def test_opendkim_alternate_root_opens_the_roots_replaceheaders(tmp_path: Path) -> None:
+    need("opendkim")
+    root = SystemRoot(tmp_path)
+    write(tmp_path, "/etc/opendkim.conf", "Mode v\nReplaceHeaders /etc/mailconf-rh.list\n")
+    assert not opendkim_check(root).ok  # neither the root's file nor the real one exists
+    write(tmp_path, "/etc/mailconf-rh.list", "subject\n")
+    check = opendkim_check(root)
+    assert check.ok, check.message
+
+
 def test_opendmarc_validates(tmp_path: Path) -> None:
     need("opendmarc")
     root = SystemRoot(tmp_path)

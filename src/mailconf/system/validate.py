@@ -20,8 +20,9 @@ Alternate roots (``--root DIR``):
 * ``opendmarc -n`` opens only BaseDirectory, DomainWhitelistFile and TestDNSData (measured against
   opendmarc 1.4.2; it ignores IgnoreHosts, PublicSuffixList, HistoryFile): same rewriting.
 
-The lists of path options were measured on Debian 12's binaries (``Option /nonexistent`` for each
-string option of ``opendkim-config.h``); see :data:`OPENDKIM_PATH_OPTIONS`.
+The path options come from the option tables measured on Debian 12's binaries
+(:func:`mailconf.milter_options.path_options`, ``tools/gen_milter_options.py``); see
+:data:`OPENDKIM_PATH_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -35,37 +36,22 @@ import attrs
 
 from mailconf.errors import MailconfError
 from mailconf.fileio import decode, encode
+from mailconf.milter_datasets import parse_dataset
+from mailconf.milter_options import DATASET, path_options
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run, which
 
 VALIDATE_TIMEOUT = 30.0
 
-#: Options ``opendkim -n`` opens as data sets (values may carry file:/refile:/db: prefixes).
+#: Options ``opendkim -n`` opens as data sets (values may carry file:/refile:/db: prefixes), and
+#: those it opens as plain paths (files or directories): from the measured option tables.
 OPENDKIM_DATASET_OPTIONS = frozenset(
-    name.lower()
-    for name in (
-        "ATPSDomains", "BodyLengthDB", "Domain", "DontSignMailTo", "ExemptDomains",
-        "ExternalIgnoreList", "InternalHosts", "KeyTable", "MacroList", "MTA", "MustBeSigned",
-        "OmitHeaders", "OverSignHeaders", "PeerList", "RemoveARFrom", "SenderHeaders",
-        "SignHeaders", "SigningTable", "TestDNSData", "TrustSignaturesFrom",
-        "VBR-TrustedCertifiers",
-    )
-)  # fmt: skip
-#: Options ``opendkim -n`` opens as plain paths.
-OPENDKIM_FILE_OPTIONS = frozenset(
-    name.lower()
-    for name in (
-        "BaseDirectory", "FinalPolicyScript", "KeyFile", "ReplaceRules", "ScreenPolicyScript",
-        "SetupPolicyScript", "TrustAnchorFile",
-    )
-)  # fmt: skip
+    folded for folded, spec in path_options("opendkim").items() if spec.type == DATASET
+)
+OPENDKIM_FILE_OPTIONS = frozenset(path_options("opendkim")) - OPENDKIM_DATASET_OPTIONS
 OPENDKIM_PATH_OPTIONS = OPENDKIM_DATASET_OPTIONS | OPENDKIM_FILE_OPTIONS
 #: Options ``opendmarc -n`` opens.
-OPENDMARC_FILE_OPTIONS = frozenset(
-    name.lower() for name in ("BaseDirectory", "DomainWhitelistFile", "TestDNSData")
-)
-#: Data-set prefixes whose remainder is a file path.
-FILE_PREFIXES = ("file:", "refile:", "db:")
+OPENDMARC_FILE_OPTIONS = frozenset(path_options("opendmarc"))
 
 
 @attrs.frozen
@@ -137,20 +123,12 @@ def postconf_check(
 
 
 def _rewrite_value(root: SystemRoot, value: str, dataset: bool) -> str:
-    """The value with its file path moved under the root (unchanged when it names no file)."""
-    prefix = ""
-    lowered = value.lower()
-    if dataset:
-        for candidate in FILE_PREFIXES:
-            if lowered.startswith(candidate):
-                prefix, value = value[: len(candidate)], value[len(candidate) :]
-                break
-        else:
-            if ":" in value.split("/", 1)[0]:
-                return prefix + value  # csl:, ldap:, dsn:, lua:... not a local file
-    if not value.startswith("/"):
-        return prefix + value
-    return prefix + str(root.resolve(value))
+    """The value with its file path moved under the root (unchanged when it names no local file:
+    ``csl:``, ``ldap:``, ``dsn:``..., a relative value, a type OpenDKIM does not know)."""
+    path = parse_dataset(value).path if dataset else value
+    if path is None or not path.startswith("/"):
+        return value
+    return value[: len(value) - len(path)] + str(root.resolve(path))
 
 
 def rewrite_conf_for_root(
