@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,3 +231,182 @@ def test_cli_check_exit_status_and_json(root: Path, zone: DnsServer) -> None:
     import json
 
     assert "milter.socket-mismatch" in {f["code"] for f in json.loads(bad.stdout)}
+
+
+def found(findings: list[Finding], code: str) -> Finding:
+    matches = [f for f in findings if f.code == code]
+    assert matches, [f.render() for f in findings]
+    return matches[0]
+
+
+def main_cf_line(root: Path, name: str) -> int:
+    lines = (root / "etc/postfix/main.cf").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.split("=", 1)[0].strip() == name)
+
+
+def test_correct_setup_has_none_of_the_checked_problems(root: Path) -> None:
+    """The passing half of each test below: the applied setup has none of their findings."""
+    present = codes(doctor(root))
+    assert present.isdisjoint(
+        {
+            "postfix.time-limit-service",
+            "postfix.policy-before-relay-check",
+            "milter.key-unsafe-directory",
+            "milter.key-mode",
+            "milter.key-missing",
+            "milter.signingtable-unknown-key",
+            "milter.socket-dir-owner",
+            "dkim.key-short",
+            "sender.dkim-unaligned",
+            "sender.tls-outbound",
+            "sender.tls-certificate",
+        }
+    ), present
+    assert "sender.manual" in present
+
+
+def test_time_limit_naming_no_spawn_service(root: Path) -> None:
+    def rename(doc: Any) -> None:
+        doc.set("policyd_spf_time_limit", doc.get("policyd-spf_time_limit") or "3600")
+        doc.unset("policyd-spf_time_limit")
+
+    edit(root, "/etc/postfix/main.cf", rename)
+    findings = doctor(root)
+    finding = found(findings, "postfix.time-limit-service")
+    assert (finding.path, finding.line) == (
+        "/etc/postfix/main.cf",
+        main_cf_line(root, "policyd_spf_time_limit"),
+    )
+    # One finding for the line, not also main.cf lint's generic unknown-parameter.
+    assert not [f for f in findings if f.code == "postfix.unknown-parameter"]
+
+
+def test_time_limit_of_a_service_that_is_not_spawn(root: Path) -> None:
+    edit(root, "/etc/postfix/main.cf", lambda d: d.set("smtp_time_limit", "60"))
+    assert (
+        "master.cf's smtp service runs smtp"
+        in found(doctor(root), "postfix.time-limit-service").message
+    )
+
+
+def test_policy_check_before_reject_unauth_destination(root: Path) -> None:
+    edit(
+        root,
+        "/etc/postfix/main.cf",
+        lambda d: d.set(
+            "smtpd_recipient_restrictions",
+            "permit_mynetworks, check_policy_service unix:private/policyd-spf, "
+            "reject_unauth_destination",
+        ),
+    )
+    finding = found(doctor(root), "postfix.policy-before-relay-check")
+    assert finding.line == main_cf_line(root, "smtpd_recipient_restrictions")
+
+
+def test_key_under_a_directory_others_can_write(root: Path) -> None:
+    """OpenDKIM's lint reports it; the doctor includes it as an error (every message gets 451)."""
+    os.chmod(root / "etc/opendkim", 0o777)
+    finding = found(doctor(root), "milter.key-unsafe-directory")
+    assert finding.severity is Severity.ERROR
+    assert finding.path == "/etc/opendkim/key.table" and finding.line == 1
+
+
+def test_key_readable_by_others(root: Path) -> None:
+    os.chmod(root / "etc/opendkim/keys/example.test/mail.private", 0o644)
+    assert "milter.key-mode" in errors(doctor(root))
+
+
+def test_key_unsafe_is_a_warning_when_opendkim_does_not_require_safe_keys(root: Path) -> None:
+    os.chmod(root / "etc/opendkim/keys/example.test/mail.private", 0o644)
+    with (root / "etc/opendkim.conf").open("a") as conf:
+        conf.write("RequireSafeKeys\tno\n")
+    findings = doctor(root)
+    assert found(findings, "milter.key-mode").severity is Severity.WARNING
+
+
+def test_key_file_missing(root: Path) -> None:
+    (root / "etc/opendkim/keys/example.test/mail.private").unlink()
+    assert "milter.key-missing" in errors(doctor(root))
+
+
+def test_signing_table_names_a_key_not_in_the_key_table(root: Path) -> None:
+    table = root / "etc/opendkim/key.table"
+    table.write_text(table.read_text().replace("mail._domainkey.", "other._domainkey.", 1))
+    assert "milter.signingtable-unknown-key" in codes(doctor(root))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
+@pytest.mark.parametrize(("bits", "severity"), [(512, Severity.ERROR), (1024, Severity.WARNING)])
+def test_short_rsa_key(root: Path, bits: int, severity: Severity) -> None:
+    key = root / "etc/opendkim/keys/example.test/mail.private"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), str(bits)], check=True)
+    finding = found(doctor(root), "dkim.key-short")
+    assert finding.severity is severity
+    assert finding.path == "/etc/opendkim/keys/example.test/mail.private"
+
+
+def test_socket_directory_the_milter_cannot_write(root: Path) -> None:
+    directory = root / "var/spool/postfix/opendkim"
+    os.chown(directory, 0, directory.stat().st_gid)
+    assert "milter.socket-dir-owner" in errors(doctor(root))
+
+
+def test_socket_findings_carry_file_and_line(root: Path) -> None:
+    edit(root, "/etc/postfix/main.cf", lambda d: d.remove_milter("local:opendkim/opendkim.sock"))
+    mismatch = found(doctor(root), "milter.socket-mismatch")
+    assert (mismatch.path, mismatch.line) == (
+        "/etc/postfix/main.cf",
+        main_cf_line(root, "smtpd_milters"),
+    )
+    defaults = root / "etc/default/opendkim"
+    defaults.write_text(defaults.read_text() + "SOCKET=local:$RUNDIR/opendkim.sock\n")
+    unreachable = found(doctor(root), "milter.socket-unreachable")
+    assert unreachable.path == "/etc/default/opendkim"
+    assert unreachable.line == len(defaults.read_text().splitlines())
+    # $RUNDIR is expanded as Debian's init script sets it.
+    assert "/run/opendkim/opendkim.sock" in unreachable.message
+
+
+def test_braced_milter_item_is_recognised(root: Path) -> None:
+    edit(
+        root,
+        "/etc/postfix/main.cf",
+        lambda d: d.set(
+            "smtpd_milters",
+            "{ local:opendkim/opendkim.sock, default_action=tempfail }, "
+            "local:opendmarc/opendmarc.sock",
+        ),
+    )
+    assert "milter.socket-mismatch" not in codes(doctor(root))
+
+
+def test_signing_key_of_another_domain_is_unaligned(root: Path) -> None:
+    table = root / "etc/opendkim/key.table"
+    table.write_text(table.read_text().replace(" example.test:", " other.test:", 1))
+    assert "sender.dkim-unaligned" in codes(doctor(root))
+
+
+def test_no_server_certificate(root: Path) -> None:
+    def drop(doc: Any) -> None:
+        doc.set("smtpd_tls_cert_file", "none")
+
+    edit(root, "/etc/postfix/main.cf", drop)
+    finding = found(doctor(root), "sender.tls-certificate")
+    assert finding.line == main_cf_line(root, "smtpd_tls_cert_file")
+
+
+def test_outbound_tls_finding_has_the_line(root: Path) -> None:
+    edit(root, "/etc/postfix/main.cf", lambda d: d.set("smtp_tls_security_level", "none"))
+    finding = found(doctor(root), "sender.tls-outbound")
+    assert finding.line == main_cf_line(root, "smtp_tls_security_level")
+
+
+def test_reverse_dns_names_another_host(root: Path, zone: DnsServer) -> None:
+    zone.ptr[IP] = ["other.example.test"]
+    zone.a["other.example.test"] = [IP]
+    assert "sender.ptr-not-myhostname" in codes(doctor(root, zone))
+
+
+def test_dmarc_not_published(root: Path, zone: DnsServer) -> None:
+    zone.txt.pop("_dmarc.example.test")
+    assert "dmarc.missing" in errors(doctor(root, zone))

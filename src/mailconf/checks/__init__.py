@@ -17,6 +17,7 @@ from mailconf.checks import dkim_keys, milters, senders
 from mailconf.checks.system_view import SystemView
 from mailconf.dns import checks as dns_checks
 from mailconf.dns.lookup import LookupSource, as_lookup
+from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
 from mailconf.system.root import SystemRoot
 
@@ -40,7 +41,15 @@ def run_checks(
 ) -> list[Finding]:
     """Every finding for the system under ``root``; DNS is asked only when ``query_dns``."""
     view = SystemView(root)
-    findings = file_lint(view)
+    time_limits = milters.check_time_limits(view)
+    # The specific time-limit finding replaces main.cf lint's generic unknown-parameter one.
+    replaced = {(f.path, f.line) for f in time_limits}
+    findings = [
+        f
+        for f in file_lint(view)
+        if not (f.code == "postfix.unknown-parameter" and (f.path, f.line) in replaced)
+    ]
+    findings += time_limits
     findings += milters.check_milters(view)
     keys, key_findings = dkim_keys.local_keys(view)
     findings += key_findings
@@ -65,16 +74,49 @@ def run_checks(
     return view.problems + _unique(findings)
 
 
+# Key-file findings of OpenDKIM's lint that are warnings for a file on its own but, for the
+# doctor, mean OpenDKIM cannot load the key (with RequireSafeKeys, the default, it refuses a key
+# readable by others or under a directory others can write) and tempfails every message it signs.
+UNSAFE_KEY_CODES = ("milter.key-missing", "milter.key-mode", "milter.key-unsafe-directory")
+
+
 def file_lint(view: SystemView) -> list[Finding]:
-    """Each configuration file's own lint (the same findings as ``mailconf lint FILE``)."""
+    """Each configuration file's own lint (the same findings as ``mailconf lint FILE``), with the
+    key-file findings that stop OpenDKIM from signing raised to errors."""
     from mailconf.cli import lint_document
+    from mailconf.milter_options import parse_boolean
 
     findings: list[Finding] = []
     for key in ("main", "master", "opendkim", "opendmarc"):
         document = view.document(key)
         if document is not None:
             findings += lint_document(document, str(view.root))
-    return findings
+    opendkim = view.document("opendkim")
+    safe_keys = opendkim.get("RequireSafeKeys") if opendkim is not None else None
+    fatal = (
+        UNSAFE_KEY_CODES
+        if safe_keys is None or parse_boolean(safe_keys) is not False
+        else ("milter.key-missing",)
+    )
+    return [
+        attrs.evolve(
+            f,
+            path=_system_path(view.root, f.path),
+            severity=Severity.ERROR if f.code in fatal else f.severity,
+        )
+        for f in findings
+    ]
+
+
+def _system_path(root: SystemRoot, path: str | None) -> str | None:
+    """The lint names files by their host path under ``--root``; the doctor by system path, as
+    every other check does (``/etc/postfix/main.cf``, not ``/tmp/x/etc/postfix/main.cf``)."""
+    if path is None or not path.startswith("/"):
+        return path
+    try:
+        return str(root.system_path(path))
+    except MailconfError:
+        return path
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

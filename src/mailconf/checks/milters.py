@@ -12,12 +12,15 @@ import stat
 from mailconf.checks.system_view import SystemView
 from mailconf.errors import EditError, MailconfError
 from mailconf.findings import Finding, Severity
-from mailconf.maincf import milter_socket_for_postfix
+from mailconf.maincf import known_parameters, legacy_parameters, milter_socket_for_postfix
+from mailconf.postfix_values import milter_socket
 from mailconf.system import accounts
 
 MILTER_LISTS = ("smtpd_milters", "non_smtpd_milters")
 DAEMONS = ("opendkim", "opendmarc")
 MAIN_CF = "/etc/postfix/main.cf"
+TIME_LIMIT = "_time_limit"
+TIME_LIMIT_COMMANDS = {"spawn", "pipe"}
 
 
 def check_milters(view: SystemView) -> list[Finding]:
@@ -25,13 +28,14 @@ def check_milters(view: SystemView) -> list[Finding]:
     if main is None:
         return []
     findings: list[Finding] = []
-    smtpd = _milter_items(main, "smtpd_milters")
+    smtpd = [milter_socket(item) for item in _milter_items(main, "smtpd_milters")]
+    milters_line = view.main_line("smtpd_milters")
     positions: dict[str, int] = {}
     for daemon in DAEMONS:
         if view.document(daemon) is None:
             continue
-        socket = view.milter_socket(daemon)
-        if socket is None:
+        found = view.milter_socket_source(daemon)
+        if found is None:
             findings.append(
                 _error(
                     "milter.no-socket",
@@ -41,6 +45,7 @@ def check_milters(view: SystemView) -> list[Finding]:
                 )
             )
             continue
+        socket, socket_file, socket_line = found
         try:
             expected = milter_socket_for_postfix(socket, view.queue_directory)
         except EditError as error:
@@ -53,7 +58,8 @@ def check_milters(view: SystemView) -> list[Finding]:
                     + "/"
                     + daemon
                     + ".sock",
-                    f"/etc/{daemon}.conf",
+                    socket_file,
+                    socket_line,
                 )
             )
             continue
@@ -61,9 +67,12 @@ def check_milters(view: SystemView) -> list[Finding]:
             findings.append(
                 _error(
                     "milter.socket-mismatch",
-                    f"{daemon} listens on {socket} but smtpd_milters does not contain {expected}",
+                    f"{daemon} listens on {socket} ({socket_file}"
+                    + (f":{socket_line}" if socket_line else "")
+                    + f") but smtpd_milters does not contain {expected}",
                     f"mailconf edit {MAIN_CF} --add-milter {daemon}",
                     MAIN_CF,
+                    milters_line,
                 )
             )
         else:
@@ -80,6 +89,41 @@ def check_milters(view: SystemView) -> list[Finding]:
                 "OpenDMARC runs before OpenDKIM in smtpd_milters, so it cannot see DKIM results",
                 "list the OpenDKIM socket first",
                 MAIN_CF,
+                milters_line,
+            )
+        )
+    return findings
+
+
+def check_time_limits(view: SystemView) -> list[Finding]:
+    """``X_time_limit`` in main.cf only works when master.cf has a spawn (or pipe) service X;
+    otherwise Postfix ignores it (``postconf`` calls it unused) and the policy server runs with
+    the default limit."""
+    main, master = view.document("main"), view.document("master")
+    if main is None or master is None:
+        return []
+    known = set(known_parameters()) | legacy_parameters()
+    findings: list[Finding] = []
+    for name in main.parameters:
+        if not name.endswith(TIME_LIMIT) or name in known:
+            continue
+        service = name[: -len(TIME_LIMIT)]
+        commands = {s.command for s in master.services if s.name == service}
+        if commands & TIME_LIMIT_COMMANDS:
+            continue
+        what = (
+            f"master.cf's {service} service runs {', '.join(sorted(commands))}, not spawn"
+            if commands
+            else f"master.cf has no {service} service"
+        )
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "postfix.time-limit-service",
+                f"{name} is ignored: {what}",
+                fix=f"add the {service} spawn service to master.cf, or remove {name}",
+                path=MAIN_CF,
+                line=view.main_line(name),
             )
         )
     return findings
@@ -184,5 +228,5 @@ def _is_member(view: SystemView, group: str, user: str) -> bool:
         return False
 
 
-def _error(code: str, message: str, fix: str, path: str | None) -> Finding:
-    return Finding(Severity.ERROR, code, message, fix=fix, path=path)
+def _error(code: str, message: str, fix: str, path: str | None, line: int | None = None) -> Finding:
+    return Finding(Severity.ERROR, code, message, fix=fix, path=path, line=line)

@@ -68,8 +68,13 @@ def check_tls(view: SystemView) -> list[Finding]:
     if main is None:
         return []
     findings: list[Finding] = []
-    level = main.get("smtp_tls_security_level") or ""
-    if level not in TLS_LEVELS:
+    level = (main.get("smtp_tls_security_level") or "").strip().lower()
+    # With no level, Postfix falls back to the legacy smtp_use_tls / smtp_enforce_tls switches.
+    legacy = any(
+        (main.get(name) or "").strip().lower() in ("yes", "true", "1")
+        for name in ("smtp_use_tls", "smtp_enforce_tls")
+    )
+    if level not in TLS_LEVELS and not (level == "" and legacy):
         findings.append(
             Finding(
                 Severity.WARNING,
@@ -77,10 +82,18 @@ def check_tls(view: SystemView) -> list[Finding]:
                 f"smtp_tls_security_level is {level or 'not set'}: outbound mail may go in clear",
                 fix="mailconf edit /etc/postfix/main.cf --set smtp_tls_security_level=may",
                 path=MAIN_CF,
+                line=view.main_line("smtp_tls_security_level"),
             )
         )
-    certificate = main.get("smtpd_tls_cert_file") or main.get("smtpd_tls_chain_files")
-    if not certificate:
+    certificate = next(
+        (
+            name
+            for name in ("smtpd_tls_chain_files", "smtpd_tls_cert_file")
+            if (main.get(name) or "").strip().lower() not in ("", "none")
+        ),
+        None,
+    )
+    if certificate is None:
         findings.append(
             Finding(
                 Severity.WARNING,
@@ -88,6 +101,7 @@ def check_tls(view: SystemView) -> list[Finding]:
                 "no server certificate (smtpd_tls_cert_file / smtpd_tls_chain_files) is configured",
                 fix="configure a certificate, e.g. from Let's Encrypt",
                 path=MAIN_CF,
+                line=view.main_line("smtpd_tls_cert_file"),
             )
         )
     return findings

@@ -97,13 +97,30 @@ class SystemView:
             main.get("queue_directory") if main is not None else None
         ) or POSTFIX_QUEUE_DIRECTORY
 
-    def milter_socket(self, daemon: str) -> str | None:
-        """The socket the daemon listens on: /etc/default's SOCKET overrides the conf's Socket."""
+    def main_line(self, name: str) -> int | None:
+        """The main.cf line of the parameter ``name`` (its last setting), or None."""
+        main = self.document("main")
+        entry = main._last(name) if main is not None else None
+        return main.line_of(entry) if entry is not None else None
+
+    def milter_socket_source(self, daemon: str) -> tuple[str, str, int | None] | None:
+        """``(socket, file, line)``: where the daemon's socket is set.  /etc/default's SOCKET
+        (expanded as the init script does, with ``NAME`` and ``RUNDIR`` set) overrides the conf
+        file's Socket."""
         defaults = self.document(f"default-{daemon}")
         if defaults is not None:
-            socket = defaults.get("SOCKET")
+            initial = {"NAME": daemon, "RUNDIR": f"/run/{daemon}"}
+            socket = defaults.get("SOCKET", expand=True, environment=initial)
             if socket:
-                return str(socket)
+                entry = defaults._assignments("SOCKET")[-1]
+                return str(socket), f"/etc/default/{daemon}", defaults.line_of(entry)
         conf = self.document(daemon)
         socket = conf.get("Socket") if conf is not None else None
-        return str(socket) if socket else None
+        if not socket:
+            return None
+        return str(socket), f"/etc/{daemon}.conf", conf._last_line("Socket")
+
+    def milter_socket(self, daemon: str) -> str | None:
+        """The socket the daemon listens on: /etc/default's SOCKET overrides the conf's Socket."""
+        found = self.milter_socket_source(daemon)
+        return found[0] if found is not None else None
