@@ -115,3 +115,39 @@ def test_broken_pattern_is_refused_like_the_daemon(workdir: Path) -> None:
     with pytest.raises(mailconf.ValidationError, match="regular expression"):
         table.lookup("a", regex=True)  # type: ignore[attr-defined]
     assert [f.code for f in table.lint(regex=True)] == ["milter.bad-pattern"]  # type: ignore[attr-defined]
+
+
+POSIX_PATTERNS = [
+    (r"a\dc", ["adc", "a1c"]),  # no \d in POSIX ERE: the letter d
+    (r"a\Z", ["aZ", "a"]),
+    (r"a\z", ["az"]),  # a Python error, a literal z to glibc
+    ("[[:digit:]]x", ["5x", "dx"]),  # a POSIX class, not a nested set
+    (r"[\d]", ["d", "\\", "5"]),  # a backslash inside brackets is literal
+    ("[]a]", ["]", "a", "b"]),
+    ("[^]a]", ["b", "]"]),
+    ("x[.]y", ["x.y", "x\\y", "xzy"]),  # refile's own escaping of '.' inside brackets
+    (r"a\<b", ["ab"]),
+    (r"\w+@\wx", ["ab@cx", "a@.x"]),
+    ("[[:foo:]]", ["a"]),  # an unknown class: regcomp fails
+]
+
+
+@pytest.mark.parametrize(("pattern", "queries"), POSIX_PATTERNS)
+def test_refile_patterns_are_posix_regexes(pattern: str, queries: list[str], workdir: Path) -> None:
+    """A ``refile:`` pattern is compiled by glibc's regcomp (POSIX ERE with GNU escapes), not
+    by Python: mailconf's answers equal ``opendkim -Q``'s for what the two languages read
+    differently."""
+    binary = require_binary("opendkim")
+    path = workdir / "posix.table"
+    path.write_text(f"{pattern} k\n")
+    opened = subprocess.run(
+        [binary, "-Q"], input=f"refile:{path}\nx/1\n", capture_output=True, text=True, timeout=20
+    )
+    table = mailconf.parse(path.read_text(), kind="signingtable")
+    assert isinstance(table, SigningTable)
+    if "Error compiling regular expression" in opened.stderr:
+        with pytest.raises(mailconf.ValidationError, match="regular expression"):
+            table.lookup(queries[0], regex=True)
+        return
+    expected = daemon_lookups(binary, f"refile:{path}", queries)
+    assert [_lookup(table, query, True) for query in queries] == expected

@@ -78,7 +78,83 @@ def refile_regex(pattern: str) -> str:
 def compile_refile(pattern: str, *, icase: bool) -> re.Pattern[str]:
     """The compiled POSIX extended regex of a ``refile:`` key; raises ``re.error`` when the
     daemon's ``regcomp()`` would fail too (e.g. an unbalanced ``[``)."""
-    body = refile_regex(pattern)
-    # POSIX ERE has no Python-only escapes or lazy quantifiers: make the few that differ literal.
-    body = body.replace("(?", "(\\?")
-    return re.compile(body, re.IGNORECASE if icase else 0)
+    return re.compile(posix_ere_to_python(refile_regex(pattern)), re.IGNORECASE if icase else 0)
+
+
+_POSIX_CLASSES = {
+    "alpha": "a-zA-Z",
+    "digit": "0-9",
+    "alnum": "0-9a-zA-Z",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "space": " \\t\\n\\r\\f\\v",
+    "blank": " \\t",
+    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+    "xdigit": "0-9A-Fa-f",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "print": "\\x20-\\x7e",
+    "graph": "\\x21-\\x7e",
+}
+# glibc's GNU escapes outside brackets; any other escaped character is itself
+_GNU_ESCAPES = {
+    "w": "\\w",
+    "W": "\\W",
+    "s": "\\s",
+    "S": "\\S",
+    "b": "\\b",
+    "B": "\\B",
+    "<": "\\b(?=\\w)",
+    ">": "\\b(?<=\\w)",
+    "`": "\\A",
+    "'": "\\Z",
+}
+
+
+def posix_ere_to_python(body: str) -> str:
+    """A glibc ``regcomp(REG_EXTENDED)`` pattern as a Python one: ``\\d`` or ``\\Z`` are the
+    letters d and Z, a backslash inside ``[...]`` is literal, ``[:digit:]`` classes work, ``(?``
+    is a literal ``?`` after ``(``.  Raises ``re.error`` for an unterminated bracket."""
+    out: list[str] = []
+    index, length = 0, len(body)
+    while index < length:
+        char = body[index]
+        if char == "\\" and index + 1 < length:
+            nxt = body[index + 1]
+            out.append(_GNU_ESCAPES.get(nxt, "\\" + nxt if nxt in "123456789" else re.escape(nxt)))
+            index += 2
+        elif char == "[":
+            index = _bracket(body, index, out)
+        elif char == "(" and body[index + 1 : index + 2] == "?":
+            out.append("(\\?")
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def _bracket(body: str, start: int, out: list[str]) -> int:
+    """Translate the bracket expression at ``start``; return the index after it."""
+    index = start + 1
+    parts = ["["]
+    if body[index : index + 1] == "^":
+        parts.append("^")
+        index += 1
+    first = True
+    while index < len(body):
+        char = body[index]
+        if char == "]" and not first:
+            out.append("".join(parts) + "]")
+            return index + 1
+        first = False
+        if body.startswith("[:", index):
+            end = body.find(":]", index + 2)
+            name = body[index + 2 : end] if end >= 0 else ""
+            if name not in _POSIX_CLASSES:
+                raise re.error(f"invalid character class at position {index}")
+            parts.append(_POSIX_CLASSES[name])
+            index = end + 2
+            continue
+        parts.append("\\" + char if char in "\\[]&~|" else char)
+        index += 1
+    raise re.error(f"unterminated character set at position {start}")
