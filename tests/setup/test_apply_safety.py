@@ -75,3 +75,20 @@ def test_ed25519_key_signs_beside_the_rsa_key(example_root: Path) -> None:
         ["*@hogehoge.com", "default-ed25519._domainkey.hogehoge.com"],
     ]
     assert make_plan(setup, SystemRoot(example_root)).empty
+
+
+def test_a_damaged_backup_copy_does_not_stop_the_rollback(example_root: Path) -> None:
+    master = example_root / "etc/postfix/master.cf"
+    master_before = master.read_bytes()
+
+    def damage_then_fail(root: SystemRoot, **_: Any) -> validate.Validation:
+        (copy,) = (example_root / "var/backups/mailconf").glob("*/files/etc/postfix/main.cf")
+        copy.write_bytes(b"x")
+        return failing_postconf(root)
+
+    with pytest.raises(ApplyError, match="injected failure") as caught:
+        apply(SPEC, SystemRoot(example_root), validators=[damage_then_fail])
+    result = caught.value.result
+    assert master.read_bytes() == master_before  # the others were still restored
+    assert "/etc/postfix/master.cf" in result.restored
+    assert any("main.cf" in item and "damaged" in item for item in result.not_done)

@@ -95,3 +95,21 @@ def test_backup_of_a_directory_refused(tmp_path: Path) -> None:
     root.resolve("/etc/d").mkdir(parents=True)
     with pytest.raises(MailconfError, match="not a regular file"):
         BackupSet.create(root).backup("/etc/d")
+
+
+def test_one_damaged_copy_does_not_stop_the_others_being_restored(tmp_path: Path) -> None:
+    root = SystemRoot(tmp_path)
+    (tmp_path / "etc").mkdir()
+    first, second = root.resolve("/etc/a.conf"), root.resolve("/etc/b.conf")
+    first.write_bytes(b"a old\n")
+    second.write_bytes(b"b old\n")
+    backup = BackupSet.create(root)
+    backup.backup("/etc/a.conf")
+    backup.backup("/etc/b.conf")
+    first.write_bytes(b"a new\n")
+    second.write_bytes(b"b new\n")
+    (backup.directory / "files/etc/b.conf").write_bytes(b"x")  # restored first, and damaged
+    with pytest.raises(MailconfError, match=r"/etc/b\.conf.*damaged") as caught:
+        backup.restore()
+    assert first.read_bytes() == b"a old\n"
+    assert "/etc/a.conf" in str(caught.value)  # says what was restored

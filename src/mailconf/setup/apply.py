@@ -36,7 +36,7 @@ from mailconf.keys import ensure_key_pair
 from mailconf.setup.planner import PENDING_RESTARTS, Plan, Step, make_plan, pending_restarts
 from mailconf.setup.spec import Setup
 from mailconf.system import accounts, packages, validate
-from mailconf.system.backup import BACKUPS_SYSTEM_PATH, BackupSet
+from mailconf.system.backup import BACKUPS_SYSTEM_PATH, BackupSet, RestoreError
 from mailconf.system.lock import ApplyLock
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
@@ -196,7 +196,15 @@ class _Run:
     def restore(self) -> None:
         """Put back every file this apply wrote; keep owing the restarts of what stays done."""
         if self.backup is not None:
-            restored = self.backup.restore()
+            try:
+                restored = self.backup.restore()
+            except RestoreError as exc:
+                # Not raised: the error being reported is the one that made us restore.
+                restored = exc.restored
+                self.result.not_done.extend(
+                    f"restore {path} from {self.backup.directory}: {why}"
+                    for path, why in exc.failed
+                )
             self.result.restored.extend(p for p in restored if p != PENDING_RESTARTS)
         kept = {service for step in self.kept for service in step.services}
         if kept:

@@ -22,7 +22,7 @@ from mailconf.system.accounts import (
     read_users,
     resolve_owner,
 )
-from mailconf.system.backup import BackupEntry, BackupSet, list_backups
+from mailconf.system.backup import BackupEntry, BackupSet, RestoreError, list_backups
 from mailconf.system.lock import ApplyLock, LockHeldError
 from mailconf.system.packages import InstallReport, PackageState, ensure_packages, query_packages
 from mailconf.system.root import SystemRoot
@@ -51,6 +51,7 @@ __all__ = [
     "InstallReport",
     "LockHeldError",
     "PackageState",
+    "RestoreError",
     "Runner",
     "ServiceError",
     "ServiceManager",

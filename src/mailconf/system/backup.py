@@ -62,6 +62,18 @@ class BackupEntry:
         )
 
 
+class RestoreError(MailconfError):
+    """Some files of a backup set could not be put back; ``restored`` were."""
+
+    def __init__(self, restored: list[str], failed: list[tuple[str, str]]) -> None:
+        self.restored = restored
+        self.failed = failed
+        message = "could not restore " + "; ".join(f"{path} ({why})" for path, why in failed)
+        if restored:
+            message += f"; restored {', '.join(restored)}"
+        super().__init__(message)
+
+
 class BackupSet:
     """The backups of one apply. Create with :meth:`create`, reopen with :meth:`open`."""
 
@@ -148,22 +160,36 @@ class BackupSet:
         return entry
 
     def restore(self, system_path: str | None = None) -> list[str]:
-        """Put files back as they were; all of them, or one. Returns the system paths restored."""
+        """Put files back as they were; all of them, or one. Returns the system paths restored.
+
+        A file that cannot be restored does not stop the others: every one is tried, then
+        :class:`RestoreError` names those that failed (and lists those restored).
+        """
         targets = self.entries if system_path is None else (self._entry(system_path),)
-        done = []
+        done: list[str] = []
+        failed: list[tuple[str, str]] = []
         for entry in reversed(targets):
-            host = self.root.resolve(entry.system_path)
-            if entry.existed:
-                data = self._copy_path(entry.system_path).read_bytes()
-                if len(data) != entry.size:
-                    raise MailconfError(f"{entry.system_path}: backup copy is damaged (size)")
-                atomic_write(host, data, mode=entry.mode, uid=entry.uid, gid=entry.gid)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(host)
-                    fsync_directory(host.parent)
+            try:
+                self._restore_one(entry)
+            except (MailconfError, OSError) as exc:
+                failed.append((entry.system_path, str(exc)))
+                continue
             done.append(entry.system_path)
+        if failed:
+            raise RestoreError(done, failed)
         return done
+
+    def _restore_one(self, entry: BackupEntry) -> None:
+        host = self.root.resolve(entry.system_path)
+        if entry.existed:
+            data = self._copy_path(entry.system_path).read_bytes()
+            if len(data) != entry.size:
+                raise MailconfError(f"{entry.system_path}: backup copy is damaged (size)")
+            atomic_write(host, data, mode=entry.mode, uid=entry.uid, gid=entry.gid)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(host)
+                fsync_directory(host.parent)
 
     def _entry(self, system_path: str) -> BackupEntry:
         try:
