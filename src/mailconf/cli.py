@@ -295,38 +295,25 @@ def _method(doc: Any, name: str, option: str) -> Callable[..., Any]:
 
 
 def resolve_milter(milter: str, main_cf: Any, root: str) -> str:
-    """``opendkim``/``opendmarc`` -> the local daemon's socket as Postfix must name it."""
+    """``opendkim``/``opendmarc`` -> the local daemon's socket as Postfix must name it.
+
+    The socket is found the way the doctor finds it (/etc/default's SOCKET overrides the conf's
+    Socket), so `edit --add-milter` and `check` can never disagree about it.
+    """
     if milter not in ("opendkim", "opendmarc"):
         return milter
     from mailconf import maincf
+    from mailconf.checks.system_view import SystemView
     from mailconf.system.root import SystemRoot
 
-    socket = local_milter_socket(milter, SystemRoot(root))
+    socket = SystemView(SystemRoot(root)).milter_socket(milter)
+    if socket is None:
+        raise MailconfError(
+            f"no Socket for {milter} under {root} (/etc/{milter}.conf, /etc/default/{milter}); "
+            "give the milter as a socket spec instead"
+        )
     queue_directory = main_cf.get("queue_directory") or "/var/spool/postfix"
     return maincf.milter_socket_for_postfix(socket, queue_directory)
-
-
-def local_milter_socket(daemon: str, root: Any) -> str:
-    """The socket a daemon listens on: /etc/default/DAEMON's SOCKET overrides the conf file."""
-    from mailconf.milterconf import OpenDkimConf, OpenDmarcConf
-    from mailconf.shellvars import ShellVars
-
-    default_file = root.resolve(f"/etc/default/{daemon}")
-    if default_file.exists():
-        initial = {"NAME": daemon, "RUNDIR": f"/run/{daemon}"}
-        socket = ShellVars.load(default_file).get("SOCKET", expand=True, environment=initial)
-        if socket:
-            return str(socket)
-    conf = root.resolve(f"/etc/{daemon}.conf")
-    if not conf.exists():
-        raise MailconfError(
-            f"{conf}: not found; give the milter as a socket spec instead of {daemon!r}"
-        )
-    conf_type = OpenDkimConf if daemon == "opendkim" else OpenDmarcConf
-    socket = conf_type.load(conf).get("Socket")
-    if not socket:
-        raise MailconfError(f"{conf}: no Socket option; give the milter as a socket spec")
-    return str(socket)
 
 
 def unified_diff(before: str, after: str, path: str) -> str:
