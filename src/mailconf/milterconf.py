@@ -24,6 +24,7 @@ from mailconf.errors import ValidationError
 from mailconf.findings import Finding, Severity
 from mailconf.milter_datasets import DataSetSpec, parse_dataset
 from mailconf.syntax.document import Document, Entry
+from mailconf.syntax.layout import align_like, visual_width
 
 _OPTION = re.compile(r"[ \t]*(?P<name>[^ \t\r\n#]+)[ \t]+(?P<value>[^#\n]*)")
 # indent, name, separator, value, space before the comment, comment, line ending
@@ -31,7 +32,6 @@ _LAYOUT = re.compile(
     r"(?P<indent>[ \t]*)(?P<name>[^ \t\r\n#]+)(?P<sep>[ \t]+)(?P<value>[^#\n]*?)"
     r"(?P<space>[ \t]*)(?P<rest>(?:#[^\n]*)?\r?\n?)\Z"
 )
-_TAB = 8
 
 
 @attrs.define(eq=False)
@@ -62,7 +62,7 @@ class Option(Entry):
     @property
     def value_column(self) -> int:
         """The visual column (tabs every 8) where the value starts."""
-        return _visual_width(self.text[: self._match.start("value")])
+        return visual_width(self.text[: self._match.start("value")])
 
 
 @attrs.define(eq=False)
@@ -415,32 +415,13 @@ def _minimum_ok(value: str) -> bool:
     return rest == "" or rest.startswith("+")
 
 
-def _visual_width(text: str) -> int:
-    column = 0
-    for char in text:
-        column = (column // _TAB + 1) * _TAB if char == "\t" else column + 1
-    return column
-
-
 def _aligned_line(name: str, value: str, reference: Option | None, options: list[Option]) -> str:
     """``name value`` laid out like ``reference`` (tabs or spaces up to the same value column)."""
     if reference is None:
         return f"{name} {value}"
     layout = _LAYOUT.match(reference.text)
     assert layout is not None
-    indent, sep = layout["indent"], layout["sep"]
-    column = reference.value_column
-    start = _visual_width(indent + name)
-    if "\t" in sep:
-        padding = ""
-        position = start
-        while position < column or not padding:
-            padding += "\t"
-            position = (position // _TAB + 1) * _TAB
-        return f"{indent}{name}{padding}{value}"
-    if len(sep) == 1 or start >= column:
-        return f"{indent}{name}{' ' * max(1, len(sep) if len(sep) == 1 else 1)}{value}"
-    return f"{indent}{name}{' ' * (column - start)}{value}"
+    return align_like(layout["indent"], name, value, layout["sep"], reference.value_column)
 
 
 @attrs.define(eq=False)

@@ -21,6 +21,7 @@ from mailconf.errors import ValidationError
 from mailconf.findings import Finding
 from mailconf.milter_datasets import compile_refile
 from mailconf.syntax.document import Document, Entry
+from mailconf.syntax.layout import align_like, visual_width
 
 CSPACE = " \t\n\v\f\r"
 
@@ -150,26 +151,8 @@ class DataSet(Document):
         body = text[len(indent) :]
         sep_match = re.match(r"\S+([ \t]+)", body)
         sep = sep_match.group(1) if sep_match else " "
-        ref_key = reference.key
-        column = _visual_width(indent + ref_key + sep)
-        start = _visual_width(indent + key)
-        if "\t" in sep:
-            padding, position = "", start
-            while position < column or not padding:
-                padding += "\t"
-                position = (position // 8 + 1) * 8
-        elif len(sep) > 1 and start < column:
-            padding = " " * (column - start)
-        else:
-            padding = " " if len(sep) > 1 else sep
-        return f"{indent}{key}{padding}{value}"
-
-
-def _visual_width(text: str) -> int:
-    column = 0
-    for char in text:
-        column = (column // 8 + 1) * 8 if char == "\t" else column + 1
-    return column
+        column = visual_width(indent + reference.key + sep)
+        return align_like(indent, key, value, sep, column)
 
 
 def _check_token(text: str, what: str) -> None:
