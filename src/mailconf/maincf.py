@@ -18,13 +18,12 @@ convention; a single-line list gets the separator it already uses (``", "``, ``"
 from __future__ import annotations
 
 import functools
-import json
 import re
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from mailconf._data import read_data
 from mailconf.errors import EditError
 from mailconf.findings import Finding
 from mailconf.postfix_lines import (
@@ -94,8 +93,9 @@ SERVICE_PARAMETER_SUFFIXES = {
 
 @functools.cache
 def _parameter_data() -> dict[str, Any]:
-    text = (resources.files("mailconf") / "data" / "postfix" / "parameters.json").read_text()
-    data: dict[str, Any] = json.loads(text)
+    import json  # only lint and set() need the table
+
+    data: dict[str, Any] = json.loads(read_data("postfix", "parameters.json"))
     return data
 
 

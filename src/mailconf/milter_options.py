@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import difflib
 import functools
-from importlib import resources
 
 import attrs
+
+from mailconf._data import read_data
 
 BOOLEAN = "boolean"
 INTEGER = "integer"
@@ -79,7 +80,7 @@ class OptionSpec:
 @functools.cache
 def option_table(kind: str) -> dict[str, OptionSpec]:
     """Lower-cased name -> spec for ``kind`` ("opendkim" or "opendmarc"), refused names included."""
-    text = (resources.files("mailconf") / "data" / "milter" / f"{kind}.tsv").read_text("utf-8")
+    text = read_data("milter", f"{kind}.tsv")
     table: dict[str, OptionSpec] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
