@@ -48,6 +48,7 @@ from mailconf.postfix_values import (
     milter_socket_for_postfix,
     normalize_item,
     pure_reference,
+    restriction_key,
 )
 from mailconf.syntax.document import Document, Entry, split_lines
 
@@ -487,7 +488,7 @@ class MainCf(Document):
             current = [normalize_item(it.text) for it in group_restrictions(tokens)]
         else:
             current = [normalize_item(it.text) for it in self._items(list_name)]
-        if wanted in current:
+        if restriction_key(wanted) in {restriction_key(existing) for existing in current}:
             return False
         if after is not None:
             anchor = normalize_item(after)

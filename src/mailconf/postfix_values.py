@@ -89,6 +89,18 @@ def normalize_item(text: str) -> str:
     return " ".join(out)
 
 
+def restriction_key(normalized: str) -> str:
+    """What a restriction checks, without its per-use options (Postfix 3.0+ braced form):
+    ``check_policy_service {unix:private/x, timeout=10s}`` is the check
+    ``check_policy_service unix:private/x``, so adding the plain form again would duplicate it."""
+    name, _, argument = normalized.partition(" ")
+    if argument.startswith("{"):
+        inner = split_braced(strip_braces(argument), LIST_SEPARATORS)
+        if inner:
+            return f"{name} {inner[0]}"
+    return normalized
+
+
 def list_tokens(value: str) -> list[Item]:
     """Split a value into list tokens with their offsets (``mystrtokq`` with ``{ }``)."""
     return [
