@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mailconf import milter_options as mo
+from mailconf.errors import ParseError
 from mailconf.findings import Finding, Severity
 from mailconf.milter_datasets import DataSetSpec
 
@@ -70,7 +71,7 @@ def unknown_option_message(kind: str, name: str) -> tuple[str, str, str]:
 
 
 # ---------------------------------------------------------------------- conf files
-def lint_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
+def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding]:
     findings: list[Finding] = []
     path = conf.path
 
@@ -155,6 +156,47 @@ def lint_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
             "e.g. local:/var/spool/postfix/opendkim/opendkim.sock or inet:8891@127.0.0.1",
             line_of("Socket"),
         )
+    if conf.kind == "opendkim":
+        findings.extend(_lint_includes(conf, root, depth))
+    return findings
+
+
+# opendkim/config.c refuses nesting deeper than this (MAXLEVEL).
+INCLUDE_DEPTH = 5
+
+
+def _lint_includes(conf: MilterConf, root: str, depth: int) -> list[Finding]:
+    """OpenDKIM reads an ``Include``d file as part of its configuration: what it would refuse
+    there stops the daemon as surely as in the main file, so it is validated and linted too."""
+    from mailconf.milterconf import OpenDkimConf
+
+    findings: list[Finding] = []
+    for entry in conf.occurrences("Include"):
+        target = under(root, entry.value)
+        if not os.path.isfile(target):
+            continue  # reported above as milter.missing-file
+        line = entry.lineno or conf.line_of(entry)
+        if depth >= INCLUDE_DEPTH:
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "milter.include-depth",
+                    f"Include nests deeper than {INCLUDE_DEPTH} levels (opendkim refuses it)",
+                    "",
+                    conf.path,
+                    line,
+                )
+            )
+            continue
+        try:
+            included = OpenDkimConf.load(target)
+        except ParseError as error:
+            findings.append(
+                Finding(Severity.ERROR, "milter.include-invalid", str(error), "", conf.path, line)
+            )
+            continue
+        findings.extend(included.validate())
+        findings.extend(lint_conf(included, root, depth + 1))
     return findings
 
 
