@@ -297,8 +297,8 @@ def _method(doc: Any, name: str, option: str) -> Callable[..., Any]:
 def resolve_milter(milter: str, main_cf: Any, root: str) -> str:
     """``opendkim``/``opendmarc`` -> the local daemon's socket as Postfix must name it.
 
-    The socket is found the way the doctor finds it (/etc/default's SOCKET overrides the conf's
-    Socket), so `edit --add-milter` and `check` can never disagree about it.
+    The socket is found the way the doctor finds it (the conf's Socket, else /etc/default's
+    SOCKET, as Debian's init scripts do), so `edit --add-milter` and `check` cannot disagree.
     """
     if milter not in ("opendkim", "opendmarc"):
         return milter

@@ -115,14 +115,37 @@ def test_milter_order_dmarc_before_dkim(root: Path) -> None:
     assert "milter.order" in errors(doctor(root))
 
 
-def test_default_file_socket_overrides_the_conf(root: Path) -> None:
-    """Debian's default SOCKET under /run is outside Postfix's chroot: unreachable."""
+def test_default_file_socket_differing_from_the_conf_is_a_conflict(root: Path) -> None:
+    """Debian's init script uses the conf's Socket; systemd, after opendkim.service.generate,
+    /etc/default's SOCKET (here under /run, outside Postfix's chroot): Postfix cannot be right
+    for both."""
     edit(
         root,
         "/etc/default/opendkim",
         lambda d: d.set("SOCKET", "local:/run/opendkim/opendkim.sock"),
     )
-    assert "milter.socket-unreachable" in errors(doctor(root))
+    findings = doctor(root)
+    conflict = next(f for f in findings if f.code == "milter.socket-conflict")
+    assert conflict.severity is Severity.ERROR
+    socket_line = next(
+        number
+        for number, line in enumerate((root / "etc/default/opendkim").read_text().splitlines(), 1)
+        if line.startswith("SOCKET=")
+    )
+    assert (conflict.path, conflict.line) == ("/etc/default/opendkim", socket_line)
+
+
+def test_socket_only_in_the_default_file_is_used(root: Path) -> None:
+    """Without a Socket in the conf, the init script passes /etc/default's SOCKET (-p)."""
+    edit(root, "/etc/opendkim.conf", lambda d: d.unset("Socket"))
+    edit(
+        root,
+        "/etc/default/opendkim",
+        lambda d: d.set("SOCKET", "local:/run/opendkim/opendkim.sock"),
+    )
+    found = errors(doctor(root))
+    assert "milter.socket-unreachable" in found
+    assert "milter.socket-conflict" not in found
 
 
 def test_socket_directory_missing(root: Path) -> None:
@@ -360,6 +383,7 @@ def test_socket_findings_carry_file_and_line(root: Path) -> None:
     )
     defaults = root / "etc/default/opendkim"
     defaults.write_text(defaults.read_text() + "SOCKET=local:$RUNDIR/opendkim.sock\n")
+    edit(root, "/etc/opendkim.conf", lambda d: d.unset("Socket"))  # then SOCKET is used
     unreachable = found(doctor(root), "milter.socket-unreachable")
     assert unreachable.path == "/etc/default/opendkim"
     assert unreachable.line == len(defaults.read_text().splitlines())

@@ -46,6 +46,7 @@ def check_milters(view: SystemView) -> list[Finding]:
             )
             continue
         socket, socket_file, socket_line = found
+        findings += _socket_conflict(daemon, view.milter_socket_sources(daemon))
         try:
             expected = milter_socket_for_postfix(socket, view.queue_directory)
         except EditError as error:
@@ -127,6 +128,27 @@ def check_time_limits(view: SystemView) -> list[Finding]:
             )
         )
     return findings
+
+
+def _socket_conflict(daemon: str, sources: list[tuple[str, str, int | None]]) -> list[Finding]:
+    """The conf file and /etc/default naming different sockets: the init script listens on the
+    first, systemd (after opendkim.service.generate) on the second, so Postfix can only be
+    right for one of them."""
+    if len(sources) < 2 or sources[0][0] == sources[1][0]:
+        return []
+    (conf_socket, conf_file, _), (default_socket, default_file, default_line) = sources[:2]
+    return [
+        Finding(
+            Severity.ERROR,
+            "milter.socket-conflict",
+            f"{default_file} sets SOCKET={default_socket} but {conf_file} says Socket "
+            f"{conf_socket}: the init script uses the second, systemd (after "
+            f"{daemon}.service.generate) the first",
+            fix="set the same socket in both (mailconf apply does)",
+            path=default_file,
+            line=default_line,
+        )
+    ]
 
 
 def _milter_items(main: object, name: str) -> list[str]:

@@ -103,24 +103,35 @@ class SystemView:
         entry = main._last(name) if main is not None else None
         return main.line_of(entry) if entry is not None else None
 
-    def milter_socket_source(self, daemon: str) -> tuple[str, str, int | None] | None:
-        """``(socket, file, line)``: where the daemon's socket is set.  /etc/default's SOCKET
-        (expanded as the init script does, with ``NAME`` and ``RUNDIR`` set) overrides the conf
-        file's Socket."""
+    def milter_socket_sources(self, daemon: str) -> list[tuple[str, str, int | None]]:
+        """``(socket, file, line)`` for each place that sets the daemon's socket, the one the
+        daemon uses first.
+
+        Debian's init script passes /etc/default's SOCKET (expanded with ``NAME`` and ``RUNDIR``
+        set, as the script does) only when the conf file has no Socket, so the conf's comes first;
+        under systemd, SOCKET wins only once ``opendkim.service.generate`` has written an override.
+        Two different sockets therefore mean "it depends on the service manager".
+        """
+        found: list[tuple[str, str, int | None]] = []
+        conf = self.document(daemon)
+        socket = conf.get("Socket") if conf is not None else None
+        if socket:
+            found.append((str(socket), f"/etc/{daemon}.conf", conf._last_line("Socket")))
         defaults = self.document(f"default-{daemon}")
         if defaults is not None:
             initial = {"NAME": daemon, "RUNDIR": f"/run/{daemon}"}
-            socket = defaults.get("SOCKET", expand=True, environment=initial)
-            if socket:
+            value = defaults.get("SOCKET", expand=True, environment=initial)
+            if value:
                 entry = defaults._assignments("SOCKET")[-1]
-                return str(socket), f"/etc/default/{daemon}", defaults.line_of(entry)
-        conf = self.document(daemon)
-        socket = conf.get("Socket") if conf is not None else None
-        if not socket:
-            return None
-        return str(socket), f"/etc/{daemon}.conf", conf._last_line("Socket")
+                found.append((str(value), f"/etc/default/{daemon}", defaults.line_of(entry)))
+        return found
+
+    def milter_socket_source(self, daemon: str) -> tuple[str, str, int | None] | None:
+        """Where the socket the daemon listens on is set (see :meth:`milter_socket_sources`)."""
+        found = self.milter_socket_sources(daemon)
+        return found[0] if found else None
 
     def milter_socket(self, daemon: str) -> str | None:
-        """The socket the daemon listens on: /etc/default's SOCKET overrides the conf's Socket."""
+        """The socket the daemon listens on (the conf's Socket, else /etc/default's SOCKET)."""
         found = self.milter_socket_source(daemon)
         return found[0] if found is not None else None
