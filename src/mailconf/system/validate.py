@@ -34,7 +34,7 @@ from pathlib import Path
 
 import attrs
 
-from mailconf.errors import MailconfError
+from mailconf.errors import MailconfError, ParseError
 from mailconf.fileio import decode, encode
 from mailconf.milter_datasets import parse_dataset
 from mailconf.milter_options import DATASET, path_options
@@ -137,29 +137,37 @@ def rewrite_conf_for_root(
     path_options: frozenset[str],
     dataset_options: frozenset[str],
     include: Callable[[str], str] | None = None,
+    *,
+    kind: str = "opendkim",
 ) -> str:
     """Copy of an opendkim/opendmarc configuration with file paths moved under ``root``.
 
-    Follows the daemons' line rules: ``#`` anywhere cuts the line, the name ends at the first
-    space or tab, the value is the rest trimmed, names are case-insensitive. Lines are otherwise
-    kept, so line numbers in error messages still match the original. ``include`` maps an
-    ``Include`` value to the path of its own rewritten copy.
+    The file is read by the same model as everywhere else (the daemon's line rules, names
+    case-insensitive); each rewritten option stays on its line, so line numbers in the daemon's
+    messages still match the original.  ``include`` maps an ``Include`` value to the path of its
+    own rewritten copy.  Text the model refuses is returned as it is: the daemon will refuse it
+    too, with its own message.
     """
-    out = []
-    for line in text.splitlines(keepends=True):
-        body = line.split("#", 1)[0].replace("\r", "").rstrip("\n")
-        stripped = body.strip(" \t")
-        parts = stripped.replace("\t", " ").split(" ", 1)
-        name = parts[0].lower()
-        value = parts[1].strip(" \t") if len(parts) > 1 else ""
-        if value and name == "include" and include is not None:
-            out.append(f"{parts[0]} {include(value)}\n")
-        elif value and name in path_options:
+    from mailconf.milterconf import OpenDkimConf, OpenDmarcConf, Option
+    from mailconf.syntax.parse import parse_document
+
+    doc_type = OpenDkimConf if kind == "opendkim" else OpenDmarcConf
+    try:
+        doc = parse_document(doc_type, text)
+    except ParseError:
+        return text
+    for entry in list(doc.entries):
+        assert isinstance(entry, Option)
+        name, value = entry.name.lower(), entry.value
+        if name == "include" and include is not None:
+            new = include(value)
+        elif name in path_options:
             new = _rewrite_value(root, value, name in dataset_options)
-            out.append(f"{parts[0]} {new}\n" if new != value else line)
         else:
-            out.append(line)
-    return "".join(out)
+            continue
+        if new != value:
+            doc.replace(entry, f"{entry.name} {new}")
+    return doc.dump()
 
 
 def _validate_milter_conf(
@@ -197,7 +205,12 @@ def _validate_milter_conf(
             except FileNotFoundError:
                 return str(source)  # let the daemon report the missing file
             rewritten = rewrite_conf_for_root(
-                root, text, path_options, dataset_options, lambda v: copy(v, depth + 1)
+                root,
+                text,
+                path_options,
+                dataset_options,
+                lambda v: copy(v, depth + 1),
+                kind=tool,
             )
             target.write_bytes(encode(rewritten))
             rename[str(target)] = system_path
