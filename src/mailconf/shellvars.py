@@ -103,6 +103,12 @@ def _shell_word(raw: str, variables: Mapping[str, str] | None = None) -> tuple[s
     return "".join(out), min(index, length)
 
 
+def init_script_environment(daemon: str) -> dict[str, str]:
+    """What Debian's opendkim/opendmarc init scripts set before they source /etc/default/NAME
+    (so ``SOCKET=local:$RUNDIR/...`` expands as the script expands it)."""
+    return {"NAME": daemon, "RUNDIR": f"/run/{daemon}"}
+
+
 @attrs.define(eq=False)
 class ShellVars(Document):
     kind = "shellvars"

@@ -14,6 +14,7 @@ import attrs
 import mailconf
 from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
+from mailconf.shellvars import init_script_environment
 from mailconf.system.root import SystemRoot
 
 POSTFIX_QUEUE_DIRECTORY = "/var/spool/postfix"
@@ -119,8 +120,9 @@ class SystemView:
             found.append((str(socket), f"/etc/{daemon}.conf", conf._last_line("Socket")))
         defaults = self.document(f"default-{daemon}")
         if defaults is not None:
-            initial = {"NAME": daemon, "RUNDIR": f"/run/{daemon}"}
-            value = defaults.get("SOCKET", expand=True, environment=initial)
+            value = defaults.get(
+                "SOCKET", expand=True, environment=init_script_environment(daemon)
+            )
             if value:
                 entry = defaults._assignments("SOCKET")[-1]
                 found.append((str(value), f"/etc/default/{daemon}", defaults.line_of(entry)))

@@ -39,7 +39,7 @@ import attrs
 
 from mailconf.errors import MailconfError
 from mailconf.milterconf import OpenDkimConf, OpenDmarcConf
-from mailconf.shellvars import ShellVars
+from mailconf.shellvars import ShellVars, init_script_environment
 from mailconf.system import accounts
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run
@@ -163,7 +163,7 @@ def milter_setup(root: SystemRoot, name: str) -> MilterSetup:
         raise MailconfError(f"{conf} is missing: cannot start {name}")
     conf_type = OpenDkimConf if name == "opendkim" else OpenDmarcConf
     milter_conf = conf_type.load(conf_path)
-    initial = {"NAME": name, "RUNDIR": f"/run/{name}"}
+    initial = init_script_environment(name)
     default_path = root.resolve(f"/etc/default/{name}")
     shell = ShellVars.load(default_path) if default_path.is_file() else None
 
