@@ -2,7 +2,7 @@
 
 Every grammar has the same shape: a ``start`` rule over run terminals (``TRIVIA``, ``ENTRIES``
 and, for Postfix, ``ORPHANS``) and an ``entry`` rule over the unit terminal ``ENTRY``.  Lark's LALR
-parser (contextual lexer, tables cached on disk) recognises the runs; the compiled ``ENTRY``
+parser (contextual lexer, built in memory) recognises the runs; the compiled ``ENTRY``
 pattern, taken from the same grammar, splits an ``ENTRIES`` run into entries.  Matching runs
 instead of single lines is what makes a 100,000-line KeyTable parse in a fraction of a second:
 Lark's per-token cost is paid a few times per file instead of once per line.
@@ -37,7 +37,14 @@ def grammar_path(kind: str) -> Path:
 
 @functools.cache
 def parser(kind: str) -> lark.Lark:
-    """The LALR parser of ``kind``, built once per process (and cached across processes)."""
+    """The LALR parser of ``kind``, built in memory once per process.
+
+    Never ``cache=True``: Lark would then ``pickle.load`` a file with a predictable name in the
+    world-writable temporary directory, and any local user could plant one that runs code as
+    root the next time an admin runs mailconf.  Building these small grammars costs a few
+    milliseconds (``benchmarks/`` measures it); nothing is read but the ``.lark`` file shipped
+    with the package.
+    """
     import lark  # imported here: only parsing needs it, and it is the costliest import we have
 
     return lark.Lark.open(
@@ -45,7 +52,7 @@ def parser(kind: str) -> lark.Lark:
         parser="lalr",
         lexer="contextual",
         start=["start", "entry"],
-        cache=True,
+        cache=False,
         maybe_placeholders=False,
     )
 
