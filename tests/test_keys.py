@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from mailconf.errors import ValidationError
+from mailconf.errors import ReadError, ValidationError
 from mailconf.keys import (
     DkimKey,
     ensure_key_pair,
@@ -22,6 +22,8 @@ from mailconf.keys import (
     key_file_paths,
     load_private_key,
     load_private_key_bytes,
+    load_public_key,
+    public_key_from_txt,
     txt_stub,
 )
 
@@ -127,7 +129,7 @@ def test_load_refuses_encrypted_and_garbage(rsa_key: DkimKey, tmp_path: Path) ->
         load_private_key_bytes(encrypted)
     with pytest.raises(ValidationError, match="not a readable private key"):
         load_private_key_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-    with pytest.raises(ValidationError, match="cannot read"):
+    with pytest.raises(ReadError, match="cannot read the private key: No such file"):
         load_private_key(tmp_path / "missing.private")
 
 
@@ -164,6 +166,59 @@ def test_txt_stub_ed25519() -> None:
         'ed._domainkey\tIN\tTXT\t( "v=DKIM1; k=ed25519; "\n'
         f'\t  "p={key.public_value()}" )  ; ----- DKIM key ed for example.test\n'
     )
+
+
+@pytest.mark.parametrize("algorithm", ["rsa", "ed25519"])
+def test_public_half_read_back_from_the_txt_stub(algorithm: str) -> None:
+    key, _ = generate_key(algorithm)  # type: ignore[arg-type]
+    public = public_key_from_txt(txt_stub("sel", "example.test", key))
+    assert (public.algorithm, public.bits) == (key.algorithm, key.bits)
+    assert public.public_key_bytes() == key.public_key_bytes()
+    assert public.findings() == key.findings()
+
+
+@pytest.mark.skipif(not Path(GENKEY).exists(), reason="opendkim-genkey (opendkim-tools) missing")
+def test_public_half_of_opendkim_genkey_output(tmp_path: Path) -> None:
+    subprocess.run(
+        [GENKEY, "-b", "2048", "-d", "example.test", "-s", "sel", "-D", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    public = public_key_from_txt((tmp_path / "sel.txt").read_text())
+    assert public.public_value() == load_private_key(tmp_path / "sel.private").public_value()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no public key"),
+        ('x IN TXT ( "v=DKIM1; k=rsa; p=" )', "no public key"),
+        ('x IN TXT ( "v=DKIM1; k=rsa; p=AAAA" )', "not a rsa public key"),
+        ('x IN TXT ( "v=DKIM1; k=ed25519; p=AAAA" )', "not a ed25519 public key"),
+        ('x IN TXT ( "v=DKIM1; k=rsa; p=!!" )', "not a DKIM key record"),
+        ('x IN TXT ( "v=DKIM1; k=rsa; p=AAAA )', "not a DKIM key record"),
+        ('x IN TXT ( "v=DKIM1; k=dsa; p=AAAA" )', "not a dsa public key"),
+    ],
+)
+def test_public_half_refuses_what_is_not_a_key(text: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        public_key_from_txt(text, source="sel.txt")
+
+
+def test_txt_strings_follow_zone_file_quoting(rsa_key: DkimKey) -> None:
+    # A ';' comment may hold quotes, and a string may escape characters (\X and \DDD).
+    value = rsa_key.public_value()
+    text = f'; "comment"\nx IN TXT ( "v=DKIM1\\059 k=rsa; p={value[:10]}" "{value[10:]}" ) ; "x"'
+    assert public_key_from_txt(text).public_value() == value
+
+
+def test_load_public_key_prefers_the_private_key(rsa_key: DkimKey, tmp_path: Path) -> None:
+    (tmp_path / "sel.private").write_bytes(rsa_key.private_pem())
+    (tmp_path / "sel.txt").write_text("not even a record")  # never read: the key is readable
+    assert isinstance(load_public_key(tmp_path / "sel.private"), DkimKey)
+    (tmp_path / "sel.private").unlink()
+    with pytest.raises(FileNotFoundError):
+        load_public_key(tmp_path / "sel.private")  # a .txt alone is no key
 
 
 @pytest.mark.parametrize("selector", ["../../etc", "a;b", "a/b", "a b", "$(id)", "", "a..b"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import mailconf
-from mailconf.errors import EditError
+from mailconf.errors import EditError, ValidationError
 from mailconf.maincf import MainCf
 from mailconf.postfix_values import list_tokens, milter_socket_for_postfix
 from test_postfix_oracle import config_dir, corpus, postconf, postconf_n
@@ -79,9 +79,9 @@ def test_set_after_and_missing_anchor() -> None:
     assert edited("a = 1\nb = 2\n", "set", "n", "v", after="a") == "a = 1\nn = v\nb = 2\n"
     with pytest.raises(EditError):
         main("a = 1\n").set("n", "v", after="zz")
-    with pytest.raises(EditError):
+    with pytest.raises(ValidationError):  # a bad value: exit 2, not a refused edit
         main("a = 1\n").set("n", "two\nlines")
-    with pytest.raises(EditError):  # Postfix would read the name "n": set could never stick
+    with pytest.raises(ValidationError):  # Postfix would read the name "n": set could never stick
         main("a = 1\n").set("n\0x", "v")
 
 

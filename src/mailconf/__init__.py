@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from mailconf._version import __version__
-from mailconf.errors import EditError, MailconfError, ParseError, ValidationError
+from mailconf.errors import EditError, MailconfError, ParseError, ReadError, ValidationError
 from mailconf.syntax.document import Document, Entry
 from mailconf.syntax.kinds import KINDS, document_type, infer_kind
 
@@ -59,5 +59,5 @@ def load(path: str | os.PathLike[str], kind: str | None = None) -> Document:
     try:
         text = fileio.read_text(path)
     except OSError as error:
-        raise MailconfError(f"{os.fspath(path)}: {error.strerror or error}") from None
+        raise ReadError.from_os_error(path, error) from None
     return parse(text, resolved_kind, path=os.fspath(path))

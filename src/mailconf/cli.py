@@ -1,7 +1,9 @@
 """The ``mailconf`` command.
 
 Every failure a user can cause ends as one line on stderr and a documented exit status, never a
-traceback: 0 success, 1 a refused edit or a finding of severity error, 2 usage or parse errors.
+traceback.  The status is decided here, in :func:`main`, from the class of the exception (see
+:mod:`mailconf.errors`): 0 success, 1 a refused edit, a failed apply or an error finding, 2 the
+command line, an argument, or an input file that cannot be read or parsed; 70 an internal error.
 Heavy modules are imported inside the commands that need them so ``mailconf fmt`` stays quick.
 """
 
@@ -15,47 +17,58 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from mailconf import _version
-from mailconf.errors import EditError, MailconfError, ValidationError
-
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+from mailconf.errors import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EditError,
+    MailconfError,
+    UsageError,
+    printable,
+)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"mailconf: {message} (see mailconf --help)\n")
+        self.exit(EXIT_USAGE, f"mailconf: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    # Unknown options are reported by the subcommand's parser, so the hint names its --help.
+    command: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+    if unknown:
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
         result: int = args.handler(args)
         return result
-    except (EditError, ValidationError) as error:
-        _fail(str(error))
-        return EXIT_REFUSED
     except MailconfError as error:
-        _fail(str(error))
-        return EXIT_USAGE
+        hint = f" (see {command.prog} --help)" if isinstance(error, UsageError) else ""
+        _fail(f"{error}{hint}")
+        return error.exit_status
     except BrokenPipeError:  # `mailconf show ... | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as error:
+        # An operation on the system failed (inputs are read through ReadError, so not a read).
         _fail(f"{error.filename or ''}{': ' if error.filename else ''}{error.strerror or error}")
-        return EXIT_USAGE
+        return EXIT_FAILED
     except KeyboardInterrupt:
         _fail("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # a bug of ours: still no traceback, but a report
         _fail(f"internal error: {type(error).__name__}: {error} (please report this)")
-        return 70
+        return EXIT_INTERNAL
 
 
 def _fail(message: str) -> None:
-    sys.stderr.write(f"mailconf: {message}\n")
+    sys.stderr.write(f"mailconf: {printable(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     for register in _COMMANDS:
         register(commands)
+    for command in commands.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -118,7 +133,7 @@ def _get(args: argparse.Namespace) -> int:
     value = _method(doc, "get", "get")(args.name)
     if value is None:
         _fail(f"{args.file}: {args.name} is not set")
-        return EXIT_REFUSED
+        return EXIT_FAILED
     print(value)
     return EXIT_OK
 
@@ -140,7 +155,7 @@ def _lint(args: argparse.Namespace) -> int:
     else:
         for finding in findings:
             print(finding.render())
-    return EXIT_REFUSED if has_errors(findings) else EXIT_OK
+    return EXIT_FAILED if has_errors(findings) else EXIT_OK
 
 
 def lint_document(doc: Any, root: str = "/") -> list[Any]:
@@ -187,17 +202,17 @@ def _lookup(args: argparse.Namespace) -> int:
     if doc.kind == "hostlist":
         matched = doc.match(args.key)
         print("match" if matched else "no match")
-        return EXIT_OK if matched else EXIT_REFUSED
+        return EXIT_OK if matched else EXIT_FAILED
     if doc.kind == "signingtable":
         answer = doc.lookup(args.key, regex=(args.spec or "refile") == "refile")
     elif doc.kind == "keytable":
         answer = doc.lookup(args.key)
     else:
-        raise MailconfError(
+        raise UsageError(
             f"lookup works on keytable, signingtable and hostlist files, not {doc.kind}"
         )
     if answer is None:
-        return EXIT_REFUSED
+        return EXIT_FAILED
     print(answer)
     return EXIT_OK
 
@@ -255,7 +270,7 @@ def _edit(args: argparse.Namespace) -> int:
     for assignment in args.set:
         name, equals, value = assignment.partition("=")
         if not equals or not name.strip():
-            raise MailconfError(f"--set needs NAME=VALUE, got {assignment!r}")
+            raise UsageError(f"--set needs NAME=VALUE, got {assignment!r}")
         _method(doc, "set", "--set")(name.strip(), value.strip())
     for name in args.unset:
         _method(doc, "unset", "--unset")(name)
@@ -265,7 +280,7 @@ def _edit(args: argparse.Namespace) -> int:
         _method(doc, "remove_milter", "--remove-milter")(resolve_milter(milter, doc, args.root))
     if args.add_restriction:
         if not (args.last or args.after):
-            raise MailconfError("--add-restriction needs --last or --after ITEM")
+            raise UsageError("--add-restriction needs --last or --after ITEM")
         list_name, item = args.add_restriction
         _method(doc, "add_restriction", "--add-restriction")(list_name, item, after=args.after)
     for line in args.add_service:
@@ -290,7 +305,7 @@ def _edit(args: argparse.Namespace) -> int:
 def _method(doc: Any, name: str, option: str) -> Callable[..., Any]:
     method = getattr(doc, name, None)
     if method is None:
-        raise MailconfError(f"{option} does not apply to a {doc.kind} file")
+        raise UsageError(f"{option} does not apply to a {doc.kind} file")
     return method  # type: ignore[no-any-return]
 
 
@@ -308,7 +323,7 @@ def resolve_milter(milter: str, main_cf: Any, root: str) -> str:
 
     socket = SystemView(SystemRoot(root)).milter_socket(milter)
     if socket is None:
-        raise MailconfError(
+        raise EditError(
             f"no Socket for {milter} under {root} (/etc/{milter}.conf, /etc/default/{milter}); "
             "give the milter as a socket spec instead"
         )

@@ -21,14 +21,21 @@ record) and anything shorter is refused.  Above 4096 bits verifiers are not requ
 Ed25519 (RFC 8463) keys are supported too; their public value is the raw 32-byte key, not a
 SubjectPublicKeyInfo.  Receivers that do not know ed25519 ignore such a signature, so it is meant to
 sit beside an RSA key, never to replace it.
+
+What DNS needs (the record to publish, the comparison with the published one) is only the public
+half, :class:`DkimPublicKey`.  :func:`load_public_key` reads it from the private key when the
+process may, and otherwise from ``SELECTOR.txt`` beside it, so that ``mailconf dns`` and ``check``
+work for a user who may read the 0644 stub but not the 0600 key.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Literal
 
@@ -38,13 +45,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from mailconf import fileio
-from mailconf.errors import ValidationError
+from mailconf.errors import ReadError, ValidationError
 from mailconf.findings import Finding, Severity
 from mailconf.names import validate_domain, validate_selector
 
 __all__ = [
     "DEFAULT_RSA_BITS",
     "DkimKey",
+    "DkimPublicKey",
     "KeyAlgorithm",
     "KeyFiles",
     "PrivateKey",
@@ -54,11 +62,14 @@ __all__ = [
     "key_file_paths",
     "load_private_key",
     "load_private_key_bytes",
+    "load_public_key",
+    "public_key_from_txt",
     "txt_stub",
 ]
 
 KeyAlgorithm = Literal["rsa", "ed25519"]
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 DEFAULT_RSA_BITS = 2048
 MIN_RSA_BITS = 1024
@@ -68,38 +79,30 @@ _GENKEY_CHUNK = 250
 
 
 @attrs.frozen
-class DkimKey:
-    """A DKIM private key and what DNS needs to know about it."""
+class DkimPublicKey:
+    """The public half of a DKIM key: everything DNS needs to know about it."""
 
-    private_key: PrivateKey = attrs.field(repr=False)
+    public_key: PublicKey = attrs.field(repr=False)
 
     @property
     def algorithm(self) -> KeyAlgorithm:
         """The DKIM ``k=`` value: ``rsa`` or ``ed25519``."""
-        return "ed25519" if isinstance(self.private_key, ed25519.Ed25519PrivateKey) else "rsa"
+        return "ed25519" if isinstance(self.public_key, ed25519.Ed25519PublicKey) else "rsa"
 
     @property
     def bits(self) -> int:
         """Key size in bits (256 for ed25519), as ``dkim=pass (2048-bit key)`` reports it."""
-        if isinstance(self.private_key, rsa.RSAPrivateKey):
-            return self.private_key.key_size
+        if isinstance(self.public_key, rsa.RSAPublicKey):
+            return self.public_key.key_size
         return 256
-
-    def private_pem(self) -> bytes:
-        """The private key as unencrypted PKCS#8 PEM, the format of ``SELECTOR.private``."""
-        return self.private_key.private_bytes(
-            encoding=serialization.Encoding.PEM,
-            format=serialization.PrivateFormat.PKCS8,
-            encryption_algorithm=serialization.NoEncryption(),
-        )
 
     def public_key_bytes(self) -> bytes:
         """What ``p=`` encodes: DER SubjectPublicKeyInfo for RSA, the raw 32 bytes for ed25519."""
-        if isinstance(self.private_key, ed25519.Ed25519PrivateKey):
-            return self.private_key.public_key().public_bytes(
+        if isinstance(self.public_key, ed25519.Ed25519PublicKey):
+            return self.public_key.public_bytes(
                 serialization.Encoding.Raw, serialization.PublicFormat.Raw
             )
-        return self.private_key.public_key().public_bytes(
+        return self.public_key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
@@ -113,6 +116,24 @@ class DkimKey:
         if self.algorithm == "rsa":
             return _rsa_bits_findings(self.bits)
         return []
+
+
+@attrs.frozen(init=False)
+class DkimKey(DkimPublicKey):
+    """A DKIM private key (and, as a :class:`DkimPublicKey`, its public half)."""
+
+    private_key: PrivateKey = attrs.field(repr=False)
+
+    def __init__(self, private_key: PrivateKey) -> None:
+        self.__attrs_init__(private_key.public_key(), private_key)
+
+    def private_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, the format of ``SELECTOR.private``."""
+        return self.private_key.private_bytes(
+            encoding=serialization.Encoding.PEM,
+            format=serialization.PrivateFormat.PKCS8,
+            encryption_algorithm=serialization.NoEncryption(),
+        )
 
 
 @attrs.frozen
@@ -218,8 +239,121 @@ def load_private_key(path: str | os.PathLike[str]) -> DkimKey:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ValidationError(f"{os.fspath(path)}: cannot read the private key ({exc})") from None
+        raise ReadError.from_os_error(path, exc, "the private key") from None
     return load_private_key_bytes(data, source=os.fspath(path))
+
+
+def load_public_key(private_path: str | os.PathLike[str]) -> DkimPublicKey:
+    """The public half of the key at ``private_path``, for DNS.
+
+    From the private key when this process may read it (a :class:`DkimKey` then), else from the
+    ``SELECTOR.txt`` stub beside it, which opendkim-genkey and mailconf write with mode 0644 while
+    the key itself is 0600.  Raises FileNotFoundError when there is no private key (a ``.txt``
+    alone is no key: OpenDKIM could not sign with it), :class:`ReadError` naming both files and
+    the permission in the way when neither can be read, and :class:`ValidationError` for a file
+    that is not a key.
+    """
+    path = Path(private_path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except PermissionError as denied:
+        txt = path.with_suffix(".txt")
+        try:
+            text = txt.read_text(encoding="ascii", errors="replace")
+        except OSError as error:
+            why = access_problem(path)
+            if not isinstance(error, PermissionError):
+                txt_why = f"{txt}: {error.strerror}"
+            elif access_problem(txt) == why:
+                txt_why = f"{txt}, for the same reason"
+            else:
+                txt_why = f"{txt}: {error.strerror} ({access_problem(txt)})"
+            raise ReadError(
+                f"{path}: cannot read the private key: {denied.strerror} ({why}), nor its public "
+                f"half {txt_why}; run this as root or as the key's owner"
+            ) from None
+        return public_key_from_txt(text, source=os.fspath(txt))
+    except OSError as error:
+        raise ReadError.from_os_error(path, error, "the private key") from None
+    return load_private_key_bytes(data, source=os.fspath(path))
+
+
+def access_problem(path: Path) -> str:
+    """Why this process may not read ``path``: the first directory it may not enter, or the
+    file's own mode (as much as can be seen without the permission)."""
+    uid = os.geteuid()
+    for directory in reversed(path.parents):
+        if not os.access(directory, os.X_OK):
+            return f"{_describe(directory)}, which uid {uid} may not enter"
+    return f"{_describe(path)}, which uid {uid} may not read"
+
+
+def _describe(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return f"{path}"
+    return f"{path} is mode {stat.S_IMODE(st.st_mode):04o} owned by uid {st.st_uid}"
+
+
+def public_key_from_txt(text: str, *, source: str = "<text>") -> DkimPublicKey:
+    """The public key in a ``SELECTOR.txt`` zone-file stub (opendkim-genkey's or ours).
+
+    The record is the concatenation of the quoted strings (``;`` outside quotes starts a comment);
+    its ``k=`` and ``p=`` tags give the key.
+    """
+    from mailconf.dns.checks import parse_tag_list  # the DKIM tag-list syntax, defined once
+
+    try:
+        tags = dict(parse_tag_list("".join(_zone_strings(text))))
+        algorithm = tags.get("k", "rsa")
+        published = base64.b64decode("".join(tags.get("p", "").split()), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ValidationError(f"{source}: not a DKIM key record ({exc})") from None
+    if not published:
+        raise ValidationError(f"{source}: the record has no public key (p=)")
+    try:
+        if algorithm == "ed25519":
+            return DkimPublicKey(ed25519.Ed25519PublicKey.from_public_bytes(published))
+        if algorithm == "rsa":
+            loaded = serialization.load_der_public_key(published)
+            if isinstance(loaded, rsa.RSAPublicKey):
+                return DkimPublicKey(loaded)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ValidationError(f"{source}: p= is not a {algorithm} public key ({exc})") from None
+    raise ValidationError(f"{source}: p= is not a {algorithm} public key")
+
+
+def _zone_strings(text: str) -> list[str]:
+    """The quoted strings of zone-file text, unescaped (``\\X`` is X, ``\\DDD`` a byte)."""
+    strings: list[str] = []
+    current: list[str] | None = None
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if current is None:
+            if char == '"':
+                current = []
+            elif char == ";":
+                newline = text.find("\n", index)
+                index = len(text) if newline < 0 else newline
+        elif char == '"':
+            strings.append("".join(current))
+            current = None
+        elif char == "\\" and len(digits := text[index + 1 : index + 4]) == 3 and digits.isdigit():
+            current.append(chr(int(digits)))
+            index += 3
+        elif char == "\\" and index + 1 < len(text):
+            current.append(text[index + 1])
+            index += 1
+        else:
+            current.append(char)
+        index += 1
+    if current is not None:
+        raise ValueError("a quoted string is not closed")
+    return strings
 
 
 def _record_head(key: DkimKey) -> str:

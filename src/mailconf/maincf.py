@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from mailconf._data import read_data
-from mailconf.errors import EditError
+from mailconf.errors import EditError, ValidationError
 from mailconf.findings import Finding
 from mailconf.postfix_lines import (
     ISSPACE,
@@ -566,14 +566,14 @@ class MainCf(Document):
 # ---------------------------------------------------------------------- helpers
 def _check_name(name: str) -> None:
     if not _NAME_OK.match(name):
-        raise EditError(f"invalid parameter name {name!r}")
+        raise ValidationError(f"invalid parameter name {name!r}")
 
 
 def _check_value(name: str, value: str) -> str:
     if "\n" in value:
-        raise EditError(f"the value of {name} must be one line")
+        raise ValidationError(f"the value of {name} must be one line")
     if "\0" in value:
-        raise EditError(f"the value of {name} contains a NUL byte")
+        raise ValidationError(f"the value of {name} contains a NUL byte")
     return value.strip(ISSPACE)
 
 

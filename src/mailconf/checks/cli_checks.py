@@ -11,13 +11,12 @@ import json
 import sys
 from typing import Any
 
+from mailconf.errors import EXIT_FAILED, EXIT_OK
 from mailconf.setup.cli_setup import (
     root_from_args,
     setup_from_args,
     spec_arguments,
 )
-
-EXIT_OK, EXIT_ERRORS = 0, 1
 
 
 def register(commands: Any) -> None:
@@ -60,7 +59,7 @@ def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list
     """SPF, DKIM (from the keys under ``root``) and DMARC records for every domain."""
     from mailconf import keys
     from mailconf.dns import records as build
-    from mailconf.errors import MailconfError
+    from mailconf.errors import ReadError
 
     result: list[Any] = []
     findings: list[Any] = []
@@ -70,12 +69,12 @@ def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list
         result.append(record)
         findings += notes
         for key_spec in (k for k in setup.keys if k.domain == domain.name):
-            private = root.resolve(key_spec.private_path)
-            if not private.exists():
-                raise MailconfError(
+            try:
+                key = keys.load_public_key(root.resolve(key_spec.private_path))
+            except FileNotFoundError:
+                raise ReadError(
                     f"{key_spec.private_path}: no DKIM key yet; run `mailconf apply` first"
-                )
-            key = keys.load_private_key(private)
+                ) from None
             record, notes = build.dkim_record(key_spec.selector, domain.name, key)
             result.append(record)
             findings += notes
@@ -107,4 +106,4 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         for finding in findings:
             sys.stdout.write(finding.render() + "\n")
-    return EXIT_ERRORS if has_errors(findings) else EXIT_OK
+    return EXIT_FAILED if has_errors(findings) else EXIT_OK

@@ -4,15 +4,23 @@ Which key files exist and whether their modes and directories are safe is the Op
 lint (it runs as part of the doctor); here: the key is owned by the user OpenDKIM runs as, it
 parses, and it is long enough.  Returns the loaded keys too, so the DNS check compares the
 published record with the very key OpenDKIM signs with.
+
+Run by a user who may not read the 0600 key, the doctor takes the public half from ``SELECTOR.txt``
+(see :func:`mailconf.keys.load_public_key`) and says that the key itself went unchecked; when
+neither can be read it stops with an error naming the file and the permission in the way (exit 2)
+rather than report the key as missing or broken.
 """
 
 from __future__ import annotations
+
+import os
+import stat
 
 import attrs
 
 from mailconf import keys
 from mailconf.checks.system_view import SystemView
-from mailconf.errors import MailconfError
+from mailconf.errors import MailconfError, ReadError
 from mailconf.findings import Finding, Severity
 from mailconf.system import accounts
 
@@ -25,7 +33,7 @@ class LocalKey:
     domain: str
     selector: str
     path: str
-    key: keys.DkimKey | None
+    key: keys.DkimPublicKey | None
 
 
 def local_keys(view: SystemView) -> tuple[list[LocalKey], list[Finding]]:
@@ -60,29 +68,51 @@ def local_keys(view: SystemView) -> tuple[list[LocalKey], list[Finding]]:
 
 def _load_key(
     view: SystemView, key_path: str, user: str
-) -> tuple[keys.DkimKey | None, list[Finding]]:
+) -> tuple[keys.DkimPublicKey | None, list[Finding]]:
     if not key_path.startswith("/"):
         return None, []  # an inline key or a relative path: OpenDKIM's lint reports it
     host = view.root.resolve(key_path)
-    if not host.is_file():
-        return None, []  # missing: reported by OpenDKIM's lint
     findings: list[Finding] = []
-    users = {u.uid: u.name for u in accounts.read_users(view.root).values()}
-    owner = users.get(host.stat().st_uid, str(host.stat().st_uid))
-    if owner not in (user, "root"):
-        findings.append(
-            Finding(
-                Severity.ERROR,
-                "dkim.key-owner",
-                f"{key_path} is owned by {owner}, not by {user} (the user OpenDKIM runs as)",
-                fix=f"chown {user} {key_path}",
-                path=key_path,
-            )
-        )
     try:
-        key = keys.load_private_key(host)
+        st = host.stat()
+    except FileNotFoundError:
+        return None, []  # missing: reported by OpenDKIM's lint
+    except PermissionError:
+        pass  # a directory on the way is closed to us: load_public_key says what it can do
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            return None, []  # not a file: reported by OpenDKIM's lint
+        users = {u.uid: u.name for u in accounts.read_users(view.root).values()}
+        owner = users.get(st.st_uid, str(st.st_uid))
+        if owner not in (user, "root"):
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "dkim.key-owner",
+                    f"{key_path} is owned by {owner}, not by {user} (the user OpenDKIM runs as)",
+                    fix=f"chown {user} {key_path}",
+                    path=key_path,
+                )
+            )
+    try:
+        key = keys.load_public_key(host)
+    except FileNotFoundError:
+        return None, findings
+    except ReadError:
+        raise  # neither half readable by this user: the doctor cannot check, it must not guess
     except MailconfError as error:
         findings.append(Finding(Severity.ERROR, "dkim.key-unreadable", str(error), path=key_path))
         return None, findings
+    if not isinstance(key, keys.DkimKey):
+        findings.append(
+            Finding(
+                Severity.INFO,
+                "dkim.key-unchecked",
+                f"not readable by this user (uid {os.geteuid()}): the public half was read from "
+                f"{host.with_suffix('.txt').name}, the private key itself was not checked",
+                fix="run `mailconf check` as root to check the key OpenDKIM signs with",
+                path=key_path,
+            )
+        )
     findings += [attrs.evolve(f, path=key_path) for f in key.findings()]
     return key, findings

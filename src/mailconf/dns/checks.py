@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailconf.dns.lookup import Answer, Lookup, LookupSource, as_lookup
 from mailconf.findings import Finding, Severity
-from mailconf.keys import DkimKey
+from mailconf.keys import DkimPublicKey
 from mailconf.names import validate_domain, validate_selector
 
 __all__ = [
@@ -153,7 +153,7 @@ def _decode_p(value: str) -> bytes:
 
 
 def check_dkim(
-    source: LookupSource, domain: str, selector: str, key: DkimKey | None = None
+    source: LookupSource, domain: str, selector: str, key: DkimPublicKey | None = None
 ) -> list[Finding]:
     """Check the key record at ``SELECTOR._domainkey.DOMAIN`` and that it matches ``key``.
 
@@ -201,7 +201,7 @@ def _invalid_dkim(name: str, why: str) -> Finding:
     )
 
 
-def _check_dkim_text(name: str, text: str, key: DkimKey | None) -> list[Finding]:
+def _check_dkim_text(name: str, text: str, key: DkimPublicKey | None) -> list[Finding]:
     try:
         pairs = parse_tag_list(text)
     except ValueError as exc:
@@ -981,7 +981,7 @@ def check_all(
     domain: str,
     *,
     selector: str | None = None,
-    key: DkimKey | None = None,
+    key: DkimPublicKey | None = None,
     server_ips: Sequence[str] = (),
 ) -> list[Finding]:
     """Every DNS check for ``domain`` with one shared (cached) lookup."""

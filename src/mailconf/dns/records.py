@@ -32,7 +32,7 @@ import attrs
 
 from mailconf.errors import ValidationError
 from mailconf.findings import Finding, Severity
-from mailconf.keys import DkimKey
+from mailconf.keys import DkimPublicKey
 from mailconf.names import validate_domain, validate_email, validate_selector
 
 __all__ = [
@@ -211,7 +211,7 @@ def dkim_record_name(selector: str, domain: str) -> str:
 
 
 def dkim_record(
-    selector: str, domain: str, key: DkimKey, *, testing: bool = False
+    selector: str, domain: str, key: DkimPublicKey, *, testing: bool = False
 ) -> tuple[Record, list[Finding]]:
     """The DKIM key record; ``testing`` adds ``t=y`` (receivers treat failures as unsigned)."""
     name = dkim_record_name(selector, domain)

@@ -1,8 +1,7 @@
 """``mailconf plan`` and ``mailconf apply``: the declarative setup on the command line.
 
-``register(commands)`` adds both subcommands to the CLI's subparsers; each handler returns an exit
-status (0 success, 1 refused input or a failed apply, 2 usage errors) and leaves one-line errors
-of other kinds to the CLI's main loop.
+``register(commands)`` adds both subcommands to the CLI's subparsers.  A handler returns 0 or
+raises: the CLI's main loop turns the exception into one line and the exit status of its class.
 """
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ import json
 import sys
 from typing import Any
 
-from mailconf.errors import MailconfError, ValidationError
-
-EXIT_OK, EXIT_FAILED = 0, 1
+from mailconf.errors import EXIT_OK, MailconfError, UsageError, ValidationError
 
 
 def register(commands: Any) -> None:
@@ -88,12 +85,12 @@ def setup_from_args(args: argparse.Namespace) -> Any:
         if args.ip:
             used.append("--ip")
         if used:
-            raise SpecUsageError(f"--config cannot be combined with {', '.join(used)}")
+            raise UsageError(f"--config cannot be combined with {', '.join(used)}")
         return Setup.from_toml(args.config)
     if args.domain is None:
-        raise SpecUsageError("give --config FILE, or --domain and --ip")
+        raise UsageError("give --config FILE, or --domain and --ip")
     if not args.ip:
-        raise SpecUsageError("--ip is required with --domain (the server's address for SPF)")
+        raise UsageError("--ip is required with --domain (the server's address for SPF)")
     return Setup.from_flags(
         domain=args.domain,
         ip=args.ip,
@@ -108,10 +105,6 @@ def setup_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-class SpecUsageError(MailconfError):
-    """The spec options contradict each other (exit status 2)."""
-
-
 def root_from_args(args: argparse.Namespace) -> Any:
     from mailconf.system.root import SystemRoot
 
@@ -119,7 +112,8 @@ def root_from_args(args: argparse.Namespace) -> Any:
         return SystemRoot.live()
     root = SystemRoot(args.root)
     if not root.path.is_dir():
-        raise ValidationError(f"--root {args.root}: not a directory")
+        why = "not a directory" if root.path.exists() else "no such directory"
+        raise ValidationError(f"--root {args.root}: {why}")
     return root
 
 
@@ -154,8 +148,7 @@ def run_apply(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(exc.result.to_json(), indent=2) + "\n")
         else:
             sys.stdout.write(exc.result.render())
-        sys.stderr.write(f"mailconf apply: {exc.reason}\n")
-        return EXIT_FAILED
+        raise MailconfError(f"apply failed: {exc.reason}") from None
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:

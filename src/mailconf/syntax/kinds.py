@@ -11,7 +11,7 @@ import importlib
 import os
 from pathlib import PurePath
 
-from mailconf.errors import MailconfError
+from mailconf.errors import UsageError
 from mailconf.syntax.document import Document
 
 _DOCUMENT_TYPES = {
@@ -51,7 +51,7 @@ def document_type(kind: str) -> type[Document]:
     try:
         module_name, class_name = _DOCUMENT_TYPES[kind]
     except KeyError:
-        raise MailconfError(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}") from None
+        raise UsageError(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}") from None
     doc_type: type[Document] = getattr(importlib.import_module(module_name), class_name)
     return doc_type
 
@@ -65,7 +65,7 @@ def infer_kind(path: str | os.PathLike[str]) -> str:
     for pattern, kind in _NAME_PATTERNS:
         if fnmatch.fnmatchcase(name, pattern):
             return kind
-    raise MailconfError(
+    raise UsageError(
         f"{os.fspath(path)}: cannot tell the file kind from its name; pass kind= (--kind): "
         + ", ".join(KINDS)
     )
