@@ -104,3 +104,14 @@ def test_edit_option_for_wrong_kind_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "key.table"
     path.write_text("k d:s:/p\n")
     assert main(["edit", str(path), "--add-milter", "inet:127.0.0.1:8891"]) == 2
+
+
+@pytest.mark.parametrize("kind", ["postfix-main", "postfix-master", "opendkim", "opendmarc"])
+def test_a_binary_file_is_quoted_short_and_printable(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(b"\x1b]0;owned\x07" + bytes(range(256)) * 400 + b"\n")
+    result = run("show", str(path), "--kind", kind)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr) < 700  # the file's one "line" is 100 kB
+    assert not any(char in result.stderr for char in "\x1b\x07\x00")

@@ -56,9 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as error:
-        # An operation on the system failed (inputs are read through ReadError, so not a read).
+        # A file that could not be read or examined: what writes (edit, apply) is wrapped
+        # where it writes, into an error of exit status 1.
         _fail(f"{error.filename or ''}{': ' if error.filename else ''}{error.strerror or error}")
-        return EXIT_FAILED
+        return EXIT_USAGE
     except KeyboardInterrupt:
         _fail("interrupted")
         return EXIT_INTERRUPTED
@@ -69,6 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(message: str) -> None:
     sys.stderr.write(f"mailconf: {printable(message)}\n")
+
+
+def directory(text: str) -> str:
+    """The argparse type of ``--root``: an existing directory, so a typo is a usage error (2)."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(
+            f"{text}: {'not a directory' if os.path.lexists(text) else 'no such directory'}"
+        )
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,7 +151,9 @@ def _get(args: argparse.Namespace) -> int:
 def _register_lint(commands: Any) -> None:
     lint = commands.add_parser("lint", help="report what the daemon would refuse or do wrong")
     _file_arguments(lint)
-    lint.add_argument("--root", default="/", help="system root for file checks (default /)")
+    lint.add_argument(
+        "--root", default="/", type=directory, help="system root for file checks (default /)"
+    )
     lint.add_argument("--json", action="store_true")
     lint.set_defaults(handler=_lint)
 
@@ -259,7 +271,12 @@ def _register_edit(commands: Any) -> None:
     add("--remove-entry", action="append", default=[], metavar="KEY")
     add("--add-host", action="append", default=[], metavar="HOST", help="host list: add a host")
     add("--remove-host", action="append", default=[], metavar="HOST")
-    add("--root", default="/", help="where to find opendkim.conf/opendmarc.conf for --add-milter")
+    add(
+        "--root",
+        default="/",
+        type=directory,
+        help="where to find opendkim.conf/opendmarc.conf for --add-milter",
+    )
     add("--diff", action="store_true", help="print a unified diff and write nothing")
     edit.set_defaults(handler=_edit)
 
@@ -298,7 +315,10 @@ def _edit(args: argparse.Namespace) -> int:
     if args.diff:
         sys.stdout.write(unified_diff(before, after, args.file))
     elif after != before:
-        doc.save()
+        try:
+            doc.save()
+        except OSError as error:
+            raise MailconfError.from_os_error(args.file, error, "write it") from None
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 EXIT_OK = 0
 #: A refused edit, a failed apply, an error finding, nothing found (``get``, ``lookup``).
@@ -36,10 +36,22 @@ MAX_QUOTED = 200
 ELLIPSIS = "\N{HORIZONTAL ELLIPSIS}"
 
 
+_E = TypeVar("_E", bound="MailconfError")
+
+
 class MailconfError(Exception):
     """Base class of every error mailconf raises on purpose: something could not be done."""
 
     exit_status: ClassVar[int] = EXIT_FAILED
+
+    @classmethod
+    def from_os_error(
+        cls: type[_E], path: str | os.PathLike[str], error: OSError, action: str = ""
+    ) -> _E:
+        """``PATH: [cannot ACTION: ]reason``, naming ``path`` whatever file ``error`` names (the
+        temporary file of an atomic write, say)."""
+        reason = error.strerror or str(error)
+        return cls(f"{os.fspath(path)}: {f'cannot {action}: ' if action else ''}{reason}")
 
 
 class EditError(MailconfError):
@@ -65,14 +77,6 @@ class ValidationError(InputError):
 
 class ReadError(InputError):
     """An input file cannot be read (missing, permission denied, not a file)."""
-
-    @classmethod
-    def from_os_error(
-        cls, path: str | os.PathLike[str], error: OSError, what: str = ""
-    ) -> ReadError:
-        """``PATH: [cannot read WHAT: ]reason``, naming ``path`` whatever name ``error`` has."""
-        reason = error.strerror or str(error)
-        return cls(f"{os.fspath(path)}: {f'cannot read {what}: ' if what else ''}{reason}")
 
 
 class ParseError(InputError):

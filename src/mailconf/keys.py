@@ -239,7 +239,7 @@ def load_private_key(path: str | os.PathLike[str]) -> DkimKey:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ReadError.from_os_error(path, exc, "the private key") from None
+        raise ReadError.from_os_error(path, exc, "read the private key") from None
     return load_private_key_bytes(data, source=os.fspath(path))
 
 
@@ -276,7 +276,7 @@ def load_public_key(private_path: str | os.PathLike[str]) -> DkimPublicKey:
             ) from None
         return public_key_from_txt(text, source=os.fspath(txt))
     except OSError as error:
-        raise ReadError.from_os_error(path, error, "the private key") from None
+        raise ReadError.from_os_error(path, error, "read the private key") from None
     return load_private_key_bytes(data, source=os.fspath(path))
 
 

@@ -11,7 +11,8 @@ import json
 import sys
 from typing import Any
 
-from mailconf.errors import EXIT_OK, MailconfError, UsageError, ValidationError
+from mailconf.cli import directory
+from mailconf.errors import EXIT_OK, MailconfError, UsageError
 
 
 def register(commands: Any) -> None:
@@ -41,6 +42,7 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
         metavar="DIR",
+        type=directory,
         help="work on the system tree under DIR (packages and restarts are reported, not run)",
     )
     parser.add_argument("--config", metavar="FILE", help="mailconf.toml with the whole setup")
@@ -108,13 +110,7 @@ def setup_from_args(args: argparse.Namespace) -> Any:
 def root_from_args(args: argparse.Namespace) -> Any:
     from mailconf.system.root import SystemRoot
 
-    if args.root is None:
-        return SystemRoot.live()
-    root = SystemRoot(args.root)
-    if not root.path.is_dir():
-        why = "not a directory" if root.path.exists() else "no such directory"
-        raise ValidationError(f"--root {args.root}: {why}")
-    return root
+    return SystemRoot.live() if args.root is None else SystemRoot(args.root)
 
 
 def run_plan(args: argparse.Namespace) -> int:
