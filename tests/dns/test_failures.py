@@ -4,7 +4,8 @@ port that never answers or that nothing listens on, and what the checks make of 
 * NXDOMAIN and NODATA are answers: the record is missing.
 * SERVFAIL is about one name: ``dns.lookup-failed`` for that name, the other names still asked.
 * A timeout, a REFUSED answer, a refused connection: the resolver cannot be asked, which is one
-  ``dns.unreachable`` finding, and every check that needs DNS is skipped, none "fails".
+  ``dns.unreachable`` finding, and every check that needs DNS is skipped, none "fails".  Once the
+  resolver has answered, a timeout or REFUSED is about that one name; a refused connection is not.
 * The time budget: once spent, one ``dns.budget-exhausted`` and the remaining checks skipped.
 """
 
@@ -182,6 +183,45 @@ def test_unreachable_resolver_is_one_finding_and_every_check_is_skipped(status: 
 def test_unreachable_live_resolver_gives_one_finding_for_every_check() -> None:
     findings = check_all(make_resolver(closed_port()), DOMAIN, selector="sel", server_ips=[IP4])
     assert codes(findings) == ["dns.unreachable"]
+
+
+@pytest.mark.parametrize("status", ["timeout", "refused"])
+def test_after_answers_a_timeout_or_refusal_is_about_that_name(status: Status) -> None:
+    # A resolver that gives up on a dead zone, an authoritative server asked for a name outside
+    # its zones: the resolver has answered, so only this name is unknown.
+    def source(name: str, rdtype: str) -> Answer:
+        if name == DOMAIN:
+            return Answer(name, rdtype, "ok", txt=((b"v=spf1 include:dead.example.test ~all",),))
+        if name == "dead.example.test":
+            return Answer(name, rdtype, status, error="no luck")
+        return Answer(name, rdtype, "nxdomain")
+
+    lookup = Lookup(source)
+    findings = check_spf(lookup, DOMAIN)
+    assert codes(findings) == ["dns.lookup-failed"]
+    assert "dead.example.test" in findings[0].message and "no luck" in findings[0].message
+    assert lookup.stopped is None
+    assert spf_check_host(lookup, IP4, DOMAIN) == "temperror"
+
+
+def test_after_answers_a_refused_connection_still_stops() -> None:
+    def source(name: str, rdtype: str) -> Answer:
+        if name == DOMAIN:
+            return Answer(name, rdtype, "nxdomain")
+        return Answer(name, rdtype, "unreachable", error="127.0.0.1:53 refused the connection")
+
+    findings = check_all(source, DOMAIN, selector="sel")
+    assert codes(findings) == ["spf.missing", "dns.unreachable"]
+
+
+def test_refused_for_a_name_out_of_zone_is_a_failed_lookup(
+    dns_server: DnsServer, resolver: dns.resolver.Resolver
+) -> None:
+    dns_server.add_txt(DOMAIN, "v=spf1 include:_spf.provider.test ~all")
+    dns_server.refused.add("_spf.provider.test")
+    findings = check_spf(resolver, DOMAIN)
+    assert codes(findings) == ["dns.lookup-failed"]
+    assert "_spf.provider.test" in findings[0].message and "REFUSED" in findings[0].message
 
 
 # --- the time budget --------------------------------------------------------------------------

@@ -8,14 +8,18 @@ each means something different to them:
   (together what RFC 7208 4.6.4 calls a void lookup: the record is really missing);
 * ``servfail`` (or ``error``: another bad rcode, a malformed answer, a name DNS cannot carry):
   this one name could not be resolved, so nothing is known about its records;
-* ``timeout``, ``refused`` (a REFUSED answer, or a refused connection: nothing listens there) and
-  ``unreachable`` (the network says no): the resolver itself cannot be asked.
+* ``timeout`` (no answer), ``refused`` (a REFUSED answer) and ``unreachable`` (the query could
+  not be sent or received: a refused connection, nothing listens there; no route; no server
+  configured): the resolver itself may not be usable.
 
-:class:`Answer` carries that class.  :class:`Lookup` turns the last group into one stop: the first
-such answer, or the end of the time budget, makes every later query raise :class:`DnsUnavailable`
-carrying the one finding that says why (``dns.unreachable`` or ``dns.budget-exhausted``), and the
-checks report that finding instead of guessing from answers that never came
-(:func:`skipped_when_unavailable`).
+:class:`Answer` carries that class.  :class:`Lookup` turns the last group into one stop when it
+is about the resolver: an ``unreachable``, or a timeout or REFUSED before the resolver answered
+anything.  After it has answered, a timeout or REFUSED is about that one name (a resolver that
+gives up on a dead zone, an authoritative server asked for a name out of its zones), unless the
+time budget is what cut the query short.  The stop, or the end of the time budget, makes every
+later query raise :class:`DnsUnavailable` carrying the one finding that says why
+(``dns.unreachable`` or ``dns.budget-exhausted``), and the checks report that finding instead of
+guessing from answers that never came (:func:`skipped_when_unavailable`).
 
 A lookup source is any of:
 
@@ -69,7 +73,7 @@ Status = Literal[
 ]
 RdType = Literal["TXT", "A", "AAAA", "MX", "PTR"]
 
-#: The statuses that say nothing about the name, only that the resolver cannot be asked.
+#: The statuses that may say nothing about the name, only that the resolver cannot be asked.
 RESOLVER_FAILURES: Final = ("timeout", "refused", "unreachable")
 
 #: Seconds all the DNS queries of one ``mailconf check`` may take together.
@@ -257,7 +261,7 @@ def _failure(errors: Sequence[tuple[Any, ...]], waited: float) -> tuple[Status, 
         elif isinstance(problem, dns.exception.Timeout):
             status, text = "timeout", f"no answer from {where} within {waited:.3g} s"
         elif isinstance(problem, ConnectionRefusedError):
-            status, text = "refused", f"{where} refused the connection: nothing listens there"
+            status, text = "unreachable", f"{where} refused the connection: nothing listens there"
         elif isinstance(problem, OSError):
             status, text = "unreachable", f"{where}: {problem.strerror or problem}"
         else:
@@ -323,6 +327,7 @@ class Lookup:
     first one: a query is given at most what is left, and once nothing is left every later
     query raises :class:`DnsUnavailable`.  So does every query after the resolver turned out to
     be unreachable: one timeout is enough to know, waiting again for each name is not.
+    ``answered`` counts the queries the resolver answered (SERVFAIL included).
     """
 
     def __init__(
@@ -387,24 +392,30 @@ class Lookup:
         else:
             answer = self._source(key[0], key[1])
         if answer.status in RESOLVER_FAILURES:
-            remaining = self._remaining()
-            # A timeout cut short by the budget, after other queries were answered: time is up.
-            spent = remaining is not None and remaining <= 0
-            if answer.status == "timeout" and self.answered and spent:
-                raise self._budget_spent()
-            raise self._stop(
-                Finding(
-                    Severity.ERROR,
-                    "dns.unreachable",
-                    f"the DNS resolver cannot be asked ({answer.error or answer.status}); "
-                    "the DNS checks were skipped",
-                    fix="start the resolver, or name one that answers with --nameserver "
-                    "(--no-dns skips the DNS checks)",
-                )
-            )
-        self.answered += 1
+            self._judge_resolver(answer)
+        else:
+            self.answered += 1
         self._cache[key] = answer
         return answer
+
+    def _judge_resolver(self, answer: Answer) -> None:
+        """Raise :class:`DnsUnavailable` when ``answer`` says the resolver cannot be asked, or
+        that the budget cut the query short; return when it is about the name alone."""
+        if self.answered and answer.status != "unreachable":
+            remaining = self._remaining()
+            if answer.status == "timeout" and remaining is not None and remaining <= 0:
+                raise self._budget_spent()
+            return
+        raise self._stop(
+            Finding(
+                Severity.ERROR,
+                "dns.unreachable",
+                f"the DNS resolver cannot be asked ({answer.error or answer.status}); "
+                "the DNS checks were skipped",
+                fix="start the resolver, or name one that answers with --nameserver "
+                "(--no-dns skips the DNS checks)",
+            )
+        )
 
     def txt(self, name: str) -> Answer:
         return self.query(name, "TXT")
