@@ -6,7 +6,12 @@ It answers from plain dicts that a test fills in, and may change while the serve
 * ``a`` / ``aaaa``: name -> list of addresses;
 * ``mx``:   name -> list of ``(preference, exchange)``;
 * ``ptr``:  IP address or reverse name -> list of target names;
-* ``servfail``: names answered with SERVFAIL (to provoke temporary errors).
+* ``servfail``: names answered with SERVFAIL (to provoke temporary errors);
+* ``refused``: names answered with REFUSED (what a resolver says to clients it does not serve);
+* ``delay``: seconds to wait before each UDP answer (a slow resolver).
+
+:func:`silent_server` (a port that never answers) and :func:`closed_port` (one nothing listens
+on) stand for the resolvers that cannot be asked at all.
 
 Names are case-insensitive and written without the final dot.  A name that holds no data but has
 descendants answers NODATA, anything else NXDOMAIN, both with the SOA of ``zone`` in the authority
@@ -28,7 +33,8 @@ import socket
 import socketserver
 import struct
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dns.exception
@@ -82,6 +88,8 @@ class DnsServer:
         self.mx: dict[str, list[tuple[int, str]]] = {}
         self.ptr: dict[str, list[str]] = {}
         self.servfail: set[str] = set()
+        self.refused: set[str] = set()
+        self.delay = 0.0
         self.zone = _norm(zone)
         self.host = host
         self.port = port  # 0: an ephemeral port, chosen when started
@@ -168,9 +176,13 @@ class DnsServer:
         name = _norm(qname)
         with self._lock:
             self.queries.append((name, dns.rdatatype.to_text(question.rdtype)))
-            if name in self.servfail:
-                response.set_rcode(dns.rcode.SERVFAIL)
-                return response.to_wire()
+            for names, rcode in (
+                (self.servfail, dns.rcode.SERVFAIL),
+                (self.refused, dns.rcode.REFUSED),
+            ):
+                if name in names:
+                    response.set_rcode(rcode)
+                    return response.to_wire()
             texts = self._rdatas(name, question.rdtype)
             exists = self._exists(name)
         if texts:
@@ -216,9 +228,11 @@ class DnsServer:
         class UDPHandler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 data, sock = self.request
+                time.sleep(owner.delay)
                 reply = owner.respond(data, max_size=512)
                 if reply is not None:
-                    sock.sendto(reply, self.client_address)
+                    with contextlib.suppress(OSError):  # stopped while this reply was delayed
+                        sock.sendto(reply, self.client_address)
 
         class TCPHandler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
@@ -281,3 +295,36 @@ class DnsServer:
     def __exit__(self, *exc: Any) -> None:
         with contextlib.suppress(OSError):
             self.stop()
+
+
+@contextlib.contextmanager
+def silent_server(host: str = "127.0.0.1") -> Iterator[str]:
+    """A UDP port on ``host`` that reads every query and answers none (a resolver behind a
+    firewall that drops): yields its ``HOST:PORT``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        sock.settimeout(0.05)
+        stop = threading.Event()
+
+        def drop() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(OSError):
+                    sock.recv(4096)
+
+        thread = threading.Thread(target=drop, daemon=True)
+        thread.start()
+        try:
+            yield f"{host}:{sock.getsockname()[1]}"
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
+
+def closed_port(host: str = "127.0.0.1") -> str:
+    """``HOST:PORT`` of a UDP port nothing listens on (bound, then released)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    return f"{host}:{port}"

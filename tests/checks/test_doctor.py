@@ -6,6 +6,7 @@ the way an administrator would, and expects the finding's stable code.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 import mailconf
-from dnsserver import DnsServer
+from dnsserver import DnsServer, closed_port
 from mailconf.checks import DomainCheck, run_checks
 from mailconf.checks.cli_checks import records_for
 from mailconf.dns.lookup import make_resolver
@@ -434,3 +435,60 @@ def test_reverse_dns_names_another_host(root: Path, zone: DnsServer) -> None:
 def test_dmarc_not_published(root: Path, zone: DnsServer) -> None:
     zone.txt.pop("_dmarc.example.test")
     assert "dmarc.missing" in errors(doctor(root, zone))
+
+
+# --- DNS failures: not DNS answers --------------------------------------------------------------
+
+DNS_DEPENDENT = {
+    "spf.missing",
+    "spf.ip-not-covered",
+    "dkim.key-missing",
+    "dmarc.missing",
+    "sender.ptr-missing",
+    "sender.ptr-unconfirmed",
+    "dns.lookup-failed",
+}
+
+
+def test_ptr_servfail_is_a_failed_lookup_not_a_missing_ptr(root: Path, zone: DnsServer) -> None:
+    zone.servfail.add(ipaddress.ip_address(IP).reverse_pointer)
+    findings = doctor(root, zone)
+    assert errors(findings) == ["dns.lookup-failed"]
+    assert "PTR lookup for 10.2.0.192.in-addr.arpa" in found(findings, "dns.lookup-failed").message
+
+
+def test_forward_servfail_is_a_failed_lookup_not_an_unconfirmed_ptr(
+    root: Path, zone: DnsServer
+) -> None:
+    zone.servfail.add("mail.example.test")
+    findings = doctor(root, zone)
+    assert set(errors(findings)) == {"dns.lookup-failed"}
+    assert "mail.example.test" in found(findings, "dns.lookup-failed").message
+
+
+def test_unreachable_resolver_is_one_finding_and_the_dns_checks_are_skipped(root: Path) -> None:
+    findings = run_checks(
+        SystemRoot(root),
+        [DomainCheck("example.test", "mail")],
+        ips=[IP],
+        hostname="mail.example.test",
+        dns=make_resolver(closed_port()),
+    )
+    # The setup is correct: the only error is that DNS could not be asked, said once.
+    assert errors(findings) == ["dns.unreachable"]
+    assert not codes(findings) & DNS_DEPENDENT
+    assert "sender.manual" in codes(findings)  # the checks that need no DNS still ran
+
+
+def test_dns_budget_is_one_finding(root: Path, zone: DnsServer) -> None:
+    zone.delay = 0.5
+    findings = run_checks(
+        SystemRoot(root),
+        [DomainCheck("example.test", "mail")],
+        ips=[IP],
+        hostname="mail.example.test",
+        dns=make_resolver(zone.address),
+        dns_timeout=2.0,
+    )
+    assert errors(findings).count("dns.budget-exhausted") == 1
+    assert "dns.unreachable" not in codes(findings)

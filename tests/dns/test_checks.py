@@ -11,6 +11,7 @@ import base64
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import dns.resolver
 import pytest
@@ -81,7 +82,7 @@ def test_lookup_statuses(dns_server: DnsServer, resolver: dns.resolver.Resolver)
     assert lookup.query("www.example.test", "A").values == ("192.0.2.80",)
     assert lookup.query("www.example.test", "TXT").status == "nodata"
     assert lookup.query("nope.example.test", "TXT").status == "nxdomain"
-    assert lookup.query("broken.example.test", "TXT").status == "error"
+    assert lookup.query("broken.example.test", "TXT").status == "servfail"
     # Cached: a second question does not reach the server.
     before = len(dns_server.queries)
     lookup.txt(DOMAIN.upper() + ".")
@@ -309,6 +310,9 @@ def test_spf_valid_syntax_variants(dns_server: DnsServer, resolver: dns.resolver
     )
     dns_server.a["mail.example.test"] = ["192.0.2.25"]
     dns_server.a[DOMAIN] = ["192.0.2.1"]
+    # Without AAAA records, a/24, mx//64 and a:mail... would be three void lookups for IPv6.
+    dns_server.aaaa["mail.example.test"] = ["2001:db8::25"]
+    dns_server.aaaa[DOMAIN] = ["2001:db8::1"]
     dns_server.mx[DOMAIN] = [(10, "mail.example.test")]
     # The include of itself is a loop: that is the only complaint.
     assert codes(check_spf(resolver, DOMAIN)) == ["spf.invalid"]
@@ -340,6 +344,127 @@ def test_spf_void_lookups(dns_server: DnsServer, resolver: dns.resolver.Resolver
     assert "spf.void-lookups" in codes(check_spf(resolver, DOMAIN))
     dns_server.set_txt(DOMAIN, ("v=spf1 a:gone1.example.test a:gone2.example.test ~all",))
     assert "spf.void-lookups" not in codes(check_spf(resolver, DOMAIN))
+
+
+def test_spf_a_name_with_only_aaaa_records_is_a_void_lookup_for_ipv4(
+    dns_server: DnsServer, resolver: dns.resolver.Resolver
+) -> None:
+    # RFC 7208 4.6.4: a query answering RCODE 0 with no record is void.  For an IPv4 client a:NAME
+    # asks for A records; a name with only AAAA records answers exactly that.
+    names = [f"v6only{i}.example.test" for i in (1, 2, 3)]
+    policy = " ".join(f"a:{name}" for name in names)
+    dns_server.add_txt(DOMAIN, f"v=spf1 {policy} ip4:{IP4} ip6:{IP6} ~all")
+    for name in names:
+        dns_server.aaaa[name] = ["2001:db8::80"]
+    findings = check_spf(resolver, DOMAIN)
+    assert codes(findings) == ["spf.void-lookups"]
+    assert "IPv4 senders" in findings[0].message
+    assert all(f"{name} (A)" in findings[0].message for name in names)
+    assert spf_check_host(resolver, IP4, DOMAIN) == "permerror"
+    assert spf_check_host(resolver, IP6, DOMAIN) == "pass"
+    for name in names:
+        dns_server.a[name] = ["192.0.2.80"]
+    assert check_spf(resolver, DOMAIN) == []
+    assert spf_check_host(resolver, IP4, DOMAIN) == "pass"
+
+
+def test_spf_mx_exchanges_without_aaaa_are_void_lookups_for_ipv6(
+    dns_server: DnsServer, resolver: dns.resolver.Resolver
+) -> None:
+    dns_server.add_txt(DOMAIN, "v=spf1 mx ~all")
+    dns_server.mx[DOMAIN] = [
+        (10, "m1.example.test"),
+        (20, "m2.example.test"),
+        (30, "m3.example.test"),
+    ]
+    for i in (1, 2, 3):
+        dns_server.a[f"m{i}.example.test"] = [f"192.0.2.{i}"]
+    findings = check_spf(resolver, DOMAIN)
+    assert codes(findings) == ["spf.void-lookups"]
+    assert "IPv6 senders" in findings[0].message
+    assert spf_check_host(resolver, "192.0.2.1", DOMAIN) == "pass"
+    assert spf_check_host(resolver, IP6, DOMAIN) == "permerror"
+
+
+# pyspf (python3-spf, behind Debian's policyd-spf) is a receiver's SPF: the oracle for what a
+# policy gives.  It resolves through dnspython or pydns, whichever is installed; both are pointed
+# at the test server.
+PYSPF = r"""
+import sys
+import spf
+host, port, ip, domain = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if spf.DNSLookup is spf.DNSLookup_dnspython:
+    import dns.resolver
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = [host], port
+    dns.resolver.default_resolver = resolver
+else:
+    import DNS
+    DNS.defaults["server"], DNS.defaults["port"], DNS.defaults["timeout"] = [host], port, 5
+print(spf.check2(i=ip, s="postmaster@" + domain, h=domain)[0])
+"""
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _pyspf_available() -> bool:
+    if not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = [SYSTEM_PYTHON, "-c", "import spf"]
+    return subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
+
+
+@pytest.mark.skipif(not _pyspf_available(), reason="pyspf (package python3-spf) missing")
+@pytest.mark.parametrize(
+    ("policy", "zone"),
+    [
+        # a: names with only AAAA records: void for IPv4 clients.
+        (
+            f"v=spf1 a:v6a.example.test a:v6b.example.test a:v6c.example.test ip4:{IP4} ~all",
+            {"aaaa": {f"v6{c}.example.test": [IP6] for c in "abc"}},
+        ),
+        # MX exchanges with only A records: each address query is void for IPv6 clients.
+        (
+            "v=spf1 mx -all",
+            {
+                "mx": {DOMAIN: [(10 * i, f"m{i}.example.test") for i in (1, 2, 3)]},
+                "a": {f"m{i}.example.test": [f"203.0.113.{i + 4}"] for i in (1, 2, 3)},
+            },
+        ),
+        # The first exchange matches, the three after it have no A record: still permerror.
+        (
+            "v=spf1 mx ~all",
+            {
+                "mx": {DOMAIN: [(10 * i, f"m{i}.example.test") for i in (1, 2, 3, 4)]},
+                "a": {"m1.example.test": [IP4]},
+                "aaaa": {f"m{i}.example.test": [IP6] for i in (2, 3, 4)},
+            },
+        ),
+        # Names that do not exist, a macro'd exists, and a clean dual-stack a.
+        (
+            "v=spf1 a:gone1.example.test exists:%{i}.list.example.test a ~all",
+            {"a": {DOMAIN: [IP4]}, "aaaa": {DOMAIN: [IP6]}},
+        ),
+    ],
+)
+@pytest.mark.parametrize("client", [IP4, "203.0.113.6", IP6, "2001:db8::99"])
+def test_spf_results_agree_with_pyspf(
+    dns_server: DnsServer,
+    resolver: dns.resolver.Resolver,
+    policy: str,
+    zone: dict[str, dict[str, list[Any]]],
+    client: str,
+) -> None:
+    dns_server.add_txt(DOMAIN, policy)
+    for kind, records in zone.items():
+        getattr(dns_server, kind).update(records)
+    oracle = subprocess.run(
+        [SYSTEM_PYTHON, "-c", PYSPF, dns_server.host, str(dns_server.port), client, DOMAIN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert oracle.returncode == 0, oracle.stderr
+    assert spf_check_host(resolver, client, DOMAIN) == oracle.stdout.strip()
 
 
 def test_spf_ip_not_covered(dns_server: DnsServer, resolver: dns.resolver.Resolver) -> None:

@@ -16,7 +16,7 @@ import attrs
 from mailconf.checks import dkim_keys, milters, senders
 from mailconf.checks.system_view import SystemView
 from mailconf.dns import checks as dns_checks
-from mailconf.dns.lookup import LookupSource, as_lookup
+from mailconf.dns.lookup import DEFAULT_BUDGET, LookupSource, as_lookup
 from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
 from mailconf.system.root import SystemRoot
@@ -38,8 +38,14 @@ def run_checks(
     hostname: str | None = None,
     dns: LookupSource | None = None,
     query_dns: bool = True,
+    dns_timeout: float = DEFAULT_BUDGET,
 ) -> list[Finding]:
-    """Every finding for the system under ``root``; DNS is asked only when ``query_dns``."""
+    """Every finding for the system under ``root``; DNS is asked only when ``query_dns``.
+
+    All the DNS queries together get ``dns_timeout`` seconds (unless ``dns`` is already a
+    :class:`~mailconf.dns.lookup.Lookup`, which keeps its own budget); when the resolver cannot be
+    asked or the time is up, the DNS checks left are skipped and one finding says why.
+    """
     view = SystemView(root)
     time_limits = milters.check_time_limits(view)
     # The specific time-limit finding replaces main.cf lint's generic unknown-parameter one.
@@ -56,7 +62,7 @@ def run_checks(
     findings += senders.check_signing(view, [d.domain for d in domains], keys)
     findings += senders.check_tls(view)
     if query_dns:
-        lookup = as_lookup(dns)
+        lookup = as_lookup(dns, budget=dns_timeout)
         for domain in domains:
             key = next(
                 (

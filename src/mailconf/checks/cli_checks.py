@@ -39,7 +39,24 @@ def register(commands: Any) -> None:
     spec_arguments(check)
     check.add_argument("--nameserver", metavar="HOST[:PORT]", help="ask this DNS server")
     check.add_argument("--no-dns", action="store_true", help="skip the DNS checks")
+    check.add_argument(
+        "--dns-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        help="time all DNS queries may take together; the DNS checks left then are skipped "
+        "(default: 10)",
+    )
     check.set_defaults(handler=run_check)
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return seconds
 
 
 def run_dns(args: argparse.Namespace) -> int:
@@ -87,7 +104,7 @@ def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list
 
 def run_check(args: argparse.Namespace) -> int:
     from mailconf.checks import DomainCheck, run_checks
-    from mailconf.dns.lookup import make_resolver
+    from mailconf.dns.lookup import DEFAULT_BUDGET, make_resolver
     from mailconf.findings import has_errors
 
     setup = setup_from_args(args)
@@ -99,6 +116,7 @@ def run_check(args: argparse.Namespace) -> int:
         hostname=setup.hostname,
         dns=None if args.no_dns else make_resolver(args.nameserver),
         query_dns=not args.no_dns,
+        dns_timeout=DEFAULT_BUDGET if args.dns_timeout is None else args.dns_timeout,
     )
     if args.json:
         json.dump([f.to_json() for f in findings], sys.stdout, indent=2)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from mailconf.checks.dkim_keys import LocalKey
 from mailconf.checks.system_view import SystemView
-from mailconf.dns.lookup import Lookup
+from mailconf.dns.checks import lookup_failed
+from mailconf.dns.lookup import Answer, Lookup, skipped_when_unavailable
 from mailconf.findings import Finding, Severity
 
 MAIN_CF = "/etc/postfix/main.cf"
@@ -107,10 +108,15 @@ def check_tls(view: SystemView) -> list[Finding]:
     return findings
 
 
+@skipped_when_unavailable
 def check_reverse_dns(
     view: SystemView, lookup: Lookup, ips: Sequence[str], hostname: str | None
 ) -> list[Finding]:
-    """Forward-confirmed reverse DNS for every sending address, naming ``myhostname``."""
+    """Forward-confirmed reverse DNS for every sending address, naming ``myhostname``.
+
+    A failed query (SERVFAIL) is reported as such: only NXDOMAIN or NODATA means "no PTR", and
+    only answered forward queries can show that a name does not lead back to the address.
+    """
     main = view.document("main")
     myhostname = hostname or (main.get("myhostname") if main is not None else None)
     findings: list[Finding] = []
@@ -120,7 +126,10 @@ def check_reverse_dns(
         ip = _normal(text)
         pointer = _reverse_name(ip)
         answer = lookup.query(pointer, "PTR")
-        if answer.status != "ok" or not answer.values:
+        if answer.failed:
+            findings.append(lookup_failed(answer))
+            continue
+        if not answer.values:
             findings.append(
                 Finding(
                     Severity.ERROR,
@@ -131,8 +140,14 @@ def check_reverse_dns(
             )
             continue
         names = [name.lower() for name in answer.values]
-        confirmed = [name for name in names if ip in _forward(lookup, name)]
-        if not confirmed:
+        forward = [_forward(lookup, name) for name in names]
+        confirmed = [
+            name for name, (addresses, _) in zip(names, forward, strict=True) if ip in addresses
+        ]
+        failures = [bad for _, failed in forward for bad in failed]
+        if not confirmed and failures:
+            findings += [lookup_failed(failed) for failed in failures]
+        elif not confirmed:
             findings.append(
                 Finding(
                     Severity.ERROR,
@@ -170,9 +185,13 @@ def _reverse_name(ip: str) -> str:
     return ipaddress.ip_address(ip).reverse_pointer
 
 
-def _forward(lookup: Lookup, name: str) -> set[str]:
+def _forward(lookup: Lookup, name: str) -> tuple[set[str], list[Answer]]:
+    """The addresses ``name`` resolves to, and the queries that failed for it."""
     addresses: set[str] = set()
+    failures = []
     for rdtype in ("A", "AAAA"):
         answer = lookup.query(name, rdtype)
+        if answer.failed:
+            failures.append(answer)
         addresses |= {str(ipaddress.ip_address(v)) for v in answer.values}
-    return addresses
+    return addresses, failures

@@ -9,14 +9,20 @@ Each check takes a lookup source (see :mod:`mailconf.dns.lookup`) and returns a 
   ``spf.void-lookups``, ``spf.ip-not-covered``, ``spf.pass-all``, ``spf.no-all``, ``spf.ptr-used``;
 * DMARC: ``dmarc.missing``, ``dmarc.invalid``, ``dmarc.tag-order``, ``dmarc.obsolete-tag``,
   ``dmarc.unknown-tag``, ``dmarc.report-unauthorised``;
-* any TXT answer: ``dns.record-too-large``, ``dns.lookup-failed``.
+* any TXT answer: ``dns.record-too-large``; any query: ``dns.lookup-failed`` (SERVFAIL or another
+  failure for that one name, never reported as a missing record).
+
+When the resolver cannot be asked at all, or the time budget runs out, each check returns the one
+``dns.unreachable``/``dns.budget-exhausted`` finding of its :class:`~mailconf.dns.lookup.Lookup`
+instead of its own (see :func:`~mailconf.dns.lookup.skipped_when_unavailable`).
 
 SPF coverage is decided by evaluating RFC 7208 ``check_host()`` for each of the server's addresses
 (ip4, ip6, a, mx, ptr, exists, include, redirect and macros), because a textual search for the
 address misses ``a``/``mx``/``include`` and would miss a record that permerrors before reaching it.
 The lookup limits are counted statically over the whole tree (every include and redirect
 followed), which is what matters for senders that do *not* match early: a record that needs 11
-lookups gives them ``permerror`` instead of ``fail``.
+lookups gives them ``permerror`` instead of ``fail``.  Void lookups are counted per address family,
+since an ``a`` term asks for A records for an IPv4 client and AAAA for an IPv6 one.
 """
 
 from __future__ import annotations
@@ -38,7 +44,14 @@ import dns.rrset
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mailconf.dns.lookup import Answer, Lookup, LookupSource, as_lookup
+from mailconf.dns.lookup import (
+    Answer,
+    DnsUnavailable,
+    Lookup,
+    LookupSource,
+    as_lookup,
+    skipped_when_unavailable,
+)
 from mailconf.findings import Finding, Severity
 from mailconf.keys import DkimPublicKey
 from mailconf.names import validate_domain, validate_selector
@@ -51,6 +64,7 @@ __all__ = [
     "check_dkim",
     "check_dmarc",
     "check_spf",
+    "lookup_failed",
     "parse_tag_list",
     "response_size",
     "spf_check_host",
@@ -134,13 +148,15 @@ def _size_findings(name: str, answer: Answer) -> list[Finding]:
     return findings
 
 
-def _lookup_failed(answer: Answer) -> Finding:
+def lookup_failed(answer: Answer, severity: Severity = _E) -> Finding:
+    """The finding for a query that failed for this one name (SERVFAIL, mostly): whether the
+    record exists is unknown, so the check that needed it could not be done."""
     return Finding(
-        _E,
+        severity,
         "dns.lookup-failed",
-        f"TXT lookup for {answer.name} failed ({answer.error or answer.status}); "
+        f"{answer.rdtype} lookup for {answer.name} failed ({answer.error or answer.status}); "
         "the check could not be done",
-        fix="check that the domain's name servers answer",
+        fix="check that the domain's name servers answer for this name",
     )
 
 
@@ -152,6 +168,7 @@ def _decode_p(value: str) -> bytes:
     return base64.b64decode(compact, validate=True)
 
 
+@skipped_when_unavailable
 def check_dkim(
     source: LookupSource, domain: str, selector: str, key: DkimPublicKey | None = None
 ) -> list[Finding]:
@@ -165,8 +182,8 @@ def check_dkim(
     lookup = as_lookup(source)
     name = f"{selector}._domainkey.{domain}"
     answer = lookup.txt(name)
-    if answer.status == "error":
-        return [_lookup_failed(answer)]
+    if answer.failed:
+        return [lookup_failed(answer)]
     if answer.void or not answer.txt:
         return [
             Finding(
@@ -301,11 +318,14 @@ def _check_dkim_text(name: str, text: str, key: DkimPublicKey | None) -> list[Fi
     return findings
 
 
+@skipped_when_unavailable
 def check_adsp(source: LookupSource, domain: str) -> list[Finding]:
     """Warn about an ADSP record (``_adsp._domainkey.DOMAIN``): RFC 5617 is Historic since 2013."""
     domain = validate_domain(domain)
     name = f"_adsp._domainkey.{domain}"
     answer = as_lookup(source).txt(name)
+    if answer.failed:  # a leftover might be there: as uncertain as the warning it would be
+        return [lookup_failed(answer, _W)]
     if answer.status == "ok" and answer.txt:
         return [
             Finding(
@@ -469,13 +489,19 @@ def _is_spf(text: str) -> bool:
     return text.lower() == "v=spf1" or text.lower().startswith("v=spf1 ")
 
 
-def _spf_records(lookup: Lookup, domain: str) -> tuple[Answer, list[str]]:
-    answer = lookup.txt(domain)
-    return answer, [t for t in answer.texts() if _is_spf(t)]
+def _spf_texts(answer: Answer) -> list[str]:
+    return [t for t in answer.texts() if _is_spf(t)]
 
 
 @attrs.define
 class _SpfEval:
+    """One ``check_host()`` evaluation.
+
+    Every query answering NXDOMAIN or no record of the type asked is a void lookup (an ``a``
+    name with only AAAA records is one for an IPv4 client), each MX exchange's address query
+    included: see :class:`_SpfCounter` for why each query counts.
+    """
+
     lookup: Lookup
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     sender: str
@@ -490,8 +516,8 @@ class _SpfEval:
 
     def query(self, name: str, rdtype: str) -> Answer:
         answer = self.lookup.query(name, rdtype)
-        if answer.status == "error":
-            raise _SpfTempError(answer.error or "lookup failed")
+        if answer.failed:
+            raise _SpfTempError(answer.error or answer.status)
         if answer.void:
             self.voids += 1
             if self.voids > SPF_VOID_LIMIT:
@@ -557,9 +583,9 @@ class _SpfEval:
         if depth > SPF_LOOKUP_LIMIT + 1:
             raise _SpfPermError("include/redirect loop")
         answer = self.lookup.txt(domain)
-        if answer.status == "error":
-            raise _SpfTempError(answer.error)
-        records = [t for t in answer.texts() if _is_spf(t)]
+        if answer.failed:
+            raise _SpfTempError(answer.error or answer.status)
+        records = _spf_texts(answer)
         if not records:
             return "none"
         if len(records) > 1:
@@ -598,21 +624,18 @@ class _SpfEval:
             exchanges = self.query(target, "MX").values
             if len(exchanges) > SPF_LOOKUP_LIMIT:
                 raise _SpfPermError(f"{target} has more than 10 MX records")
-            for exchange in exchanges:
-                if any(self.in_net(address, term) for address in self.addresses(exchange)):
-                    return True
-            return False
+            # Every exchange is resolved before any is matched, as pyspf does: the void lookups
+            # of the later ones count even when an earlier one matches.
+            addresses = [address for name in exchanges for address in self.addresses(name)]
+            return any(self.in_net(address, term) for address in addresses)
         if term.kind == "exists":
             return bool(self.query(target, "A").values)
         # ptr
         reverse = ipaddress.ip_address(self.ip).reverse_pointer
         names = self.query(reverse, "PTR").values[:SPF_LOOKUP_LIMIT]
-        for name in names:
-            validated = self.ip in self.addresses(name)
-            lowered = name.lower()
-            if validated and (lowered == target.lower() or lowered.endswith("." + target.lower())):
-                return True
-        return False
+        validated = [name.lower() for name in names if self.ip in self.addresses(name)]
+        target = target.lower()
+        return any(name == target or name.endswith("." + target) for name in validated)
 
 
 def spf_check_host(
@@ -621,9 +644,19 @@ def spf_check_host(
     """RFC 7208 ``check_host(ip, domain, sender)``: pass, fail, softfail, neutral, none, ...
 
     ``sender`` defaults to ``postmaster@DOMAIN`` (what a bounce-less test message would use).
+    A resolver that cannot be asked gives ``temperror``, as it would a receiver.
     """
+    try:
+        return _check_host(as_lookup(source), ip, domain, sender)
+    except DnsUnavailable:
+        return "temperror"
+
+
+def _check_host(lookup: Lookup, ip: str, domain: str, sender: str | None) -> SpfResult:
+    """:func:`spf_check_host` for :func:`check_spf`, which lets :class:`DnsUnavailable` through so
+    that an unreachable resolver skips the check rather than reading as a ``temperror`` policy."""
     address = ipaddress.ip_address(ip)
-    state = _SpfEval(as_lookup(source), address, sender or f"postmaster@{domain}", domain)
+    state = _SpfEval(lookup, address, sender or f"postmaster@{domain}", domain)
     try:
         return state.check_host(domain)
     except _SpfPermError:
@@ -632,21 +665,41 @@ def spf_check_host(
         return "temperror"
 
 
+_ADDRESS_TYPES = {4: "A", 6: "AAAA"}
+
+
 @attrs.define
 class _SpfCounter:
-    """Static count of the lookups and void lookups of the whole policy tree."""
+    """Static count of the lookups and void lookups of the whole policy tree.
+
+    A void lookup is a query answering NXDOMAIN, or no record of the type asked (RCODE 0, no
+    answer).  RFC 7208 4.6.4 limits the "terms" for which queries are void; pyspf (Debian's
+    policyd-spf) counts every void query, each MX exchange's address query included, and gives
+    permerror on the third.  This counts what pyspf counts, so that no receiver's permerror goes
+    unreported (per-query counts are never below per-term ones).  The count depends on the
+    client's address family: for an IPv4 client ``a:NAME`` asks for A records, so a name with
+    only AAAA records is void for IPv4 senders and not for IPv6 ones.  ``voids`` holds, per
+    family (4, 6), the void queries as ``NAME (TYPE)``.
+    """
 
     lookup: Lookup
     lookups: int = 0
-    voids: int = 0
+    voids: dict[int, list[str]] = attrs.Factory(lambda: {4: [], 6: []})
+    failures: list[Answer] = attrs.Factory(list)
     problems: list[str] = attrs.Factory(list)
     ptr_used: bool = False
 
-    def void(self, answer: Answer) -> bool:
+    def ask(self, name: str, rdtype: str, families: tuple[int, ...] = (4, 6)) -> Answer | None:
+        """The answer, noted as void for ``families`` if it is; None (kept in ``failures``) when
+        the query failed for this name."""
+        answer = self.lookup.query(name, rdtype)
+        if answer.failed:
+            self.failures.append(answer)
+            return None
         if answer.void:
-            self.voids += 1
-            return True
-        return False
+            for family in families:
+                self.voids[family].append(f"{name} ({rdtype})")
+        return answer
 
     def walk(self, domain: str, path: tuple[str, ...]) -> None:
         if domain.lower() in path:
@@ -654,12 +707,12 @@ class _SpfCounter:
             return
         if self.lookups > SPF_LOOKUP_LIMIT or len(path) > SPF_LOOKUP_LIMIT:
             return
-        answer, records = _spf_records(self.lookup, domain)
-        if answer.status == "error":
-            self.problems.append(f"lookup of {domain} failed ({answer.error})")
+        # The top domain has an SPF record (check_spf saw to that): neither void nor failed.
+        answer = self.ask(domain, "TXT")
+        if answer is None:
             return
+        records = _spf_texts(answer)
         if path and not records:
-            self.void(answer)
             self.problems.append(f"{domain} (included from {path[-1]}) has no SPF record")
             return
         if len(records) != 1:
@@ -682,28 +735,56 @@ class _SpfCounter:
                 self.lookups += 1
                 if term.kind == "ptr":
                     self.ptr_used = True
-                if macro or term.kind == "ptr":
-                    continue
-                if term.kind == "a":
-                    a = self.lookup.query(target, "A")
-                    aaaa = self.lookup.query(target, "AAAA")
-                    if a.void and aaaa.void:
-                        self.voids += 1
-                elif term.kind == "mx":
-                    mx = self.lookup.query(target, "MX")
-                    if not self.void(mx) and len(mx.values) > SPF_LOOKUP_LIMIT:
-                        self.problems.append(f"{target} has more than 10 MX records")
-                else:
-                    self.void(self.lookup.query(target, "A"))
+                elif not macro:
+                    self.count_voids(term.kind, target)
+
+    def count_voids(self, kind: str, target: str) -> None:
+        """Ask what the a, mx or exists term naming ``target`` asks, for either family."""
+        if kind == "exists":  # A records, whatever the client's family
+            self.ask(target, "A")
+            return
+        names = [target]
+        if kind == "mx":
+            mx = self.ask(target, "MX")
+            if mx is None or mx.void:
+                return
+            if len(mx.values) > SPF_LOOKUP_LIMIT:
+                self.problems.append(f"{target} has more than 10 MX records")
+                return
+            names = list(mx.values)
+        for family, rdtype in _ADDRESS_TYPES.items():
+            for name in names:
+                self.ask(name, rdtype, (family,))
 
 
+def _void_findings(domain: str, voids: dict[int, list[str]]) -> list[Finding]:
+    """One finding per address family over the void-lookup limit (one for both when the same)."""
+    over = {family: names for family, names in voids.items() if len(names) > SPF_VOID_LIMIT}
+    if len(over) == 2 and over[4] == over[6]:
+        over = {0: over[4]}
+    senders = {0: "every sender", 4: "IPv4 senders", 6: "IPv6 senders"}
+    return [
+        Finding(
+            _E,
+            "spf.void-lookups",
+            f"SPF policy of {domain} has {len(names)} void lookups for {senders[family]} "
+            f"(names that do not exist or have no record of the type asked: "
+            f"{', '.join(names)}); the limit is {SPF_VOID_LIMIT} and receivers return permerror",
+            fix="remove the terms naming these, or publish their addresses",
+        )
+        for family, names in over.items()
+    ]
+
+
+@skipped_when_unavailable
 def check_spf(source: LookupSource, domain: str, server_ips: Sequence[str] = ()) -> list[Finding]:
     """Check the SPF policy of ``domain`` and that it authorises every address in ``server_ips``."""
     domain = validate_domain(domain)
     lookup = as_lookup(source)
-    answer, records = _spf_records(lookup, domain)
-    if answer.status == "error":
-        return [_lookup_failed(answer)]
+    answer = lookup.txt(domain)
+    if answer.failed:
+        return [lookup_failed(answer)]
+    records = _spf_texts(answer)
     if not records:
         return [
             Finding(
@@ -758,17 +839,17 @@ def check_spf(source: LookupSource, domain: str, server_ips: Sequence[str] = ())
         )
     counter = _SpfCounter(lookup)
     counter.walk(domain, ())
-    for problem in counter.problems:
-        if problem.startswith("lookup of "):
-            findings.append(
-                Finding(
-                    _E,
-                    "dns.lookup-failed",
-                    f"SPF policy of {domain}: {problem}; receivers return temperror",
-                    fix="check that the included domain's name servers answer",
-                )
+    for failed in dict.fromkeys(counter.failures):
+        findings.append(
+            Finding(
+                _E,
+                "dns.lookup-failed",
+                f"SPF policy of {domain}: {failed.rdtype} lookup for {failed.name} failed "
+                f"({failed.error or failed.status}); receivers that reach it return temperror",
+                fix=f"check that the name servers of {failed.name} answer",
             )
-            continue
+        )
+    for problem in counter.problems:
         findings.append(
             Finding(
                 _E,
@@ -788,16 +869,7 @@ def check_spf(source: LookupSource, domain: str, server_ips: Sequence[str] = ())
                 fix="replace a/mx/include terms by ip4:/ip6: networks",
             )
         )
-    if counter.voids > SPF_VOID_LIMIT:
-        findings.append(
-            Finding(
-                _E,
-                "spf.void-lookups",
-                f"SPF policy of {domain} has {counter.voids} lookups of names that do not exist "
-                f"or have no records; the limit is {SPF_VOID_LIMIT}",
-                fix="remove terms naming domains that do not exist",
-            )
-        )
+    findings += _void_findings(domain, counter.voids)
     if counter.ptr_used:
         findings.append(
             Finding(
@@ -808,7 +880,7 @@ def check_spf(source: LookupSource, domain: str, server_ips: Sequence[str] = ())
             )
         )
     for ip in server_ips:
-        result = spf_check_host(lookup, ip, domain)
+        result = _check_host(lookup, ip, domain, None)
         if result != "pass":
             findings.append(
                 Finding(
@@ -845,6 +917,7 @@ def _same_or_related(a: str, b: str) -> bool:
     return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
+@skipped_when_unavailable
 def check_dmarc(source: LookupSource, domain: str) -> list[Finding]:
     """Check ``_dmarc.DOMAIN``: present, one record, ``v=DMARC1`` first, valid ``p=`` and tags,
     and that external report destinations authorise the reports (RFC 7489 7.1)."""
@@ -852,8 +925,8 @@ def check_dmarc(source: LookupSource, domain: str) -> list[Finding]:
     lookup = as_lookup(source)
     name = f"_dmarc.{domain}"
     answer = lookup.txt(name)
-    if answer.status == "error":
-        return [_lookup_failed(answer)]
+    if answer.failed:
+        return [lookup_failed(answer)]
     texts = answer.texts()
     records = [t for t in texts if re.match(r"\s*v\s*=\s*DMARC1\s*(;|\Z)", t, re.IGNORECASE)]
     mentions = [t for t in texts if "dmarc1" in t.lower() and t not in records]
@@ -960,8 +1033,8 @@ def _check_report_uris(
             continue
         authorisation = f"{domain}._report._dmarc.{destination}"
         answer = lookup.txt(authorisation)
-        if answer.status == "error":
-            findings.append(_lookup_failed(answer))
+        if answer.failed:
+            findings.append(lookup_failed(answer))
             continue
         if not any(re.match(r"\s*v\s*=\s*DMARC1", t, re.IGNORECASE) for t in answer.texts()):
             findings.append(
@@ -984,11 +1057,12 @@ def check_all(
     key: DkimPublicKey | None = None,
     server_ips: Sequence[str] = (),
 ) -> list[Finding]:
-    """Every DNS check for ``domain`` with one shared (cached) lookup."""
+    """Every DNS check for ``domain`` with one shared (cached) lookup; when the resolver cannot be
+    asked, its one finding is listed once, not once per check."""
     lookup = as_lookup(source)
     findings = check_spf(lookup, domain, server_ips)
     if selector is not None:
         findings += check_dkim(lookup, domain, selector, key)
     findings += check_adsp(lookup, domain)
     findings += check_dmarc(lookup, domain)
-    return findings
+    return list(dict.fromkeys(findings))

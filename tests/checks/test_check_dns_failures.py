@@ -1,0 +1,95 @@
+"""`mailconf check` with a resolver that cannot be asked: one finding, the DNS checks skipped, and
+the run bounded by --dns-timeout (issue 10: nothing listening on the --nameserver port took 54 s
+and reported "203.0.113.5 has no reverse DNS (PTR) record").
+
+The tree is the example one, not applied: only the DNS findings matter here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dnsserver import DnsServer, closed_port, silent_server
+
+REPO = Path(__file__).resolve().parents[2]
+DNS_CODES = ("spf.", "dkim.key-missing", "dmarc.", "sender.ptr-", "dns.")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("check-dns") / "root"
+    shutil.copytree(REPO / "examples" / "ubuntu-22.04", copy, symlinks=True)
+    return copy
+
+
+def check(root: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    argv = [
+        sys.executable,
+        "-m",
+        "mailconf",
+        "check",
+        "--root",
+        str(root),
+        "--domain",
+        "example.test",
+        "--selector",
+        "mail",
+        "--ip",
+        "203.0.113.5",
+        "--hostname",
+        "mail.example.test",
+        "--json",
+        *extra,
+    ]
+    start = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    return result, time.monotonic() - start
+
+
+def dns_findings(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert result.stdout, result.stderr
+    findings: list[dict[str, Any]] = json.loads(result.stdout)
+    return [f for f in findings if f["code"].startswith(DNS_CODES)]
+
+
+def test_nothing_listening_is_one_finding_at_once(root: Path) -> None:
+    address = closed_port()
+    result, elapsed = check(root, "--nameserver", address)
+    assert result.returncode == 1
+    (finding,) = dns_findings(result)
+    assert finding["code"] == "dns.unreachable"
+    assert f"{address} refused the connection" in finding["message"]
+    assert elapsed < 30, "the issue measured 54 s"
+
+
+def test_a_server_that_never_answers_is_bounded_by_the_budget(root: Path) -> None:
+    with silent_server() as address:
+        result, elapsed = check(root, "--nameserver", address, "--dns-timeout", "0.5")
+    (finding,) = dns_findings(result)
+    assert finding["code"] == "dns.unreachable"
+    assert f"no answer from {address} within 0.5 s" in finding["message"]
+    assert elapsed < 30
+
+
+def test_a_slow_server_runs_out_of_the_budget(root: Path) -> None:
+    with DnsServer(zone="test") as server:
+        server.delay = 0.5
+        result, _ = check(root, "--nameserver", server.address, "--dns-timeout", "2")
+    found = [f["code"] for f in dns_findings(result)]
+    assert found.count("dns.budget-exhausted") == 1
+    assert "dns.unreachable" not in found
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "inf", "nan"])
+def test_dns_timeout_must_be_a_positive_number(root: Path, value: str) -> None:
+    result, _ = check(root, "--no-dns", "--dns-timeout", value)
+    assert result.returncode == 2
+    assert "--dns-timeout" in result.stderr and "positive number of seconds" in result.stderr
