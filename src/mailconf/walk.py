@@ -105,7 +105,8 @@ class Place:
         self._fds = [os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
         self._names: list[str] = []
         self.name = "."
-        #: Set when a component before the last is missing (ENOENT) or not a directory.
+        #: Set when the walk could not go on: a component before the last is missing (ENOENT)
+        #: or not a directory (ENOTDIR), or a directory may not be searched (EACCES).
         self._blocked: int | None = None
         #: The last component was a symlink, followed: :attr:`name` is from its target.
         self.via_link = False
@@ -136,6 +137,9 @@ class Place:
                     self._stop(part, None if last else errno.ENOENT)
                     return
                 fd = self._make_directory(part, create_parents)
+            except PermissionError:  # a directory we may not search: naming it is still fine
+                self._stop(part, errno.EACCES)
+                return
             info = os.fstat(fd)
             if stat.S_ISLNK(info.st_mode) and (follow or not last):
                 try:
@@ -219,8 +223,9 @@ class Place:
 
     def lstat(self) -> os.stat_result | None:
         """The last component's metadata (not following a link), None when it does not exist."""
-        if self._blocked is not None:
+        if self._blocked in (errno.ENOENT, errno.ENOTDIR):
             return None
+        self._usable()
         try:
             return os.stat(self.name, dir_fd=self.directory, follow_symlinks=False)
         except FileNotFoundError:

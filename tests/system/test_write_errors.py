@@ -74,3 +74,19 @@ def test_atomic_write_error_carries_the_path_as_given(conf: Path) -> None:
     done = _as_nobody("-c", script)
     assert done.stdout == "main.cf Permission denied\n", done.stderr
     assert (conf / "main.cf").read_text() == "myhostname = mail.example.test\n"
+
+
+def test_a_directory_nobody_may_search_is_named_but_not_read(conf: Path) -> None:
+    """``resolve`` only names a path (as before the walk); reading it fails as the kernel says."""
+    (conf / "private").mkdir(mode=0o700)
+    script = (
+        "from mailconf.system.root import SystemRoot\n"
+        f"root = SystemRoot({str(conf)!r})\n"
+        "print(root.resolve('/private/key'), root.exists('/private/key'))\n"
+        "try:\n"
+        "    root.read_bytes('/private/key')\n"
+        "except PermissionError as error:\n"
+        "    print(error.filename, error.strerror)\n"
+    )
+    done = _as_nobody("-c", script)
+    assert done.stdout == f"{conf}/private/key False\n/private/key Permission denied\n", done.stderr
