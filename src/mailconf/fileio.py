@@ -10,9 +10,10 @@ The old file's mode and owner are kept (``postconf -e`` resets the mode to 644; 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
+
+from mailconf.walk import walk
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
@@ -49,43 +50,19 @@ def atomic_write(
     mode: int | None = None,
     uid: int | None = None,
     gid: int | None = None,
+    create_parents: int | None = None,
 ) -> None:
     """Replace ``path`` with ``data`` atomically.
 
     Mode and ownership: explicit arguments win; otherwise those of the existing file are kept; a new
-    file gets 0644 (``mode`` should be given for secrets).  Symlinks are written through: the file
-    they point at is replaced, so a configuration managed by a symlink stays managed.
+    file gets 0644 (``mode`` should be given for secrets).  Symlinks owned by root or the caller are
+    written through: the file they point at is replaced, so a configuration managed by a symlink
+    stays managed; a link owned by anyone else is refused.  The path is walked with directory
+    descriptors (:mod:`mailconf.walk`), so no component can be swapped for a link between that
+    check and the write.  The temporary file is created (``O_EXCL``, 0600) beside the target,
+    never under ``TMPDIR``.  ``create_parents``: the mode of missing directories to create.
+
+    Errors name ``path`` as given, never the temporary file.
     """
-    target = Path(os.path.realpath(path))
-    directory = target.parent
-    try:
-        current = os.stat(target)
-    except FileNotFoundError:
-        current = None
-    if mode is None:
-        mode = (current.st_mode & 0o7777) if current is not None else 0o644
-    if uid is None and current is not None:
-        uid = current.st_uid
-    if gid is None and current is not None:
-        gid = current.st_gid
-
-    import tempfile  # only writers need it; keeps `import mailconf` quick for readers
-
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".mailconf-tmp", dir=directory
-    )
-    try:
-        # mkstemp creates the file 0600, so a secret is never readable through it.
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if uid is not None or gid is not None:
-            os.chown(tmp_name, -1 if uid is None else uid, -1 if gid is None else gid)
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    fsync_directory(directory)
+    with walk(path, create_parents=create_parents) as place:
+        place.write(data, mode=mode, uid=uid, gid=gid)

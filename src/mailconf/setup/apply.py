@@ -335,9 +335,8 @@ def _perform(state: _Run, step: Step) -> None:
     root = state.root
     if step.kind == "file":
         assert step.content is not None
-        host = root.resolve(step.target)
         try:
-            current: bytes | None = host.read_bytes()
+            current: bytes | None = root.read_bytes(step.target)
         except FileNotFoundError:
             current = None
         if current == step.content:
@@ -347,15 +346,15 @@ def _perform(state: _Run, step: Step) -> None:
         state.backup_path(step.target)
         if step.old is None:
             uid, gid = accounts.resolve_owner(root, step.owner, step.group)
-            atomic_write(
-                host,
+            root.write(
+                step.target,
                 step.content,
                 mode=step.mode if step.mode is not None else 0o644,
                 uid=None if uid < 0 else uid,
                 gid=None if gid < 0 else gid,
             )
         else:
-            atomic_write(host, step.content)
+            root.write(step.target, step.content)
     elif step.kind == "directory":
         assert step.mode is not None
         accounts.ensure_directory(

@@ -189,7 +189,7 @@ def unified_diff(path: str, old: bytes | None, new: bytes) -> str:
 
 def read_bytes(root: SystemRoot, path: str) -> bytes | None:
     try:
-        return root.resolve(path).read_bytes()
+        return root.read_bytes(path)
     except FileNotFoundError:
         return None
     except NotADirectoryError:

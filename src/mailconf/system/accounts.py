@@ -20,13 +20,12 @@ import fcntl
 import os
 import stat
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.fileio import atomic_write, decode
+from mailconf.fileio import decode
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
 
@@ -53,11 +52,11 @@ class Group:
     members: tuple[str, ...]
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(root: SystemRoot, system_path: str) -> list[str]:
     try:
-        return decode(path.read_bytes()).splitlines()
+        return decode(root.read_bytes(system_path)).splitlines()
     except FileNotFoundError:
-        raise MailconfError(f"{path}: not found") from None
+        raise MailconfError(f"{root.resolve(system_path)}: not found") from None
 
 
 def _is_entry(line: str) -> bool:
@@ -68,7 +67,7 @@ def _is_entry(line: str) -> bool:
 def read_users(root: SystemRoot) -> dict[str, User]:
     """Users from ``ROOT/etc/passwd``; the first entry of a name wins, as in glibc."""
     users: dict[str, User] = {}
-    for line in _lines(root.resolve("/etc/passwd")):
+    for line in _lines(root, "/etc/passwd"):
         fields = line.split(":")
         if not _is_entry(line) or len(fields) < 7:
             continue
@@ -87,7 +86,7 @@ def _split_members(field: str) -> tuple[str, ...]:
 def read_groups(root: SystemRoot) -> dict[str, Group]:
     """Groups from ``ROOT/etc/group``; the first entry of a name wins."""
     groups: dict[str, Group] = {}
-    for line in _lines(root.resolve("/etc/group")):
+    for line in _lines(root, "/etc/group"):
         fields = line.split(":")
         if not _is_entry(line) or len(fields) < 4:
             continue
@@ -135,8 +134,9 @@ def is_group_member(root: SystemRoot, group: str, user: str) -> bool:
 @contextlib.contextmanager
 def _passwd_lock(root: SystemRoot) -> Iterator[None]:
     """The lock ``lckpwdf(3)`` takes (an fcntl write lock on etc/.pwd.lock), bounded by retries."""
-    lock_path = root.resolve("/etc/.pwd.lock")
-    fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with root.open("/etc/.pwd.lock") as place:
+        fd = place.open(os.O_WRONLY | os.O_CREAT, 0o600)
+        lock_path = place.path
     try:
         for _ in range(150):
             try:
@@ -151,9 +151,11 @@ def _passwd_lock(root: SystemRoot) -> Iterator[None]:
         os.close(fd)
 
 
-def _add_member_to_file(path: Path, group: str, user: str, member_field: int) -> bool:
+def _add_member_to_file(
+    root: SystemRoot, system_path: str, group: str, user: str, member_field: int
+) -> bool:
     """Append ``user`` to the member list of ``group``'s first line; only that field changes."""
-    data = path.read_bytes()
+    data = root.read_bytes(system_path)
     lines = data.split(b"\n")
     name = group.encode()
     for index, raw in enumerate(lines):
@@ -169,9 +171,9 @@ def _add_member_to_file(path: Path, group: str, user: str, member_field: int) ->
         stripped = old.rstrip(b", ")
         fields[member_field] = stripped + (b"," if stripped else b"") + user.encode()
         lines[index] = b":".join(fields) + cr
-        atomic_write(path, b"\n".join(lines))
+        root.write(system_path, b"\n".join(lines))
         return True
-    raise MailconfError(f"group {group!r} not found in {path}")
+    raise MailconfError(f"group {group!r} not found in {root.resolve(system_path)}")
 
 
 def ensure_group_member(
@@ -195,12 +197,11 @@ def ensure_group_member(
             raise MailconfError(f"gpasswd -a {user} {group} failed: {result.output}")
         return True
     with _passwd_lock(root):
-        changed = _add_member_to_file(root.resolve("/etc/group"), group, user, 3)
-        gshadow = root.resolve("/etc/gshadow")
-        if gshadow.exists():
+        changed = _add_member_to_file(root, "/etc/group", group, user, 3)
+        if root.exists("/etc/gshadow"):
             with contextlib.suppress(MailconfError):
                 # A group missing from gshadow is legal (gpasswd then only edits group).
-                changed = _add_member_to_file(gshadow, group, user, 3) or changed
+                changed = _add_member_to_file(root, "/etc/gshadow", group, user, 3) or changed
     return changed
 
 
@@ -221,32 +222,25 @@ def chown(
 ) -> bool:
     """Set the owner and/or group of a path; True when something changed.
 
-    Like ``chown`` without ``-h``: a symlink's target is changed, once :meth:`SystemRoot.resolve`
-    has checked that the target stays inside the root.
+    Like ``chown`` without ``-h``: a symlink's target is changed when root or we own the link and
+    the target stays inside the root (:meth:`SystemRoot.open`).
     """
-    path = root.resolve(system_path)
     uid, gid = resolve_owner(root, owner, group)
-    st = os.stat(path)
-    if (uid in (-1, st.st_uid)) and (gid in (-1, st.st_gid)):
-        return False
-    try:
-        os.chown(path, uid, gid)
-    except PermissionError as exc:
-        raise MailconfError(f"{system_path}: cannot change owner: {exc.strerror}") from exc
-    return True
+    with root.open(system_path) as place:
+        return _changed(lambda: place.chown(uid, gid), system_path, "owner")
 
 
 def chmod(root: SystemRoot, system_path: str, mode: int) -> bool:
     """Set the permission bits of a path; returns True when they changed."""
-    path = root.resolve(system_path)
-    current = stat.S_IMODE(os.stat(path).st_mode)
-    if current == mode:
-        return False
+    with root.open(system_path) as place:
+        return _changed(lambda: place.chmod(mode), system_path, "mode")
+
+
+def _changed(change: Callable[[], bool], system_path: str, what: str) -> bool:
     try:
-        os.chmod(path, mode)
+        return change()
     except PermissionError as exc:
-        raise MailconfError(f"{system_path}: cannot change mode: {exc.strerror}") from exc
-    return True
+        raise MailconfError(f"{system_path}: cannot change {what}: {exc.strerror}") from exc
 
 
 def ensure_directory(
@@ -261,25 +255,16 @@ def ensure_directory(
 
     Missing parents are created 0755 and owned by the caller (as ``mkdir -p`` and ``install -d``
     do); only the named directory gets ``mode``/``owner``/``group``. The mode is set explicitly, so
-    the process umask does not matter. A non-directory in the way is an error.
+    the process umask does not matter. A non-directory in the way is an error, and so is a
+    dangling symlink (as for ``mkdir -p``).
     """
-    path = root.resolve(system_path)
     uid, gid = resolve_owner(root, owner, group)  # fail on unknown names before creating anything
-    changed = False
-    if not path.is_dir():
-        if path.exists() or path.is_symlink():
+    with root.open(system_path, create_parents=0o755) as place:
+        info = place.lstat()
+        changed = info is None
+        if info is None and not place.via_link:
+            place.mkdir(0o700)  # nobody else gets in before owner and mode are set
+        elif info is None or not stat.S_ISDIR(info.st_mode):
             raise MailconfError(f"{system_path}: exists and is not a directory")
-        missing = []
-        probe = path
-        while not probe.exists():
-            missing.append(probe)
-            probe = probe.parent
-        for directory in reversed(missing):
-            root.resolve(str(root.system_path(directory)))  # re-check each step
-            os.mkdir(directory, 0o700 if directory == path else 0o755)
-            if directory != path:
-                os.chmod(directory, 0o755)
-        changed = True
-    changed = chown(root, system_path, uid, gid) or changed
-    changed = chmod(root, system_path, mode) or changed
-    return changed
+        changed = _changed(lambda: place.chown(uid, gid), system_path, "owner") or changed
+        return _changed(lambda: place.chmod(mode), system_path, "mode") or changed

@@ -27,7 +27,7 @@ from pathlib import Path
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.fileio import atomic_write, fsync_directory
+from mailconf.fileio import atomic_write
 from mailconf.system.root import SystemRoot
 
 BACKUPS_SYSTEM_PATH = "/var/backups/mailconf"
@@ -85,20 +85,22 @@ class BackupSet:
     @classmethod
     def create(cls, root: SystemRoot) -> BackupSet:
         """A new, empty backup directory under ``ROOT/var/backups/mailconf``."""
-        base = root.resolve(BACKUPS_SYSTEM_PATH)
-        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with root.open(BACKUPS_SYSTEM_PATH, create_parents=0o755) as base:
+            if base.lstat() is None:
+                base.mkdir(0o700)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         for attempt in range(100):
             suffix = f"-{os.getpid()}" + (f".{attempt}" if attempt else "")
-            directory = base / f"{stamp}{suffix}"
-            try:
-                directory.mkdir(mode=0o700)
-            except FileExistsError:
-                continue
-            backup = cls(root, directory)
+            system_path = f"{BACKUPS_SYSTEM_PATH}/{stamp}{suffix}"
+            with root.open(system_path) as place:
+                try:
+                    place.mkdir(0o700)
+                except FileExistsError:
+                    continue
+            backup = cls(root, root.resolve(system_path))
             backup._save()
             return backup
-        raise MailconfError(f"{base}: cannot create a backup directory")
+        raise MailconfError(f"{BACKUPS_SYSTEM_PATH}: cannot create a backup directory")
 
     @classmethod
     def open(cls, root: SystemRoot, directory: str | os.PathLike[str]) -> BackupSet:
@@ -131,11 +133,13 @@ class BackupSet:
         """
         if system_path in self._entries:
             return self._entries[system_path]
-        host = self.root.resolve(system_path)
-        try:
-            # O_NONBLOCK: a FIFO in the way must not hang the apply; it is refused just below.
-            fd = os.open(host, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        except FileNotFoundError:
+        with self.root.open(system_path) as place:
+            try:
+                # O_NONBLOCK: a FIFO in the way must not hang the apply; it is refused below.
+                fd = place.open(os.O_RDONLY | os.O_NONBLOCK)
+            except FileNotFoundError:
+                fd = -1
+        if fd < 0:
             entry = BackupEntry(system_path, existed=False)
         else:
             st = os.fstat(fd)
@@ -144,9 +148,7 @@ class BackupSet:
                 raise MailconfError(f"{system_path}: not a regular file, cannot back it up")
             with os.fdopen(fd, "rb") as handle:
                 data = handle.read()
-            copy = self._copy_path(system_path)
-            copy.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            atomic_write(copy, data, mode=0o600)
+            atomic_write(self._copy_path(system_path), data, mode=0o600, create_parents=0o700)
             entry = BackupEntry(
                 system_path,
                 existed=True,
@@ -180,16 +182,15 @@ class BackupSet:
         return done
 
     def _restore_one(self, entry: BackupEntry) -> None:
-        host = self.root.resolve(entry.system_path)
         if entry.existed:
             data = self._copy_path(entry.system_path).read_bytes()
             if len(data) != entry.size:
                 raise MailconfError(f"{entry.system_path}: backup copy is damaged (size)")
-            atomic_write(host, data, mode=entry.mode, uid=entry.uid, gid=entry.gid)
+            self.root.write(entry.system_path, data, mode=entry.mode, uid=entry.uid, gid=entry.gid)
         else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(host)
-                fsync_directory(host.parent)
+            with self.root.open(entry.system_path) as place, contextlib.suppress(FileNotFoundError):
+                place.unlink()
+                place.fsync_directory()
 
     def _entry(self, system_path: str) -> BackupEntry:
         try:

@@ -41,6 +41,7 @@ class ApplyLock:
 
     def __init__(self, root: SystemRoot, system_path: str = LOCK_SYSTEM_PATH) -> None:
         self.root = root
+        self.system_path = system_path
         self.path = root.resolve(system_path)
         self._fd: int | None = None
 
@@ -53,13 +54,16 @@ class ApplyLock:
         """Take the lock or raise :class:`LockHeldError` at once (never waits)."""
         if self._fd is not None:
             return
-        if not self.root.is_live:
-            self.path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        try:
-            # O_NOFOLLOW: the lock file is truncated below; a link must not lead that elsewhere.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            raise MailconfError(f"{self.path}: cannot open the lock file: {exc.strerror}") from exc
+        parents = None if self.root.is_live else 0o755
+        # follow=False, and the place opens O_NOFOLLOW: the lock file is truncated below; a link
+        # must not lead that elsewhere.
+        with self.root.open(self.system_path, follow=False, create_parents=parents) as place:
+            try:
+                fd = place.open(os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise MailconfError(
+                    f"{self.path}: cannot open the lock file: {exc.strerror}"
+                ) from exc
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise MailconfError(f"{self.path}: not a regular file, cannot use it as the lock")

@@ -11,9 +11,11 @@ otherwise make a rehearsal edit the real system).
 A symlink is followed only when root or the user running mailconf owns it. Daemon accounts own
 directories mailconf works in (``/etc/opendkim`` and its ``keys`` after the walkthrough's
 ``chown -R opendkim``): a link planted there (``default.private -> /etc/shadow``) would otherwise
-make a root apply chown, chmod, print or overwrite the file it names. The kernel's
-``protected_symlinks`` only covers sticky world-writable directories, so the check is ours; it is
-made on the live root too.
+make a root apply chown, chmod, print or overwrite the file it names. The check is made on the
+live root too, and it is made where the file is used: :meth:`SystemRoot.open` walks the path with
+directory descriptors (:mod:`mailconf.walk`), so an account cannot swap a checked component for a
+link before the write, chown, chmod or read happens. :meth:`SystemRoot.resolve` only names the
+host path (for messages, and for programs that are handed a path).
 
 We do not emulate chroot semantics (re-rooting absolute link targets): a path would then name a
 different file for mailconf than for ``cat`` or an editor, which is worse than a clear refusal.
@@ -22,12 +24,12 @@ different file for mailconf than for ``cat`` or an editor, which is worse than a
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path, PurePosixPath
 
 import attrs
 
 from mailconf.errors import MailconfError
+from mailconf.walk import Place, walk
 
 
 def _absolute_root(value: str | os.PathLike[str]) -> Path:
@@ -65,23 +67,60 @@ class SystemRoot:
             raise MailconfError(f"{raw}: '..' is not allowed in a system path")
         return pure
 
+    def _host(self, pure: PurePosixPath) -> Path:
+        return Path(pure) if self.is_live else self.path.joinpath(*pure.parts[1:])
+
+    def open(
+        self,
+        system_path: str | os.PathLike[str],
+        *,
+        follow: bool = True,
+        create_parents: int | None = None,
+    ) -> Place:
+        """Walk ``system_path`` under the root (see :func:`mailconf.walk.walk`); a context manager.
+
+        Every operation on a file mailconf changes or reads as root goes through this: the
+        symlink checks and the use are one walk.
+        """
+        pure = self._check_system_path(system_path)
+        return walk(
+            self._host(pure),
+            shown=str(pure),
+            within=str(self.path),
+            follow=follow,
+            create_parents=create_parents,
+        )
+
     def resolve(self, system_path: str | os.PathLike[str]) -> Path:
         """Host path of ``system_path``; refuses paths that leave the root.
 
         Symlinks are checked through to the last existing component (a file that does not exist
-        yet is fine). On the live root the path is returned as given.
+        yet is fine). On the live root the path is returned as given. The answer only *names*
+        the file: to change or read it, use :meth:`open`, :meth:`read_bytes` or :meth:`write`.
         """
         pure = self._check_system_path(system_path)
-        _check_link_owners(self.path, pure.parts[1:], pure)
-        if self.is_live:
-            return Path(pure)
-        host = self.path.joinpath(*pure.parts[1:])
-        real = Path(os.path.realpath(host))
-        if real != self.path and self.path not in real.parents:
-            raise MailconfError(
-                f"{pure}: resolves to {real}, outside the root {self.path} (a symlink leads out)"
-            )
-        return host
+        with self.open(pure):
+            pass
+        return self._host(pure)
+
+    def read_bytes(self, system_path: str | os.PathLike[str]) -> bytes:
+        """The content of a regular file (``FileNotFoundError`` when it does not exist)."""
+        with self.open(system_path) as place:
+            return place.read_bytes()
+
+    def write(
+        self,
+        system_path: str | os.PathLike[str],
+        data: bytes,
+        *,
+        mode: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        create_parents: int | None = None,
+    ) -> None:
+        """Replace a file atomically, as :func:`mailconf.fileio.atomic_write` does."""
+        with self.open(system_path, create_parents=create_parents) as place:
+            place.write(data, mode=mode, uid=uid, gid=gid)
 
     def system_path(self, host_path: str | os.PathLike[str]) -> PurePosixPath:
         """Inverse of :meth:`resolve`: the system path a host path under the root stands for."""
@@ -97,48 +136,7 @@ class SystemRoot:
     def exists(self, system_path: str | os.PathLike[str]) -> bool:
         """Whether the system path exists under this root (False for a path that leaves it)."""
         try:
-            return self.resolve(system_path).exists()
-        except MailconfError:
+            with self.open(system_path) as place:
+                return place.lstat() is not None
+        except (MailconfError, OSError):
             return False
-
-
-MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
-
-
-def _check_link_owners(start: Path, parts: tuple[str, ...], shown: PurePosixPath) -> None:
-    """Refuse a path that goes through a symlink owned by someone other than root or us.
-
-    Walks the components below ``start`` (the root, itself a real path) as the kernel would,
-    following each link's target (a chain included) until a component does not exist.
-    """
-    trusted = {0, os.geteuid()}
-    pending = list(parts)
-    current = start
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            current = current.parent
-            continue
-        candidate = current / part
-        try:
-            st = os.lstat(candidate)
-        except OSError:
-            return  # missing (or not a directory): nothing further is followed
-        if not stat.S_ISLNK(st.st_mode):
-            current = candidate
-            continue
-        if st.st_uid not in trusted:
-            raise MailconfError(
-                f"{shown}: {candidate} is a symlink owned by uid {st.st_uid}, not by root: "
-                "refusing to follow it (replace it with the file, or a link owned by root)"
-            )
-        links += 1
-        if links > MAX_LINKS:
-            raise MailconfError(f"{shown}: too many levels of symbolic links")
-        target = os.readlink(candidate)
-        if target.startswith("/"):
-            current = Path("/")
-        pending[0:0] = target.split("/")

@@ -555,10 +555,10 @@ class ServiceManager:
         if endpoint is None:
             return
         if endpoint.kind == "local":
-            path = self.root.resolve(endpoint.path)
-            with contextlib.suppress(OSError):
-                if stat.S_ISSOCK(os.lstat(path).st_mode) and not endpoint.accepts(self.root):
-                    os.unlink(path)
+            with contextlib.suppress(OSError), self.root.open(endpoint.path, follow=False) as place:
+                info = place.lstat()
+                if info and stat.S_ISSOCK(info.st_mode) and not endpoint.accepts(self.root):
+                    place.unlink()  # the socket walked to, even if a directory is swapped
             return
         _wait(lambda: not endpoint.accepts(self.root), self.stop_timeout)
 

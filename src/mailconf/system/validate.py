@@ -170,6 +170,18 @@ def rewrite_conf_for_root(
     return doc.dump()
 
 
+def _scratch_directory(root: SystemRoot) -> tempfile.TemporaryDirectory[str]:
+    """A fresh 0700 directory under ``ROOT/run`` for the rewritten copies.
+
+    Not under ``TMPDIR``: the daemon, run as root, reads these copies, and an environment
+    variable must not decide where root takes configuration from. ``ROOT/run`` is where the apply
+    lock lives too (created 0755 when the tree lacks it)."""
+    with root.open("/run", create_parents=0o755) as place:
+        if place.lstat() is None:
+            place.mkdir(0o755)
+    return tempfile.TemporaryDirectory(prefix="mailconf-validate-", dir=root.resolve("/run"))
+
+
 def _validate_milter_conf(
     tool: str,
     root: SystemRoot,
@@ -189,7 +201,7 @@ def _validate_milter_conf(
         return _run_checked(tool, argv_for(str(host)), runner)
     if "#" in str(root.path):
         return _skip(tool, f"root path {root} contains '#', which the daemon would cut")
-    with tempfile.TemporaryDirectory(prefix="mailconf-validate-") as tmp:
+    with _scratch_directory(root) as tmp:
         rename: dict[str, str] = {}
         counter = iter(range(1_000_000))
 
@@ -201,7 +213,7 @@ def _validate_milter_conf(
             source = root.resolve(system_path)
             target = Path(tmp) / f"{next(counter)}-{source.name}"
             try:
-                text = decode(source.read_bytes())
+                text = decode(root.read_bytes(system_path))
             except FileNotFoundError:
                 return str(source)  # let the daemon report the missing file
             rewritten = rewrite_conf_for_root(
