@@ -54,7 +54,7 @@ def test_edit_without_permission_names_the_target(conf: Path) -> None:
     target = conf / "main.cf"
     done = _as_nobody("-m", "mailconf", "edit", str(target), "--set", "myhostname=mx")
     assert done.returncode != 0
-    assert done.stderr == f"mailconf: {target}: Permission denied\n"
+    assert done.stderr == f"mailconf: {target}: cannot write it: Permission denied\n"
     assert target.read_text() == "myhostname = mail.example.test\n"
     assert sorted(p.name for p in conf.iterdir()) == ["main.cf"]
 
