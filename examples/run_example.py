@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str]) -> int:
-    from mailconf.setup import cli_setup
+    from mailconf.cli import setup as cli_setup
 
     parser = argparse.ArgumentParser(prog="./dev example")
     commands = parser.add_subparsers()

@@ -14,8 +14,8 @@ Every function is idempotent and returns True when it changed the document.
 
 from __future__ import annotations
 
-from mailconf.postfix_lines import ISSPACE
-from mailconf.tables import HostList, KeyTable, SigningTable
+from mailconf.milter.tables import HostList, KeyTable, SigningTable
+from mailconf.postfix.lines import ISSPACE
 
 __all__ = ["add_signing_row", "replace_host", "set_key_row"]
 

@@ -34,18 +34,18 @@ import mailconf
 from mailconf import fileio
 from mailconf.errors import MailconfError, ValidationError
 from mailconf.findings import Finding, Severity
-from mailconf.maincf import MainCf, milter_socket_for_postfix
-from mailconf.mastercf import MasterCf
-from mailconf.milterconf import OpenDkimConf, OpenDmarcConf
+from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
+from mailconf.milter.shellvars import ShellVars
+from mailconf.milter.tables import HostList, KeyTable, SigningTable
 from mailconf.names import validate_domain
+from mailconf.postfix.main import MainCf, milter_socket_for_postfix
+from mailconf.postfix.master import MasterCf
 from mailconf.setup import edits
 from mailconf.setup.spec import DKIM_KEY_DIRECTORY, KeySpec, Setup
-from mailconf.shellvars import ShellVars
 from mailconf.syntax.document import Document
 from mailconf.system import accounts, packages
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
-from mailconf.tables import HostList, KeyTable, SigningTable
 
 __all__ = ["PENDING_RESTARTS", "Plan", "Step", "make_plan"]
 

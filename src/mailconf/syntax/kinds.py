@@ -15,14 +15,14 @@ from mailconf.errors import UsageError
 from mailconf.syntax.document import Document
 
 _DOCUMENT_TYPES = {
-    "postfix-main": ("mailconf.maincf", "MainCf"),
-    "postfix-master": ("mailconf.mastercf", "MasterCf"),
-    "opendkim": ("mailconf.milterconf", "OpenDkimConf"),
-    "opendmarc": ("mailconf.milterconf", "OpenDmarcConf"),
-    "keytable": ("mailconf.tables", "KeyTable"),
-    "signingtable": ("mailconf.tables", "SigningTable"),
-    "hostlist": ("mailconf.tables", "HostList"),
-    "shellvars": ("mailconf.shellvars", "ShellVars"),
+    "postfix-main": ("mailconf.postfix.main", "MainCf"),
+    "postfix-master": ("mailconf.postfix.master", "MasterCf"),
+    "opendkim": ("mailconf.milter.conf", "OpenDkimConf"),
+    "opendmarc": ("mailconf.milter.conf", "OpenDmarcConf"),
+    "keytable": ("mailconf.milter.tables", "KeyTable"),
+    "signingtable": ("mailconf.milter.tables", "SigningTable"),
+    "hostlist": ("mailconf.milter.tables", "HostList"),
+    "shellvars": ("mailconf.milter.shellvars", "ShellVars"),
 }
 KINDS = tuple(_DOCUMENT_TYPES)
 

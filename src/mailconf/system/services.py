@@ -38,8 +38,8 @@ from typing import Literal
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.milterconf import OpenDkimConf, OpenDmarcConf
-from mailconf.shellvars import ShellVars, init_script_environment
+from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
+from mailconf.milter.shellvars import ShellVars, init_script_environment
 from mailconf.system import accounts
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run

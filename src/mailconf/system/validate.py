@@ -21,7 +21,7 @@ Alternate roots (``--root DIR``):
   opendmarc 1.4.2; it ignores IgnoreHosts, PublicSuffixList, HistoryFile): same rewriting.
 
 The path options come from the option tables measured on Debian 12's binaries
-(:func:`mailconf.milter_options.path_options`, ``tools/gen_milter_options.py``); see
+(:func:`mailconf.milter.options.path_options`, ``tools/gen_milter_options.py``); see
 :data:`OPENDKIM_PATH_OPTIONS`.
 """
 
@@ -36,8 +36,8 @@ import attrs
 
 from mailconf.errors import MailconfError, ParseError
 from mailconf.fileio import decode, encode
-from mailconf.milter_datasets import parse_dataset
-from mailconf.milter_options import DATASET, path_options
+from mailconf.milter.datasets import parse_dataset
+from mailconf.milter.options import DATASET, path_options
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run, which
 
@@ -148,7 +148,7 @@ def rewrite_conf_for_root(
     own rewritten copy.  Text the model refuses is returned as it is: the daemon will refuse it
     too, with its own message.
     """
-    from mailconf.milterconf import OpenDkimConf, OpenDmarcConf, Option
+    from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf, Option
     from mailconf.syntax.parse import parse_document
 
     doc_type = OpenDkimConf if kind == "opendkim" else OpenDmarcConf

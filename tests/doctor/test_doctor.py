@@ -19,9 +19,9 @@ import pytest
 
 import mailconf
 from dnsserver import DnsServer, closed_port
-from mailconf.checks import DomainCheck, run_checks
-from mailconf.checks.cli_checks import records_for
+from mailconf.cli.doctor import records_for
 from mailconf.dns.lookup import make_resolver
+from mailconf.doctor import DomainCheck, run_checks
 from mailconf.findings import Finding, Severity
 from mailconf.setup.apply import apply
 from mailconf.setup.spec import Setup

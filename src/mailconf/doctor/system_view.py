@@ -14,7 +14,7 @@ import attrs
 import mailconf
 from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
-from mailconf.shellvars import init_script_environment
+from mailconf.milter.shellvars import init_script_environment
 from mailconf.system.root import SystemRoot
 
 POSTFIX_QUEUE_DIRECTORY = "/var/spool/postfix"

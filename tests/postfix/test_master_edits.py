@@ -8,8 +8,8 @@ import pytest
 
 import mailconf
 from mailconf.errors import EditError
-from mailconf.mastercf import MasterCf
-from test_postfix_oracle import DEBIAN_MASTER, assert_master_agrees, config_dir, corpus, postconf
+from mailconf.postfix.master import MasterCf
+from postfix.test_oracle import DEBIAN_MASTER, assert_master_agrees, config_dir, corpus, postconf
 
 SPF = "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf"
 LAYOUT = (

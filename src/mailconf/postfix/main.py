@@ -26,7 +26,7 @@ import attrs
 from mailconf._data import read_data
 from mailconf.errors import EditError, ValidationError
 from mailconf.findings import Finding
-from mailconf.postfix_lines import (
+from mailconf.postfix.lines import (
     ISSPACE,
     content_end,
     is_trivia_line,
@@ -34,7 +34,7 @@ from mailconf.postfix_lines import (
     logical_positions,
     logical_text,
 )
-from mailconf.postfix_values import (
+from mailconf.postfix.values import (
     LIST_SEPARATORS,
     RELAY_CONTROL,
     UNAUTH_DESTINATION,
@@ -53,7 +53,7 @@ from mailconf.postfix_values import (
 from mailconf.syntax.document import Document, Entry, split_lines
 
 if TYPE_CHECKING:
-    from mailconf.mastercf import MasterCf
+    from mailconf.postfix.master import MasterCf
 
 __all__ = ["MainCf", "Parameter", "known_parameters", "milter_socket_for_postfix"]
 
@@ -417,7 +417,7 @@ class MainCf(Document):
 
         OpenDKIM goes before OpenDMARC (OpenDMARC reads OpenDKIM's Authentication-Results
         header): a DKIM milter is inserted before the first DMARC one; anything else is appended.
-        See :func:`mailconf.postfix_values.milter_kind` for how a milter is recognised.  A
+        See :func:`mailconf.postfix.values.milter_kind` for how a milter is recognised.  A
         ``{ socket, option=value }`` group is one item and stays whole.
         """
         spec = spec.strip(ISSPACE)
@@ -555,7 +555,7 @@ class MainCf(Document):
         ``master`` the per-service families cannot be checked: names ending in one of their
         suffixes are then not reported.
         """
-        from mailconf.postfix_lint import lint_main
+        from mailconf.postfix.lint import lint_main
 
         return lint_main(self, master)
 

@@ -169,7 +169,7 @@ def test_daemon_edge_cases(kind: str, text: str, workdir: Path) -> None:
 
 
 def _opened_at_start() -> list[tuple[str, str]]:
-    from mailconf.milter_options import path_options
+    from mailconf.milter.options import path_options
 
     return [
         (kind, spec.name)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mailconf.errors import EditError
-from mailconf.postfix_lines import (
+from mailconf.postfix.lines import (
     ISSPACE,
     content_end,
     line_end,
@@ -471,8 +471,8 @@ class MasterCf(Document):
     # ------------------------------------------------------------------ lint
     def lint(self) -> list[Finding]:
         """Duplicated services, ``-o name = value`` written with blanks outside braces, and
-        ``-o`` names Postfix does not know.  See :mod:`mailconf.postfix_lint`."""
-        from mailconf.postfix_lint import lint_master
+        ``-o`` names Postfix does not know.  See :mod:`mailconf.postfix.lint`."""
+        from mailconf.postfix.lint import lint_master
 
         return lint_master(self)
 

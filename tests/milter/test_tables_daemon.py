@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mailconf
-from mailconf.tables import SigningTable
+from mailconf.milter.tables import SigningTable
 from support import require_binary
 
 KEYS = [

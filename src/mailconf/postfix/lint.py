@@ -14,7 +14,7 @@ import difflib
 from typing import TYPE_CHECKING
 
 from mailconf.findings import Finding, Severity
-from mailconf.postfix_values import (
+from mailconf.postfix.values import (
     RELAY_CONTROL,
     UNAUTH_DESTINATION,
     UNCONDITIONAL,
@@ -28,13 +28,13 @@ from mailconf.postfix_values import (
 )
 
 if TYPE_CHECKING:
-    from mailconf.maincf import MainCf, Parameter
-    from mailconf.mastercf import MasterCf
+    from mailconf.postfix.main import MainCf, Parameter
+    from mailconf.postfix.master import MasterCf
 
 
 def service_parameter_names(master: MasterCf) -> set[str]:
     """The per-service parameter names master.cf's services make valid."""
-    from mailconf.maincf import SERVICE_PARAMETER_SUFFIXES
+    from mailconf.postfix.main import SERVICE_PARAMETER_SUFFIXES
 
     names: set[str] = set()
     for service in master.services:
@@ -44,13 +44,13 @@ def service_parameter_names(master: MasterCf) -> set[str]:
 
 
 def _all_suffixes() -> set[str]:
-    from mailconf.maincf import SERVICE_PARAMETER_SUFFIXES
+    from mailconf.postfix.main import SERVICE_PARAMETER_SUFFIXES
 
     return {suffix for suffixes in SERVICE_PARAMETER_SUFFIXES.values() for suffix in suffixes}
 
 
 def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
-    from mailconf.maincf import known_parameters, legacy_parameters, read_only_parameters
+    from mailconf.postfix.main import known_parameters, legacy_parameters, read_only_parameters
 
     findings: list[Finding] = []
     path = main.path
@@ -205,7 +205,7 @@ def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
 
 
 def lint_master(master: MasterCf) -> list[Finding]:
-    from mailconf.maincf import known_parameters
+    from mailconf.postfix.main import known_parameters
 
     findings: list[Finding] = []
     path = master.path

@@ -9,8 +9,8 @@ import pytest
 
 import mailconf
 from mailconf.findings import Severity
-from mailconf.milter_datasets import parse_dataset
-from mailconf.milter_options import parse_integer, suggest
+from mailconf.milter.datasets import parse_dataset
+from mailconf.milter.options import parse_integer, suggest
 
 
 def conf(text: str, kind: str = "opendkim"):  # type: ignore[no-untyped-def]
@@ -278,7 +278,7 @@ def test_shellvars_quoting() -> None:
 
 
 def test_daemon_first_error_reads_like_config_load() -> None:
-    from mailconf.milter_options import daemon_first_error
+    from mailconf.milter.options import daemon_first_error
 
     assert daemon_first_error("description x\nrespawn\n", "opendkim") == (
         1,

@@ -21,7 +21,7 @@ import re
 import attrs
 
 from mailconf.errors import EditError
-from mailconf.postfix_lines import split_braced, split_braced_spans, strip_braces
+from mailconf.postfix.lines import split_braced, split_braced_spans, strip_braces
 
 LIST_SEPARATORS = ", \t\r\n"  # CHARS_COMMA_SP
 

@@ -11,12 +11,12 @@ import json
 import sys
 from typing import Any
 
-from mailconf.errors import EXIT_FAILED, EXIT_OK
-from mailconf.setup.cli_setup import (
+from mailconf.cli.setup import (
     root_from_args,
     setup_from_args,
     spec_arguments,
 )
+from mailconf.errors import EXIT_FAILED, EXIT_OK
 
 
 def register(commands: Any) -> None:
@@ -103,8 +103,8 @@ def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from mailconf.checks import DomainCheck, run_checks
     from mailconf.dns.lookup import DEFAULT_BUDGET, make_resolver
+    from mailconf.doctor import DomainCheck, run_checks
     from mailconf.findings import has_errors
 
     setup = setup_from_args(args)

@@ -11,9 +11,9 @@ import pytest
 
 import mailconf
 from mailconf.errors import EditError, ValidationError
-from mailconf.maincf import MainCf
-from mailconf.postfix_values import list_tokens, milter_socket_for_postfix
-from test_postfix_oracle import config_dir, corpus, postconf, postconf_n
+from mailconf.postfix.main import MainCf
+from mailconf.postfix.values import list_tokens, milter_socket_for_postfix
+from postfix.test_oracle import config_dir, corpus, postconf, postconf_n
 
 
 def main(text: str) -> MainCf:

@@ -337,8 +337,8 @@ def resolve_milter(milter: str, main_cf: Any, root: str) -> str:
     """
     if milter not in ("opendkim", "opendmarc"):
         return milter
-    from mailconf import maincf
-    from mailconf.checks.system_view import SystemView
+    from mailconf.doctor.system_view import SystemView
+    from mailconf.postfix import main as maincf
     from mailconf.system.root import SystemRoot
 
     socket = SystemView(SystemRoot(root)).milter_socket(milter)
@@ -368,8 +368,8 @@ def _print_json(value: Any) -> None:
 
 
 def _register_setup(commands: Any) -> None:
-    from mailconf.checks.cli_checks import register as register_checks
-    from mailconf.setup.cli_setup import register as register_setup
+    from mailconf.cli.doctor import register as register_checks
+    from mailconf.cli.setup import register as register_setup
 
     register_setup(commands)
     register_checks(commands)

@@ -16,14 +16,14 @@ import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mailconf import milter_options as mo
 from mailconf.errors import ParseError
 from mailconf.findings import Finding, Severity
-from mailconf.milter_datasets import DataSetSpec
+from mailconf.milter import options as mo
+from mailconf.milter.datasets import DataSetSpec
 
 if TYPE_CHECKING:
-    from mailconf.milterconf import MilterConf
-    from mailconf.tables import DataSet, HostList, KeyTable, SigningTable
+    from mailconf.milter.conf import MilterConf
+    from mailconf.milter.tables import DataSet, HostList, KeyTable, SigningTable
 
 LINE_LIMIT = 1023  # fgets(line, BUFRSZ) with BUFRSZ 1024: longer lines are split in two
 _FILE_LIKE = re.compile(r"(?:/|\.(?:hosts?|table|txt|conf|cfg|list|lst|keys?)$)", re.I)
@@ -168,7 +168,7 @@ INCLUDE_DEPTH = 5
 def _lint_includes(conf: MilterConf, root: str, depth: int) -> list[Finding]:
     """OpenDKIM reads an ``Include``d file as part of its configuration: what it would refuse
     there stops the daemon as surely as in the main file, so it is validated and linted too."""
-    from mailconf.milterconf import OpenDkimConf
+    from mailconf.milter.conf import OpenDkimConf
 
     findings: list[Finding] = []
     for entry in conf.occurrences("Include"):
@@ -238,7 +238,7 @@ def _lint_dataset_value(
 def _load_table(path: str, kind: str) -> DataSet | None:
     from mailconf import load
     from mailconf.errors import MailconfError
-    from mailconf.tables import DataSet
+    from mailconf.milter.tables import DataSet
 
     try:
         doc = load(path, kind=kind)
@@ -250,7 +250,7 @@ def _load_table(path: str, kind: str) -> DataSet | None:
 
 def _lint_tables(conf: MilterConf, root: str) -> list[Finding]:
     """Cross-file checks: SigningTable keys in the KeyTable, key files, host lists."""
-    from mailconf.tables import HostList, KeyTable, SigningTable
+    from mailconf.milter.tables import HostList, KeyTable, SigningTable
 
     findings: list[Finding] = []
     keyspec = conf.dataset("KeyTable")
@@ -276,7 +276,7 @@ def _lint_tables(conf: MilterConf, root: str) -> list[Finding]:
 
 
 def _lint_hostlist_file(real_path: str, shown: str, *, opendmarc: bool) -> list[Finding]:
-    from mailconf.tables import HostList
+    from mailconf.milter.tables import HostList
 
     loaded = _load_table(real_path, "hostlist")
     if not isinstance(loaded, HostList):
@@ -511,7 +511,7 @@ def lint_signingtable(
 ) -> list[Finding]:
     import re as _re
 
-    from mailconf.milter_datasets import compile_refile
+    from mailconf.milter.datasets import compile_refile
 
     findings = long_lines(doc)
     for row in doc.rows:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import mailconf
-from mailconf.maincf import MainCf, milter_socket_for_postfix
-from mailconf.mastercf import MasterCf
-from test_postfix_oracle import DEBIAN_MAIN, DEBIAN_MASTER, config_dir, postconf, unused_warnings
+from mailconf.postfix.main import MainCf, milter_socket_for_postfix
+from mailconf.postfix.master import MasterCf
+from postfix.test_oracle import DEBIAN_MAIN, DEBIAN_MASTER, config_dir, postconf, unused_warnings
 
 SPF_SERVICE = "policyd-spf  unix  -  n  n  -  0  spawn  user=policyd-spf argv=/usr/bin/policyd-spf"
 POLICY = "check_policy_service unix:private/policyd-spf"

@@ -19,7 +19,7 @@ import stat
 import attrs
 
 from mailconf import keys
-from mailconf.checks.system_view import SystemView
+from mailconf.doctor.system_view import SystemView
 from mailconf.errors import MailconfError, ReadError
 from mailconf.findings import Finding, Severity
 from mailconf.system import accounts

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import mailconf
 from mailconf.findings import Severity
-from mailconf.maincf import MainCf
-from mailconf.mastercf import MasterCf
+from mailconf.postfix.main import MainCf
+from mailconf.postfix.master import MasterCf
 
 MASTER = "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf\n"
 
@@ -102,7 +102,7 @@ def test_bad_macro_is_an_error_for_a_built_in_parameter() -> None:
 
 
 def test_bad_macro_agrees_with_postconf(tmp_path: Path) -> None:
-    from test_postfix_oracle import config_dir, postconf
+    from postfix.test_oracle import config_dir, postconf
 
     for index, value in enumerate(("a$", "${a", "${a b}", "$$ ${a?{x}} $(b) ${c:x}")):
         text = BASE + f"myhostname = {value}\n"

@@ -2,14 +2,14 @@
 
 Both daemons read their file with the same routine (``config.c``); they differ in where a line
 ends (OpenDKIM also cuts at a carriage return) and in their option tables
-(:mod:`mailconf.milter_options`, measured on the packaged binaries).
+(:mod:`mailconf.milter.options`, measured on the packaged binaries).
 
 Reading: :meth:`MilterConf.get` (raw string, last occurrence wins, name case-insensitive),
 :meth:`~MilterConf.typed` (the daemon's boolean/integer), :meth:`~MilterConf.dataset` (what a
 data-set value points at).  Editing: :meth:`~MilterConf.set` / :meth:`~MilterConf.unset`, which
 refuse what the daemon would refuse and keep comments and the file's name/value alignment.
 Checking: :meth:`~MilterConf.validate` (errors: the daemon would not start) and
-:meth:`~MilterConf.lint` (warnings, see :mod:`mailconf.milter_lint`).
+:meth:`~MilterConf.lint` (warnings, see :mod:`mailconf.milter.lint`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import re
 
 import attrs
 
-from mailconf import milter_options as mo
 from mailconf.errors import ValidationError
 from mailconf.findings import Finding, Severity
-from mailconf.milter_datasets import DataSetSpec, parse_dataset
+from mailconf.milter import options as mo
+from mailconf.milter.datasets import DataSetSpec, parse_dataset
 from mailconf.syntax.document import Document, Entry
 from mailconf.syntax.layout import align_like, visual_width
 
@@ -147,7 +147,7 @@ class MilterConf(Document):
         daemon would refuse the line."""
         spec = mo.option_spec(self.kind, name)
         if spec is None:
-            from mailconf.milter_lint import unknown_option_message
+            from mailconf.milter.lint import unknown_option_message
 
             message, fix, _ = unknown_option_message(self.kind, name)
             raise ValidationError(f"{self.kind}: {message}; {fix}")
@@ -260,7 +260,7 @@ class MilterConf(Document):
     def _line_finding(self, entry: Option, problem: str) -> Finding:
         line = entry.lineno or self.line_of(entry)
         if problem == "unrecognized parameter":
-            from mailconf.milter_lint import unknown_option_message
+            from mailconf.milter.lint import unknown_option_message
 
             message, fix, code = unknown_option_message(self.kind, entry.name)
             return Finding(Severity.ERROR, code, message, fix, self.path, line)
@@ -367,8 +367,8 @@ class MilterConf(Document):
 
     def lint(self, root: str = "/") -> list[Finding]:
         """Warnings about what the daemon accepts but does not do what was meant (see
-        :mod:`mailconf.milter_lint`); file checks look under ``root`` for absolute paths."""
-        from mailconf.milter_lint import lint_conf
+        :mod:`mailconf.milter.lint`); file checks look under ``root`` for absolute paths."""
+        from mailconf.milter.lint import lint_conf
 
         return lint_conf(self, root)
 
@@ -384,7 +384,7 @@ class MilterConf(Document):
             return column, "a line holding only a carriage return is an unnamed option to OpenDMARC"
         spelled = name.group()
         if mo.option_spec(cls.kind, spelled) is None:
-            from mailconf.milter_lint import unknown_option_message
+            from mailconf.milter.lint import unknown_option_message
 
             message = unknown_option_message(cls.kind, spelled)[0]
             return column, f"{message} (the daemon refuses to start)"

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mailconf
-from mailconf.maincf import MainCf
-from mailconf.mastercf import MasterCf
-from mailconf.postfix_lines import split_braced, strip_braces
+from mailconf.postfix.lines import split_braced, strip_braces
+from mailconf.postfix.main import MainCf
+from mailconf.postfix.master import MasterCf
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus"
 SYSTEM_MAIN = Path("/etc/postfix/main.cf")
 SYSTEM_MASTER = Path("/etc/postfix/master.cf")

@@ -25,7 +25,7 @@ import pytest
 
 from mailconf.cli import build_parser, main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_TREE = REPO / "examples" / "ubuntu-22.04"
 EXAMPLE_TOML = REPO / "examples" / "mailconf.toml"
 KEY_DIRS = ("etc/opendkim/keys", "etc/opendkim/keys/hogehoge.com")

@@ -19,7 +19,7 @@ import attrs
 
 from mailconf.errors import ValidationError
 from mailconf.findings import Finding
-from mailconf.milter_datasets import compile_refile
+from mailconf.milter.datasets import compile_refile
 from mailconf.syntax.document import Document, Entry
 from mailconf.syntax.layout import align_like, visual_width
 
@@ -205,7 +205,7 @@ class KeyTable(DataSet):
         return self.add_entry(name, f"{domain}:{selector}:{keypath}")
 
     def lint(self, root: str = "/") -> list[Finding]:
-        from mailconf.milter_lint import lint_keytable
+        from mailconf.milter.lint import lint_keytable
 
         return lint_keytable(self, root)
 
@@ -257,7 +257,7 @@ class SigningTable(DataSet):
         return self.remove_entry(pattern)
 
     def lint(self, keytable: KeyTable | None = None, *, regex: bool = True) -> list[Finding]:
-        from mailconf.milter_lint import lint_signingtable
+        from mailconf.milter.lint import lint_signingtable
 
         return lint_signingtable(self, keytable, regex=regex)
 
@@ -347,7 +347,7 @@ class HostList(DataSet):
         """Entries that never match what was meant (``*.example.com``, ``locahost``, host bits
         in a CIDR, ...); ``opendmarc`` adds OpenDMARC's IgnoreHosts rules; ``resolver`` (name ->
         resolves?) adds a DNS check of host names."""
-        from mailconf.milter_lint import lint_hostlist
+        from mailconf.milter.lint import lint_hostlist
 
         return lint_hostlist(self, opendmarc=opendmarc, resolver=resolver)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import stat
 
-from mailconf.checks.system_view import SystemView
+from mailconf.doctor.system_view import SystemView
 from mailconf.errors import EditError, MailconfError
 from mailconf.findings import Finding, Severity
-from mailconf.maincf import known_parameters, legacy_parameters, milter_socket_for_postfix
-from mailconf.postfix_values import milter_socket
+from mailconf.postfix.main import known_parameters, legacy_parameters, milter_socket_for_postfix
+from mailconf.postfix.values import milter_socket
 from mailconf.system import accounts
 
 MILTER_LISTS = ("smtpd_milters", "non_smtpd_milters")

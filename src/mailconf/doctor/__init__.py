@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import attrs
 
-from mailconf.checks import dkim_keys, milters, senders
-from mailconf.checks.system_view import SystemView
 from mailconf.dns import checks as dns_checks
 from mailconf.dns.lookup import DEFAULT_BUDGET, LookupSource, as_lookup
+from mailconf.doctor import dkim_keys, milters, senders
+from mailconf.doctor.system_view import SystemView
 from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
 from mailconf.system.root import SystemRoot
@@ -90,7 +90,7 @@ def file_lint(view: SystemView) -> list[Finding]:
     """Each configuration file's own lint (the same findings as ``mailconf lint FILE``), with the
     key-file findings that stop OpenDKIM from signing raised to errors."""
     from mailconf.cli import lint_document
-    from mailconf.milter_options import parse_boolean
+    from mailconf.milter.options import parse_boolean
 
     findings: list[Finding] = []
     for key in ("main", "master", "opendkim", "opendmarc"):

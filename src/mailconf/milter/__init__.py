@@ -1,0 +1,1 @@
+"""OpenDKIM and OpenDMARC: conf files, data sets, /etc/default, lint."""

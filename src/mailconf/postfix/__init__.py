@@ -1,0 +1,1 @@
+"""Postfix's main.cf and master.cf: models, values and lint."""
