@@ -14,7 +14,7 @@ import os
 from mailconf._version import __version__
 from mailconf.errors import EditError, MailconfError, ParseError, ReadError, ValidationError
 from mailconf.syntax.document import Document, Entry
-from mailconf.syntax.kinds import KINDS, document_type, infer_kind
+from mailconf.syntax.kinds import KINDS, load_file, parse_kind
 
 __all__ = [
     "KINDS",
@@ -24,6 +24,7 @@ __all__ = [
     "Entry",
     "MailconfError",
     "ParseError",
+    "ReadError",
     "Setup",
     "ValidationError",
     "__version__",
@@ -46,18 +47,9 @@ def parse(text: str, kind: str, *, path: str | None = None) -> Document:
 
     Raises :class:`ParseError` for input the daemon would refuse.
     """
-    from mailconf.syntax.parse import parse_document
-
-    return parse_document(document_type(kind), text, path)
+    return parse_kind(text, kind, path=path)
 
 
 def load(path: str | os.PathLike[str], kind: str | None = None) -> Document:
     """Read and parse a file (any bytes round-trip); the kind comes from the name unless given."""
-    from mailconf import fileio
-
-    resolved_kind = kind or infer_kind(path)
-    try:
-        text = fileio.read_text(path)
-    except OSError as error:
-        raise ReadError.from_os_error(path, error) from None
-    return parse(text, resolved_kind, path=os.fspath(path))
+    return load_file(path, kind)

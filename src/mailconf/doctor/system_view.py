@@ -11,10 +11,10 @@ from typing import Any
 
 import attrs
 
-import mailconf
-from mailconf.errors import MailconfError
+from mailconf.errors import MailconfError, ParseError
 from mailconf.findings import Finding, Severity
 from mailconf.milter.shellvars import init_script_environment
+from mailconf.syntax.kinds import load_file
 from mailconf.system.root import SystemRoot
 
 POSTFIX_QUEUE_DIRECTORY = "/var/spool/postfix"
@@ -61,8 +61,8 @@ class SystemView:
                 )
             return None
         try:
-            return mailconf.load(host_path, kind=kind)
-        except mailconf.ParseError as error:
+            return load_file(host_path, kind=kind)
+        except ParseError as error:
             self.problems.append(
                 Finding(
                     Severity.ERROR,

@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 import attrs
 
-import mailconf
 from mailconf import fileio
 from mailconf.errors import MailconfError, ValidationError
 from mailconf.findings import Finding, Severity
@@ -43,6 +42,7 @@ from mailconf.postfix.master import MasterCf
 from mailconf.setup import edits
 from mailconf.setup.spec import DKIM_KEY_DIRECTORY, KeySpec, Setup
 from mailconf.syntax.document import Document
+from mailconf.syntax.kinds import parse_kind
 from mailconf.system import accounts, packages
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
@@ -206,7 +206,7 @@ def _load(
 ) -> tuple[DocumentT, bytes | None]:
     data = read_bytes(root, path)
     text = fileio.decode(data) if data is not None else ""
-    doc = mailconf.parse(text, kind, path=path)
+    doc = parse_kind(text, kind, path=path)
     assert isinstance(doc, doc_type)
     return doc, data
 

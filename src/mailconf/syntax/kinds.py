@@ -11,7 +11,7 @@ import importlib
 import os
 from pathlib import PurePath
 
-from mailconf.errors import UsageError
+from mailconf.errors import ReadError, UsageError
 from mailconf.syntax.document import Document
 
 _DOCUMENT_TYPES = {
@@ -69,3 +69,23 @@ def infer_kind(path: str | os.PathLike[str]) -> str:
         f"{os.fspath(path)}: cannot tell the file kind from its name; pass kind= (--kind): "
         + ", ".join(KINDS)
     )
+
+
+def parse_kind(text: str, kind: str, *, path: str | None = None) -> Document:
+    """Parse ``text`` as a file of ``kind`` (what :func:`mailconf.parse` does, for the layers
+    below the facade: nothing inside the package imports ``mailconf`` itself)."""
+    from mailconf.syntax.parse import parse_document
+
+    return parse_document(document_type(kind), text, path)
+
+
+def load_file(path: str | os.PathLike[str], kind: str | None = None) -> Document:
+    """Read and parse ``path``, the kind from its name unless given (:func:`mailconf.load`)."""
+    from mailconf import fileio
+
+    resolved_kind = kind or infer_kind(path)
+    try:
+        text = fileio.read_text(path)
+    except OSError as error:
+        raise ReadError.from_os_error(path, error) from None
+    return parse_kind(text, resolved_kind, path=os.fspath(path))
