@@ -4,7 +4,6 @@ the postconf bugs mailconf must not have (glued lines, mode reset, mixed line en
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -379,7 +378,3 @@ def test_list_and_milter_edits_agree_with_postconf(tmp_path: Path) -> None:
         k: [t.text for t in list_tokens(v)] for k, v in theirs.items()
     }
 
-
-def test_postconf_is_there_for_bug_tests() -> None:
-    if shutil.which("postconf") is None and not Path("/usr/sbin/postconf").exists():
-        pytest.skip("postconf is not installed")

@@ -83,9 +83,21 @@ def test_lock_released_when_holder_dies(tmp_path: Path) -> None:
 
 
 def test_reacquire_after_release_in_same_process(tmp_path: Path) -> None:
+    """acquire() is idempotent while held, release() really lets go (another process can take
+    the lock), and the same object can take it again."""
     lock = ApplyLock(SystemRoot(tmp_path))
     lock.acquire()
-    lock.acquire()  # idempotent while held
+    lock.acquire()  # idempotent while held: no second descriptor, no self-conflict
+    assert lock.held
+    contender = [sys.executable, "-c", CONTENDER, str(tmp_path)]
+    held = subprocess.run(contender, capture_output=True, text=True, timeout=30)
+    assert held.returncode == 3, held.stdout + held.stderr
     lock.release()
-    with ApplyLock(SystemRoot(tmp_path)):
-        pass
+    assert not lock.held
+    free = subprocess.run(contender, capture_output=True, text=True, timeout=30)
+    assert free.returncode == 0 and "acquired" in free.stdout, free.stderr
+    with lock:
+        assert lock.held
+        with pytest.raises(LockHeldError):
+            ApplyLock(SystemRoot(tmp_path)).acquire()
+    assert not lock.held
