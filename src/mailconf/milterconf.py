@@ -26,23 +26,27 @@ from mailconf.milter_datasets import DataSetSpec, parse_dataset
 from mailconf.syntax.document import Document, Entry
 from mailconf.syntax.layout import align_like, visual_width
 
-_OPTION = re.compile(r"[ \t]*(?P<name>[^ \t\r\n#]+)[ \t]+(?P<value>[^#\n]*)")
+# OpenDMARC's name runs to a blank, `#` or NUL; OpenDKIM also stops at a CR (where it cuts).
+_OPTION = re.compile(r"[ \t]*(?P<name>[^ \t\n#\0]+)[ \t]+(?P<value>[^#\n\0]*)")
+_DKIM_OPTION = re.compile(r"[ \t]*(?P<name>[^ \t\r\n#\0]+)[ \t]+(?P<value>[^#\n\0]*)")
 # indent, name, separator, value, space before the comment, comment, line ending
 _LAYOUT = re.compile(
-    r"(?P<indent>[ \t]*)(?P<name>[^ \t\r\n#]+)(?P<sep>[ \t]+)(?P<value>[^#\n]*?)"
-    r"(?P<space>[ \t]*)(?P<rest>(?:#[^\n]*)?\r?\n?)\Z"
+    r"(?P<indent>[ \t]*)(?P<name>[^ \t\n#\0]+)(?P<sep>[ \t]+)(?P<value>[^#\n\0]*?)"
+    r"(?P<space>[ \t]*)(?P<rest>(?:[#\0][^\n]*)?\r?\n?)\Z"
 )
 
 
 @attrs.define(eq=False)
 class Option(Entry):
-    """``Name value [# comment]``: the value is what the daemon reads (trimmed, cut at ``#``)."""
+    """``Name value [# comment]``: the value is what the daemon reads (trimmed, cut at ``#`` or
+    a NUL byte)."""
 
-    line_cut = "#\n"
+    line_cut = "#\n\0"
+    pattern = _OPTION
 
     @functools.cached_property
     def _match(self) -> re.Match[str]:
-        match = _OPTION.match(self.text)
+        match = self.pattern.match(self.text)
         assert match is not None  # the grammar guarantees it
         return match
 
@@ -67,7 +71,8 @@ class Option(Entry):
 
 @attrs.define(eq=False)
 class OpenDkimOption(Option):
-    line_cut = "#\n\r"
+    line_cut = "#\n\r\0"
+    pattern = _DKIM_OPTION
 
 
 @attrs.define(eq=False)
@@ -154,7 +159,7 @@ class MilterConf(Document):
         stripped = value.strip(" \t")
         if not stripped:
             raise ValidationError(f"{spec.name}: empty value (the daemon refuses to start)")
-        forbidden = "#\n\r"
+        forbidden = "#\n\r\0"
         for char in forbidden:
             if char in stripped:
                 raise ValidationError(
@@ -378,7 +383,7 @@ class MilterConf(Document):
         """Why a line did not parse, in the daemon's terms (it exits 78 on these)."""
         stripped = line.lstrip(" \t")
         column = len(line) - len(stripped) + 1
-        name = re.match(r"[^ \t\r\n#]*", stripped)
+        name = re.match(r"[^ \t\r\n#\0]*", stripped)
         assert name is not None
         if stripped.startswith("\r") and cls.kind == "opendmarc":
             return column, "a line holding only a carriage return is an unnamed option to OpenDMARC"

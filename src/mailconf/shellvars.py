@@ -56,7 +56,8 @@ def shell_word(raw: str) -> str:
 
 def _shell_word(raw: str, variables: Mapping[str, str] | None = None) -> tuple[str, int]:
     """``(value after quote removal, index where the word ends)`` of the first word of ``raw``;
-    with ``variables``, parameter expansion is done where the shell does it."""
+    with ``variables``, parameter expansion is done where the shell does it.  The shell deletes
+    NUL bytes from what it reads (dash), so they are not part of the value."""
     out: list[str] = []
     index, length = 0, len(raw)
 
@@ -100,7 +101,7 @@ def _shell_word(raw: str, variables: Mapping[str, str] | None = None) -> tuple[s
         else:
             out.append(char)
             index += 1
-    return "".join(out), min(index, length)
+    return "".join(out).replace("\0", ""), min(index, length)
 
 
 def init_script_environment(daemon: str) -> dict[str, str]:
@@ -157,8 +158,8 @@ class ShellVars(Document):
         anything after the value; a new one is appended after the last assignment."""
         if not _NAME.fullmatch(name):
             raise ValidationError(f"{name!r} is not a shell variable name")
-        if "\n" in value:
-            raise ValidationError(f"{name}: the value may not contain a line break")
+        if "\n" in value or "\0" in value:
+            raise ValidationError(f"{name}: the value may not contain a line break or a NUL")
         found = self._assignments(name)
         if found:
             last = found[-1]

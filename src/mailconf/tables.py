@@ -32,7 +32,7 @@ class Row(Entry):
 
     @functools.cached_property
     def _parts(self) -> tuple[str, str]:
-        content = self.text.split("#", 1)[0].strip(CSPACE)
+        content = _before_cut(self.text).strip(CSPACE)
         for index, char in enumerate(content):
             if char in CSPACE:
                 return content[:index], content[index:].lstrip(CSPACE)
@@ -72,7 +72,7 @@ class DataSet(Document):
     def refile_parts(row: Row) -> tuple[str, str]:
         """``(pattern, value)`` of a row read as ``refile:`` (pattern up to the first blank of the
         untrimmed line)."""
-        line = row.text.split("#", 1)[0].split("\n", 1)[0]
+        line = _before_cut(row.text).split("\n", 1)[0]
         for index, char in enumerate(line):
             if char in CSPACE:
                 return line[:index].strip(CSPACE), line[index + 1 :].strip(CSPACE)
@@ -80,7 +80,7 @@ class DataSet(Document):
 
     @staticmethod
     def _refile_has_gap(row: Row) -> bool:
-        line = row.text.split("#", 1)[0].split("\n", 1)[0]
+        line = _before_cut(row.text).split("\n", 1)[0]
         return any(char in CSPACE for char in line)
 
     def lookup_refile(self, key: str, *, icase: bool = False) -> str | None:
@@ -121,8 +121,8 @@ class DataSet(Document):
         first match wins).  The new line copies the separator style of the existing rows."""
         _check_token(key, "key")
         value = value.strip(CSPACE)
-        if "#" in value or "\n" in value or "\r" in value:
-            raise ValidationError(f"value {value!r} may not contain '#' or a line break")
+        if any(char in value for char in "#\n\r\0"):
+            raise ValidationError(f"value {value!r} may not contain '#', a NUL or a line break")
         existing = self._find(key)
         if existing:
             first = existing[0]
@@ -155,9 +155,14 @@ class DataSet(Document):
         return align_like(indent, key, value, sep, column)
 
 
+def _before_cut(text: str) -> str:
+    """The line as the daemon keeps it: ``#`` or a NUL byte cuts it."""
+    return text.split("#", 1)[0].split("\0", 1)[0]
+
+
 def _check_token(text: str, what: str) -> None:
-    if not text or any(char in CSPACE or char == "#" for char in text):
-        raise ValidationError(f"{what} {text!r} must be one word without '#'")
+    if not text or any(char in CSPACE or char in "#\0" for char in text):
+        raise ValidationError(f"{what} {text!r} must be one word without '#' or a NUL")
 
 
 @attrs.frozen
