@@ -400,13 +400,12 @@ CLI_INTERNAL_ERROR = 70
 
 def cli_commands(kind: str, path: Path, text: str) -> list[list[str]]:
     """The read-only commands run on a generated file: show, lint and get (of a name the file
-    sets when it sets one)."""
+    sets when it sets one).  ``--`` ends the options: a name may start with ``-``."""
     name = _a_name(kind, text)
-    base = ["--kind", kind]
     return [
-        ["show", "--json", str(path), *base],
-        ["lint", str(path), *base, "--root", str(path.parent)],
-        ["get", str(path), *base, name],
+        ["show", "--json", "--kind", kind, "--", str(path)],
+        ["lint", "--kind", kind, "--root", str(path.parent), "--", str(path)],
+        ["get", "--kind", kind, "--", str(path), name],
     ]
 
 
@@ -433,7 +432,10 @@ def run_cli_in_process(argv: list[str]) -> tuple[int, str]:
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = cli.main(argv)
+        try:
+            status = cli.main(argv)
+        except SystemExit as exit:  # argparse refusing the command line
+            status = exit.code if isinstance(exit.code, int) else 2
     return status, err.getvalue()
 
 
