@@ -440,7 +440,11 @@ def run_cli_in_process(argv: list[str]) -> tuple[int, str]:
 
 
 def cli_problem(status: int, stderr: str) -> str | None:
-    """Why a command's outcome is an internal error (None when it is an answer or a refusal)."""
-    if status == CLI_INTERNAL_ERROR or "internal error" in stderr or "Traceback" in stderr:
+    """Why a command's outcome is an internal error (None when it is an answer or a refusal).
+    The markers are the CLI's own words at the start of a line: a refusal quotes the file's line,
+    which may well say "internal error" in a comment."""
+    markers = ("mailconf: internal error", "Traceback (most recent call last)")
+    marked = any(line.startswith(markers) for line in stderr.splitlines())
+    if status == CLI_INTERNAL_ERROR or marked:
         return f"exit {status}: {stderr.strip()[-500:]}"
     return None
