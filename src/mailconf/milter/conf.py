@@ -14,7 +14,6 @@ Checking: :meth:`~MilterConf.validate` (errors: the daemon would not start) and
 
 from __future__ import annotations
 
-import functools
 import re
 
 import attrs
@@ -23,51 +22,44 @@ from mailconf.errors import ValidationError
 from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
 from mailconf.milter.datasets import DataSetSpec, parse_dataset
-from mailconf.syntax.document import Document, Entry
+from mailconf.syntax import grammar
+from mailconf.syntax.document import Document
 from mailconf.syntax.layout import align_like, visual_width
-
-_OPTION = re.compile(r"[ \t]*(?P<name>[^ \t\r\n#]+)[ \t]+(?P<value>[^#\n]*)")
-# indent, name, separator, value, space before the comment, comment, line ending
-_LAYOUT = re.compile(
-    r"(?P<indent>[ \t]*)(?P<name>[^ \t\r\n#]+)(?P<sep>[ \t]+)(?P<value>[^#\n]*?)"
-    r"(?P<space>[ \t]*)(?P<rest>(?:#[^\n]*)?\r?\n?)\Z"
-)
+from mailconf.syntax.parts import GrammarEntry
 
 
 @attrs.define(eq=False)
-class Option(Entry):
-    """``Name value [# comment]``: the value is what the daemon reads (trimmed, cut at ``#``)."""
+class Option(GrammarEntry):
+    """``Name value [# comment]``: the parts the grammar's ``OPTION`` names (indent, name, sep,
+    value, space, comment, newline).  The value is what the daemon reads: trimmed, and cut where
+    the daemon cuts the line (``#`` or a NUL byte; OpenDKIM also cuts at a carriage return)."""
 
-    line_cut = "#\n"
-
-    @functools.cached_property
-    def _match(self) -> re.Match[str]:
-        match = _OPTION.match(self.text)
-        assert match is not None  # the grammar guarantees it
-        return match
+    grammar_name = "opendmarc"
+    parts_terminal = "OPTION"
 
     @property
     def name(self) -> str:
-        return self._match.group("name")
+        return self.part("name")
 
     @property
     def value(self) -> str:
-        raw = self._match.group("value")
-        for stop in self.line_cut:
-            cut = raw.find(stop)
-            if cut >= 0:
-                raw = raw[:cut]
-        return raw.strip(" \t")
+        return self.part("value")
 
     @property
     def value_column(self) -> int:
         """The visual column (tabs every 8) where the value starts."""
-        return visual_width(self.text[: self._match.start("value")])
+        return visual_width(self.text[: self.parts.start("value")])
+
+    def with_value(self, value: str) -> str:
+        """This line with another value, everything else (indentation, spelling of the name,
+        separator, trailing comment, line ending) kept."""
+        parts = self.parts
+        return self.text[: parts.start("value")] + value + self.text[parts.end("value") :]
 
 
 @attrs.define(eq=False)
 class OpenDkimOption(Option):
-    line_cut = "#\n\r"
+    grammar_name = "opendkim"
 
 
 @attrs.define(eq=False)
@@ -154,7 +146,7 @@ class MilterConf(Document):
         stripped = value.strip(" \t")
         if not stripped:
             raise ValidationError(f"{spec.name}: empty value (the daemon refuses to start)")
-        forbidden = "#\n\r"
+        forbidden = "#\n\r\0"
         for char in forbidden:
             if char in stripped:
                 raise ValidationError(
@@ -182,17 +174,7 @@ class MilterConf(Document):
             last = found[-1]
             if last.value == value:
                 return False
-            layout = _LAYOUT.match(last.text)
-            assert layout is not None
-            new_text = (
-                layout["indent"]
-                + layout["name"]
-                + layout["sep"]
-                + value
-                + layout["space"]
-                + layout["rest"]
-            )
-            self.replace(last, new_text)
+            self.replace(last, last.with_value(value))
             return True
         reference: Option | None = None
         if after is not None:
@@ -378,11 +360,10 @@ class MilterConf(Document):
         """Why a line did not parse, in the daemon's terms (it exits 78 on these)."""
         stripped = line.lstrip(" \t")
         column = len(line) - len(stripped) + 1
-        name = re.match(r"[^ \t\r\n#]*", stripped)
-        assert name is not None
         if stripped.startswith("\r") and cls.kind == "opendmarc":
             return column, "a line holding only a carriage return is an unnamed option to OpenDMARC"
-        spelled = name.group()
+        name = grammar.part_pattern(cls.kind, "NAME").match(stripped)
+        spelled = name.group() if name is not None else ""
         if mo.option_spec(cls.kind, spelled) is None:
             from mailconf.milter.lint import unknown_option_message
 
@@ -419,9 +400,9 @@ def _aligned_line(name: str, value: str, reference: Option | None, options: list
     """``name value`` laid out like ``reference`` (tabs or spaces up to the same value column)."""
     if reference is None:
         return f"{name} {value}"
-    layout = _LAYOUT.match(reference.text)
-    assert layout is not None
-    return align_like(layout["indent"], name, value, layout["sep"], reference.value_column)
+    return align_like(
+        reference.part("indent"), name, value, reference.part("sep"), reference.value_column
+    )
 
 
 @attrs.define(eq=False)

@@ -16,6 +16,7 @@ import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mailconf import fileio
 from mailconf.errors import ParseError
 from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
@@ -80,7 +81,7 @@ def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding
 
     for entry in conf._options:
         line = entry.lineno or conf.line_of(entry)
-        if conf.kind == "opendmarc" and len(entry.text.rstrip("\n").encode("utf-8")) > LINE_LIMIT:
+        if conf.kind == "opendmarc" and _byte_length(entry.text.rstrip("\n")) > LINE_LIMIT:
             warn(
                 "milter.long-line",
                 "line longer than ~1 KiB: OpenDMARC reads it as two lines",
@@ -286,11 +287,16 @@ def _lint_hostlist_file(real_path: str, shown: str, *, opendmarc: bool) -> list[
 
 
 # ---------------------------------------------------------------------- tables
+def _byte_length(line: str) -> int:
+    """The length of ``line`` in the file's bytes (a byte that is not UTF-8 counts one)."""
+    return len(fileio.encode(line))
+
+
 def long_lines(doc: DataSet) -> list[Finding]:
     findings = []
     for entry in doc.entries:
         for offset, physical in enumerate(entry.physical_lines):
-            if len(physical.rstrip("\n").encode("utf-8")) > LINE_LIMIT:
+            if _byte_length(physical.rstrip("\n")) > LINE_LIMIT:
                 findings.append(
                     Finding(
                         Severity.WARNING,

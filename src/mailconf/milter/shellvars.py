@@ -6,57 +6,67 @@ the last assignment wins and quotes are removed from the value.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 
 import attrs
 
 from mailconf.errors import ValidationError
-from mailconf.syntax.document import Document, Entry
-
-_ASSIGNMENT = re.compile(
-    r"[ \t]*(?:export[ \t]+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<raw>.*)", re.S
-)
+from mailconf.syntax import grammar
+from mailconf.syntax.document import Document
+from mailconf.syntax.parts import GrammarEntry
 
 
 @attrs.define(eq=False)
-class Command(Entry):
-    """One shell command line; usually ``NAME=value``."""
+class Command(GrammarEntry):
+    """One shell command line; usually ``NAME=value``: the parts the grammar's ``COMMAND`` names
+    (indent, export, name, equals, value, rest for an assignment; words for another command)."""
 
-    @functools.cached_property
-    def _assignment(self) -> tuple[str, str] | None:
-        match = _ASSIGNMENT.match(self.text)
-        if match is None:
-            return None
-        return match.group("name"), shell_word(match.group("raw"))
+    grammar_name = "shellvars"
+    parts_terminal = "COMMAND"
 
     @property
     def name(self) -> str | None:
-        return None if self._assignment is None else self._assignment[0]
+        """The assigned variable, None when the line is not an assignment."""
+        return self.parts.group("name")
+
+    @property
+    def raw_value(self) -> str | None:
+        """The first word after ``=`` as written (quotes, escapes); "" for ``NAME=``."""
+        return None if self.name is None else self.part("value")
 
     @property
     def value(self) -> str | None:
-        return None if self._assignment is None else self._assignment[1]
+        raw = self.raw_value
+        return None if raw is None else shell_word(raw)
 
     def expanded_value(self, variables: Mapping[str, str]) -> str | None:
         """The value with ``$NAME``/``${NAME}`` replaced from ``variables`` where the shell
         expands them (unquoted or in double quotes, not in single quotes)."""
-        match = _ASSIGNMENT.match(self.text)
-        return None if match is None else _shell_word(match.group("raw"), variables)[0]
+        raw = self.raw_value
+        return None if raw is None else _shell_word(raw, variables)
+
+    def with_value(self, word: str) -> str:
+        """This line with another value word, the rest (``export``, what follows) kept."""
+        parts = self.parts
+        start = parts.end("equals")
+        end = parts.end("value") if parts.group("value") is not None else start
+        return self.text[:start] + word + self.text[end:]
 
 
 _VARIABLE_AT = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def shell_word(raw: str) -> str:
-    """The value of the first shell word of ``raw`` after quote removal (no expansion)."""
-    return _shell_word(raw)[0]
+    """The value of the shell word ``raw`` after quote removal (no expansion)."""
+    return _shell_word(raw)
 
 
-def _shell_word(raw: str, variables: Mapping[str, str] | None = None) -> tuple[str, int]:
-    """``(value after quote removal, index where the word ends)`` of the first word of ``raw``;
-    with ``variables``, parameter expansion is done where the shell does it."""
+def _shell_word(raw: str, variables: Mapping[str, str] | None = None) -> str:
+    """The first word of ``raw`` after quote removal; with ``variables``, parameter expansion is
+    done where the shell does it.  The shell deletes NUL bytes from what it reads (dash), so they
+    are not part of the value."""
+    raw = raw.replace("\0", "")
     out: list[str] = []
     index, length = 0, len(raw)
 
@@ -100,7 +110,7 @@ def _shell_word(raw: str, variables: Mapping[str, str] | None = None) -> tuple[s
         else:
             out.append(char)
             index += 1
-    return "".join(out), min(index, length)
+    return "".join(out)
 
 
 def init_script_environment(daemon: str) -> dict[str, str]:
@@ -155,29 +165,19 @@ class ShellVars(Document):
         when it already does.  An existing assignment keeps its quoting style (double, single or
         none, switching to double quotes only when the value needs quoting), its ``export`` and
         anything after the value; a new one is appended after the last assignment."""
-        if not _NAME.fullmatch(name):
+        if not grammar.part_pattern("shellvars", "NAME").fullmatch(name):
             raise ValidationError(f"{name!r} is not a shell variable name")
-        if "\n" in value:
-            raise ValidationError(f"{name}: the value may not contain a line break")
+        if "\n" in value or "\0" in value:
+            raise ValidationError(f"{name}: the value may not contain a line break or a NUL")
         found = self._assignments(name)
         if found:
             last = found[-1]
             if last.value == value:
                 return False
-            match = _ASSIGNMENT.match(last.text)
-            assert match is not None
-            raw = match.group("raw")
-            _, end = _shell_word(raw)
-            style = raw[:1] if raw[:1] in "'\"" else ""
-            new_text = last.text[: match.start("raw")] + quote(value, style) + raw[end:]
-            self.replace(last, new_text)
+            self.replace(last, last.with_value(quote(value, _quoting(last))))
             return True
         commands = [e for e in self.entries if isinstance(e, Command) and e.name is not None]
-        style = ""
-        if commands:
-            match = _ASSIGNMENT.match(commands[-1].text)
-            assert match is not None
-            style = match.group("raw")[:1] if match.group("raw")[:1] in "'\"" else ""
+        style = _quoting(commands[-1]) if commands else ""
         entry = self.parse_entry(f"{name}={quote(value, style)}")
         index = self.entries.index(commands[-1]) + 1 if commands else len(self.entries)
         self.insert(index, entry)
@@ -191,7 +191,12 @@ class ShellVars(Document):
         return bool(found)
 
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+def _quoting(command: Command) -> str:
+    """The quote an assignment's value starts with (``"``, ``'``), or "" when it is bare."""
+    first = (command.raw_value or "")[:1]
+    return first if first in ("'", '"') else ""
+
+
 _SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./$-]*")
 
 

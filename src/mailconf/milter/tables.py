@@ -1,8 +1,9 @@
 """OpenDKIM data-set files read as ``file:`` or ``refile:``: KeyTable, SigningTable, host lists.
 
-All three share OpenDKIM's line rules (``opendkim-db.c``): ``#`` anywhere cuts the line, the rest is
-trimmed, the key is the first word and the value the rest.  They differ in what the key and value
-mean, which the subclasses say.  The first matching line wins (unlike the conf files).
+All three share OpenDKIM's line rules (``opendkim-db.c``, ``grammars/dataset_lines.lark``): ``#``
+or a NUL byte anywhere cuts the line, the rest is trimmed, the key is the first word and the value
+the rest.  They differ in what the key and value mean, which the subclasses say.  The first
+matching line wins (unlike the conf files).
 
 ``refile:`` reads a line differently: the pattern ends at the first blank of the *untrimmed* line,
 so an indented line has an empty pattern (it matches nothing useful).
@@ -10,7 +11,6 @@ so an indented line has an empty pattern (it matches nothing useful).
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
@@ -20,31 +20,35 @@ import attrs
 from mailconf.errors import ValidationError
 from mailconf.findings import Finding
 from mailconf.milter.datasets import compile_refile
-from mailconf.syntax.document import Document, Entry
+from mailconf.syntax.document import Document
 from mailconf.syntax.layout import align_like, visual_width
+from mailconf.syntax.parts import GrammarEntry
 
 CSPACE = " \t\n\v\f\r"
 
 
 @attrs.define(eq=False)
-class Row(Entry):
-    """``key value``: what OpenDKIM stores for one line of a data set."""
+class Row(GrammarEntry):
+    """``key value``: what OpenDKIM stores for one line of a data set, the parts the grammar's
+    ``ROW`` names (indent, key, sep, value, space, comment, newline)."""
 
-    @functools.cached_property
-    def _parts(self) -> tuple[str, str]:
-        content = self.text.split("#", 1)[0].strip(CSPACE)
-        for index, char in enumerate(content):
-            if char in CSPACE:
-                return content[:index], content[index:].lstrip(CSPACE)
-        return content, ""
+    grammar_name = "dataset_lines"
+    parts_terminal = "ROW"
 
     @property
     def key(self) -> str:
-        return self._parts[0]
+        return self.part("key")
 
     @property
     def value(self) -> str:
-        return self._parts[1]
+        return self.part("value")
+
+    @property
+    def content(self) -> str:
+        """The line as the daemon keeps it: up to where it cuts the line (``#`` or a NUL)."""
+        parts = self.parts
+        ends = (parts.start(name) for name in ("comment", "newline") if parts.group(name))
+        return self.text[: next(ends, len(self.text))]
 
 
 @attrs.define(eq=False)
@@ -70,18 +74,16 @@ class DataSet(Document):
 
     @staticmethod
     def refile_parts(row: Row) -> tuple[str, str]:
-        """``(pattern, value)`` of a row read as ``refile:`` (pattern up to the first blank of the
-        untrimmed line)."""
-        line = row.text.split("#", 1)[0].split("\n", 1)[0]
-        for index, char in enumerate(line):
-            if char in CSPACE:
-                return line[:index].strip(CSPACE), line[index + 1 :].strip(CSPACE)
-        return line.strip(CSPACE), ""
+        """``(pattern, value)`` of a row read as ``refile:``: the pattern ends at the first blank
+        of the untrimmed line, so an indented row has an empty pattern and its key is part of
+        the value."""
+        if row.part("indent"):
+            return "", row.content[1:].strip(CSPACE)
+        return row.key, row.value
 
     @staticmethod
     def _refile_has_gap(row: Row) -> bool:
-        line = row.text.split("#", 1)[0].split("\n", 1)[0]
-        return any(char in CSPACE for char in line)
+        return any(char in CSPACE for char in row.content)
 
     def lookup_refile(self, key: str, *, icase: bool = False) -> str | None:
         """A ``refile:`` lookup: the value of the first row whose pattern matches ``key``.
@@ -121,8 +123,8 @@ class DataSet(Document):
         first match wins).  The new line copies the separator style of the existing rows."""
         _check_token(key, "key")
         value = value.strip(CSPACE)
-        if "#" in value or "\n" in value or "\r" in value:
-            raise ValidationError(f"value {value!r} may not contain '#' or a line break")
+        if any(char in value for char in "#\n\r\0"):
+            raise ValidationError(f"value {value!r} may not contain '#', a NUL or a line break")
         existing = self._find(key)
         if existing:
             first = existing[0]
@@ -146,18 +148,14 @@ class DataSet(Document):
             return key
         if reference is None or not reference.value:
             return f"{key} {value}"
-        text = reference.text
-        indent = text[: len(text) - len(text.lstrip(" \t"))]
-        body = text[len(indent) :]
-        sep_match = re.match(r"\S+([ \t]+)", body)
-        sep = sep_match.group(1) if sep_match else " "
+        indent, sep = reference.part("indent"), reference.part("sep")
         column = visual_width(indent + reference.key + sep)
         return align_like(indent, key, value, sep, column)
 
 
 def _check_token(text: str, what: str) -> None:
-    if not text or any(char in CSPACE or char == "#" for char in text):
-        raise ValidationError(f"{what} {text!r} must be one word without '#'")
+    if not text or any(char in CSPACE or char in "#\0" for char in text):
+        raise ValidationError(f"{what} {text!r} must be one word without '#' or a NUL")
 
 
 @attrs.frozen
@@ -279,9 +277,7 @@ class HostList(DataSet):
         if any(existing.lower() == host.lower() for existing in self.hosts):
             return False
         reference = self.rows[-1] if self.rows else None
-        indent = ""
-        if reference is not None:
-            indent = reference.text[: len(reference.text) - len(reference.text.lstrip(" \t"))]
+        indent = reference.part("indent") if reference is not None else ""
         self.insert(len(self.entries), self.parse_entry(indent + host))
         return True
 

@@ -1,33 +1,35 @@
 """What Postfix does with a logical line before any program looks at it.
 
-Shared by main.cf and master.cf: joining physical lines the way ``readlline.c`` does and splitting
-text the way ``mystrtok.c`` does (with ``{ }`` grouping).  Kept apart from both models so neither
-depends on the other.
+Shared by main.cf and master.cf: joining physical lines the way ``readlline.c`` does (the rule is
+the ``JOIN`` terminal of ``grammars/postfix_lines.lark``) and splitting text the way
+``mystrtok.c`` does (with ``{ }`` grouping, which counts nesting and so is no regular expression).
+Kept apart from both models so neither depends on the other.
 """
 
 from __future__ import annotations
 
-from mailconf.syntax.document import split_lines
+import re
+
+from mailconf.syntax import grammar
 
 ISSPACE = " \t\n\v\f\r"  # C isspace() in the C locale, which Postfix uses
 
 
+def _line_rule(terminal: str) -> re.Pattern[str]:
+    return grammar.part_pattern("postfix_lines", terminal)
+
+
 def is_trivia_line(line: str) -> bool:
     """Blank, whitespace-only, or first non-space character ``#``: skipped everywhere."""
-    stripped = line.lstrip(ISSPACE)
-    return not stripped or stripped.startswith("#")
+    terminated = line if line.endswith("\n") else line + "\n"
+    return _line_rule("TRIVIA_LINE").fullmatch(terminated) is not None
 
 
 def logical_text(entry_text: str) -> str:
-    """The logical line Postfix builds: trivia lines dropped, newlines removed, each
-    continuation's leading whitespace kept (``a\\n\\tb`` becomes ``a\\tb``).  Postfix's string
-    functions stop at a NUL byte, so text after one is cut."""
-    parts = []
-    for line in split_lines(entry_text):
-        if is_trivia_line(line):
-            continue
-        parts.append(line[:-1] if line.endswith("\n") else line)
-    joined = "".join(parts)
+    """The logical line Postfix builds from an entry: trivia lines dropped, newlines removed,
+    each continuation's leading whitespace kept (``a\\n\\tb`` becomes ``a\\tb``).  Postfix's
+    string functions stop at a NUL byte, so text after one is cut."""
+    joined = _line_rule("JOIN").sub("", entry_text)
     nul = joined.find("\0")
     return joined if nul < 0 else joined[:nul]
 
@@ -83,13 +85,13 @@ def logical_positions(entry_text: str) -> tuple[str, list[int]]:
     """
     logical: list[str] = []
     positions: list[int] = []
-    offset = 0
-    for line in split_lines(entry_text):
-        if not is_trivia_line(line):
-            body = line[:-1] if line.endswith("\n") else line
-            logical.append(body)
-            positions.extend(range(offset, offset + len(body)))
-        offset += len(line)
+    start = 0
+    for join in _line_rule("JOIN").finditer(entry_text):
+        logical.append(entry_text[start : join.start()])
+        positions.extend(range(start, join.start()))
+        start = join.end()
+    logical.append(entry_text[start:])
+    positions.extend(range(start, len(entry_text)))
     joined = "".join(logical)
     nul = joined.find("\0")
     if nul >= 0:

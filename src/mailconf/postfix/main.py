@@ -50,14 +50,15 @@ from mailconf.postfix.values import (
     pure_reference,
     restriction_key,
 )
+from mailconf.syntax import grammar
 from mailconf.syntax.document import Document, Entry, split_lines
+from mailconf.syntax.parts import GrammarEntry
 
 if TYPE_CHECKING:
     from mailconf.postfix.master import MasterCf
 
 __all__ = ["MainCf", "Parameter", "known_parameters", "milter_socket_for_postfix"]
 
-_NAME_END = re.compile(r"[^ \t\n\v\f\r=]*")
 _NAME_OK = re.compile(r"[^\s=#\0][^\s=\0]*\Z")  # Postfix stops reading at a NUL
 _BLANKS = " \t\v\f"
 
@@ -118,56 +119,39 @@ def read_only_parameters() -> frozenset[str]:
 
 
 @attrs.define(eq=False)
-class Parameter(Entry):
-    """``name = value``; the value is what ``split_nameval()`` gives the daemons."""
+class Parameter(GrammarEntry):
+    """``name = value``: the parts the grammar's ``PARAMETER`` names on the entry's logical line
+    (name, before, equals, after, value, trailing); the value is what ``split_nameval()`` gives
+    the daemons."""
+
+    grammar_name = "postfix-main"
+    parts_terminal = "PARAMETER"
+
+    def part_source(self) -> str:
+        return logical_text(self.text)
 
     def validate(self) -> tuple[int, int, str] | None:
-        try:
-            _ = self._split
-        except _NameValueError as error:
-            return 0, error.column, error.message
-        return None
-
-    @functools.cached_property
-    def _split(self) -> tuple[str, str]:
-        logical = logical_text(self.text)
-        end = _NAME_END.match(logical)
-        assert end is not None
-        name_end = end.end()
-        if name_end == 0:
-            raise _NameValueError(1, "missing parameter name before '='")
-        cursor = name_end
-        while cursor < len(logical) and logical[cursor] in ISSPACE:
-            cursor += 1
-        if cursor >= len(logical) or logical[cursor] != "=":
-            first_line = self.text.split("\n", 1)[0]
-            column = min(cursor, len(first_line.rstrip(ISSPACE))) + 1
-            raise _NameValueError(
-                column,
-                f"missing '=' after parameter name {logical[:name_end]!r} "
-                "(Postfix refuses to start)",
-            )
-        return logical[:name_end], logical[cursor + 1 :].strip(ISSPACE)
+        if self.match_parts() is not None:
+            return None
+        column, message = _explain(self.text)
+        return 0, column, message
 
     @property
     def name(self) -> str:
-        return self._split[0]
+        return self.part("name")
 
     @property
     def value(self) -> str:
         """The value exactly as the daemons see it (continuations joined, not expanded)."""
-        return self._split[1]
+        return self.part("value")
 
     @functools.cached_property
     def _value_map(self) -> tuple[int, list[int]]:
         """Where the value's characters are in ``text``: (logical offset of the value, raw
         offset of every logical character).  Lets list edits splice the raw text."""
-        logical, raw_positions = logical_positions(self.text)
-        equals = logical.index("=")
-        start = equals + 1
-        while start < len(logical) and logical[start] in ISSPACE:
-            start += 1
-        return start, raw_positions
+        parts = self.parts
+        start = parts.start("value") if parts.group("value") is not None else len(parts.string)
+        return start, logical_positions(self.text)[1]
 
     def raw_span(self, item: Item) -> tuple[int, int]:
         """``item`` (offsets in :attr:`value`) as offsets in :attr:`text`."""
@@ -175,11 +159,18 @@ class Parameter(Entry):
         return positions[start + item.start], positions[start + item.end - 1] + 1
 
 
-class _NameValueError(Exception):
-    def __init__(self, column: int, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.message = message
+def _explain(entry_text: str) -> tuple[int, str]:
+    """Why an entry is no ``PARAMETER``: ``(column on its first line, message)``.  Only two
+    things can be missing: the name or the ``=`` after it (the rest is the value)."""
+    logical = logical_text(entry_text)
+    name = grammar.part_pattern("postfix-main", "NAME").match(logical)
+    if name is None:
+        return 1, "missing parameter name before '='"
+    blanks = grammar.part_pattern("postfix-main", "BEFORE").match(logical, name.end())
+    cursor = blanks.end() if blanks is not None else name.end()
+    first_line = entry_text.split("\n", 1)[0]
+    column = min(cursor, len(first_line.rstrip(ISSPACE))) + 1
+    return column, f"missing '=' after parameter name {name.group()!r} (Postfix refuses to start)"
 
 
 @attrs.define(eq=False)
@@ -581,13 +572,13 @@ def _prefix_style(entry: Parameter | None) -> tuple[str, str]:
     """The blanks before and after ``=`` on ``entry``'s first line (`` = `` when unknown)."""
     if entry is None:
         return " ", " "
-    first = split_lines(entry.text)[0]
-    match = re.match(r"[^ \t\v\f\r=]+([ \t\v\f]*)=([ \t\v\f]*)(\S?)", first)
-    if not match:
+    parts = entry.parts
+    first = len(entry.text.split("\n", 1)[0])  # the logical line starts with the first line
+    before, after = parts.group("before") or "", parts.group("after") or ""
+    if parts.end("equals") > first or "\r" in before + after:
         return " ", " "
-    before, after, following = match.groups()
-    if not following:  # value starts on a continuation line: mirror the blank before '='
-        after = before
+    if parts.group("value") is None or parts.start("value") >= first:
+        after = before  # the value starts on a continuation line: mirror the blank before '='
     return before, after
 
 

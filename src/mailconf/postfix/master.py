@@ -31,6 +31,7 @@ from mailconf.postfix.lines import (
     split_nameval,
     strip_braces,
 )
+from mailconf.syntax import grammar
 from mailconf.syntax.document import Document, Entry, split_lines
 
 if TYPE_CHECKING:
@@ -234,22 +235,23 @@ class Service(Entry):
         }
 
 
+# What each of fields 2-7 must be, as the grammar's terminals (postfix-master.lark) spell it.
+_FIELD_TERMINALS = {
+    1: ("TYPE", "one of " + ", ".join(SERVICE_TYPES)),
+    2: ("PRIVATE", "y, n or -"),
+    3: ("UNPRIV", "y, n or -"),
+    4: ("CHROOT", "y, n or -"),
+    5: ("WAKEUP", "-, or a number optionally followed by ?"),
+    6: ("MAXPROC", "- or a number"),
+}
+
+
 def _field_problem(fields: list[str]) -> tuple[int, str] | None:
     """The first field ``postconf`` would call invalid (pcf_check_master_entry), if any."""
-    if fields[1] not in SERVICE_TYPES:
-        return 1, f"invalid type field {fields[1]!r} (expected one of {', '.join(SERVICE_TYPES)})"
-    for index in (2, 3, 4):
-        if fields[index] not in ("y", "n", "-"):
-            return index, (
-                f"invalid {FIELD_NAMES[index]} field {fields[index]!r} (expected y, n or -)"
-            )
-    wakeup = fields[5][:-1] if fields[5].endswith("?") else fields[5]
-    if wakeup not in ("-", "") and not (wakeup.isascii() and wakeup.isdigit()):
-        return 5, (
-            f"invalid wakeup field {fields[5]!r} (expected -, or a number optionally followed by ?)"
-        )
-    if fields[6] != "-" and not (fields[6].isascii() and fields[6].isdigit()):
-        return 6, f"invalid maxproc field {fields[6]!r} (expected - or a number)"
+    for index, (terminal, expected) in _FIELD_TERMINALS.items():
+        if grammar.part_pattern("postfix-master", terminal).fullmatch(fields[index]) is None:
+            name = FIELD_NAMES[index]
+            return index, f"invalid {name} field {fields[index]!r} (expected {expected})"
     return None
 
 
