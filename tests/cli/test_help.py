@@ -21,10 +21,20 @@ def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [(["--help"], 0), (["--help", "get"], 0), ([], 2)],
+    ids=["--help", "--help before a command", "no command"],
+)
 def test_top_level_help_lists_every_command_with_its_line(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], argv: list[str], status: int
 ) -> None:
-    text = " ".join(help_text(capsys).split())  # argparse wraps the lines
+    try:
+        assert main(argv) == status
+    except SystemExit as exit:
+        assert exit.code == status
+    out = capsys.readouterr()
+    text = " ".join((out.out + out.err).split())  # argparse wraps the lines
     for name, command in COMMANDS.items():
         assert f" {name} {' '.join(command.help.split())}" in text
     assert not MARKUP.search(text)

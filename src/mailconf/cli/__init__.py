@@ -73,7 +73,12 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_named_command(arguments))
+    named = _named_command(arguments)
+    # When the command comes first the top-level parser prints nothing (no --help, no error about
+    # the command), so the other commands need no parser: argparse's gettext lookups make
+    # building ten of them cost more than importing this package.
+    first = named is not None and arguments[0] == named
+    parser = build_parser([named] if named else [], list_all=not first)
     args, unknown = parser.parse_known_args(arguments)
     # Unknown options are reported by the subcommand's parser, so the hint names its --help.
     command: argparse.ArgumentParser = getattr(args, "command_parser", parser)
@@ -105,18 +110,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def _named_command(argv: Sequence[str]) -> list[str]:
+def _named_command(argv: Sequence[str]) -> str | None:
     """The command ``argv`` names, if any: the first argument that is not an option, since the
     only options before the command (--help, --version) take no value."""
     for argument in argv:
         if not argument.startswith("-"):
-            return [argument] if argument in COMMANDS else []
-    return []
+            return argument if argument in COMMANDS else None
+    return None
 
 
-def build_parser(defined: Iterable[str] | None = None) -> argparse.ArgumentParser:
-    """The command line: every command is listed with its help line; the commands in ``defined``
-    (all when None) also get their options and handler, which imports their modules."""
+def build_parser(
+    defined: Iterable[str] | None = None, *, list_all: bool = True
+) -> argparse.ArgumentParser:
+    """The command line.  The commands in ``defined`` (all when None) get their options and
+    handler, which imports their modules; with ``list_all`` every other command is a choice too,
+    listed with its help line, as ``mailconf --help`` and an unknown command's error show them."""
     parser = _Parser(
         prog="mailconf",
         description=_DESCRIPTION,
@@ -126,6 +134,8 @@ def build_parser(defined: Iterable[str] | None = None) -> argparse.ArgumentParse
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     wanted = set(COMMANDS if defined is None else defined)
     for name, entry in COMMANDS.items():
+        if not (list_all or name in wanted):
+            continue
         command = commands.add_parser(
             name,
             help=entry.help,
