@@ -313,6 +313,50 @@ def whole_process(inputs: dict[str, Any], repeat: int) -> dict[str, Any]:
     return results
 
 
+# ------------------------------------------------------------------------------- CLI start-up
+CLI_RATIO_LIMIT = 1.2
+
+
+def cli_start_up(inputs: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """Cold ``mailconf get main.cf myhostname`` (the console script, as a user runs it) against
+    ``python -c "import mailconf; mailconf.load(P)"``, round robin: a one-line answer should cost
+    little more than the library itself (issue 11: ratio of the medians at most 1.2)."""
+    path = str(inputs.get("Debian default main.cf", inputs["main.cf 26k"])["path"])
+    script = Path(sys.executable).with_name("mailconf")
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "mailconf"]
+    load = "python -c 'import mailconf; mailconf.load(P)'"
+    get = f"{'mailconf' if script.exists() else 'python -m mailconf'} get P myhostname"
+    rows = _time_round_robin(
+        {
+            load: {"argv": [sys.executable, "-c", f"import mailconf; mailconf.load({path!r})"]},
+            get: {"argv": [*cli, "get", path, "myhostname"]},
+        },
+        repeat,
+    )
+    ratio = rows[get]["median"] / rows[load]["median"]
+    return {
+        "P": path,
+        "rows": rows,
+        "ratio": ratio,
+        "ratio_best": rows[get]["best"] / rows[load]["best"],
+        "limit": CLI_RATIO_LIMIT,
+        "met": ratio <= CLI_RATIO_LIMIT,
+    }
+
+
+def _print_cli_start_up(result: dict[str, Any]) -> None:
+    verdict = "met" if result["met"] else "NOT MET"
+    print(
+        f"  {'cold mailconf get vs import+load, ratio ≤ ' + str(result['limit']):<72}"
+        f" ≤ {result['limit']:>5.2f}   : {result['ratio']:>7.2f}    "
+        f"(best {result['ratio_best']:>7.2f})     {verdict}"
+    )
+    for name, row in result["rows"].items():
+        code = f"  exit status {row['returncode']}" if row["returncode"] else ""
+        print(f"      {name:<66} {_ms(row['best'])}  {_ms(row['median'])}  (ms){code}")
+    print(f"      P = {result['P']}")
+
+
 # ------------------------------------------------------------------------------------ importtime
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
@@ -484,6 +528,8 @@ def print_table(report: dict[str, Any]) -> None:
         print(
             f"  {row['target']:<72} < {limit:>5} ms: {measured:>7} ms (best {best:>7})  {verdict}"
         )
+    if "cli_start_up" in report:
+        _print_cli_start_up(report["cli_start_up"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -517,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         report["environment"] = environment()
         report["in_process"] = in_process(inputs, args.repeat)
         report["whole_process"] = whole_process(inputs, args.process_repeat)
+        report["cli_start_up"] = cli_start_up(inputs, args.process_repeat)
         report["import_time"] = import_times(inputs, max(3, args.process_repeat // 3))
         report["targets"] = evaluate(report)
     except Exception as error:  # a report always exits 0; say what broke

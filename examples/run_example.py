@@ -7,7 +7,6 @@ examples/mailconf.toml``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,15 +14,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def main(argv: list[str]) -> int:
-    from mailconf.cli import setup as cli_setup
+    from mailconf.cli import main as mailconf
 
-    parser = argparse.ArgumentParser(prog="./dev example")
-    commands = parser.add_subparsers()
-    cli_setup.register(commands)
     tree, config = str(HERE / "ubuntu-22.04"), str(HERE / "mailconf.toml")
-    args = parser.parse_args(["plan", "--root", tree, "--config", config, *argv])
-    result: int = args.handler(args)
-    return result
+    return mailconf(["plan", "--root", tree, "--config", config, *argv])
 
 
 if __name__ == "__main__":

@@ -9,32 +9,35 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from mailconf.cli.setup import (
-    root_from_args,
-    setup_from_args,
-    spec_arguments,
-)
+from mailconf.cli.common import examples
+from mailconf.cli.setup import root_from_args, setup_from_args, spec_arguments
 from mailconf.errors import EXIT_FAILED, EXIT_OK
 
 
-def register(commands: Any) -> None:
-    dns = commands.add_parser(
-        "dns",
-        help="print the SPF, DKIM and DMARC TXT records to publish",
-        description="The records come from the spec and the DKIM keys under --root. ADSP "
-        "(_adsp._domainkey) is never printed: it has been Historic since 2013 and no receiver "
-        "uses it.",
+def _dns_parser(dns: argparse.ArgumentParser) -> None:
+    dns.description = (
+        "Print the SPF, DKIM and DMARC TXT records to publish. The records come from the spec and\n"
+        "the DKIM keys under --root. ADSP (_adsp._domainkey) is never printed: it has been\n"
+        "Historic since 2013 and no receiver uses it."
     )
     spec_arguments(dns)
     dns.add_argument("--format", choices=("zone", "line", "json"), default="zone")
     dns.add_argument("--hard-fail", action="store_true", help="SPF -all instead of ~all")
+    examples(
+        dns,
+        "mailconf dns --domain example.com --ip 192.0.2.10",
+        "mailconf dns --config mailconf.toml --format line",
+    )
     dns.set_defaults(handler=run_dns)
-    check = commands.add_parser(
-        "check",
-        help="the doctor: lint, cross-file wiring, keys, DNS and sender rules",
-        description="Exit 0 when nothing is an error, 1 otherwise.",
+
+
+def _check_parser(check: argparse.ArgumentParser) -> None:
+    check.description = (
+        "The doctor: lint, cross-file wiring, keys, DNS and sender rules.\n"
+        "Exit 0 when nothing is an error, 1 otherwise."
     )
     spec_arguments(check)
     check.add_argument("--nameserver", metavar="HOST[:PORT]", help="ask this DNS server")
@@ -45,6 +48,12 @@ def register(commands: Any) -> None:
         type=_seconds,
         help="time all DNS queries may take together; the DNS checks left then are skipped "
         "(default: 10)",
+    )
+    examples(
+        check,
+        "mailconf check --domain example.com --ip 192.0.2.10",
+        "mailconf check --config mailconf.toml --no-dns",
+        "mailconf check --domain example.com --ip 192.0.2.10 --nameserver 127.0.0.1:5353",
     )
     check.set_defaults(handler=run_check)
 
@@ -125,3 +134,10 @@ def run_check(args: argparse.Namespace) -> int:
         for finding in findings:
             sys.stdout.write(finding.render() + "\n")
     return EXIT_FAILED if has_errors(findings) else EXIT_OK
+
+
+#: The commands this module defines, each by the function that gives its parser its options.
+PARSERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "dns": _dns_parser,
+    "check": _check_parser,
+}

@@ -1,7 +1,8 @@
 """``mailconf plan`` and ``mailconf apply``: the declarative setup on the command line.
 
-``register(commands)`` adds both subcommands to the CLI's subparsers.  A handler returns 0 or
-raises: the CLI's main loop turns the exception into one line and the exit status of its class.
+:data:`PARSERS` gives each command's parser its options.  A handler returns 0 or raises: the
+CLI's main loop turns the exception into one line and the exit status of its class.  The spec
+options are shared with ``dns`` and ``check`` (:mod:`mailconf.cli.doctor`).
 """
 
 from __future__ import annotations
@@ -9,30 +10,41 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from mailconf.cli import directory
+from mailconf.cli.common import directory, examples
 from mailconf.errors import EXIT_OK, MailconfError, UsageError
 
 
-def register(commands: Any) -> None:
-    """Add ``plan`` and ``apply`` to ``commands`` (an ``argparse`` subparsers object)."""
-    plan = commands.add_parser(
-        "plan",
-        help="show what the SPF + DKIM + DMARC setup would change (diffs and steps)",
-        description="Print every file change as a unified diff and every action in order.",
+def _plan_parser(plan: argparse.ArgumentParser) -> None:
+    plan.description = (
+        "Show what the SPF + DKIM + DMARC setup would change: every file change as a unified\n"
+        "diff and every action in order. Nothing is written."
     )
     spec_arguments(plan)
+    examples(
+        plan,
+        "mailconf plan --domain example.com --ip 192.0.2.10",
+        "mailconf plan --config mailconf.toml --json",
+        "mailconf plan --domain example.com --ip 192.0.2.10 --ip 2001:db8::10 --ed25519",
+    )
     plan.set_defaults(handler=run_plan)
-    apply = commands.add_parser(
-        "apply",
-        help="perform the SPF + DKIM + DMARC setup (atomic, backed up, validated, rolled back)",
-        description="Apply the plan: lock, back up, write atomically, validate with the real "
-        "tools, restore every file on failure, restart only what changed.",
+
+
+def _apply_parser(apply: argparse.ArgumentParser) -> None:
+    apply.description = (
+        "Apply the plan: lock, back up, write atomically, validate with the real tools, restore\n"
+        "every file on failure, restart only what changed."
     )
     spec_arguments(apply)
     apply.add_argument(
         "--quiet", "-q", action="store_true", help="no progress lines, even on a terminal"
+    )
+    examples(
+        apply,
+        "mailconf apply --domain example.com --ip 192.0.2.10",
+        "mailconf apply --config mailconf.toml --quiet",
     )
     apply.set_defaults(handler=run_apply)
 
@@ -150,3 +162,10 @@ def run_apply(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(result.render())
     return EXIT_OK
+
+
+#: The commands this module defines, each by the function that gives its parser its options.
+PARSERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "plan": _plan_parser,
+    "apply": _apply_parser,
+}

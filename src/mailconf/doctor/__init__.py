@@ -89,7 +89,7 @@ UNSAFE_KEY_CODES = ("milter.key-missing", "milter.key-mode", "milter.key-unsafe-
 def file_lint(view: SystemView) -> list[Finding]:
     """Each configuration file's own lint (the same findings as ``mailconf lint FILE``), with the
     key-file findings that stop OpenDKIM from signing raised to errors."""
-    from mailconf.cli import lint_document
+    from mailconf.cli.files import lint_document
     from mailconf.milter.options import parse_boolean
 
     findings: list[Finding] = []

@@ -1,0 +1,35 @@
+"""What more than one command module needs: the one-line error, the ``--root`` type, examples.
+
+Kept to the standard library, since :mod:`mailconf.cli` imports it for every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mailconf.errors import printable
+
+
+def fail(message: str) -> None:
+    """Say what went wrong in one line on stderr, as every error of the command is said."""
+    sys.stderr.write(f"mailconf: {printable(message)}\n")
+
+
+def directory(text: str) -> str:
+    """The argparse type of ``--root``: an existing directory, so a typo is a usage error (2)."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(
+            f"{text}: {'not a directory' if os.path.lexists(text) else 'no such directory'}"
+        )
+    return text
+
+
+def examples(parser: argparse.ArgumentParser, *command_lines: str) -> None:
+    """Show ``command_lines`` under "examples:" at the end of the command's ``--help``.
+
+    A long example is continued with `` \\`` and an indented next line, as in a shell; every
+    example must parse (tests/cli/test_help.py runs them through the parser).
+    """
+    parser.epilog = "examples:\n" + "".join(f"  {line}\n" for line in command_lines)
