@@ -116,7 +116,7 @@ def _root_postfix(root: str) -> tuple[bool, str]:
         if version is not None:
             return True, version
         return system.resolve(POSTCONF).is_file(), ""
-    except MailconfError:
+    except (MailconfError, OSError):  # unreadable: nothing says it has a Postfix
         return False, ""
 
 
