@@ -26,7 +26,10 @@ def test_wheel_contains_grammars_and_data(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for grammar in (REPO / "grammars").glob("*.lark"):
         assert f"mailconf/grammars/{grammar.name}" in names
-    assert "mailconf/data/postfix/parameters.json" in names
+    from mailconf.postfix.params import shipped_versions
+
+    for major, minor in shipped_versions():
+        assert f"mailconf/data/postfix/parameters-{major}.{minor}.json" in names
     assert any(name.startswith("mailconf/data/milter/") for name in names)
 
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Regenerate src/mailconf/data/postfix/parameters.json from the installed ``postconf``.
+"""Write src/mailconf/data/postfix/parameters-MAJOR.MINOR.json from the installed ``postconf``.
 
-Run it after a Postfix upgrade: ``python tools/gen_postfix_params.py [POSTCONF]``.
+mailconf ships one table per Postfix release its users run (see mailconf.postfix.params, which
+prefers the live ``postconf -d`` and uses these when there is none, and for what ``-d`` cannot
+tell).  Run it with each release's own binary, e.g. Debian 12's and, in a Debian 13 root,
+Debian 13's (``.ci/debian-root trixie --exec python tools/gen_postfix_params.py`` prints the
+table there: ``--stdout``):  ``python tools/gen_postfix_params.py [--stdout] [POSTCONF]``.
 
 What it records, and how it finds out (the binary is the authority, not the documentation):
 
@@ -28,20 +32,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-OUTPUT = Path(__file__).resolve().parents[1] / "src/mailconf/data/postfix/parameters.json"
+from mailconf.postfix.params import POSTCONF
+from mailconf.postfix.params import parse_postconf as _parse
+
+TABLES = Path(__file__).resolve().parents[1] / "src/mailconf/data/postfix"
 
 
 def _run(postconf: str, *args: str) -> str:
     result = subprocess.run([postconf, *args], capture_output=True, text=True, check=True)
     return result.stdout
-
-
-def _parse(output: str) -> dict[str, str]:
-    values = {}
-    for line in output.splitlines():
-        name, _, value = line.partition(" =")
-        values[name] = value.strip()
-    return values
 
 
 def _candidate_names(postconf: str) -> list[str]:
@@ -56,7 +55,9 @@ def _candidate_names(postconf: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    postconf = argv[1] if len(argv) > 1 else "postconf"
+    to_stdout = "--stdout" in argv
+    arguments = [arg for arg in argv[1:] if arg != "--stdout"]
+    postconf = arguments[0] if arguments else POSTCONF
     with tempfile.TemporaryDirectory() as directory:
         Path(directory, "main.cf").write_text("")
         Path(directory, "master.cf").write_text("")
@@ -78,11 +79,19 @@ def main(argv: list[str]) -> int:
         "legacy": legacy,
         "read_only": read_only,
     }
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    text = json.dumps(data, indent=1, sort_keys=False) + "\n"
+    major_minor = re.match(r"\d+\.\d+", version)
+    if major_minor is None:
+        raise SystemExit(f"{postconf}: unexpected mail_version {version!r}")
+    output = TABLES / f"parameters-{major_minor[0]}.json"
+    if to_stdout:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
     print(
-        f"{OUTPUT}: {len(defaults)} parameters, {len(legacy)} legacy, "
-        f"{len(read_only)} read-only (Postfix {version})"
+        f"{output}: {len(defaults)} parameters, {len(legacy)} legacy, "
+        f"{len(read_only)} read-only (Postfix {version})",
+        file=sys.stderr if to_stdout else sys.stdout,
     )
     return 0
 

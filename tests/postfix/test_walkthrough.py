@@ -83,7 +83,11 @@ def test_walkthrough_golden_diff(debian: tuple[str, str], tmp_path: Path) -> Non
     assert [" ".join(line.split()) for line in added] == [" ".join(SPF_SERVICE.split())]
     # padded like the neighbours (and like postconf -M prints it); the arguments as given
     assert added == EXPECTED_MASTER
-    assert at == len(master_text.splitlines())  # after the last service
+    # right after the last service (Debian 13's file has commented-out examples after it)
+    original = mailconf.parse(master_text, "postfix-master")
+    assert isinstance(original, MasterCf)
+    last = original.services[-1]
+    assert at == original.line_of(last) + len(last.text.splitlines()) - 1
 
     # idempotent: the whole walkthrough again changes nothing
     once = main.dump(), master.dump()

@@ -127,9 +127,11 @@ def lint_document(doc: Any, root: str = "/") -> list[Any]:
             sibling = os.path.join(os.path.dirname(doc.path), "master.cf")
             if os.path.exists(sibling):
                 master = mailconf.load(sibling, kind="postfix-master")
-        findings += doc.lint(master)
+        findings += doc.lint(master, root)
     elif doc.kind in ("opendkim", "opendmarc"):
         findings += doc.validate()
+        findings += doc.lint(root)
+    elif doc.kind == "postfix-master":
         findings += doc.lint(root)
     elif hasattr(doc, "lint"):
         findings += doc.lint()

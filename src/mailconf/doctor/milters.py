@@ -103,7 +103,7 @@ def check_time_limits(view: SystemView) -> list[Finding]:
     main, master = view.document("main"), view.document("master")
     if main is None or master is None:
         return []
-    known = set(known_parameters()) | legacy_parameters()
+    known = set(known_parameters(str(view.root))) | legacy_parameters(str(view.root))
     findings: list[Finding] = []
     for name in main.parameters:
         if not name.endswith(TIME_LIMIT) or name in known:

@@ -49,18 +49,18 @@ def _all_suffixes() -> set[str]:
     return {suffix for suffixes in SERVICE_PARAMETER_SUFFIXES.values() for suffix in suffixes}
 
 
-def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
+def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Finding]:
     from mailconf.postfix.main import known_parameters, legacy_parameters, read_only_parameters
 
     findings: list[Finding] = []
     path = main.path
     params = main._parameters()
-    known = set(known_parameters()) | legacy_parameters()
+    known = set(known_parameters(root)) | legacy_parameters(root)
     classes = main.restriction_classes
     referenced: set[str] = set()
     for entry in params:
         referenced.update(references(entry.value))
-    for name, default in known_parameters().items():
+    for name, default in known_parameters(root).items():
         if main.get(name) is None:
             referenced.update(references(default))
     if master is not None:
@@ -76,7 +76,7 @@ def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
 
     # names -----------------------------------------------------------------------------
     seen: dict[str, Parameter] = {}
-    read_only = read_only_parameters()
+    read_only = read_only_parameters(root)
     for entry in params:
         name = entry.name
         if name in seen:
@@ -204,12 +204,12 @@ def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
     return findings
 
 
-def lint_master(master: MasterCf) -> list[Finding]:
+def lint_master(master: MasterCf, root: str = "/") -> list[Finding]:
     from mailconf.postfix.main import known_parameters
 
     findings: list[Finding] = []
     path = master.path
-    known = set(known_parameters()) | service_parameter_names(master)
+    known = set(known_parameters(root)) | service_parameter_names(master)
     seen: dict[str, object] = {}
     for service in master.services:
         line = master.line_of(service)

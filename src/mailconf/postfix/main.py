@@ -18,12 +18,12 @@ convention; a single-line list gets the separator it already uses (``", "``, ``"
 from __future__ import annotations
 
 import functools
+import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from mailconf._data import read_data
 from mailconf.errors import EditError, ValidationError
 from mailconf.findings import Finding
 from mailconf.postfix.lines import (
@@ -34,6 +34,7 @@ from mailconf.postfix.lines import (
     logical_positions,
     logical_text,
 )
+from mailconf.postfix.params import parameter_table
 from mailconf.postfix.values import (
     LIST_SEPARATORS,
     RELAY_CONTROL,
@@ -55,6 +56,8 @@ from mailconf.syntax.document import Document, Entry, split_lines
 from mailconf.syntax.parts import GrammarEntry
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mailconf.postfix.master import MasterCf
 
 __all__ = ["MainCf", "Parameter", "known_parameters", "milter_socket_for_postfix"]
@@ -93,29 +96,20 @@ SERVICE_PARAMETER_SUFFIXES = {
 }
 
 
-@functools.cache
-def _parameter_data() -> dict[str, Any]:
-    import json  # only lint and set() need the table
-
-    data: dict[str, Any] = json.loads(read_data("postfix", "parameters.json"))
-    return data
+def known_parameters(root: str | os.PathLike[str] = "/") -> Mapping[str, str]:
+    """Built-in parameter names and their compiled-in defaults, as the Postfix that reads the
+    configuration under ``root`` has them (see :mod:`mailconf.postfix.params`)."""
+    return parameter_table(root).parameters
 
 
-def known_parameters() -> dict[str, str]:
-    """Built-in parameter names and their compiled-in defaults (``postconf -d`` of the Postfix
-    that generated ``data/postfix/parameters.json``; host-dependent defaults are that host's)."""
-    params: dict[str, str] = _parameter_data()["parameters"]
-    return params
-
-
-def legacy_parameters() -> frozenset[str]:
+def legacy_parameters(root: str | os.PathLike[str] = "/") -> frozenset[str]:
     """Old names postconf still accepts (``virtual_maps``...) though ``postconf -d`` omits them."""
-    return frozenset(_parameter_data()["legacy"])
+    return parameter_table(root).legacy
 
 
-def read_only_parameters() -> frozenset[str]:
+def read_only_parameters(root: str | os.PathLike[str] = "/") -> frozenset[str]:
     """Names postconf drops from main.cf with a "read-only parameter assignment" warning."""
-    return frozenset(_parameter_data()["read_only"])
+    return parameter_table(root).read_only
 
 
 @attrs.define(eq=False)
@@ -531,7 +525,7 @@ class MainCf(Document):
         return lists
 
     # ------------------------------------------------------------------ lint
-    def lint(self, master: MasterCf | None = None) -> list[Finding]:
+    def lint(self, master: MasterCf | None = None, root: str = "/") -> list[Finding]:
         """Warnings and errors about this main.cf (never rewrites anything).
 
         Codes: ``postfix.unknown-parameter`` (with a did-you-mean), ``postfix.duplicate``,
@@ -548,7 +542,7 @@ class MainCf(Document):
         """
         from mailconf.postfix.lint import lint_main
 
-        return lint_main(self, master)
+        return lint_main(self, master, root)
 
     def line_number(self, entry: Entry) -> int:
         return self.line_of(entry)

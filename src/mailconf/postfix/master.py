@@ -471,12 +471,12 @@ class MasterCf(Document):
         return service
 
     # ------------------------------------------------------------------ lint
-    def lint(self) -> list[Finding]:
+    def lint(self, root: str = "/") -> list[Finding]:
         """Duplicated services, ``-o name = value`` written with blanks outside braces, and
-        ``-o`` names Postfix does not know.  See :mod:`mailconf.postfix.lint`."""
+        ``-o`` names the Postfix under ``root`` does not know (:mod:`mailconf.postfix.lint`)."""
         from mailconf.postfix.lint import lint_master
 
-        return lint_master(self)
+        return lint_master(self, root)
 
 
 def _override_token(param: str, value: str, braced: bool) -> str:

@@ -1,0 +1,157 @@
+"""Postfix's parameter names and defaults, as the Postfix that reads the configuration knows them.
+
+Why not one table in the package: every release adds names and changes defaults (3.10 knows
+``smtpd_client_ipv6_prefix_length``, 3.7 calls it unused), and lint's "unknown parameter" or
+:meth:`MainCf.effective` must mean what the Postfix on the target system means. So the table is:
+
+* on the live system (``/``) with Postfix installed: ``postconf -d``, run once per process and
+  only when something needs the table, by its absolute path (mailconf runs as root and takes no
+  program from ``PATH``) and with ``-c /dev/null``: a configuration directory that can hold no
+  files, so neither this machine's master.cf services (whose per-service names ``-d`` would
+  list) nor a directory someone else could write count;
+* under an alternate root (``--root DIR``) that has a Postfix of its own: the shipped table for
+  the version the root's dpkg database records (the root's binaries are never run: executing
+  programs from a directory tree as root is not ours to do). A root without Postfix is taken as
+  a rehearsal copy of this machine's ``/etc``, so the live system's Postfix counts;
+* without any Postfix: the shipped table of the newest version.
+
+The shipped tables (``data/postfix/parameters-MAJOR.MINOR.json``, made from real binaries by
+``tools/gen_postfix_params.py``) also hold what ``postconf -d`` cannot say: the legacy names
+postconf still accepts and the read-only ones; those always come from a shipped table. A version
+without a table of its own gets the newest table not newer than it, else the oldest.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from mailconf._data import DATA_DIRECTORY
+from mailconf.errors import MailconfError
+
+POSTCONF = "/usr/sbin/postconf"
+POSTCONF_TIMEOUT = 30.0
+_TABLES = DATA_DIRECTORY / "postfix"
+_TABLE_NAME = re.compile(r"parameters-(\d+)\.(\d+)\.json\Z")
+_VERSION = re.compile(r"(\d+)\.(\d+)")
+
+
+@attrs.frozen
+class ParameterTable:
+    """One Postfix's view: ``parameters`` maps every built-in name to its default."""
+
+    version: str  #: ``mail_version`` ("3.10.13"); empty when nobody could tell
+    source: str  #: where the names and defaults came from, for messages and tests
+    parameters: Mapping[str, str]
+    legacy: frozenset[str]
+    read_only: frozenset[str]
+
+
+def parse_postconf(output: str) -> dict[str, str]:
+    """``name = value`` lines as postconf prints them (an empty value is printed ``name =``)."""
+    values: dict[str, str] = {}
+    for line in output.split("\n"):  # not splitlines(): a value may hold \v or \f
+        name, equals, value = line.partition(" =")
+        if equals:
+            values[name] = value.strip()
+    return values
+
+
+def parameter_table(root: str | os.PathLike[str] = "/") -> ParameterTable:
+    """The table for the Postfix that reads the configuration under ``root`` (see the module)."""
+    return _table_for(os.path.realpath(os.fspath(root)))
+
+
+@functools.cache
+def _table_for(root: str) -> ParameterTable:
+    if root != "/":
+        has_postfix, version = _root_postfix(root)
+        if has_postfix:
+            return shipped_table(version, f"the Postfix under {root}")
+    if os.access(POSTCONF, os.X_OK):
+        live = _live()
+        if live is not None:
+            return live
+    return shipped_table("", "no Postfix installed")
+
+
+@functools.cache
+def _live() -> ParameterTable | None:
+    # subprocess, not mailconf.system.run: importing the apply layer would cost every lint
+    # ~0.1 s, and postconf -d starts no daemon that could hold the pipes open.
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            [POSTCONF, "-c", "/dev/null", "-d"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=POSTCONF_TIMEOUT,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"},
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    parameters = parse_postconf(result.stdout.decode("utf-8", "surrogateescape"))
+    if result.returncode != 0 or "mail_version" not in parameters:
+        return None
+    version = parameters["mail_version"]
+    shipped = shipped_table(version)
+    return attrs.evolve(shipped, version=version, source=POSTCONF, parameters=parameters)
+
+
+def _root_postfix(root: str) -> tuple[bool, str]:
+    """Whether the tree at ``root`` has a Postfix, and its version when dpkg records one."""
+    from mailconf.system.packages import installed_version
+    from mailconf.system.root import SystemRoot
+
+    system = SystemRoot(root)
+    try:
+        version = installed_version(system, "postfix")
+        if version is not None:
+            return True, version
+        return system.resolve(POSTCONF).is_file(), ""
+    except (MailconfError, OSError):  # unreadable: nothing says it has a Postfix
+        return False, ""
+
+
+def shipped_versions() -> list[tuple[int, int]]:
+    """(major, minor) of every shipped table, oldest first."""
+    found = (_TABLE_NAME.match(name) for name in os.listdir(_TABLES))
+    return sorted((int(m[1]), int(m[2])) for m in found if m)
+
+
+def shipped_table(version: str, why: str = "") -> ParameterTable:
+    """The shipped table for Postfix ``version`` ("3.8.6"; empty: the newest); ``why`` tells
+    the reason in :attr:`ParameterTable.source`."""
+    available = shipped_versions()
+    if not available:
+        raise MailconfError(f"no Postfix parameter table in {_TABLES}")
+    wanted = _VERSION.search(version)
+    chosen = available[-1]
+    if wanted:
+        key = (int(wanted[1]), int(wanted[2]))
+        chosen = max((v for v in available if v <= key), default=available[0])
+    data = _load(chosen)
+    name = f"parameters-{chosen[0]}.{chosen[1]}.json"
+    return ParameterTable(
+        version=version or data["postfix_version"],
+        source=f"data/postfix/{name} ({why})" if why else f"data/postfix/{name}",
+        parameters=data["parameters"],
+        legacy=frozenset(data["legacy"]),
+        read_only=frozenset(data["read_only"]),
+    )
+
+
+@functools.cache
+def _load(version: tuple[int, int]) -> dict[str, Any]:
+    import json  # only the commands that need the table pay for it
+
+    path = _TABLES / f"parameters-{version[0]}.{version[1]}.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
