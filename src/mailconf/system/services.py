@@ -38,8 +38,10 @@ from typing import Literal
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
+from mailconf.milter.conf import MilterConf
 from mailconf.milter.shellvars import ShellVars, init_script_environment
+from mailconf.milter.sockets import daemon_socket, socket_settings
+from mailconf.syntax.kinds import load_file
 from mailconf.system import accounts
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run
@@ -79,7 +81,7 @@ class ServiceResult:
 
 @attrs.frozen
 class Endpoint:
-    """A milter socket: ``local:/path`` or ``inet:port@host`` (``inet6`` too)."""
+    """Where to connect to reach a milter: a unix socket path, or a TCP host and port."""
 
     kind: Literal["local", "inet"]
     path: str = ""
@@ -91,23 +93,15 @@ class Endpoint:
 
     @classmethod
     def parse(cls, spec: str) -> Endpoint:
-        """Parse a milter socket spec as the milters write it."""
-        kind, sep, rest = spec.partition(":")
-        if not sep:
-            return cls("local", path=spec)
-        kind = kind.lower()
-        if kind in ("local", "unix"):
-            return cls("local", path=rest)
-        if kind in ("inet", "inet6"):
-            port, _, host = rest.partition("@")
-            if not port.isdigit():
-                raise MailconfError(f"{spec}: cannot understand this socket")
-            default = "::1" if kind == "inet6" else "127.0.0.1"
-            chosen = host.strip("[]") or default
-            if chosen in ("0.0.0.0", "::", "*"):
-                chosen = default
-            return cls("inet", host=chosen, port=int(port))
-        raise MailconfError(f"{spec}: unknown socket type {kind!r}")
+        """The endpoint of a milter listening on ``spec`` (its ``Socket``, read by
+        :func:`mailconf.milter.sockets.daemon_socket`): a daemon listening on every address, or
+        on none named, is reached on loopback."""
+        listening = daemon_socket(spec)
+        if listening.is_unix:
+            return cls("local", path=listening.path)
+        loopback = "::1" if listening.scheme == "inet6" else "127.0.0.1"
+        host = loopback if listening.host in ("", "0.0.0.0", "::", "*") else listening.host
+        return cls("inet", host=host, port=listening.port)
 
     def accepts(self, root: SystemRoot) -> bool:
         """Whether something is listening (a connect succeeds)."""
@@ -154,6 +148,7 @@ def milter_setup(root: SystemRoot, name: str) -> MilterSetup:
 
     Mirrors the Debian init scripts: the conf's ``PidFile``/``Socket`` win; otherwise ``-P``
     and ``-p`` come from ``/etc/default/NAME`` (RUNDIR, PIDFILE, SOCKET) or Debian's defaults.
+    The socket is chosen by :func:`mailconf.milter.sockets.socket_settings`, as the doctor's is.
     """
     if name not in MILTERS:
         raise MailconfError(f"{name}: not a milter mailconf knows")
@@ -161,8 +156,8 @@ def milter_setup(root: SystemRoot, name: str) -> MilterSetup:
     conf_path = root.resolve(conf)
     if not conf_path.is_file():
         raise MailconfError(f"{conf} is missing: cannot start {name}")
-    conf_type = OpenDkimConf if name == "opendkim" else OpenDmarcConf
-    milter_conf = conf_type.load(conf_path)
+    milter_conf = load_file(conf_path, kind=name)  # the daemons' names are their conf kinds
+    assert isinstance(milter_conf, MilterConf)
     initial = init_script_environment(name)
     default_path = root.resolve(f"/etc/default/{name}")
     shell = ShellVars.load(default_path) if default_path.is_file() else None
@@ -178,11 +173,10 @@ def milter_setup(root: SystemRoot, name: str) -> MilterSetup:
     if not pid_file:
         pid_file = default("PIDFILE") or f"{rundir}/{name}.pid"
         extra += ["-P", pid_file]
-    spec = milter_conf.get("Socket")
-    if not spec:
-        spec = default("SOCKET") or None
-        if spec:
-            extra += ["-p", spec]
+    sockets = socket_settings(name, milter_conf, shell)
+    spec = sockets[0].spec if sockets else None
+    if sockets and sockets[0].name == "SOCKET":  # the init script passes it with -p
+        extra += ["-p", sockets[0].spec]
     user = milter_conf.get("UserID") or None
     if user is None and default("USER"):
         user = default("USER")
