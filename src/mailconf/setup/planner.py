@@ -22,7 +22,6 @@ an apply gives an empty plan. File steps carry the complete new content and a un
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
 from collections.abc import Iterable
@@ -31,6 +30,7 @@ from typing import Any, TypeVar
 import attrs
 
 from mailconf import fileio
+from mailconf.diff import unified_diff
 from mailconf.errors import MailconfError, ValidationError
 from mailconf.findings import Finding, Severity
 from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
@@ -169,22 +169,10 @@ class Plan:
 
 
 # ------------------------------------------------------------------------------ helpers
-def unified_diff(path: str, old: bytes | None, new: bytes) -> str:
-    """A unified diff of two versions of ``path`` (``/dev/null`` for a new file)."""
-    old_lines = fileio.decode(old).splitlines(keepends=True) if old is not None else []
-    new_lines = fileio.decode(new).splitlines(keepends=True)
-    out = []
-    for line in difflib.unified_diff(
-        old_lines,
-        new_lines,
-        fromfile=path if old is not None else "/dev/null",
-        tofile=path,
-        lineterm="\n",
-    ):
-        if not line.endswith("\n"):
-            line += "\n\\ No newline at end of file\n"
-        out.append(line)
-    return "".join(out)
+def file_diff(path: str, old: bytes | None, new: bytes) -> str:
+    """The diff a file step shows (``/dev/null`` as the old side of a new file)."""
+    before = fileio.decode(old) if old is not None else ""
+    return unified_diff(before, fileio.decode(new), path if old is not None else "/dev/null", path)
 
 
 def read_bytes(root: SystemRoot, path: str) -> bytes | None:
@@ -258,7 +246,7 @@ class _Builder:
                 path,
                 f"{what} {path}: {description}",
                 tuple(services),
-                diff=unified_diff(path, old, new),
+                diff=file_diff(path, old, new),
                 content=new,
                 old=old,
                 mode=mode if old is None else None,
