@@ -39,7 +39,6 @@ from mailconf.milter.tables import HostList, KeyTable, SigningTable
 from mailconf.names import validate_domain
 from mailconf.postfix.main import MainCf, milter_socket_for_postfix
 from mailconf.postfix.master import MasterCf
-from mailconf.setup import edits
 from mailconf.setup.spec import DKIM_KEY_DIRECTORY, KeySpec, Setup
 from mailconf.syntax.document import Document
 from mailconf.syntax.kinds import parse_kind
@@ -455,15 +454,13 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     signing, signing_old = _load(root, SIGNING_TABLE, "signingtable", SigningTable)
     trusted, trusted_old = _load(root, TRUSTED_HOSTS, "hostlist", HostList)
     for spec in setup.keys:
-        edits.set_key_row(
-            key_table, spec.key_name, f"{spec.domain}:{spec.selector}:{spec.private_path}"
-        )
-        edits.add_signing_row(signing, f"*@{spec.domain}", spec.key_name)
-    edits.replace_host(trusted, "locahost", "localhost")
+        key_table.set_key(spec.domain, spec.selector, spec.private_path, spec.key_name)
+        signing.add_signing_key(f"*@{spec.domain}", spec.key_name)
+    trusted.replace_host("locahost", "localhost")
     for host in ("127.0.0.1", "::1", "localhost"):
         trusted.add_host(host)
     for domain in setup.domains:
-        edits.replace_host(trusted, f"*.{domain.name}", f".{domain.name}")
+        trusted.replace_host(f"*.{domain.name}", f".{domain.name}")
         trusted.add_host(f".{domain.name}")
     for path, doc, old, what in (
         (KEY_TABLE, key_table, key_table_old, "keys"),
