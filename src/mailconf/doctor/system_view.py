@@ -79,13 +79,14 @@ class SystemView:
         return self._documents[key]
 
     def dataset(self, daemon: str, option: str, kind: str) -> tuple[str, Any] | None:
-        """The file a ``file:``/``refile:``/bare-path data-set option names, parsed as ``kind``."""
+        """The text file a data-set option names (``file:``, ``refile:`` or an absolute path, as
+        :meth:`~mailconf.milter.conf.MilterConf.dataset` reads the value), parsed as ``kind``;
+        None for any other data set (a Berkeley DB file, a list, LDAP, ...)."""
         conf = self.document(daemon)
-        value = conf.get(option) if conf is not None else None
-        if not value:
+        spec = conf.dataset(option) if conf is not None else None
+        if spec is None or spec.kind not in ("file", "refile") or not spec.path:
             return None
-        prefix, colon, rest = value.partition(":")
-        path = rest if colon and prefix.lower() in ("file", "refile") else value
+        path = spec.path
         if not path.startswith("/"):
             return None
         document = self._load(path, kind, required=True)
