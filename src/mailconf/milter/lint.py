@@ -21,6 +21,7 @@ from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
 from mailconf.milter.datasets import DataSetSpec
 from mailconf.milter.sockets import is_daemon_socket
+from mailconf.rootpath import under
 
 if TYPE_CHECKING:
     from mailconf.milter.conf import MilterConf
@@ -33,13 +34,6 @@ _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 # OpenDMARC files read only once mail flows (``opendmarc -n`` ignores them): a missing one is
 # silently ignored.  What the daemons open at start is in the option tables (``opens``).
 _OPENDMARC_LATE_FILES = ("ignorehosts", "publicsuffixlist")
-
-
-def under(root: str, path: str) -> str:
-    """``path`` as seen under ``root`` (absolute paths are re-rooted; relative ones kept)."""
-    if root in ("", "/") or not path.startswith("/"):
-        return path
-    return os.path.join(root, path.lstrip("/"))
 
 
 def unknown_option_message(kind: str, name: str) -> tuple[str, str, str]:
