@@ -85,6 +85,16 @@ class SystemRoot:
         with self.open(system_path) as place:
             return place.read_bytes()
 
+    def read_if_present(self, system_path: str | os.PathLike[str]) -> bytes | None:
+        """The content of a regular file, or None when it is not there (nor a directory on the
+        way to it): what a plan compares with, and what an apply finds before writing."""
+        try:
+            return self.read_bytes(system_path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except IsADirectoryError:
+            raise MailconfError(f"{system_path}: is a directory, a file was expected") from None
+
     def write(
         self,
         system_path: str | os.PathLike[str],
