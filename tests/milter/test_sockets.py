@@ -19,7 +19,7 @@ from mailconf.milter.sockets import (
 )
 from mailconf.postfix.values import milter_socket_for_postfix
 from mailconf.syntax.kinds import parse_kind
-from mailconf.system.services import Endpoint
+from mailconf.system.daemons import Endpoint
 
 
 @pytest.mark.parametrize(
