@@ -18,16 +18,9 @@ from collections.abc import Sequence
 
 import attrs
 
+from mailconf.dns import spf_terms
 from mailconf.dns.lookup import Answer, Lookup, LookupSource, as_lookup, skipped_when_unavailable
 from mailconf.dns.spf_host import check_host
-from mailconf.dns.spf_terms import (
-    SPF_LOOKUP_LIMIT,
-    SPF_VOID_LIMIT,
-    SpfPermError,
-    Term,
-    parse_record,
-    spf_texts,
-)
 from mailconf.dns.txt import lookup_failed, size_findings
 from mailconf.findings import Finding, Severity
 from mailconf.names import validate_domain
@@ -74,21 +67,21 @@ class LookupCounter:
         if domain.lower() in path:
             self.problems.append(f"include/redirect loop through {domain}")
             return
-        if self.lookups > SPF_LOOKUP_LIMIT or len(path) > SPF_LOOKUP_LIMIT:
+        if self.lookups > spf_terms.SPF_LOOKUP_LIMIT or len(path) > spf_terms.SPF_LOOKUP_LIMIT:
             return
         # The top domain has an SPF record (check_spf saw to that): neither void nor failed.
         answer = self.ask(domain, "TXT")
         if answer is None:
             return
-        records = spf_texts(answer)
+        records = spf_terms.spf_texts(answer)
         if path and not records:
             self.problems.append(f"{domain} (included from {path[-1]}) has no SPF record")
             return
         if len(records) != 1:
             return
         try:
-            terms = parse_record(records[0])
-        except SpfPermError as exc:
+            terms = spf_terms.parse_record(records[0])
+        except spf_terms.SpfPermError as exc:
             if path:
                 self.problems.append(f"{domain} (included from {path[-1]}): {exc}")
             return
@@ -117,7 +110,7 @@ class LookupCounter:
             mx = self.ask(target, "MX")
             if mx is None or mx.void:
                 return
-            if len(mx.values) > SPF_LOOKUP_LIMIT:
+            if len(mx.values) > spf_terms.SPF_LOOKUP_LIMIT:
                 self.problems.append(f"{target} has more than 10 MX records")
                 return
             names = list(mx.values)
@@ -134,7 +127,7 @@ def check_spf(source: LookupSource, domain: str, server_ips: Sequence[str] = ())
     answer = lookup.txt(domain)
     if answer.failed:
         return [lookup_failed(answer)]
-    records = spf_texts(answer)
+    records = spf_terms.spf_texts(answer)
     if not records:
         return [
             Finding(
@@ -156,8 +149,8 @@ def check_spf(source: LookupSource, domain: str, server_ips: Sequence[str] = ())
         )
         return findings
     try:
-        terms = parse_record(records[0])
-    except SpfPermError as exc:
+        terms = spf_terms.parse_record(records[0])
+    except spf_terms.SpfPermError as exc:
         findings.append(
             Finding(
                 Severity.ERROR,
@@ -185,7 +178,7 @@ def check_spf(source: LookupSource, domain: str, server_ips: Sequence[str] = ())
     return findings
 
 
-def _ending_findings(domain: str, terms: list[Term]) -> list[Finding]:
+def _ending_findings(domain: str, terms: list[spf_terms.Term]) -> list[Finding]:
     """What the record says of hosts it does not list: ``+all`` lets them all send, and no
     ``all`` (nor redirect) leaves them neutral."""
     findings = [
@@ -233,14 +226,14 @@ def _tree_findings(domain: str, counter: LookupCounter) -> list[Finding]:
         )
         for problem in counter.problems
     ]
-    if counter.lookups > SPF_LOOKUP_LIMIT:
+    if counter.lookups > spf_terms.SPF_LOOKUP_LIMIT:
         findings.append(
             Finding(
                 Severity.ERROR,
                 "spf.too-many-lookups",
                 f"SPF policy of {domain} needs {counter.lookups} DNS lookups (include, a, mx, "
                 f"ptr, exists, redirect, counted through includes); the limit is "
-                f"{SPF_LOOKUP_LIMIT} and receivers return permerror",
+                f"{spf_terms.SPF_LOOKUP_LIMIT} and receivers return permerror",
                 fix="replace a/mx/include terms by ip4:/ip6: networks",
             )
         )
@@ -259,7 +252,9 @@ def _tree_findings(domain: str, counter: LookupCounter) -> list[Finding]:
 
 def _void_findings(domain: str, voids: dict[int, list[str]]) -> list[Finding]:
     """One finding per address family over the void-lookup limit (one for both when the same)."""
-    over = {family: names for family, names in voids.items() if len(names) > SPF_VOID_LIMIT}
+    over = {
+        family: names for family, names in voids.items() if len(names) > spf_terms.SPF_VOID_LIMIT
+    }
     if len(over) == 2 and over[4] == over[6]:
         over = {0: over[4]}
     senders = {0: "every sender", 4: "IPv4 senders", 6: "IPv6 senders"}
@@ -269,7 +264,8 @@ def _void_findings(domain: str, voids: dict[int, list[str]]) -> list[Finding]:
             "spf.void-lookups",
             f"SPF policy of {domain} has {len(names)} void lookups for {senders[family]} "
             f"(names that do not exist or have no record of the type asked: "
-            f"{', '.join(names)}); the limit is {SPF_VOID_LIMIT} and receivers return permerror",
+            f"{', '.join(names)}); the limit is {spf_terms.SPF_VOID_LIMIT} and receivers return "
+            "permerror",
             fix="remove the terms naming these, or publish their addresses",
         )
         for family, names in over.items()
