@@ -23,11 +23,11 @@ from mailconf.dns.checks import (
     check_dkim,
     check_dmarc,
     check_spf,
-    parse_tag_list,
     spf_check_host,
 )
 from mailconf.dns.lookup import Answer, Lookup, make_resolver, parse_nameserver
 from mailconf.dns.records import dkim_record, dmarc_record, spf_record, split_character_strings
+from mailconf.dns.txt import parse_tag_list
 from mailconf.errors import ValidationError
 from mailconf.findings import Finding, Severity
 from mailconf.keys import DkimKey, ensure_key_pair, generate_key

@@ -193,6 +193,17 @@ def test_key_file_corrupt(root: Path) -> None:
     assert "dkim.key-unreadable" in errors(doctor(root))
 
 
+def test_a_berkeley_db_key_table_is_not_read_as_text(root: Path) -> None:
+    """``KeyTable /etc/opendkim/key.db`` is a Berkeley DB file for OpenDKIM (a value ending in
+    .db): the doctor reads data sets as the conf model does, and never parses one as a text
+    table (its bytes would read as broken rows)."""
+    (root / "etc/opendkim/key.db").write_bytes(b"\x00\x06\x15\x61 default:x\nkey a:b\n")
+    edit(root, "/etc/opendkim.conf", lambda d: d.set("KeyTable", "/etc/opendkim/key.db"))
+    findings = doctor(root)
+    assert not [f for f in findings if f.path == "/etc/opendkim/key.db"]
+    assert "dkim.keytable-row" not in codes(findings)
+
+
 def test_domain_not_in_signing_table(root: Path) -> None:
     edit(root, "/etc/opendkim/signing.table", lambda d: d.remove_entry("*@example.test"))
     assert "sender.dkim-not-signing" in errors(doctor(root))

@@ -18,7 +18,8 @@ import pytest
 from mailconf.errors import MailconfError
 from mailconf.keys import load_private_key
 from mailconf.setup import ApplyError, Domain, Setup, apply, make_plan
-from mailconf.setup.planner import PENDING_RESTARTS, Step
+from mailconf.setup.pending import PENDING_RESTARTS
+from mailconf.setup.plan import Step
 from mailconf.system import validate
 from mailconf.system.root import SystemRoot
 

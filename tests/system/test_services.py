@@ -12,13 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from mailconf.system.daemons import Endpoint, milter_setup
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult
-from mailconf.system.services import (
-    Endpoint,
-    ServiceManager,
-    milter_setup,
-)
+from mailconf.system.services import ServiceManager
 
 HELPER = Path(__file__).with_name("ns_opendkim_helper.py")
 
@@ -88,6 +85,28 @@ def test_milter_setup_reads_conf_then_defaults(tmp_path: Path) -> None:
 
 def test_endpoint_parse() -> None:
     assert Endpoint.parse("inet6:8891@[::1]") == Endpoint("inet", host="::1", port=8891)
+
+
+def test_a_milter_that_does_not_come_up_is_explained_by_its_own_checker(tmp_path: Path) -> None:
+    """Without syslog the daemon's complaint is lost: the failure carries ``opendkim -n``'s
+    verdict, run as the apply's validation runs it (on a copy under an alternate root)."""
+    if shutil.which("opendkim") is None:
+        pytest.skip("opendkim is not installed")
+    seen: list[Sequence[str]] = []
+
+    def refuses(
+        argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        seen.append(argv)
+        return CommandResult(tuple(argv), 78, "", f"{argv[-1]}: line 1: bad Socket")
+
+    manager = ServiceManager(milter_root(tmp_path), runner=refuses)
+    assert (
+        manager._diagnose("opendkim")
+        == "; opendkim -n says: /etc/opendkim.conf: line 1: bad Socket"
+    )
+    assert [list(argv[:3]) for argv in seen] == [["opendkim", "-n", "-x"]]
+    assert manager._diagnose("postfix") == ""
 
 
 def _namespace_unavailable() -> str | None:

@@ -272,7 +272,9 @@ def _edit(args: argparse.Namespace) -> int:
         _method(doc, "remove_host", "--remove-host")(host)
     after = doc.dump()
     if args.diff:
-        sys.stdout.write(unified_diff(before, after, args.file))
+        from mailconf.diff import unified_diff
+
+        sys.stdout.write(unified_diff(before, after, f"a/{args.file}", f"b/{args.file}"))
     elif after != before:
         try:
             doc.save()
@@ -309,17 +311,6 @@ def resolve_milter(milter: str, main_cf: Any, root: str) -> str:
         )
     queue_directory = main_cf.get("queue_directory") or "/var/spool/postfix"
     return maincf.milter_socket_for_postfix(socket, queue_directory)
-
-
-def unified_diff(before: str, after: str, path: str) -> str:
-    import difflib
-
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}", f"b/{path}"
-    )
-    return "".join(
-        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
-    )
 
 
 def _print_json(value: Any) -> None:

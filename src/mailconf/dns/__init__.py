@@ -2,7 +2,8 @@
 
 ``records`` builds the TXT records (pure, no network); ``lookup`` wraps a resolver so the checks can
 run against any server, or a plain function in tests; ``checks`` compares what DNS answers with what
-the local configuration needs.
+the local configuration needs, through one module per record (``dkim``, ``spf`` with ``spf_terms``
+and ``spf_host``, ``dmarc``) and what they share (``txt``).
 """
 
 from __future__ import annotations

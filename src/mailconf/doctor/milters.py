@@ -12,6 +12,7 @@ import stat
 from mailconf.doctor.system_view import SystemView
 from mailconf.errors import EditError, MailconfError
 from mailconf.findings import Finding, Severity
+from mailconf.milter.sockets import SocketError, SocketSetting, parse_socket
 from mailconf.postfix.main import known_parameters, legacy_parameters, milter_socket_for_postfix
 from mailconf.postfix.values import milter_socket
 from mailconf.system import accounts
@@ -34,8 +35,8 @@ def check_milters(view: SystemView) -> list[Finding]:
     for daemon in DAEMONS:
         if view.document(daemon) is None:
             continue
-        found = view.milter_socket_source(daemon)
-        if found is None:
+        settings = view.milter_socket_settings(daemon)
+        if not settings:
             findings.append(
                 _error(
                     "milter.no-socket",
@@ -45,8 +46,8 @@ def check_milters(view: SystemView) -> list[Finding]:
                 )
             )
             continue
-        socket, socket_file, socket_line = found
-        findings += _socket_conflict(daemon, view.milter_socket_sources(daemon))
+        socket, socket_file, socket_line = settings[0].spec, settings[0].file, settings[0].line
+        findings += _socket_conflict(daemon, settings)
         try:
             expected = milter_socket_for_postfix(socket, view.queue_directory)
         except EditError as error:
@@ -130,23 +131,23 @@ def check_time_limits(view: SystemView) -> list[Finding]:
     return findings
 
 
-def _socket_conflict(daemon: str, sources: list[tuple[str, str, int | None]]) -> list[Finding]:
+def _socket_conflict(daemon: str, settings: list[SocketSetting]) -> list[Finding]:
     """The conf file and /etc/default naming different sockets: the init script listens on the
     first, systemd (after opendkim.service.generate) on the second, so Postfix can only be
     right for one of them."""
-    if len(sources) < 2 or sources[0][0] == sources[1][0]:
+    if len(settings) < 2 or settings[0].spec == settings[1].spec:
         return []
-    (conf_socket, conf_file, _), (default_socket, default_file, default_line) = sources[:2]
+    conf, default = settings[:2]
     return [
         Finding(
             Severity.ERROR,
             "milter.socket-conflict",
-            f"{default_file} sets SOCKET={default_socket} but {conf_file} says Socket "
-            f"{conf_socket}: the init script uses the second, systemd (after "
+            f"{default.file} sets SOCKET={default.spec} but {conf.file} says Socket "
+            f"{conf.spec}: the init script uses the second, systemd (after "
             f"{daemon}.service.generate) the first",
             fix="set the same socket in both (mailconf apply does)",
-            path=default_file,
-            line=default_line,
+            path=default.file,
+            line=default.line,
         )
     ]
 
@@ -165,10 +166,13 @@ def _milter_items(main: object, name: str) -> list[str]:
 def _socket_directory(view: SystemView, daemon: str, socket: str) -> list[Finding]:
     """A local socket's directory must exist, be writable by the daemon and searchable by Postfix,
     and Postfix must be in the daemon's group to open the socket the daemon creates."""
-    kind, _, path = socket.partition(":")
-    if kind not in ("local", "unix") or "/" not in path:
+    try:
+        listening = parse_socket(socket)
+    except SocketError:
         return []
-    directory = path.rsplit("/", 1)[0] or "/"
+    if not listening.is_unix or "/" not in listening.path:
+        return []
+    directory = listening.path.rsplit("/", 1)[0] or "/"
     host = view.root.resolve(directory)
     if not host.is_dir():
         return [

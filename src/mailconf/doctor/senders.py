@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from mailconf.dns.checks import lookup_failed
 from mailconf.dns.lookup import Answer, Lookup, skipped_when_unavailable
+from mailconf.dns.txt import lookup_failed
 from mailconf.doctor.dkim_keys import LocalKey
 from mailconf.doctor.system_view import SystemView
 from mailconf.findings import Finding, Severity

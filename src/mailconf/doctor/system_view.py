@@ -13,7 +13,7 @@ import attrs
 
 from mailconf.errors import MailconfError, ParseError
 from mailconf.findings import Finding, Severity
-from mailconf.milter.shellvars import init_script_environment
+from mailconf.milter.sockets import SocketSetting, socket_settings
 from mailconf.syntax.kinds import load_file
 from mailconf.system.root import SystemRoot
 
@@ -79,13 +79,14 @@ class SystemView:
         return self._documents[key]
 
     def dataset(self, daemon: str, option: str, kind: str) -> tuple[str, Any] | None:
-        """The file a ``file:``/``refile:``/bare-path data-set option names, parsed as ``kind``."""
+        """The text file a data-set option names (``file:``, ``refile:`` or an absolute path, as
+        :meth:`~mailconf.milter.conf.MilterConf.dataset` reads the value), parsed as ``kind``;
+        None for any other data set (a Berkeley DB file, a list, LDAP, ...)."""
         conf = self.document(daemon)
-        value = conf.get(option) if conf is not None else None
-        if not value:
+        spec = conf.dataset(option) if conf is not None else None
+        if spec is None or spec.kind not in ("file", "refile") or not spec.path:
             return None
-        prefix, colon, rest = value.partition(":")
-        path = rest if colon and prefix.lower() in ("file", "refile") else value
+        path = spec.path
         if not path.startswith("/"):
             return None
         document = self._load(path, kind, required=True)
@@ -104,36 +105,13 @@ class SystemView:
         entry = main._last(name) if main is not None else None
         return main.line_of(entry) if entry is not None else None
 
-    def milter_socket_sources(self, daemon: str) -> list[tuple[str, str, int | None]]:
-        """``(socket, file, line)`` for each place that sets the daemon's socket, the one the
-        daemon uses first.
-
-        Debian's init script passes /etc/default's SOCKET (expanded with ``NAME`` and ``RUNDIR``
-        set, as the script does) only when the conf file has no Socket, so the conf's comes first;
-        under systemd, SOCKET wins only once ``opendkim.service.generate`` has written an override.
-        Two different sockets therefore mean "it depends on the service manager".
+    def milter_socket_settings(self, daemon: str) -> list[SocketSetting]:
+        """Each place that sets the daemon's socket, the one it listens on first
+        (:func:`mailconf.milter.sockets.socket_settings`, the rule the service layer starts it by).
         """
-        found: list[tuple[str, str, int | None]] = []
-        conf = self.document(daemon)
-        socket = conf.get("Socket") if conf is not None else None
-        if socket:
-            found.append((str(socket), f"/etc/{daemon}.conf", conf._last_line("Socket")))
-        defaults = self.document(f"default-{daemon}")
-        if defaults is not None:
-            value = defaults.get(
-                "SOCKET", expand=True, environment=init_script_environment(daemon)
-            )
-            if value:
-                entry = defaults._assignments("SOCKET")[-1]
-                found.append((str(value), f"/etc/default/{daemon}", defaults.line_of(entry)))
-        return found
-
-    def milter_socket_source(self, daemon: str) -> tuple[str, str, int | None] | None:
-        """Where the socket the daemon listens on is set (see :meth:`milter_socket_sources`)."""
-        found = self.milter_socket_sources(daemon)
-        return found[0] if found else None
+        return socket_settings(daemon, self.document(daemon), self.document(f"default-{daemon}"))
 
     def milter_socket(self, daemon: str) -> str | None:
         """The socket the daemon listens on (the conf's Socket, else /etc/default's SOCKET)."""
-        found = self.milter_socket_source(daemon)
-        return found[0] if found is not None else None
+        found = self.milter_socket_settings(daemon)
+        return found[0].spec if found else None

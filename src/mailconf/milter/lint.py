@@ -21,6 +21,8 @@ from mailconf.errors import ParseError
 from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
 from mailconf.milter.datasets import DataSetSpec
+from mailconf.milter.sockets import is_daemon_socket
+from mailconf.rootpath import under
 
 if TYPE_CHECKING:
     from mailconf.milter.conf import MilterConf
@@ -29,20 +31,10 @@ if TYPE_CHECKING:
 LINE_LIMIT = 1023  # fgets(line, BUFRSZ) with BUFRSZ 1024: longer lines are split in two
 _FILE_LIKE = re.compile(r"(?:/|\.(?:hosts?|table|txt|conf|cfg|list|lst|keys?)$)", re.I)
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
-_SOCKET = re.compile(
-    r"(?:(?:local|unix):/\S+|/\S+|inet6?:\d{1,5}(?:@\S+)?)\Z",
-)
 
 # OpenDMARC files read only once mail flows (``opendmarc -n`` ignores them): a missing one is
 # silently ignored.  What the daemons open at start is in the option tables (``opens``).
 _OPENDMARC_LATE_FILES = ("ignorehosts", "publicsuffixlist")
-
-
-def under(root: str, path: str) -> str:
-    """``path`` as seen under ``root`` (absolute paths are re-rooted; relative ones kept)."""
-    if root in ("", "/") or not path.startswith("/"):
-        return path
-    return os.path.join(root, path.lstrip("/"))
 
 
 def unknown_option_message(kind: str, name: str) -> tuple[str, str, str]:
@@ -150,7 +142,7 @@ def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding
         if ignore is not None and os.path.isfile(under(root, ignore)):
             findings.extend(_lint_hostlist_file(under(root, ignore), ignore, opendmarc=True))
     socket = conf.get("Socket")
-    if socket is not None and not _SOCKET.match(socket):
+    if socket is not None and not is_daemon_socket(socket):
         warn(
             "milter.bad-socket",
             f"Socket {socket!r} is not local:/path, unix:/path, inet:port@host or inet6:port@host",

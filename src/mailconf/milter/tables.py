@@ -207,6 +207,17 @@ class KeyTable(DataSet):
 
         return lint_keytable(self, root)
 
+    def set_key(self, domain: str, selector: str, keypath: str, keyname: str | None = None) -> bool:
+        """Make ``keyname domain:selector:keypath`` the only row named ``keyname`` (False when it
+        already is).  OpenDKIM uses the first row of a name, so later ones are stale and go (their
+        comments stay): unlike :meth:`add_key`, which leaves them."""
+        changed = self.add_key(domain, selector, keypath, keyname)
+        name = keyname or f"{selector}._domainkey.{domain}"
+        for extra in self._find(name)[1:]:
+            self.remove(extra, keep_comments=True)
+            changed = True
+        return changed
+
 
 @attrs.define(eq=False)
 class SigningTable(DataSet):
@@ -258,6 +269,22 @@ class SigningTable(DataSet):
         from mailconf.milter.lint import lint_signingtable
 
         return lint_signingtable(self, keytable, regex=regex)
+
+    def add_signing_key(self, pattern: str, keyname: str) -> bool:
+        """Add ``pattern keyname`` after the pattern's rows, keeping them (False when the pair is
+        there).  With ``MultipleSignatures`` one address is signed by every key its pattern maps
+        to (an RSA and an ed25519 key), which :meth:`add_row` would collapse into one."""
+        rows = self._find(pattern)
+        if any(row.value == keyname for row in rows):
+            return False
+        if not rows:
+            return self.add_entry(pattern, keyname)
+        text = rows[-1].text.rstrip("\r\n")
+        after_key = text.index(pattern) + len(pattern)
+        separator = text[after_key : len(text) - len(text[after_key:].lstrip(" \t"))] or " "
+        line = text[:after_key] + separator + keyname
+        self.insert(self.entries.index(rows[-1]) + 1, self.parse_entry(line))
+        return True
 
 
 @attrs.define(eq=False)
@@ -346,6 +373,25 @@ class HostList(DataSet):
         from mailconf.milter.lint import lint_hostlist
 
         return lint_hostlist(self, opendmarc=opendmarc, resolver=resolver)
+
+    def replace_host(self, wrong: str, right: str) -> bool:
+        """Turn the lines listing only ``wrong`` (``locahost``, ``*.example.com``: entries that
+        never match what was meant) into one listing ``right``, in place, keeping the line's
+        indentation and comment; False when no line lists ``wrong``."""
+        rows = [row for row in self.rows if row.key == wrong and not row.value]
+        if not rows:
+            return False
+        if right in self.hosts:
+            for row in rows:
+                self.remove(row, keep_comments=True)
+            return True
+        text = rows[0].text
+        indent = text[: len(text) - len(text.lstrip(CSPACE))]
+        rest = text.lstrip(CSPACE)[len(wrong) :].rstrip("\r\n")
+        self.replace(rows[0], indent + right + rest)
+        for row in rows[1:]:
+            self.remove(row, keep_comments=True)
+        return True
 
 
 def _ntop(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

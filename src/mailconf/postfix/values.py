@@ -21,6 +21,7 @@ import re
 import attrs
 
 from mailconf.errors import EditError
+from mailconf.milter.sockets import SocketError, parse_socket
 from mailconf.postfix.lines import split_braced, split_braced_spans, strip_braces
 
 LIST_SEPARATORS = ", \t\r\n"  # CHARS_COMMA_SP
@@ -260,14 +261,17 @@ def milter_socket_for_postfix(
       returned unchanged.
     """
     spec = daemon_socket.strip()
-    scheme, colon, rest = spec.partition(":")
-    if not colon:
-        scheme, rest = ("local", spec) if spec.startswith("/") else ("", spec)
-    scheme = scheme.lower()
-    if scheme in ("local", "unix"):
-        if not rest.startswith("/"):
-            return f"{scheme}:{rest}"
-        path = posixpath.normpath(rest)
+    try:
+        socket = parse_socket(spec)
+    except SocketError:
+        raise EditError(
+            f"cannot turn milter socket {spec!r} into a Postfix milter address"
+        ) from None
+    if socket.is_unix:
+        scheme = socket.scheme or "local"
+        if not socket.path.startswith("/"):
+            return f"{scheme}:{socket.path}"
+        path = posixpath.normpath(socket.path)
         queue = posixpath.normpath(queue_directory)
         if path != queue and path.startswith(queue.rstrip("/") + "/"):
             return f"{scheme}:{posixpath.relpath(path, queue)}"
@@ -277,14 +281,5 @@ def milter_socket_for_postfix(
             f"Put the socket under {queue} (e.g. {scheme}:{queue}/opendkim/opendkim.sock) "
             "or use inet:PORT@127.0.0.1"
         )
-    if scheme in ("inet", "inet6"):
-        port, at, host = rest.partition("@")
-        if not at:
-            if port.isdigit():
-                host = "[::1]" if scheme == "inet6" else "127.0.0.1"
-            else:  # already host:port
-                return f"inet:{rest}"
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"inet:{host}:{port}"
-    raise EditError(f"cannot turn milter socket {spec!r} into a Postfix milter address")
+    host = socket.host or ("::1" if socket.scheme == "inet6" else "127.0.0.1")
+    return f"inet:[{host}]:{socket.port}" if ":" in host else f"inet:{host}:{socket.port}"

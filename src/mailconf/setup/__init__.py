@@ -8,7 +8,8 @@ safely (lock, atomic writes, backups, validation with the real tools, rollback).
 from __future__ import annotations
 
 from mailconf.setup.apply import ApplyError, ApplyResult, apply, apply_plan
-from mailconf.setup.planner import Plan, Step, make_plan
+from mailconf.setup.plan import Plan, Step
+from mailconf.setup.planner import make_plan
 from mailconf.setup.spec import Domain, KeySpec, Setup
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Performing a :class:`~mailconf.setup.planner.Plan`: safely, once, and converging after a crash.
+"""Performing a :class:`~mailconf.setup.plan.Plan`: safely, once, and converging after a crash.
 
 Order of an apply (all under the apply lock, the plan re-made under it):
 
@@ -31,9 +31,15 @@ from pathlib import Path
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.fileio import atomic_write
 from mailconf.keys import ensure_key_pair
-from mailconf.setup.planner import PENDING_RESTARTS, Plan, Step, make_plan, pending_restarts
+from mailconf.setup.pending import (
+    PENDING_RESTARTS,
+    pending_entries,
+    pending_restarts,
+    write_pending,
+)
+from mailconf.setup.plan import Plan, Step
+from mailconf.setup.planner import make_plan
 from mailconf.setup.spec import Setup
 from mailconf.system import accounts, packages, validate
 from mailconf.system.backup import BACKUPS_SYSTEM_PATH, BackupSet, RestoreError
@@ -209,7 +215,7 @@ class _Run:
         kept = {service for step in self.kept for service in step.services}
         if kept:
             # The restore put back the list owed before this apply; add what we did not undo.
-            _write_pending(self.root, sorted(pending_restarts(self.root) | kept))
+            write_pending(self.root, sorted(pending_restarts(self.root) | kept))
 
 
 def _execute(
@@ -220,49 +226,65 @@ def _execute(
     before_step: BeforeStep | None,
     manager: ServiceManager | None,
 ) -> ApplyResult:
+    """The numbered phases of the module's docstring, in order; each raises ApplyError with what
+    was done, restored and not done."""
     state = _Run(plan, runner, progress, before_step)
     if plan.empty:
         return state.result
-
-    # 1. packages, then plan again ---------------------------------------------------------
-    wanted = [step.target for step in plan.of_kind("package")]
-    if wanted:
-        state.progress(f"packages: {', '.join(wanted)}")
-        try:
-            report = packages.ensure_packages(plan.root, wanted, runner=runner)
-        except MailconfError as exc:
-            state.result.not_done.extend(s.description for s in plan.steps)
-            raise ApplyError(f"installing packages failed: {exc}", state.result) from None
-        if report.performed:
-            state.result.done.append(f"installed {', '.join(report.missing)}")
-            plan = make_plan(plan.setup, plan.root, runner=runner)
-            state.plan = state.result.plan = plan
-        else:
-            state.result.reported.append(
-                f"{' '.join(report.command or ())} ({report.reason})".strip()
-            )
+    plan = _install_packages(state)
     steps = [s for s in plan.steps if s.kind not in ("package", "restart")]
     restarts = plan.of_kind("restart")
+    _check_accounts(state, steps, restarts)
+    _cleanup_temporaries(plan.root, steps)
+    if steps:  # restarts owed from now on
+        state.backup_path(PENDING_RESTARTS)
+        write_pending(plan.root, pending_entries(restarts))
+    _perform_steps(state, steps, restarts)
+    _validate(state, validators, restarts)
+    _restart(state, manager or ServiceManager(plan.root, runner=runner), len(steps), restarts)
+    write_pending(plan.root, [])
+    return state.result
 
-    # 2. every account must exist before anything is written ---------------------------------
+
+def _install_packages(state: _Run) -> Plan:
+    """1. The missing packages (reported under an alternate root), then the plan made again,
+    since the packages create files and accounts."""
+    plan = state.plan
+    wanted = [step.target for step in plan.of_kind("package")]
+    if not wanted:
+        return plan
+    state.progress(f"packages: {', '.join(wanted)}")
+    try:
+        report = packages.ensure_packages(plan.root, wanted, runner=state.runner)
+    except MailconfError as exc:
+        state.result.not_done.extend(s.description for s in plan.steps)
+        raise ApplyError(f"installing packages failed: {exc}", state.result) from None
+    if not report.performed:
+        state.result.reported.append(f"{' '.join(report.command or ())} ({report.reason})".strip())
+        return plan
+    state.result.done.append(f"installed {', '.join(report.missing)}")
+    plan = make_plan(plan.setup, plan.root, runner=state.runner)
+    state.plan = state.result.plan = plan
+    return plan
+
+
+def _check_accounts(state: _Run, steps: list[Step], restarts: list[Step]) -> None:
+    """2. Every owner, group and member the steps name exists, before anything is written."""
+    root = state.root
     try:
         for step in steps:
             if step.owner is not None or step.group is not None:
-                accounts.resolve_owner(plan.root, step.owner, step.group)
+                accounts.resolve_owner(root, step.owner, step.group)
             if step.member is not None:
-                accounts.get_group(plan.root, step.member[0])
-                accounts.get_user(plan.root, step.member[1])
+                accounts.get_group(root, step.member[0])
+                accounts.get_user(root, step.member[1])
     except MailconfError as exc:
         state.result.not_done.extend(s.description for s in steps + restarts)
         raise ApplyError(f"cannot apply: {exc}", state.result) from None
 
-    # 3. restarts owed from now on ----------------------------------------------------------
-    _cleanup_temporaries(plan.root, steps)
-    if steps:
-        state.backup_path(PENDING_RESTARTS)
-        _write_pending(plan.root, _pending_entries(restarts))
 
-    # 4. the steps ----------------------------------------------------------------------------
+def _perform_steps(state: _Run, steps: list[Step], restarts: list[Step]) -> None:
+    """4. The steps in order; any failure (even an interrupt) restores every file written."""
     total = len(steps) + len(restarts)
     for index, step in enumerate(steps):
         try:
@@ -282,9 +304,11 @@ def _execute(
             ) from exc
         state.result.done.append(step.description)
 
-    # 5. validation ---------------------------------------------------------------------------
+
+def _validate(state: _Run, validators: Sequence[Validator], restarts: list[Step]) -> None:
+    """5. The real programs' verdict on the new configuration; a refusal restores the files."""
     for check in validators:
-        verdict = check(plan.root, runner=runner)
+        verdict = check(state.root, runner=state.runner)
         state.result.validations.append(verdict)
         state.progress(
             f"validate {verdict.tool}: "
@@ -299,25 +323,25 @@ def _execute(
                 state.result,
             )
 
-    # 6. restarts -----------------------------------------------------------------------------
-    manager = manager or ServiceManager(plan.root, runner=runner)
+
+def _restart(state: _Run, manager: ServiceManager, done: int, restarts: list[Step]) -> None:
+    """6. The restarts, milters first; one that fails stays owed to the next apply."""
+    total = done + len(restarts)
     for offset, step in enumerate(restarts):
-        state.progress(f"[{len(steps) + offset + 1}/{total}] restart: {step.target}")
+        state.progress(f"[{done + offset + 1}/{total}] restart: {step.target}")
         try:
             if step.defaults:
                 _record_service(state, manager.defaults_changed(step.target))
             _record_service(state, manager.restart(step.target))
         except (ServiceError, MailconfError) as exc:
             left = restarts[offset:]
-            _write_pending(plan.root, _pending_entries(left))
+            write_pending(state.root, pending_entries(left))
             state.result.not_done.extend(s.description for s in left)
             raise ApplyError(
                 f"restart of {step.target} failed: {exc}; the configuration is in place and "
                 "validated, the next apply retries the restart",
                 state.result,
             ) from None
-    _write_pending(plan.root, [])
-    return state.result
 
 
 def _record_service(state: _Run, outcome: ServiceResult) -> None:
@@ -335,10 +359,7 @@ def _perform(state: _Run, step: Step) -> None:
     root = state.root
     if step.kind == "file":
         assert step.content is not None
-        try:
-            current: bytes | None = root.read_bytes(step.target)
-        except FileNotFoundError:
-            current = None
+        current = root.read_if_present(step.target)
         if current == step.content:
             return
         if current != step.old:
@@ -392,26 +413,6 @@ def _perform(state: _Run, step: Step) -> None:
         accounts.ensure_group_member(root, group, user, runner=state.runner)
     else:  # pragma: no cover - the planner makes no other kinds here
         raise MailconfError(f"unknown step kind {step.kind!r}")
-
-
-def _pending_entries(restarts: Sequence[Step]) -> list[str]:
-    """The lines of the pending-restarts file for ``restarts`` (``NAME``, ``NAME:defaults``)."""
-    lines = []
-    for step in restarts:
-        lines.append(step.target)
-        if step.defaults:
-            lines.append(f"{step.target}:defaults")
-    return lines
-
-
-def _write_pending(root: SystemRoot, lines: Sequence[str]) -> None:
-    host = root.resolve(PENDING_RESTARTS)
-    if not lines:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(host)
-        return
-    host.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    atomic_write(host, "".join(f"{line}\n" for line in lines).encode(), mode=0o644)
 
 
 def _cleanup_temporaries(root: SystemRoot, steps: Sequence[Step]) -> None:

@@ -23,17 +23,13 @@ from mailconf.system.accounts import (
     resolve_owner,
 )
 from mailconf.system.backup import BackupEntry, BackupSet, RestoreError, list_backups
+from mailconf.system.daemons import milter_setup
 from mailconf.system.lock import ApplyLock, LockHeldError
 from mailconf.system.packages import InstallReport, PackageState, ensure_packages, query_packages
+from mailconf.system.processes import stop_pid
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run
-from mailconf.system.services import (
-    ServiceError,
-    ServiceManager,
-    ServiceResult,
-    milter_setup,
-    stop_pid,
-)
+from mailconf.system.services import ServiceError, ServiceManager, ServiceResult
 from mailconf.system.validate import (
     Validation,
     opendkim_check,

@@ -21,6 +21,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import attrs
 
@@ -30,6 +31,8 @@ from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
 
 GPASSWD_TIMEOUT = 30.0
+
+EntryT = TypeVar("EntryT")
 
 
 @attrs.frozen
@@ -59,24 +62,29 @@ def _lines(root: SystemRoot, system_path: str) -> list[str]:
         raise MailconfError(f"{root.resolve(system_path)}: not found") from None
 
 
-def _is_entry(line: str) -> bool:
-    # NIS compat lines ("+", "-name") and blank/comment lines are not local entries.
-    return bool(line) and line[0] not in "#+-"
+def _entries(
+    root: SystemRoot, system_path: str, fields: int, make: Callable[[list[str]], EntryT]
+) -> dict[str, EntryT]:
+    """Name -> ``make(fields)`` for each local entry of a colon-separated account database
+    (``passwd``, ``group``) with at least ``fields`` fields; the first entry of a name wins, as
+    in glibc.  NIS compat lines (``+``, ``-name``), blank and comment lines, short lines and
+    entries whose ids are not numbers are skipped."""
+    entries: dict[str, EntryT] = {}
+    for line in _lines(root, system_path):
+        parts = line.split(":")
+        if not line or line[0] in "#+-" or len(parts) < fields:
+            continue
+        try:
+            entry = make(parts)
+        except ValueError:
+            continue
+        entries.setdefault(parts[0], entry)
+    return entries
 
 
 def read_users(root: SystemRoot) -> dict[str, User]:
-    """Users from ``ROOT/etc/passwd``; the first entry of a name wins, as in glibc."""
-    users: dict[str, User] = {}
-    for line in _lines(root, "/etc/passwd"):
-        fields = line.split(":")
-        if not _is_entry(line) or len(fields) < 7:
-            continue
-        try:
-            user = User(fields[0], int(fields[2]), int(fields[3]), fields[5], fields[6])
-        except ValueError:
-            continue
-        users.setdefault(user.name, user)
-    return users
+    """Users from ``ROOT/etc/passwd``."""
+    return _entries(root, "/etc/passwd", 7, lambda f: User(f[0], int(f[2]), int(f[3]), f[5], f[6]))
 
 
 def _split_members(field: str) -> tuple[str, ...]:
@@ -84,18 +92,8 @@ def _split_members(field: str) -> tuple[str, ...]:
 
 
 def read_groups(root: SystemRoot) -> dict[str, Group]:
-    """Groups from ``ROOT/etc/group``; the first entry of a name wins."""
-    groups: dict[str, Group] = {}
-    for line in _lines(root, "/etc/group"):
-        fields = line.split(":")
-        if not _is_entry(line) or len(fields) < 4:
-            continue
-        try:
-            group = Group(fields[0], int(fields[2]), _split_members(fields[3]))
-        except ValueError:
-            continue
-        groups.setdefault(group.name, group)
-    return groups
+    """Groups from ``ROOT/etc/group``."""
+    return _entries(root, "/etc/group", 4, lambda f: Group(f[0], int(f[2]), _split_members(f[3])))
 
 
 def get_user(root: SystemRoot, name: str) -> User:

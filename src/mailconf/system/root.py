@@ -19,6 +19,7 @@ host path (for messages, and for programs that are handed a path).
 
 We do not emulate chroot semantics (re-rooting absolute link targets): a path would then name a
 different file for mailconf than for ``cat`` or an editor, which is worse than a clear refusal.
+The mapping itself is :mod:`mailconf.rootpath` (base layer), which the milters' lint uses too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pathlib import Path, PurePosixPath
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.walk import Place, walk
+from mailconf.rootpath import resolve_under, walk_under
+from mailconf.walk import Place
 
 
 def _absolute_root(value: str | os.PathLike[str]) -> Path:
@@ -55,21 +57,6 @@ class SystemRoot:
     def __str__(self) -> str:
         return str(self.path)
 
-    @staticmethod
-    def _check_system_path(system_path: str | os.PathLike[str]) -> PurePosixPath:
-        raw = os.fspath(system_path)
-        if "\0" in raw:
-            raise MailconfError(f"{raw!r}: NUL byte in path")
-        pure = PurePosixPath(raw)
-        if not pure.is_absolute():
-            raise MailconfError(f"{raw}: system paths must be absolute")
-        if ".." in pure.parts:
-            raise MailconfError(f"{raw}: '..' is not allowed in a system path")
-        return pure
-
-    def _host(self, pure: PurePosixPath) -> Path:
-        return Path(pure) if self.is_live else self.path.joinpath(*pure.parts[1:])
-
     def open(
         self,
         system_path: str | os.PathLike[str],
@@ -82,14 +69,7 @@ class SystemRoot:
         Every operation on a file mailconf changes or reads as root goes through this: the
         symlink checks and the use are one walk.
         """
-        pure = self._check_system_path(system_path)
-        return walk(
-            self._host(pure),
-            shown=str(pure),
-            within=str(self.path),
-            follow=follow,
-            create_parents=create_parents,
-        )
+        return walk_under(str(self.path), system_path, follow=follow, create_parents=create_parents)
 
     def resolve(self, system_path: str | os.PathLike[str]) -> Path:
         """Host path of ``system_path``; refuses paths that leave the root.
@@ -98,15 +78,22 @@ class SystemRoot:
         yet is fine). On the live root the path is returned as given. The answer only *names*
         the file: to change or read it, use :meth:`open`, :meth:`read_bytes` or :meth:`write`.
         """
-        pure = self._check_system_path(system_path)
-        with self.open(pure):
-            pass
-        return self._host(pure)
+        return Path(resolve_under(str(self.path), system_path))
 
     def read_bytes(self, system_path: str | os.PathLike[str]) -> bytes:
         """The content of a regular file (``FileNotFoundError`` when it does not exist)."""
         with self.open(system_path) as place:
             return place.read_bytes()
+
+    def read_if_present(self, system_path: str | os.PathLike[str]) -> bytes | None:
+        """The content of a regular file, or None when it is not there (nor a directory on the
+        way to it): what a plan compares with, and what an apply finds before writing."""
+        try:
+            return self.read_bytes(system_path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except IsADirectoryError:
+            raise MailconfError(f"{system_path}: is a directory, a file was expected") from None
 
     def write(
         self,

@@ -20,39 +20,38 @@ creates ``/run/opendkim`` or ``/run/opendmarc``: the direct method creates missi
 directories, owned by the daemon's user, as the init scripts do.
 
 Under an alternate root nothing is run: every call returns a :class:`ServiceResult` with
-``performed=False`` describing what would run on the live system.
+``performed=False`` describing what would run on the live system.  A milter's pid file, socket
+and user are :mod:`mailconf.system.daemons`'s; waiting on processes is
+:mod:`mailconf.system.processes`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import stat
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
-from mailconf.milter.shellvars import ShellVars, init_script_environment
 from mailconf.system import accounts
+from mailconf.system.daemons import MILTERS, MilterSetup, milter_setup
+from mailconf.system.processes import STOP_TIMEOUT, pid_alive, read_pid_file, stop_pid, wait_until
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run
+from mailconf.system.validate import milter_check
+
+# pid_alive and stop_pid are named here too: the end-to-end driver stops what it started by them.
+__all__ = ["ServiceError", "ServiceManager", "ServiceResult", "pid_alive", "stop_pid"]
 
 Method = Literal["systemd", "init", "direct"]
 Action = Literal["start", "stop", "restart", "reload"]
 
 COMMAND_TIMEOUT = 60.0
 READY_TIMEOUT = 15.0
-STOP_TIMEOUT = 15.0
-POLL = 0.1
-
-MILTERS = ("opendkim", "opendmarc")
 SERVICES = ("postfix", *MILTERS)
 
 
@@ -75,178 +74,6 @@ class ServiceResult:
     commands: tuple[tuple[str, ...], ...] = ()
     pid: int | None = None
     message: str = ""
-
-
-@attrs.frozen
-class Endpoint:
-    """A milter socket: ``local:/path`` or ``inet:port@host`` (``inet6`` too)."""
-
-    kind: Literal["local", "inet"]
-    path: str = ""
-    host: str = ""
-    port: int = 0
-
-    def __str__(self) -> str:
-        return f"local:{self.path}" if self.kind == "local" else f"inet:{self.port}@{self.host}"
-
-    @classmethod
-    def parse(cls, spec: str) -> Endpoint:
-        """Parse a milter socket spec as the milters write it."""
-        kind, sep, rest = spec.partition(":")
-        if not sep:
-            return cls("local", path=spec)
-        kind = kind.lower()
-        if kind in ("local", "unix"):
-            return cls("local", path=rest)
-        if kind in ("inet", "inet6"):
-            port, _, host = rest.partition("@")
-            if not port.isdigit():
-                raise MailconfError(f"{spec}: cannot understand this socket")
-            default = "::1" if kind == "inet6" else "127.0.0.1"
-            chosen = host.strip("[]") or default
-            if chosen in ("0.0.0.0", "::", "*"):
-                chosen = default
-            return cls("inet", host=chosen, port=int(port))
-        raise MailconfError(f"{spec}: unknown socket type {kind!r}")
-
-    def accepts(self, root: SystemRoot) -> bool:
-        """Whether something is listening (a connect succeeds)."""
-        if self.kind == "local":
-            path = root.resolve(self.path)
-            try:
-                if not stat.S_ISSOCK(os.stat(path).st_mode):
-                    return False
-            except OSError:
-                return False
-            family, address = socket.AF_UNIX, str(path)
-            target: str | tuple[str, int] = address
-        else:
-            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            target = (self.host, self.port)
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.settimeout(1.0)
-            try:
-                probe.connect(target)
-            except OSError:
-                return False
-        return True
-
-
-@attrs.frozen
-class MilterSetup:
-    """How a milter is started directly and how we know it is up."""
-
-    name: str
-    conf: str
-    pid_file: str
-    endpoint: Endpoint | None
-    user: str | None
-    extra_args: tuple[str, ...]
-
-    def argv(self) -> tuple[str, ...]:
-        """The daemon command line (the daemon backgrounds itself)."""
-        flag = "-x" if self.name == "opendkim" else "-c"
-        return (self.name, flag, self.conf, *self.extra_args)
-
-
-def milter_setup(root: SystemRoot, name: str) -> MilterSetup:
-    """Pid file, socket and user of a milter, from its conf and ``/etc/default/NAME``.
-
-    Mirrors the Debian init scripts: the conf's ``PidFile``/``Socket`` win; otherwise ``-P``
-    and ``-p`` come from ``/etc/default/NAME`` (RUNDIR, PIDFILE, SOCKET) or Debian's defaults.
-    """
-    if name not in MILTERS:
-        raise MailconfError(f"{name}: not a milter mailconf knows")
-    conf = f"/etc/{name}.conf"
-    conf_path = root.resolve(conf)
-    if not conf_path.is_file():
-        raise MailconfError(f"{conf} is missing: cannot start {name}")
-    conf_type = OpenDkimConf if name == "opendkim" else OpenDmarcConf
-    milter_conf = conf_type.load(conf_path)
-    initial = init_script_environment(name)
-    default_path = root.resolve(f"/etc/default/{name}")
-    shell = ShellVars.load(default_path) if default_path.is_file() else None
-
-    def default(variable: str) -> str | None:
-        if shell is None:
-            return initial.get(variable)
-        return shell.get(variable, expand=True, environment=initial) or initial.get(variable)
-
-    rundir = default("RUNDIR") or f"/run/{name}"
-    extra: list[str] = []
-    pid_file = milter_conf.get("PidFile")
-    if not pid_file:
-        pid_file = default("PIDFILE") or f"{rundir}/{name}.pid"
-        extra += ["-P", pid_file]
-    spec = milter_conf.get("Socket")
-    if not spec:
-        spec = default("SOCKET") or None
-        if spec:
-            extra += ["-p", spec]
-    user = milter_conf.get("UserID") or None
-    if user is None and default("USER"):
-        user = default("USER")
-        extra += ["-u", str(user)]
-    endpoint = Endpoint.parse(spec) if spec else None
-    return MilterSetup(name, conf, pid_file, endpoint, user, tuple(extra))
-
-
-# --------------------------------------------------------------------------------------------
-# Processes.
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a running (not zombie) process."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
-
-
-def read_pid_file(path: Path) -> int | None:
-    """The pid in a pid file, or None when missing, empty or garbage."""
-    try:
-        text = path.read_text("ascii", "replace").strip()
-        pid = int(text.split()[0]) if text else 0
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if pid > 0 else None
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL)
-
-
-def stop_pid(pid: int, *, timeout: float = STOP_TIMEOUT, kill_after: bool = True) -> bool:
-    """SIGTERM ``pid`` and wait for it to exit; SIGKILL after ``timeout`` when ``kill_after``.
-
-    Returns True when the process is gone. This is how tests (and the direct method) stop a
-    daemon they started: the milters' pid files name the process to signal.
-    """
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    if _wait(lambda: not pid_alive(pid), timeout):
-        return True
-    if not kill_after:
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    return _wait(lambda: not pid_alive(pid), 5.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +271,7 @@ class ServiceManager:
     ) -> ServiceResult:
         if action == "stop":
             pid_path = self._pid_path(service)
-            gone = _wait(
+            gone = wait_until(
                 lambda: (
                     pid_path is None
                     or (pid := read_pid_file(pid_path)) is None
@@ -477,7 +304,7 @@ class ServiceManager:
             state["pid"] = pid
             return endpoint is None or endpoint.accepts(self.root)
 
-        _wait(ready, self.ready_timeout)
+        wait_until(ready, self.ready_timeout)
         pid = state["pid"]
         if pid is not None and pid_alive(pid) and (endpoint is None or endpoint.accepts(self.root)):
             return pid
@@ -494,14 +321,12 @@ class ServiceManager:
         """The configuration checker's verdict, since the daemon's own log may be lost."""
         if service not in MILTERS:
             return ""
-        setup = milter_setup(self.root, service)
-        flag = "-x" if service == "opendkim" else "-c"
-        try:
-            result = self.runner([service, "-n", flag, setup.conf], timeout=COMMAND_TIMEOUT)
-        except MailconfError:
+        conf = milter_setup(self.root, service).conf
+        check = milter_check(service, self.root, conf, runner=self.runner)
+        if check.skipped:  # not installed
             return ""
-        if not result.ok:
-            return f"; {service} -n says: {result.output}"
+        if not check.ok:
+            return f"; {service} -n says: {check.message}"
         return "; the configuration checks out (-n): see the mail log (socket in use? key file?)"
 
     # -- the direct method ------------------------------------------------------------------
@@ -560,7 +385,7 @@ class ServiceManager:
                 if info and stat.S_ISSOCK(info.st_mode) and not endpoint.accepts(self.root):
                     place.unlink()  # the socket walked to, even if a directory is swapped
             return
-        _wait(lambda: not endpoint.accepts(self.root), self.stop_timeout)
+        wait_until(lambda: not endpoint.accepts(self.root), self.stop_timeout)
 
     def _ensure_run_dirs(self, setup: MilterSetup) -> None:
         """Create missing /run directories for the pid file and socket, owned by the daemon user."""
@@ -594,7 +419,7 @@ class ServiceManager:
             pid = self.running_pid("postfix")
             commands.append(("postfix", "stop"))
             self._must("postfix", action, "direct", commands[-1], commands)
-            if pid is not None and not _wait(lambda: not pid_alive(pid), self.stop_timeout):
+            if pid is not None and not wait_until(lambda: not pid_alive(pid), self.stop_timeout):
                 raise ServiceError(
                     ServiceResult(
                         "postfix",

@@ -52,6 +52,13 @@ OPENDKIM_FILE_OPTIONS = frozenset(path_options("opendkim")) - OPENDKIM_DATASET_O
 OPENDKIM_PATH_OPTIONS = OPENDKIM_DATASET_OPTIONS | OPENDKIM_FILE_OPTIONS
 #: Options ``opendmarc -n`` opens.
 OPENDMARC_FILE_OPTIONS = frozenset(path_options("opendmarc"))
+#: Per milter, the options its ``-n`` opens: (every path option, those read as data sets).
+_OPENS = {
+    "opendkim": (OPENDKIM_PATH_OPTIONS, OPENDKIM_DATASET_OPTIONS),
+    "opendmarc": (OPENDMARC_FILE_OPTIONS, frozenset[str]()),
+}
+#: How each milter is told its configuration file (``opendkim -x FILE``, ``opendmarc -c FILE``).
+CONF_FLAGS = {"opendkim": "-x", "opendmarc": "-c"}
 
 
 @attrs.frozen
@@ -148,12 +155,11 @@ def rewrite_conf_for_root(
     own rewritten copy.  Text the model refuses is returned as it is: the daemon will refuse it
     too, with its own message.
     """
-    from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf, Option
-    from mailconf.syntax.parse import parse_document
+    from mailconf.milter.conf import Option
+    from mailconf.syntax.kinds import parse_kind
 
-    doc_type = OpenDkimConf if kind == "opendkim" else OpenDmarcConf
     try:
-        doc = parse_document(doc_type, text)
+        doc = parse_kind(text, kind)
     except ParseError:
         return text
     for entry in list(doc.entries):
@@ -182,15 +188,34 @@ def _scratch_directory(root: SystemRoot) -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="mailconf-validate-", dir=root.resolve("/run"))
 
 
-def _validate_milter_conf(
-    tool: str,
-    root: SystemRoot,
-    conf: str,
-    argv_for: Callable[[str], list[str]],
-    path_options: frozenset[str],
-    dataset_options: frozenset[str],
-    runner: Runner,
+def milter_check(
+    daemon: str, root: SystemRoot, conf: str | None = None, *, runner: Runner = run
 ) -> Validation:
+    """``DAEMON -n`` on its configuration (``/etc/DAEMON.conf`` by default): ``opendkim -n -x``,
+    ``opendmarc -n -c``; under an alternate root on a copy with paths moved into it."""
+    return _validate_milter_conf(daemon, root, conf or f"/etc/{daemon}.conf", runner)
+
+
+def opendkim_check(
+    root: SystemRoot, conf: str = "/etc/opendkim.conf", *, runner: Runner = run
+) -> Validation:
+    """``opendkim -n -x CONF`` (:func:`milter_check`)."""
+    return milter_check("opendkim", root, conf, runner=runner)
+
+
+def opendmarc_check(
+    root: SystemRoot, conf: str = "/etc/opendmarc.conf", *, runner: Runner = run
+) -> Validation:
+    """``opendmarc -n -c CONF`` (:func:`milter_check`)."""
+    return milter_check("opendmarc", root, conf, runner=runner)
+
+
+def _validate_milter_conf(tool: str, root: SystemRoot, conf: str, runner: Runner) -> Validation:
+    path_options, dataset_options = _OPENS[tool]
+
+    def argv_for(path: str) -> list[str]:
+        return [tool, "-n", CONF_FLAGS[tool], path]
+
     host = root.resolve(conf)
     if not host.is_file():
         return Validation(tool, ok=False, message=f"{conf} is missing")
@@ -212,10 +237,10 @@ def _validate_milter_conf(
                 raise MailconfError(f"{system_path}: Include nested too deep")
             source = root.resolve(system_path)
             target = Path(tmp) / f"{next(counter)}-{source.name}"
-            try:
-                text = decode(root.read_bytes(system_path))
-            except FileNotFoundError:
+            data = root.read_if_present(system_path)
+            if data is None:
                 return str(source)  # let the daemon report the missing file
+            text = decode(data)
             rewritten = rewrite_conf_for_root(
                 root,
                 text,
@@ -236,33 +261,3 @@ def _validate_milter_conf(
         # Paths under the root read better as system paths too.
         prefix = str(root.path)
         return attrs.evolve(result, message=result.message.replace(prefix + os.sep, os.sep))
-
-
-def opendkim_check(
-    root: SystemRoot, conf: str = "/etc/opendkim.conf", *, runner: Runner = run
-) -> Validation:
-    """``opendkim -n -x CONF``; under an alternate root on a copy with paths moved into it."""
-    return _validate_milter_conf(
-        "opendkim",
-        root,
-        conf,
-        lambda path: ["opendkim", "-n", "-x", path],
-        OPENDKIM_PATH_OPTIONS,
-        OPENDKIM_DATASET_OPTIONS,
-        runner,
-    )
-
-
-def opendmarc_check(
-    root: SystemRoot, conf: str = "/etc/opendmarc.conf", *, runner: Runner = run
-) -> Validation:
-    """``opendmarc -n -c CONF``; under an alternate root on a copy with paths moved into it."""
-    return _validate_milter_conf(
-        "opendmarc",
-        root,
-        conf,
-        lambda path: ["opendmarc", "-n", "-c", path],
-        OPENDMARC_FILE_OPTIONS,
-        frozenset(),
-        runner,
-    )
