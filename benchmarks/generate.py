@@ -58,6 +58,82 @@ def signing_table() -> str:
     )
 
 
+# ------------------------------------------------------------------- scaling inputs (issue 10)
+# Shapes that were quadratic once.  Each takes its size, so run.py can time n and 2n and report the
+# growth factor: about 2 means linear, about 4 quadratic.
+
+
+def repeated_main_cf(lines: int, names: tuple[str, ...] = ("biff",)) -> str:
+    """``lines`` lines cycling through ``names``: every line after the first few is a duplicate."""
+    values = ("no", "yes")
+    return "".join(
+        f"{names[number % len(names)]} = {values[number % 2]}\n" for number in range(lines)
+    )
+
+
+def long_list_main_cf(items: int, *, continued: bool) -> str:
+    """``smtpd_milters`` with ``items`` sockets and ``smtpd_recipient_restrictions`` with ``items``
+    list tokens (restriction + argument pairs, then relay control), on one line each or one item
+    per continuation line."""
+    milters = [
+        f"inet:127.0.{number // 250 % 250}.{number % 250 + 1}:{10000 + number % 50000}"
+        for number in range(items)
+    ]
+    restrictions = [
+        f"check_sender_access hash:/etc/postfix/sender{number:06d}"
+        for number in range(max(items // 2 - 1, 0))
+    ]
+    restrictions.append("reject_unauth_destination")
+    joiner = ",\n    " if continued else ", "
+    head = "\n    " if continued else " "
+    return (
+        "compatibility_level = 3.6\n"
+        f"smtpd_milters ={head}{joiner.join(milters)}\n"
+        f"smtpd_recipient_restrictions ={head}{joiner.join(restrictions)}\n"
+    )
+
+
+def master_cf(services: int) -> str:
+    """``services`` smtp-style services, each with two ``-o`` overrides on their own lines."""
+    return "".join(
+        f"svc{number:06d}  unix  -       -       n       -       -       smtp\n"
+        f"  -o smtp_helo_timeout=5s\n"
+        f"  -o syslog_name=postfix/svc{number:06d}\n"
+        for number in range(services)
+    )
+
+
+def host_list(rows: int) -> str:
+    """TrustedHosts: addresses, networks and names, the shapes OpenDKIM's host lists hold."""
+    out = []
+    for number in range(rows):
+        if number % 3 == 0:
+            out.append(f"10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}\n")
+        elif number % 3 == 1:
+            out.append(f"192.0.{number % 256}.0/24\n")
+        else:
+            out.append(f"mx{number:06d}.{_domain(number)}\n")
+    return "".join(out)
+
+
+def opendkim_conf(lines: int, tables: Path | None = None) -> str:
+    """``lines`` option lines: a base configuration, then repeated options (each a duplicate)."""
+    base = [
+        "Syslog yes\n",
+        "UMask 007\n",
+        "Socket local:/run/opendkim/opendkim.sock\n",
+        "PidFile /run/opendkim/opendkim.pid\n",
+        "Canonicalization relaxed/simple\n",
+        "Mode sv\n",
+    ]
+    if tables is not None:
+        base.append(f"KeyTable file:{tables / 'key.table'}\n")
+        base.append(f"SigningTable refile:{tables / 'signing.table'}\n")
+    repeated = ("SubDomains no\n", "OversignHeaders From\n", "MinimumKeyBits 1024\n")
+    body = [repeated[number % len(repeated)] for number in range(max(lines - len(base), 0))]
+    return "".join(base + body)
+
+
 def write_all(directory: Path = OUT) -> dict[str, Path]:
     """Write the three files (main.cf in its own directory, as ``postconf -c`` wants) and return
     their paths by benchmark name.  Files already holding the right bytes are left alone."""

@@ -22,7 +22,8 @@ from mailconf.findings import Finding, Severity
 from mailconf.milter_datasets import DataSetSpec
 
 if TYPE_CHECKING:
-    from mailconf.milterconf import MilterConf
+    from mailconf.milterconf import MilterConf, Option
+    from mailconf.syntax.document import Document, Entry
     from mailconf.tables import DataSet, HostList, KeyTable, SigningTable
 
 LINE_LIMIT = 1023  # fgets(line, BUFRSZ) with BUFRSZ 1024: longer lines are split in two
@@ -70,42 +71,66 @@ def unknown_option_message(kind: str, name: str) -> tuple[str, str, str]:
     return f"unrecognized parameter {name!r}", fix, "milter.unknown-option"
 
 
+def line_finder(doc: Document) -> Callable[[Entry], int]:
+    """``entry -> line``: the line it was parsed from, else (an entry an edit added) its line in
+    the current text, from one numbering of the whole document made the first time it is needed
+    (``doc.line_of`` for each entry would be quadratic)."""
+    numbers: dict[Entry, int] = {}
+
+    def line(entry: Entry) -> int:
+        if entry.lineno:
+            return entry.lineno
+        if not numbers:
+            numbers.update(doc.line_numbers())
+        return numbers[entry]
+
+    return line
+
+
 # ---------------------------------------------------------------------- conf files
 def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding]:
     findings: list[Finding] = []
     path = conf.path
+    options = conf._options
+    entry_line = line_finder(conf)
+    # The occurrence that wins, by name ignoring case: conf.get() and conf.occurrences() are a
+    # pass over the file each, too slow to call once per option.
+    last: dict[str, Option] = {entry.name.lower(): entry for entry in options}
 
     def warn(code: str, message: str, fix: str = "", line: int | None = None) -> None:
         findings.append(Finding(Severity.WARNING, code, message, fix, path, line))
 
-    for entry in conf._options:
-        line = entry.lineno or conf.line_of(entry)
+    for entry in options:
         if conf.kind == "opendmarc" and len(entry.text.rstrip("\n").encode("utf-8")) > LINE_LIMIT:
             warn(
                 "milter.long-line",
                 "line longer than ~1 KiB: OpenDMARC reads it as two lines",
                 "",
-                line,
+                entry_line(entry),
             )
     seen: dict[str, int] = {}
-    for entry in conf._options:
+    for entry in options:
         folded = entry.name.lower()
         if folded in seen:
             warn(
                 "milter.duplicate-option",
                 f"{entry.name} is set more than once; the last one (line "
-                f"{conf.occurrences(entry.name)[-1].lineno}) wins",
+                f"{last[folded].lineno}) wins",
                 "remove the earlier lines",
                 seen[folded],
             )
         seen[folded] = entry.lineno
 
+    def value_of(name: str) -> str | None:
+        found = last.get(name.lower())
+        return found.value if found is not None else None
+
     def line_of(name: str) -> int | None:
-        found = conf.occurrences(name)
-        return (found[-1].lineno or conf.line_of(found[-1])) if found else None
+        found = last.get(name.lower())
+        return entry_line(found) if found is not None else None
 
     if conf.kind == "opendkim":
-        if conf.get("ReplaceHeaders") is not None and conf.get("ReplaceRules") is None:
+        if value_of("ReplaceHeaders") is not None and value_of("ReplaceRules") is None:
             warn(
                 "milter.replaceheaders-alone",
                 "ReplaceHeaders (experimental) does nothing without ReplaceRules",
@@ -124,7 +149,7 @@ def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding
         spec = mo.option_spec(conf.kind, name)
         ignored = conf.kind == "opendmarc" and name.lower() in _OPENDMARC_LATE_FILES
         want = "file" if ignored else spec.opens if spec is not None else ""
-        value = conf.get(name)
+        value = value_of(name)
         if not want or value is None:
             continue
         target = under(root, value)
@@ -171,11 +196,13 @@ def _lint_includes(conf: MilterConf, root: str, depth: int) -> list[Finding]:
     from mailconf.milterconf import OpenDkimConf
 
     findings: list[Finding] = []
+    entry_line = line_finder(conf)
+    linted: set[str] = set()
     for entry in conf.occurrences("Include"):
         target = under(root, entry.value)
         if not os.path.isfile(target):
             continue  # reported above as milter.missing-file
-        line = entry.lineno or conf.line_of(entry)
+        line = entry_line(entry)
         if depth >= INCLUDE_DEPTH:
             findings.append(
                 Finding(
@@ -188,6 +215,11 @@ def _lint_includes(conf: MilterConf, root: str, depth: int) -> list[Finding]:
                 )
             )
             continue
+        if target in linted:
+            # The same file again: its findings are already in (the daemon reads it again, but
+            # linting it once per Include line would multiply the work at every level of nesting).
+            continue
+        linted.add(target)
         try:
             included = OpenDkimConf.load(target)
         except ParseError as error:
@@ -288,6 +320,7 @@ def _lint_hostlist_file(real_path: str, shown: str, *, opendmarc: bool) -> list[
 # ---------------------------------------------------------------------- tables
 def long_lines(doc: DataSet) -> list[Finding]:
     findings = []
+    entry_line = line_finder(doc)
     for entry in doc.entries:
         for offset, physical in enumerate(entry.physical_lines):
             if len(physical.rstrip("\n").encode("utf-8")) > LINE_LIMIT:
@@ -298,7 +331,7 @@ def long_lines(doc: DataSet) -> list[Finding]:
                         "line longer than ~1 KiB: OpenDKIM reads it as two entries",
                         "shorten it",
                         doc.path,
-                        (entry.lineno or doc.line_of(entry)) + offset,
+                        entry_line(entry) + offset,
                     )
                 )
     return findings
@@ -446,8 +479,9 @@ def lint_hostlist(
     doc: HostList, *, opendmarc: bool = False, resolver: Callable[[str], bool] | None = None
 ) -> list[Finding]:
     findings = long_lines(doc)
+    entry_line = line_finder(doc)
     for row in doc.rows:
-        line = row.lineno or doc.line_of(row)
+        line = entry_line(row)
         if opendmarc and row.text[:1] in " \t\v\f\r":
             findings.append(
                 Finding(
@@ -487,8 +521,9 @@ def _is_ip(text: str) -> bool:
 
 def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
     findings = long_lines(doc)
+    entry_line = line_finder(doc)
     for row in doc.rows:
-        line = row.lineno or doc.line_of(row)
+        line = entry_line(row)
         parts = row.value.split(":", 2)
         if len(parts) != 3 or not all(parts):
             findings.append(
@@ -514,8 +549,11 @@ def lint_signingtable(
     from mailconf.milter_datasets import compile_refile
 
     findings = long_lines(doc)
+    entry_line = line_finder(doc)
+    # file: lookups by key name, each a pass over the KeyTable: one set instead.
+    keynames = {row.key for row in keytable.rows} if keytable is not None else set()
     for row in doc.rows:
-        line = row.lineno or doc.line_of(row)
+        line = entry_line(row)
         if regex:
             try:
                 compile_refile(doc.refile_parts(row)[0], icase=True)
@@ -544,7 +582,7 @@ def lint_signingtable(
             )
             continue
         keyname = row.value.split(":", 1)[0] if not row.value.startswith("%") else row.value
-        if keytable is not None and keyname != "%" and keytable.lookup(keyname) is None:
+        if keytable is not None and keyname != "%" and keyname not in keynames:
             findings.append(
                 Finding(
                     Severity.WARNING,

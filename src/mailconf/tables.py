@@ -137,8 +137,7 @@ class DataSet(Document):
     def remove_entry(self, key: str) -> bool:
         """Remove every row whose key is ``key`` (with the comments directly above it)."""
         found = self._find(key)
-        for row in found:
-            self.remove(row, keep_comments=False)
+        self.remove_each(found)
         return bool(found)
 
     def _layout(self, key: str, value: str, reference: Row | None) -> str:
@@ -287,59 +286,22 @@ class HostList(DataSet):
 
     def remove_host(self, host: str) -> bool:
         found = [row for row in self.rows if row.key.lower() == host.lower()]
-        for row in found:
-            self.remove(row, keep_comments=False)
+        self.remove_each(found)
         return bool(found)
-
-    def _has(self, key: str) -> bool:
-        folded = key.lower()
-        return any(row.key.lower() == folded for row in self.rows)
 
     def match(self, host_or_ip: str) -> bool:
         """Whether OpenDKIM counts ``host_or_ip`` as listed (``dkimf_checkhost`` for names,
         ``dkimf_checkip`` for addresses; ``!`` entries exclude; first decision wins)."""
+        # Every key, folded, once: an address is probed up to 258 times (each prefix length,
+        # with and without brackets), and a pass over 100,000 rows for each probe adds up.
+        listed = {row.key.lower() for row in self.rows}
         text = host_or_ip.strip()
         bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         try:
             address = ipaddress.ip_address(bare)
         except ValueError:
-            return self._check_host(text)
-        return self._check_ip(address)
-
-    def _check_host(self, host: str) -> bool:
-        if not host:
-            return False
-        index = 0
-        while index >= 0:
-            suffix = host[index:]
-            if self._has("!" + suffix):
-                return False
-            if self._has(suffix):
-                return True
-            index = host.find(".", index + 1)
-        return False
-
-    def _probe(self, keys: list[str]) -> bool | None:
-        for key in keys:
-            if self._has("!" + key):
-                return False
-            if self._has(key):
-                return True
-        return None
-
-    def _check_ip(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        text = _ntop(address)
-        decided = self._probe([text, f"[{text}]"])
-        if decided is not None:
-            return decided
-        bits_range = range(32, -1, -1) if address.version == 4 else range(128, -1, -1)
-        for bits in bits_range:
-            network = ipaddress.ip_network(f"{address}/{bits}", strict=False)
-            net = _ntop(network.network_address)
-            decided = self._probe([f"{net}/{bits}", f"[{net}]/{bits}"])
-            if decided is not None:
-                return decided
-        return False
+            return _check_host(text, listed)
+        return _check_ip(address, listed)
 
     def lint(
         self, *, opendmarc: bool = False, resolver: Callable[[str], bool] | None = None
@@ -350,6 +312,48 @@ class HostList(DataSet):
         from mailconf.milter_lint import lint_hostlist
 
         return lint_hostlist(self, opendmarc=opendmarc, resolver=resolver)
+
+
+def _check_host(host: str, listed: set[str]) -> bool:
+    if not host:
+        return False
+    index = 0
+    while index >= 0:
+        suffix = host[index:]
+        if _has("!" + suffix, listed):
+            return False
+        if _has(suffix, listed):
+            return True
+        index = host.find(".", index + 1)
+    return False
+
+
+def _has(key: str, listed: set[str]) -> bool:
+    return key.lower() in listed
+
+
+def _probe(keys: list[str], listed: set[str]) -> bool | None:
+    for key in keys:
+        if _has("!" + key, listed):
+            return False
+        if _has(key, listed):
+            return True
+    return None
+
+
+def _check_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address, listed: set[str]) -> bool:
+    text = _ntop(address)
+    decided = _probe([text, f"[{text}]"], listed)
+    if decided is not None:
+        return decided
+    bits_range = range(32, -1, -1) if address.version == 4 else range(128, -1, -1)
+    for bits in bits_range:
+        network = ipaddress.ip_network(f"{address}/{bits}", strict=False)
+        net = _ntop(network.network_address)
+        decided = _probe([f"{net}/{bits}", f"[{net}]/{bits}"], listed)
+        if decided is not None:
+            return decided
+    return False
 
 
 def _ntop(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
