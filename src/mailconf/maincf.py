@@ -197,13 +197,13 @@ class MainCf(Document):
         return [entry for entry in self.entries if isinstance(entry, Parameter)]
 
     def _occurrences(self, name: str) -> list[Parameter]:
-        return [entry for entry in self._parameters() if entry.name == name]
+        return [e for e in self.entries if isinstance(e, Parameter) and e.name == name]
 
     def get(self, name: str) -> str | None:
         """The value as the daemons see it (not expanded); None when the file does not set it.
         An empty value is ``""``, which is not the same as absent (absent means the default)."""
-        found = self._occurrences(name)
-        return found[-1].value if found else None
+        found = self._last(name)
+        return found.value if found is not None else None
 
     def effective(self, name: str) -> str | None:
         """The file's value, else the compiled-in default (None for a name Postfix lacks)."""
@@ -242,8 +242,10 @@ class MainCf(Document):
         return tokens
 
     def _last(self, name: str) -> Parameter | None:
-        found = self._occurrences(name)
-        return found[-1] if found else None
+        for entry in reversed(self.entries):  # the winner is usually near the end: stop there
+            if isinstance(entry, Parameter) and entry.name == name:
+                return entry
+        return None
 
     # ------------------------------------------------------------------ set / unset
     def set(self, name: str, value: str, *, after: str | None = None) -> bool:

@@ -338,9 +338,16 @@ def long_lines(doc: DataSet) -> list[Finding]:
 
 
 def key_file_findings(
-    keypath: str, root: str, where: tuple[str | None, int | None]
+    keypath: str,
+    root: str,
+    where: tuple[str | None, int | None],
+    directory_modes: dict[str, int | None] | None = None,
 ) -> list[Finding]:
-    """A KeyTable key file: missing, readable by others, or under a directory others can write."""
+    """A KeyTable key file: missing, readable by others, or under a directory others can write.
+
+    ``directory_modes`` remembers the mode of each directory looked at (None: cannot stat) across
+    the rows of one table, whose keys share their parent directories."""
+    modes = directory_modes if directory_modes is not None else {}
     path, line = where
     real = under(root, keypath)
     if not keypath.startswith("/"):
@@ -382,9 +389,13 @@ def key_file_findings(
         )
     directory = os.path.dirname(keypath)
     while True:
-        try:
-            dmode = stat.S_IMODE(os.stat(under(root, directory)).st_mode)
-        except OSError:
+        if directory not in modes:
+            try:
+                modes[directory] = stat.S_IMODE(os.stat(under(root, directory)).st_mode)
+            except OSError:
+                modes[directory] = None
+        dmode = modes[directory]
+        if dmode is None:
             break
         if dmode & 0o022:
             findings.append(
@@ -522,6 +533,7 @@ def _is_ip(text: str) -> bool:
 def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
     findings = long_lines(doc)
     entry_line = line_finder(doc)
+    directory_modes: dict[str, int | None] = {}
     for row in doc.rows:
         line = entry_line(row)
         parts = row.value.split(":", 2)
@@ -537,7 +549,7 @@ def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
                 )
             )
             continue
-        findings.extend(key_file_findings(parts[2], root, (doc.path, line)))
+        findings.extend(key_file_findings(parts[2], root, (doc.path, line), directory_modes))
     return findings
 
 
@@ -547,6 +559,7 @@ def lint_signingtable(
     import re as _re
 
     from mailconf.milter_datasets import compile_refile
+    from mailconf.tables import refile_glob
 
     findings = long_lines(doc)
     entry_line = line_finder(doc)
@@ -554,9 +567,10 @@ def lint_signingtable(
     keynames = {row.key for row in keytable.rows} if keytable is not None else set()
     for row in doc.rows:
         line = entry_line(row)
-        if regex:
+        pattern = doc.refile_parts(row)[0] if regex else ""
+        if regex and refile_glob(pattern) is None:  # a plain pattern always compiles
             try:
-                compile_refile(doc.refile_parts(row)[0], icase=True)
+                compile_refile(pattern, icase=True)
             except _re.error:
                 findings.append(
                     Finding(

@@ -88,19 +88,30 @@ class DataSet(Document):
 
         Raises ValidationError when a pattern is not a valid regular expression (OpenDKIM then
         refuses to open the whole table)."""
+        # A key without a line break and in ASCII is matched against plain patterns (literals and
+        # '*', nearly every SigningTable row) without compiling a regex for each row: that took
+        # seconds for a miss in 100,000 rows.  Same answers: see refile_glob.
+        plain_key = (key.lower() if icase else key) if key.isascii() and "\n" not in key else None
         for row in self.rows:
             pattern, value = self.refile_parts(row)
             if not pattern:  # an indented line: the daemon's pattern is empty and it skips it
                 continue
-            try:
-                compiled = compile_refile(pattern, icase=icase)
-            except re.error as error:
-                raise ValidationError(
-                    f"{self.path or self.kind}: pattern {pattern!r} is not a valid regular "
-                    "expression "
-                    f"({error}); opendkim refuses the table"
-                ) from None
-            if compiled.search(key):
+            parts = refile_glob(pattern) if plain_key is not None else None
+            if plain_key is not None and parts is not None:
+                matched = _glob_match(
+                    [part.lower() for part in parts] if icase else parts, plain_key
+                )
+            else:
+                try:
+                    compiled = compile_refile(pattern, icase=icase)
+                except re.error as error:
+                    raise ValidationError(
+                        f"{self.path or self.kind}: pattern {pattern!r} is not a valid regular "
+                        "expression "
+                        f"({error}); opendkim refuses the table"
+                    ) from None
+                matched = compiled.search(key) is not None
+            if matched:
                 if not value and self._refile_has_gap(row):
                     # the daemon keeps an empty (not absent) value and its lookup then fails
                     raise ValidationError(
@@ -152,6 +163,37 @@ class DataSet(Document):
         sep = sep_match.group(1) if sep_match else " "
         column = visual_width(indent + reference.key + sep)
         return align_like(indent, key, value, sep, column)
+
+
+# What makes a refile: pattern more than literals and '*' once turned into a regex ('.' and '+'
+# are escaped there, '*' becomes '.*').
+_REGEX_SPECIAL = frozenset("^$?{}()[]|\\")
+
+
+def refile_glob(pattern: str) -> list[str] | None:
+    """A ``refile:`` pattern made of ASCII literals and ``*`` only: its literal parts (split at
+    the ``*``), else None.  Such a pattern always compiles, and its regex ``^a.*b$`` matches a key
+    without a line break (``.`` stops at one, ``$`` matches before a final one) exactly when the
+    key starts with ``a``, ends with ``b`` and holds the middle parts in order in between."""
+    if not pattern.isascii() or not _REGEX_SPECIAL.isdisjoint(pattern):
+        return None
+    return pattern.split("*")
+
+
+def _glob_match(parts: list[str], key: str) -> bool:
+    if len(parts) == 1:
+        return key == parts[0]
+    first, *middle, last = parts
+    end = len(key) - len(last)
+    if end < len(first) or not key.startswith(first) or not key.endswith(last):
+        return False
+    position = len(first)
+    for part in middle:
+        found = key.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
 
 
 def _check_token(text: str, what: str) -> None:

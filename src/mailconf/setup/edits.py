@@ -23,10 +23,9 @@ __all__ = ["add_signing_row", "replace_host", "set_key_row"]
 def set_key_row(table: KeyTable, key: str, value: str) -> bool:
     """Make ``key value`` the only KeyTable row for ``key``."""
     changed = table.add_entry(key, value)
-    for extra in [row for row in table.rows if row.key == key][1:]:
-        table.remove(extra, keep_comments=True)
-        changed = True
-    return changed
+    extras = [row for row in table.rows if row.key == key][1:]
+    table.remove_each(extras, keep_comments=True)
+    return changed or bool(extras)
 
 
 def add_signing_row(table: SigningTable, pattern: str, keyname: str) -> bool:
