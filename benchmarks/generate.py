@@ -1,7 +1,9 @@
-"""Deterministic benchmark inputs: a 26,000-line main.cf, a 100,000-entry KeyTable and SigningTable.
+"""Deterministic benchmark inputs: a 26,000-line main.cf, a 100,000-entry KeyTable and SigningTable,
+a 50,000-line main.cf of repeated names, and the scaling inputs of any size (issue 10).
 
-Run alone (``python benchmarks/generate.py [DIR]``) to write the files into ``DIR`` (default
-``benchmarks/out/``, which git ignores); ``benchmarks/run.py`` calls :func:`write_all`.
+Run alone (``python benchmarks/generate.py [DIR]``) to write the fixed files into ``DIR`` (default
+``benchmarks/out/``, which git ignores); ``benchmarks/run.py`` calls :func:`write_all` and makes the
+scaling inputs itself, at the sizes it measures.
 
 The contents depend only on the constants below, so two runs (and two machines) time the same bytes.
 """
@@ -14,6 +16,8 @@ from pathlib import Path
 MAIN_CF_PARAMETERS = 20_000
 MAIN_CF_CONTINUED_EVERY = 10  # every tenth parameter spans 3 lines with a comment line inside
 TABLE_ENTRIES = 100_000
+REPEATED_LINES = 50_000
+REPEATED_NAMES = ("biff", "mydestination")
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -38,10 +42,10 @@ def _domain(number: int) -> str:
     return f"customer{number:06d}.example"
 
 
-def key_table() -> str:
+def key_table(entries: int = TABLE_ENTRIES) -> str:
     """``sel._domainkey.domain  domain:sel:/etc/opendkim/keys/domain/sel.private`` lines."""
     rows = []
-    for number in range(1, TABLE_ENTRIES + 1):
+    for number in range(1, entries + 1):
         domain, selector = _domain(number), f"s{number % 7}"
         rows.append(
             f"{selector}._domainkey.{domain} "
@@ -50,17 +54,18 @@ def key_table() -> str:
     return "".join(rows)
 
 
-def signing_table() -> str:
+def signing_table(entries: int = TABLE_ENTRIES) -> str:
     """``*@domain  selector._domainkey.domain`` (the refile: form hosting panels write)."""
     return "".join(
         f"*@{_domain(number)} s{number % 7}._domainkey.{_domain(number)}\n"
-        for number in range(1, TABLE_ENTRIES + 1)
+        for number in range(1, entries + 1)
     )
 
 
 # ------------------------------------------------------------------- scaling inputs (issue 10)
 # Shapes that were quadratic once.  Each takes its size, so run.py can time n and 2n and report the
-# growth factor: about 2 means linear, about 4 quadratic.
+# growth factor: about 2 means linear, about 4 quadratic.  Key paths point nowhere (/etc/opendkim/
+# keys/... on a machine without those keys), so lint reports each one missing: a finding per row.
 
 
 def repeated_main_cf(lines: int, names: tuple[str, ...] = ("biff",)) -> str:
@@ -134,27 +139,34 @@ def opendkim_conf(lines: int, tables: Path | None = None) -> str:
     return "".join(base + body)
 
 
-def write_all(directory: Path = OUT) -> dict[str, Path]:
-    """Write the three files (main.cf in its own directory, as ``postconf -c`` wants) and return
-    their paths by benchmark name.  Files already holding the right bytes are left alone."""
+def write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` unless it already holds those bytes (keeps mtimes stable)."""
+    data = text.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
+
+
+def write_all(directory: Path = OUT) -> dict[str, tuple[Path, str]]:
+    """Write the fixed files (each main.cf in its own directory, as ``postconf -c`` wants) and
+    return ``name -> (path, kind)``."""
     big = directory / "big"
     tables = directory / "tables"
     wanted = {
-        "main.cf 26k": (big / "etc" / "postfix" / "main.cf", main_cf),
-        "KeyTable 100k": (tables / "key.table", key_table),
-        "SigningTable 100k": (tables / "signing.table", signing_table),
+        "main.cf 26k": (big / "etc" / "postfix" / "main.cf", main_cf, "postfix-main"),
+        "KeyTable 100k": (tables / "key.table", key_table, "keytable"),
+        "SigningTable 100k": (tables / "signing.table", signing_table, "signingtable"),
+        "main.cf 50k repeated names": (
+            directory / "repeated" / "etc" / "postfix" / "main.cf",
+            lambda: repeated_main_cf(REPEATED_LINES, REPEATED_NAMES),
+            "postfix-main",
+        ),
     }
-    paths: dict[str, Path] = {}
-    for name, (path, make) in wanted.items():
-        data = make().encode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_bytes() != data:
-            path.write_bytes(data)
-        paths[name] = path
-    return paths
+    return {name: (write(path, make()), kind) for name, (path, make, kind) in wanted.items()}
 
 
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
-    for name, path in write_all(target).items():
+    for name, (path, _) in write_all(target).items():
         print(f"{name}: {path}")
