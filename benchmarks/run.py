@@ -1,8 +1,10 @@
-"""mailconf performance report: parse/dump times, whole-process times, postconf and augtool.
+"""mailconf performance report: parse/dump times, whole-process times, postconf and augtool, and
+how every command's time grows with its input (the scaling table, issue 10).
 
     python benchmarks/run.py            # table on stdout
     python benchmarks/run.py --json     # the same numbers as JSON
     python benchmarks/run.py --quick    # fewer repetitions (a smoke run, not for docs)
+    python benchmarks/run.py --scaling-only --scale 0.1 --src /tmp/old/src   # before/after
 
 It re-executes itself with the repository's virtual environment (``.venv/bin/python``) when started
 with another interpreter, pins itself (and so every child process) to one CPU, generates its inputs
@@ -21,7 +23,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,9 @@ TARGETS = (
     ("keytable", "KeyTable 100k: parse+dump (in-process, median)", 0.5),
     ("maincf", "main.cf 26k: parse+dump (in-process, median)", 0.3),
     ("process", "import mailconf + load(default main.cf).dump() (whole process, median)", 0.1),
+    ("lint50k", "mailconf lint, main.cf of 50k repeated names (whole process, median)", 1.0),
 )
+LINT_50K = "main.cf 50k repeated names: mailconf lint"
 
 
 def _reexec_in_venv() -> None:
@@ -119,23 +122,20 @@ def prepare_inputs() -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     import generate
 
-    paths = generate.write_all(OUT)
     inputs: dict[str, Any] = {
-        name: {"path": path, "kind": kind}
-        for (name, path), kind in zip(
-            paths.items(), ("postfix-main", "keytable", "signingtable"), strict=True
-        )
+        name: {"path": path, "kind": kind} for name, (path, kind) in generate.write_all(OUT).items()
     }
-    big_dir = paths["main.cf 26k"].parent
-    # postconf reads master.cf too; give it Debian's so it does not warn about a missing file.
+    # postconf reads master.cf too; give it Debian's so it does not warn about a missing file
+    # (and mailconf lint checks a main.cf together with the master.cf beside it).
     master = next((p for p in DEBIAN_MASTER_CF_CANDIDATES if p.exists()), None)
     if master is not None:
-        shutil.copyfile(master, big_dir / "master.cf")
+        for name in ("main.cf 26k", "main.cf 50k repeated names"):
+            shutil.copyfile(master, inputs[name]["path"].parent / "master.cf")
     # The same main.cf without the comment lines inside continued values, for Augeas (whose
     # Postfix_Main lens rejects those lines): 24,000 lines, 20,000 parameters.
     no_inner = OUT / "big-no-inner-comments" / "etc" / "postfix" / "main.cf"
     no_inner.parent.mkdir(parents=True, exist_ok=True)
-    text = paths["main.cf 26k"].read_text()
+    text = inputs["main.cf 26k"]["path"].read_text()
     no_inner.write_text("".join(ln for ln in text.splitlines(True) if not ln.startswith("    #")))
     inputs["main.cf 26k"]["augeas_variant"] = no_inner
 
@@ -194,11 +194,10 @@ def in_process(inputs: dict[str, Any], repeat: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- whole process
-def _run_once(argv: list[str], env_update: dict[str, str] | None = None) -> tuple[float, int]:
-    env = dict(os.environ, **env_update) if env_update else None
+def _run_once(argv: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     completed = subprocess.run(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
     )
     return time.perf_counter() - start, completed.returncode
 
@@ -207,17 +206,12 @@ def _time_round_robin(
     commands: dict[str, dict[str, Any]], repeat: int
 ) -> dict[str, dict[str, Any]]:
     """Run every command once per round, ``repeat`` rounds: background noise spreads over all rows
-    instead of spoiling one.  A command with ``cold`` set gets an empty TMPDIR each run, which is
-    a cold Lark cache (``cache=True`` keeps its file in ``tempfile.gettempdir()``)."""
+    instead of spoiling one."""
     samples: dict[str, list[float]] = {name: [] for name in commands}
     returncodes = dict.fromkeys(commands, 0)
     for _ in range(repeat):
         for name, command in commands.items():
-            if command.get("cold"):
-                with tempfile.TemporaryDirectory(prefix="mailconf-bench-cold-") as cold:
-                    elapsed, code = _run_once(command["argv"], {"TMPDIR": cold})
-            else:
-                elapsed, code = _run_once(command["argv"])
+            elapsed, code = _run_once(command["argv"])
             samples[name].append(elapsed)
             returncodes[name] = returncodes[name] or code
     results: dict[str, dict[str, Any]] = {}
@@ -282,10 +276,6 @@ def whole_process(inputs: dict[str, Any], repeat: int) -> dict[str, Any]:
             continue
         path: Path = inputs[name]["path"]
         commands[f"{name}: mailconf load+dump"] = code(load_dump(path))
-        commands[f"{name}: mailconf load+dump, cold Lark cache"] = {
-            **code(load_dump(path)),
-            "cold": True,
-        }
         if postconf:
             commands[f"{name}: postconf -c DIR -n"] = {
                 "argv": [postconf, "-c", str(path.parent), "-n"]
@@ -308,6 +298,15 @@ def whole_process(inputs: dict[str, Any], repeat: int) -> dict[str, Any]:
                 "extra": {"rejected": error} if error else {},
             }
     commands["KeyTable 100k: mailconf load+dump"] = code(load_dump(inputs["KeyTable 100k"]["path"]))
+    # Lint, the whole command (start-up, master.cf beside it, printing the findings): the 50k-line
+    # main.cf of issue 10 and, for comparison, the 26k one with its 20,000 unknown names.
+    for name in ("main.cf 50k repeated names", "main.cf 26k"):
+        path = inputs[name]["path"]
+        commands[f"{name}: mailconf lint"] = {"argv": [python, "-m", "mailconf", "lint", str(path)]}
+        if postconf and name != "main.cf 26k":
+            commands[f"{name}: postconf -c DIR -n"] = {
+                "argv": [postconf, "-c", str(path.parent), "-n"]
+            }
     results = _time_round_robin(commands, repeat)
     results.update(unavailable)
     return results
@@ -355,6 +354,233 @@ def _print_cli_start_up(result: dict[str, Any]) -> None:
         code = f"  exit status {row['returncode']}" if row["returncode"] else ""
         print(f"      {name:<66} {_ms(row['best'])}  {_ms(row['median'])}  (ms){code}")
     print(f"      P = {result['P']}")
+
+
+# ---------------------------------------------------------------------------------------- scaling
+# Each case: a file shape made at size n and 2n, and the commands timed on it.  "{}" is the file
+# (a fresh copy for commands that write it).  The sizes are the issue's (50k list items, 10k
+# services, 100k table rows...) at --scale 1; smaller scales measure code that would not finish.
+_LOOKUP = ("lookup", "{}")
+
+
+def scaling_cases() -> list[dict[str, Any]]:
+    sys.path.insert(0, str(HERE))
+    import generate
+
+    tables = OUT / "scaling" / "tables-{n}"
+    main_lint = {"lint": ["lint", "{}"]}
+    main_read = {"show --json": ["show", "--json", "{}"], "fmt --check": ["fmt", "--check", "{}"]}
+    milter, check = "inet:127.0.0.1:8891", "check_policy_service unix:private/policy"
+    add_restriction = ["--add-restriction", "smtpd_recipient_restrictions", check, "--last"]
+    return [
+        {
+            "name": "main.cf, one name repeated",
+            "unit": "lines",
+            "n": 25_000,
+            "file": "main.cf",
+            "make": lambda n: generate.repeated_main_cf(n),
+            "commands": {
+                **main_lint,
+                **main_read,
+                "get": ["get", "{}", "biff"],
+                "edit --set": ["edit", "{}", "--set", "biff=yes"],
+                "edit --add-milter": ["edit", "{}", "--add-milter", milter],
+                "edit --add-restriction --last": ["edit", "{}", *add_restriction],
+            },
+        },
+        {
+            "name": "main.cf, two names repeated",
+            "unit": "lines",
+            "n": 25_000,
+            "file": "main.cf",
+            "make": lambda n: generate.repeated_main_cf(n, generate.REPEATED_NAMES),
+            "commands": {**main_lint, "edit --set": ["edit", "{}", "--set", "biff=yes"]},
+        },
+        *(
+            {
+                "name": f"main.cf, two lists of n items, {layout}",
+                "unit": "items",
+                "n": 25_000,
+                "file": "main.cf",
+                "make": lambda n, continued=continued: generate.long_list_main_cf(
+                    n, continued=continued
+                ),
+                "commands": {
+                    **main_lint,
+                    **main_read,
+                    "get": ["get", "{}", "smtpd_milters"],
+                    "edit --set": ["edit", "{}", "--set", "smtpd_milters=inet:[::1]:1"],
+                    "edit --add-milter": ["edit", "{}", "--add-milter", milter],
+                    "edit --remove-milter": [
+                        "edit",
+                        "{}",
+                        "--remove-milter",
+                        "inet:127.0.0.1:10000",
+                    ],
+                    "edit --add-restriction --last": ["edit", "{}", *add_restriction],
+                },
+            }
+            for layout, continued in (("one line each", False), ("an item per line", True))
+        ),
+        {
+            "name": "master.cf, n services with -o",
+            "unit": "services",
+            "n": 5_000,
+            "file": "master.cf",
+            "make": generate.master_cf,
+            "commands": {
+                "lint": ["lint", "{}"],
+                "show --json": ["show", "--json", "{}"],
+                "edit --add-service": ["edit", "{}", "--add-service", "new unix - n n - 0 spawn"],
+                "lint of main.cf beside it": ["lint", "{main.cf}"],
+            },
+            "beside": {"main.cf": "smtpd_relay_restrictions = reject_unauth_destination\n"},
+        },
+        {
+            "name": "KeyTable, n rows",
+            "unit": "rows",
+            "n": 50_000,
+            "file": "key.table",
+            "make": generate.key_table,
+            "commands": {"lookup (miss)": [*_LOOKUP, "none"], "lint": ["lint", "{}"]},
+        },
+        {
+            "name": "SigningTable, n rows",
+            "unit": "rows",
+            "n": 50_000,
+            "file": "signing.table",
+            "make": generate.signing_table,
+            "commands": {
+                "lookup refile: (miss)": [*_LOOKUP, "a@none.example"],
+                "lookup file: (miss)": [*_LOOKUP, "a@none.example", "--spec", "file"],
+                "lint": ["lint", "{}"],
+            },
+        },
+        {
+            "name": "TrustedHosts, n rows",
+            "unit": "rows",
+            "n": 50_000,
+            "file": "trusted.hosts",
+            "make": generate.host_list,
+            "commands": {
+                "lookup (IPv6 miss)": ["lookup", "--kind", "hostlist", "{}", "2001:db8::1"],
+                "lint": ["lint", "--kind", "hostlist", "{}"],
+            },
+        },
+        {
+            "name": "opendkim.conf, n option lines",
+            "unit": "lines",
+            "n": 25_000,
+            "file": "opendkim.conf",
+            "make": generate.opendkim_conf,
+            "commands": {
+                "lint": ["lint", "{}"],
+                "show --json": ["show", "--json", "{}"],
+                "get": ["get", "{}", "Mode"],
+                "edit --set": ["edit", "{}", "--set", "SubDomains=yes"],
+            },
+        },
+        {
+            "name": "opendkim.conf with KeyTable and SigningTable of n rows",
+            "unit": "rows",
+            "n": 50_000,
+            "file": "opendkim.conf",
+            "make": lambda n: generate.opendkim_conf(10, Path(str(tables).format(n=n))),
+            "tables": lambda n: {
+                "key.table": generate.key_table(n),
+                "signing.table": generate.signing_table(n),
+            },
+            "tables_dir": tables,
+            "commands": {"lint (checks every row against the other table)": ["lint", "{}"]},
+        },
+    ]
+
+
+# Runs one mailconf command in a fresh interpreter and reports how long the command itself took:
+# start-up (imports, building every subcommand, building the Lark parsers) is left out, so the
+# growth factor is the command's own.
+_TIMED_COMMAND = """
+import contextlib, io, sys, time
+from mailconf import cli
+from mailconf.syntax import grammar, kinds
+cli.build_parser()
+for kind in kinds.KINDS:
+    grammar.parser(kind)
+with contextlib.redirect_stdout(io.StringIO()):
+    start = time.perf_counter()
+    code = cli.main(sys.argv[1:])
+    elapsed = time.perf_counter() - start
+sys.stderr.write(f"\\n{elapsed} {code}\\n")
+"""
+
+
+def _time_command(argv: list[str], timeout: float) -> tuple[float | None, int | None]:
+    """(seconds, exit status) of one command, or (None, None) when it ran out of time."""
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", _TIMED_COMMAND, *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None, None
+    last = completed.stderr.strip().rsplit("\n", 1)[-1].split()
+    if len(last) != 2:
+        return float("nan"), completed.returncode
+    return float(last[0]), int(last[1])
+
+
+def scaling(scale: float, repeat: int, timeout: float) -> list[dict[str, Any]]:
+    """Every case's commands at n and 2n: best of ``repeat`` runs (the least disturbed by other
+    load), and the growth factor t(2n) / t(n) - about 2 for linear code, about 4 for quadratic."""
+    rows = []
+    for case in scaling_cases():
+        sizes = (max(int(case["n"] * scale), 10), 2 * max(int(case["n"] * scale), 10))
+        directories = {}
+        for size in sizes:
+            directory = OUT / "scaling" / f"{case['file']}-{case['unit']}-{size}"
+            generate_input(case, size, directory)
+            directories[size] = directory
+        for label, template in case["commands"].items():
+            row: dict[str, Any] = {"case": case["name"], "unit": case["unit"], "command": label}
+            for size in sizes:
+                best, status = None, None
+                for _ in range(repeat):
+                    argv = _scaling_argv(template, case, directories[size])
+                    elapsed, status = _time_command(argv, timeout)
+                    if elapsed is None:
+                        break
+                    best = elapsed if best is None else min(best, elapsed)
+                row[str(size)] = {"seconds": best, "status": status, "timed_out": best is None}
+            small, large = (row[str(size)]["seconds"] for size in sizes)
+            row["sizes"] = sizes
+            row["growth"] = large / small if small and large else None
+            rows.append(row)
+    return rows
+
+
+def generate_input(case: dict[str, Any], size: int, directory: Path) -> None:
+    import generate
+
+    generate.write(directory / "pristine" / case["file"], case["make"](size))
+    for name, text in case.get("beside", {}).items():
+        generate.write(directory / "pristine" / name, text)
+    if "tables" in case:
+        tables = Path(str(case["tables_dir"]).format(n=size))
+        for name, text in case["tables"](size).items():
+            generate.write(tables / name, text)
+
+
+def _scaling_argv(template: list[str], case: dict[str, Any], directory: Path) -> list[str]:
+    """The command's arguments with a fresh copy of the input (an edit writes it)."""
+    work = directory / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(directory / "pristine", work)
+    names = {"{}": case["file"], **{f"{{{name}}}": name for name in case.get("beside", {})}}
+    return [str(work / names[arg]) if arg in names else arg for arg in template]
 
 
 # ------------------------------------------------------------------------------------ importtime
@@ -442,6 +668,7 @@ def evaluate(report: dict[str, Any]) -> list[dict[str, Any]]:
         "keytable": inproc.get("KeyTable 100k", {}).get("total", {}),
         "maincf": inproc.get("main.cf 26k", {}).get("total", {}),
         "process": process.get("Debian default main.cf: mailconf load+dump", {}),
+        "lint50k": process.get(LINT_50K, {}),
     }
     return [
         {
@@ -478,6 +705,37 @@ def print_table(report: dict[str, Any]) -> None:
         f"in-process repeats: {report['repeat']}, "
         f"whole-process repeats: {report['process_repeat']} (round robin)"
     )
+    if "in_process" in report:
+        print_timings(report)
+    if "scaling" in report:
+        print_scaling(report)
+
+
+def print_scaling(report: dict[str, Any]) -> None:
+    print()
+    print(
+        f"Scaling: each command's own time (start-up excluded), best of {report['scaling_repeat']},"
+        " at n and 2n; growth t(2n)/t(n) is about 2 for linear code, about 4 for quadratic"
+    )
+    case = None
+    for row in report["scaling"]:
+        if row["case"] != case:
+            case = row["case"]
+            print(f"  {case}: n = {row['sizes'][0]:,} {row['unit']}")
+            print(f"    {'command':<52} {'n (ms)':>10} {'2n (ms)':>10}  growth")
+        cells = []
+        for size in row["sizes"]:
+            cell = row[str(size)]
+            cells.append(
+                f"{'timeout':>10}" if cell["timed_out"] else _ms(cell["seconds"]).rjust(10)
+            )
+        growth = f"x{row['growth']:.2f}" if row["growth"] else "-"
+        statuses = {row[str(size)]["status"] for size in row["sizes"]} - {0, 1, None}
+        note = f"  exit status {sorted(statuses)}" if statuses else ""
+        print(f"    {row['command']:<52} {cells[0]} {cells[1]}  {growth}{note}")
+
+
+def print_timings(report: dict[str, Any]) -> None:
     print()
     print(
         f"{'In-process (ms)':<28} {'lines':>8} {'entries':>8} {'1st parse':>9}"
@@ -548,24 +806,44 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the mailconf package in this src/ directory (before/after comparisons)",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
+    scaling_options = parser.add_argument_group("scaling table")
+    sections = scaling_options.add_mutually_exclusive_group()
+    sections.add_argument("--scaling-only", action="store_true", help="only the scaling table")
+    sections.add_argument("--no-scaling", action="store_true", help="everything but the scaling")
+    scaling_options.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every scaling size (default 1)"
+    )
+    scaling_options.add_argument(
+        "--scaling-repeat", type=int, default=3, help="runs per command and size, best kept (3)"
+    )
+    scaling_options.add_argument(
+        "--timeout", type=float, default=300, help="seconds before a command counts as timed out"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeat, args.process_repeat = 3, 5
+        args.repeat, args.process_repeat, args.scaling_repeat = 3, 5, 1
 
-    report: dict[str, Any] = {"repeat": args.repeat, "process_repeat": args.process_repeat}
+    report: dict[str, Any] = {
+        "repeat": args.repeat,
+        "process_repeat": args.process_repeat,
+        "scaling_repeat": args.scaling_repeat,
+    }
     try:
         if args.src is not None:
             _use_source(args.src)
         _use_bytecode()
         report["pinned_cpu"] = None if args.no_pin else _pin_to_one_cpu()
-        inputs = prepare_inputs()
-        report["inputs"] = {name: str(spec["path"]) for name, spec in inputs.items()}
         report["environment"] = environment()
-        report["in_process"] = in_process(inputs, args.repeat)
-        report["whole_process"] = whole_process(inputs, args.process_repeat)
-        report["cli_start_up"] = cli_start_up(inputs, args.process_repeat)
-        report["import_time"] = import_times(inputs, max(3, args.process_repeat // 3))
-        report["targets"] = evaluate(report)
+        if not args.scaling_only:
+            inputs = prepare_inputs()
+            report["inputs"] = {name: str(spec["path"]) for name, spec in inputs.items()}
+            report["in_process"] = in_process(inputs, args.repeat)
+            report["whole_process"] = whole_process(inputs, args.process_repeat)
+            report["cli_start_up"] = cli_start_up(inputs, args.process_repeat)
+            report["import_time"] = import_times(inputs, max(3, args.process_repeat // 3))
+            report["targets"] = evaluate(report)
+        if not args.no_scaling:
+            report["scaling"] = scaling(args.scale, args.scaling_repeat, args.timeout)
     except Exception as error:  # a report always exits 0; say what broke
         report["error"] = f"{type(error).__name__}: {error}"
     if args.json:

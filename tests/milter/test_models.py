@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
 
 import mailconf
 from mailconf.findings import Severity
-from mailconf.milter.datasets import parse_dataset
+from mailconf.milter.datasets import compile_refile, parse_dataset
 from mailconf.milter.options import parse_integer, suggest
 
 
@@ -256,6 +257,20 @@ def test_keytable_and_signingtable() -> None:
     assert signing.lookup("JOE@example.com", regex=False, icase=False) is None
     assert signing.add_entry("*@new.org", "k5")
     assert signing.dump().endswith("*@new.org        k5\n")
+
+
+def test_plain_refile_patterns_match_as_their_regex() -> None:
+    """refile: patterns of literals and '*' are matched without compiling a regex (a miss in a
+    100,000-row SigningTable compiled 100,000 of them): the answers are the regex's."""
+    rng = random.Random(10)
+    for _ in range(3000):
+        pattern = "".join(rng.choice("aA*.+@xK\u212a") for _ in range(rng.randint(1, 6)))
+        key = "".join(rng.choice("aA*.+@x-\nK\u212a") for _ in range(rng.randint(0, 7)))
+        table = mailconf.parse(f"{pattern} v\n", kind="signingtable")
+        for icase in (False, True):
+            regex = compile_refile(pattern, icase=icase)
+            expected = "v" if regex.search(key) else None
+            assert table.lookup_refile(key, icase=icase) == expected, (pattern, key, icase)
 
 
 def test_shellvars_quoting() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import random
 from pathlib import Path
 
 import mailconf
 from mailconf.findings import Severity
-from mailconf.postfix.main import MainCf
+from mailconf.postfix.lint import Suggestions
+from mailconf.postfix.main import MainCf, known_parameters, legacy_parameters
 from mailconf.postfix.master import MasterCf
 
 MASTER = "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf\n"
@@ -45,6 +48,23 @@ def test_unknown_name_with_suggestion() -> None:
     messages = found["postfix.unknown-parameter"]
     assert "did you mean myhostname?" in messages[0]
     assert "did you mean smtpd_milters?" in messages[1]
+
+
+def test_suggestions_are_difflibs_over_every_built_in_name() -> None:
+    """Suggestions only lets difflib compare the names that can reach its cutoff: same answers."""
+    known = set(known_parameters()) | legacy_parameters()
+    names = sorted(known)
+    suggestions = Suggestions(known, {})
+    rng = random.Random(7)
+    for _ in range(150):
+        chars = list(rng.choice(names))
+        for _ in range(rng.randint(0, 4)):
+            at = rng.randrange(len(chars) + 1)
+            chars[at:at] = rng.choice("aeiost_0")
+            del chars[rng.randrange(len(chars))]
+        name = "".join(chars[: rng.randint(1, len(chars))])
+        expected = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+        assert suggestions.guess(name) == (expected[0] if expected else None), name
 
 
 def test_time_limit_needs_the_service() -> None:

@@ -96,8 +96,9 @@ class MilterConf(Document):
         ``strtol`` base 0 cast to int; strings unchanged.  None when absent; the raw string when
         the daemon would refuse the value (:meth:`validate` reports it)."""
         value = self.get(name)
-        if value is None:
-            return None
+        return None if value is None else self._typed(name, value)
+
+    def _typed(self, name: str, value: str) -> bool | int | str:
         spec = mo.option_spec(self.kind, name)
         if spec is None:
             return value
@@ -106,12 +107,8 @@ class MilterConf(Document):
 
     def typed_options(self) -> dict[str, bool | int | str]:
         """Every option (name as first written) -> :meth:`typed` value."""
-        result: dict[str, bool | int | str] = {}
-        for name in self.options:
-            value = self.typed(name)
-            assert value is not None
-            result[name] = value
-        return result
+        # From one pass over the file: typed(name) for each name would be a pass each.
+        return {name: self._typed(name, value) for name, value in self.options.items()}
 
     def dataset(self, name: str) -> DataSetSpec | None:
         """What a data-set option (``KeyTable``, ``InternalHosts``, ...) points at, or None when
@@ -193,8 +190,7 @@ class MilterConf(Document):
     def unset(self, name: str) -> bool:
         """Remove every occurrence of ``name`` (the comments above them stay); False if absent."""
         found = self.occurrences(name)
-        for entry in found:
-            self.remove(entry, keep_comments=True)
+        self.remove_each(found, keep_comments=True)
         return bool(found)
 
     # ----------------------------------------------------------------- checking

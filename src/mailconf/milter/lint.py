@@ -25,8 +25,9 @@ from mailconf.milter.sockets import is_daemon_socket
 from mailconf.rootpath import under
 
 if TYPE_CHECKING:
-    from mailconf.milter.conf import MilterConf
+    from mailconf.milter.conf import MilterConf, Option
     from mailconf.milter.tables import DataSet, HostList, KeyTable, SigningTable
+    from mailconf.syntax.document import Document, Entry
 
 LINE_LIMIT = 1023  # fgets(line, BUFRSZ) with BUFRSZ 1024: longer lines are split in two
 _FILE_LIKE = re.compile(r"(?:/|\.(?:hosts?|table|txt|conf|cfg|list|lst|keys?)$)", re.I)
@@ -63,42 +64,66 @@ def unknown_option_message(kind: str, name: str) -> tuple[str, str, str]:
     return f"unrecognized parameter {name!r}", fix, "milter.unknown-option"
 
 
+def line_finder(doc: Document) -> Callable[[Entry], int]:
+    """``entry -> line``: the line it was parsed from, else (an entry an edit added) its line in
+    the current text, from one numbering of the whole document made the first time it is needed
+    (``doc.line_of`` for each entry would be quadratic)."""
+    numbers: dict[Entry, int] = {}
+
+    def line(entry: Entry) -> int:
+        if entry.lineno:
+            return entry.lineno
+        if not numbers:
+            numbers.update(doc.line_numbers())
+        return numbers[entry]
+
+    return line
+
+
 # ---------------------------------------------------------------------- conf files
 def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding]:
     findings: list[Finding] = []
     path = conf.path
+    options = conf._options
+    entry_line = line_finder(conf)
+    # The occurrence that wins, by name ignoring case: conf.get() and conf.occurrences() are a
+    # pass over the file each, too slow to call once per option.
+    last: dict[str, Option] = {entry.name.lower(): entry for entry in options}
 
     def warn(code: str, message: str, fix: str = "", line: int | None = None) -> None:
         findings.append(Finding(Severity.WARNING, code, message, fix, path, line))
 
-    for entry in conf._options:
-        line = entry.lineno or conf.line_of(entry)
+    for entry in options:
         if conf.kind == "opendmarc" and _byte_length(entry.text.rstrip("\n")) > LINE_LIMIT:
             warn(
                 "milter.long-line",
                 "line longer than ~1 KiB: OpenDMARC reads it as two lines",
                 "",
-                line,
+                entry_line(entry),
             )
     seen: dict[str, int] = {}
-    for entry in conf._options:
+    for entry in options:
         folded = entry.name.lower()
         if folded in seen:
             warn(
                 "milter.duplicate-option",
                 f"{entry.name} is set more than once; the last one (line "
-                f"{conf.occurrences(entry.name)[-1].lineno}) wins",
+                f"{last[folded].lineno}) wins",
                 "remove the earlier lines",
                 seen[folded],
             )
         seen[folded] = entry.lineno
 
+    def value_of(name: str) -> str | None:
+        found = last.get(name.lower())
+        return found.value if found is not None else None
+
     def line_of(name: str) -> int | None:
-        found = conf.occurrences(name)
-        return (found[-1].lineno or conf.line_of(found[-1])) if found else None
+        found = last.get(name.lower())
+        return entry_line(found) if found is not None else None
 
     if conf.kind == "opendkim":
-        if conf.get("ReplaceHeaders") is not None and conf.get("ReplaceRules") is None:
+        if value_of("ReplaceHeaders") is not None and value_of("ReplaceRules") is None:
             warn(
                 "milter.replaceheaders-alone",
                 "ReplaceHeaders (experimental) does nothing without ReplaceRules",
@@ -117,7 +142,7 @@ def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding
         spec = mo.option_spec(conf.kind, name)
         ignored = conf.kind == "opendmarc" and name.lower() in _OPENDMARC_LATE_FILES
         want = "file" if ignored else spec.opens if spec is not None else ""
-        value = conf.get(name)
+        value = value_of(name)
         if not want or value is None:
             continue
         target = under(root, value)
@@ -164,11 +189,13 @@ def _lint_includes(conf: MilterConf, root: str, depth: int) -> list[Finding]:
     from mailconf.milter.conf import OpenDkimConf
 
     findings: list[Finding] = []
+    entry_line = line_finder(conf)
+    linted: set[str] = set()
     for entry in conf.occurrences("Include"):
         target = under(root, entry.value)
         if not os.path.isfile(target):
             continue  # reported above as milter.missing-file
-        line = entry.lineno or conf.line_of(entry)
+        line = entry_line(entry)
         if depth >= INCLUDE_DEPTH:
             findings.append(
                 Finding(
@@ -181,6 +208,11 @@ def _lint_includes(conf: MilterConf, root: str, depth: int) -> list[Finding]:
                 )
             )
             continue
+        if target in linted:
+            # The same file again: its findings are already in (the daemon reads it again, but
+            # linting it once per Include line would multiply the work at every level of nesting).
+            continue
+        linted.add(target)
         try:
             included = OpenDkimConf.load(target)
         except ParseError as error:
@@ -286,6 +318,7 @@ def _byte_length(line: str) -> int:
 
 def long_lines(doc: DataSet) -> list[Finding]:
     findings = []
+    entry_line = line_finder(doc)
     for entry in doc.entries:
         for offset, physical in enumerate(entry.physical_lines):
             if _byte_length(physical.rstrip("\n")) > LINE_LIMIT:
@@ -296,16 +329,23 @@ def long_lines(doc: DataSet) -> list[Finding]:
                         "line longer than ~1 KiB: OpenDKIM reads it as two entries",
                         "shorten it",
                         doc.path,
-                        (entry.lineno or doc.line_of(entry)) + offset,
+                        entry_line(entry) + offset,
                     )
                 )
     return findings
 
 
 def key_file_findings(
-    keypath: str, root: str, where: tuple[str | None, int | None]
+    keypath: str,
+    root: str,
+    where: tuple[str | None, int | None],
+    directory_modes: dict[str, int | None] | None = None,
 ) -> list[Finding]:
-    """A KeyTable key file: missing, readable by others, or under a directory others can write."""
+    """A KeyTable key file: missing, readable by others, or under a directory others can write.
+
+    ``directory_modes`` remembers the mode of each directory looked at (None: cannot stat) across
+    the rows of one table, whose keys share their parent directories."""
+    modes = directory_modes if directory_modes is not None else {}
     path, line = where
     real = under(root, keypath)
     if not keypath.startswith("/"):
@@ -347,9 +387,13 @@ def key_file_findings(
         )
     directory = os.path.dirname(keypath)
     while True:
-        try:
-            dmode = stat.S_IMODE(os.stat(under(root, directory)).st_mode)
-        except OSError:
+        if directory not in modes:
+            try:
+                modes[directory] = stat.S_IMODE(os.stat(under(root, directory)).st_mode)
+            except OSError:
+                modes[directory] = None
+        dmode = modes[directory]
+        if dmode is None:
             break
         if dmode & 0o022:
             findings.append(
@@ -444,8 +488,9 @@ def lint_hostlist(
     doc: HostList, *, opendmarc: bool = False, resolver: Callable[[str], bool] | None = None
 ) -> list[Finding]:
     findings = long_lines(doc)
+    entry_line = line_finder(doc)
     for row in doc.rows:
-        line = row.lineno or doc.line_of(row)
+        line = entry_line(row)
         if opendmarc and row.text[:1] in " \t\v\f\r":
             findings.append(
                 Finding(
@@ -485,8 +530,10 @@ def _is_ip(text: str) -> bool:
 
 def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
     findings = long_lines(doc)
+    entry_line = line_finder(doc)
+    directory_modes: dict[str, int | None] = {}
     for row in doc.rows:
-        line = row.lineno or doc.line_of(row)
+        line = entry_line(row)
         parts = row.value.split(":", 2)
         if len(parts) != 3 or not all(parts):
             findings.append(
@@ -500,7 +547,7 @@ def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
                 )
             )
             continue
-        findings.extend(key_file_findings(parts[2], root, (doc.path, line)))
+        findings.extend(key_file_findings(parts[2], root, (doc.path, line), directory_modes))
     return findings
 
 
@@ -510,13 +557,18 @@ def lint_signingtable(
     import re as _re
 
     from mailconf.milter.datasets import compile_refile
+    from mailconf.milter.tables import refile_glob
 
     findings = long_lines(doc)
+    entry_line = line_finder(doc)
+    # file: lookups by key name, each a pass over the KeyTable: one set instead.
+    keynames = {row.key for row in keytable.rows} if keytable is not None else set()
     for row in doc.rows:
-        line = row.lineno or doc.line_of(row)
-        if regex:
+        line = entry_line(row)
+        pattern = doc.refile_parts(row)[0] if regex else ""
+        if regex and refile_glob(pattern) is None:  # a plain pattern always compiles
             try:
-                compile_refile(doc.refile_parts(row)[0], icase=True)
+                compile_refile(pattern, icase=True)
             except _re.error:
                 findings.append(
                     Finding(
@@ -542,7 +594,7 @@ def lint_signingtable(
             )
             continue
         keyname = row.value.split(":", 1)[0] if not row.value.startswith("%") else row.value
-        if keytable is not None and keyname != "%" and keytable.lookup(keyname) is None:
+        if keytable is not None and keyname != "%" and keyname not in keynames:
             findings.append(
                 Finding(
                     Severity.WARNING,

@@ -186,8 +186,7 @@ class ShellVars(Document):
     def unset(self, name: str) -> bool:
         """Remove every assignment to ``name`` (comments above them stay); False if none."""
         found = self._assignments(name)
-        for entry in found:
-            self.remove(entry, keep_comments=True)
+        self.remove_each(found, keep_comments=True)
         return bool(found)
 
 

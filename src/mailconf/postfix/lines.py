@@ -8,6 +8,7 @@ Kept apart from both models so neither depends on the other.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from mailconf.syntax import grammar
@@ -101,6 +102,10 @@ def logical_positions(entry_text: str) -> tuple[str, list[int]]:
 
 def split_braced_spans(text: str, separators: str = ISSPACE) -> list[tuple[int, int]]:
     """Like :func:`split_braced`, but the ``(start, end)`` offsets of each token."""
+    if "{" not in text:
+        # Without a group a token is a run of non-separators: the loop below, at C speed (a list
+        # of 50,000 items is 2 MB of text, which the loop takes a second to walk).
+        return [match.span() for match in _tokens(separators).finditer(text)]
     spans: list[tuple[int, int]] = []
     index, length = 0, len(text)
     while index < length:
@@ -120,3 +125,8 @@ def split_braced_spans(text: str, separators: str = ISSPACE) -> list[tuple[int, 
             index += 1
         spans.append((start, index))
     return spans
+
+
+@functools.cache
+def _tokens(separators: str) -> re.Pattern[str]:
+    return re.compile(f"[^{re.escape(separators)}]+")

@@ -11,6 +11,9 @@ some value refers to as ``$name``.
 from __future__ import annotations
 
 import difflib
+from collections import Counter
+from collections.abc import Iterable
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from mailconf.findings import Finding, Severity
@@ -29,18 +32,79 @@ from mailconf.postfix.values import (
 
 if TYPE_CHECKING:
     from mailconf.postfix.main import MainCf, Parameter
-    from mailconf.postfix.master import MasterCf
+    from mailconf.postfix.master import MasterCf, Service
 
 
 def service_parameter_names(master: MasterCf) -> set[str]:
     """The per-service parameter names master.cf's services make valid."""
+    return {
+        name + suffix for name, suffixes in service_suffixes(master).items() for suffix in suffixes
+    }
+
+
+def service_suffixes(master: MasterCf) -> dict[str, set[str]]:
+    """Service name -> the per-service parameter suffixes its services (by command) make valid."""
     from mailconf.postfix.main import SERVICE_PARAMETER_SUFFIXES
 
-    names: set[str] = set()
+    suffixes: dict[str, set[str]] = {}
     for service in master.services:
-        for suffix in SERVICE_PARAMETER_SUFFIXES.get(service.command, ()):
-            names.add(service.name + suffix)
-    return names
+        known = SERVICE_PARAMETER_SUFFIXES.get(service.command, ())
+        if known:
+            suffixes.setdefault(service.name, set()).update(known)
+    return suffixes
+
+
+class Suggestions:
+    """ "Did you mean" for unknown names, at a cost that does not grow with the file.
+
+    The answer is what ``difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)`` gives,
+    with these candidates:
+
+    * the built-in names, given once.  difflib only sees those that share enough two-character
+      pieces with ``name`` to reach the cutoff at all, which does not change its answer: a
+      ``ratio()`` of 0.8 needs M >= 0.4 * T matched characters (T = both lengths) in blocks
+      separated by at least one unmatched character, and there are only T - 2 * M of those,
+      so the blocks hold at least 3 * M - T - 1 >= 0.2 * T - 1 shared pieces.  That turns
+      ~1,000 ``ratio()`` calls per unknown name into a handful (the 26k-line main.cf benchmark
+      has 20,000 unknown names);
+    * the per-service names (``<service>_time_limit``...) of the services ``name`` starts with
+      (up to a ``_``): the names of every service would be O(services) candidates per unknown
+      name, quadratic for a master.cf of 10,000 services with unknown ``-o`` names.
+    """
+
+    def __init__(self, names: Iterable[str], services: dict[str, set[str]]) -> None:
+        self._names = sorted(set(names))
+        self._services = services
+        self._by_piece: dict[str, list[int]] = {}
+        for number, known in enumerate(self._names):
+            for piece in set(_pieces(known)):
+                self._by_piece.setdefault(piece, []).append(number)
+        self._answers: dict[str, str | None] = {}
+
+    def guess(self, name: str) -> str | None:
+        if name not in self._answers:
+            self._answers[name] = self._guess(name)
+        return self._answers[name]
+
+    def _guess(self, name: str) -> str | None:
+        shared = Counter(chain.from_iterable(self._by_piece.get(p, ()) for p in _pieces(name)))
+        # A name of up to 6 - len(name) characters can reach the cutoff without a shared piece.
+        numbers = range(len(self._names)) if len(name) < 6 else shared
+        candidates = [
+            self._names[number]
+            for number in numbers
+            if 5 * shared[number] >= len(name) + len(self._names[number]) - 6
+        ]
+        for cut, char in enumerate(name):
+            if char == "_" and name[:cut] in self._services:
+                candidates += [name[:cut] + suffix for suffix in self._services[name[:cut]]]
+        found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
+        return found[0] if found else None
+
+
+def _pieces(name: str) -> list[str]:
+    """The two-character pieces of ``name``, one per position (repeats kept)."""
+    return [name[index : index + 2] for index in range(len(name) - 1)]
 
 
 def _all_suffixes() -> set[str]:
@@ -60,18 +124,27 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
     referenced: set[str] = set()
     for entry in params:
         referenced.update(references(entry.value))
+    set_names = {entry.name for entry in params}
     for name, default in known_parameters(root).items():
-        if main.get(name) is None:
+        if name not in set_names:
             referenced.update(references(default))
     if master is not None:
         for service in master.services:
             for value in service.overrides.values():
                 referenced.update(references(value))
+    per_service = service_suffixes(master) if master is not None else {}
     service_names = service_parameter_names(master) if master is not None else set()
     suffixes = _all_suffixes()
+    suggestions = Suggestions(known, per_service)
 
-    def finding(severity: Severity, code: str, message: str, fix: str, entry: object) -> None:
-        line = main.line_of(entry) if entry is not None else None  # type: ignore[arg-type]
+    lines = main.line_numbers()  # one pass; line_of() per finding would be quadratic
+    # master.service() is a pass over master.cf: index the services once (the last one wins).
+    services = {(s.name, s.type): s for s in master.services} if master is not None else {}
+
+    def finding(
+        severity: Severity, code: str, message: str, fix: str, entry: Parameter | None
+    ) -> None:
+        line = lines[entry] if entry is not None else None
         findings.append(Finding(severity, code, message, fix, path, line))
 
     # names -----------------------------------------------------------------------------
@@ -83,7 +156,7 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
             finding(
                 Severity.WARNING,
                 "postfix.duplicate",
-                f"{name} is set again here; the earlier value (line {main.line_of(seen[name])}) "
+                f"{name} is set again here; the earlier value (line {lines[seen[name]]}) "
                 "is ignored",
                 f"keep one {name} line",
                 entry,
@@ -102,8 +175,8 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
             continue
         if master is None and any(name.endswith(suffix) for suffix in suffixes):
             continue  # a per-service name; without master.cf we cannot tell
-        guess = difflib.get_close_matches(name, sorted(known | service_names), n=1, cutoff=0.8)
-        hint = f"; did you mean {guess[0]}?" if guess else ""
+        guess = suggestions.guess(name)
+        hint = f"; did you mean {guess}?" if guess else ""
         if name.endswith("_time_limit") and master is not None:
             wanted_service = name[: -len("_time_limit")]
             hint += (
@@ -115,7 +188,7 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
             Severity.WARNING,
             "postfix.unknown-parameter",
             f"unknown parameter {name} (Postfix ignores it: postconf reports it unused){hint}",
-            f"rename it to {guess[0]}" if guess else f"remove {name} or check its spelling",
+            f"rename it to {guess}" if guess else f"remove {name} or check its spelling",
             entry,
         )
 
@@ -174,7 +247,7 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
                 for prefix in ("unix:private/", "unix:public/", "private/", "public/"):
                     if socket.startswith(prefix):
                         service_name = socket[len(prefix) :]
-                        if master.service(service_name, "unix") is None:
+                        if (service_name, "unix") not in services:
                             finding(
                                 Severity.ERROR,
                                 "postfix.policy-service-missing",
@@ -210,16 +283,18 @@ def lint_master(master: MasterCf, root: str = "/") -> list[Finding]:
     findings: list[Finding] = []
     path = master.path
     known = set(known_parameters(root)) | service_parameter_names(master)
-    seen: dict[str, object] = {}
+    suggestions = Suggestions(known_parameters(root), service_suffixes(master))
+    lines = master.line_numbers()  # one pass; line_of() per service would be quadratic
+    seen: dict[str, Service] = {}
     for service in master.services:
-        line = master.line_of(service)
+        line = lines[service]
         if service.key in seen:
             findings.append(
                 Finding(
                     Severity.WARNING,
                     "postfix.duplicate-service",
                     f"{service.key} is defined again here; the earlier entry (line "
-                    f"{master.line_of(seen[service.key])}) is ignored",  # type: ignore[arg-type]
+                    f"{lines[seen[service.key]]}) is ignored",
                     f"keep one {service.key} entry",
                     path,
                     line,
@@ -247,15 +322,17 @@ def lint_master(master: MasterCf, root: str = "/") -> list[Finding]:
         for name in service.overrides:
             if name in known or name in local_refs:
                 continue
-            guess = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            guess = suggestions.guess(name)
             findings.append(
                 Finding(
                     Severity.WARNING,
                     "postfix.unknown-override",
                     f"{service.key}: unknown parameter {name} in -o"
-                    + (f"; did you mean {guess[0]}?" if guess else "")
-                    + " (fine if main.cf or another -o refers to it as $" + name + ")",
-                    f"rename it to {guess[0]}" if guess else "check its spelling",
+                    + (f"; did you mean {guess}?" if guess else "")
+                    + " (fine if main.cf or another -o refers to it as $"
+                    + name
+                    + ")",
+                    f"rename it to {guess}" if guess else "check its spelling",
                     path,
                     line,
                 )

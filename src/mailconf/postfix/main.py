@@ -182,13 +182,13 @@ class MainCf(Document):
         return [entry for entry in self.entries if isinstance(entry, Parameter)]
 
     def _occurrences(self, name: str) -> list[Parameter]:
-        return [entry for entry in self._parameters() if entry.name == name]
+        return [e for e in self.entries if isinstance(e, Parameter) and e.name == name]
 
     def get(self, name: str) -> str | None:
         """The value as the daemons see it (not expanded); None when the file does not set it.
         An empty value is ``""``, which is not the same as absent (absent means the default)."""
-        found = self._occurrences(name)
-        return found[-1].value if found else None
+        found = self._last(name)
+        return found.value if found is not None else None
 
     def effective(self, name: str) -> str | None:
         """The file's value, else the compiled-in default (None for a name Postfix lacks)."""
@@ -213,18 +213,24 @@ class MainCf(Document):
         """
         return [normalize_item(item.text) for item in self._items(name)]
 
-    def _items(self, name: str, entry: Parameter | None = None) -> list[Item]:
+    def _items(
+        self, name: str, entry: Parameter | None = None, classes: frozenset[str] | None = None
+    ) -> list[Item]:
+        """``name``'s list items (of ``entry``, else of its winning line); ``classes`` saves a
+        look-up of :attr:`restriction_classes` (a pass over the file) when already known."""
         entry = entry if entry is not None else self._last(name)
         if entry is None:
             return []
         tokens = list_tokens(entry.value)
-        if is_restriction_list(name, self.restriction_classes):
+        if is_restriction_list(name, self.restriction_classes if classes is None else classes):
             return group_restrictions(tokens)
         return tokens
 
     def _last(self, name: str) -> Parameter | None:
-        found = self._occurrences(name)
-        return found[-1] if found else None
+        for entry in reversed(self.entries):  # the winner is usually near the end: stop there
+            if isinstance(entry, Parameter) and entry.name == name:
+                return entry
+        return None
 
     # ------------------------------------------------------------------ set / unset
     def set(self, name: str, value: str, *, after: str | None = None) -> bool:
@@ -240,12 +246,11 @@ class MainCf(Document):
         value = _check_value(name, value)
         found = self._occurrences(name)
         if found:
-            changed = False
-            for entry in found:
-                if entry.value != value:
-                    self._rewrite(entry, _with_value(entry, value), move_comments=True)
-                    changed = True
-            return changed
+            changes = [
+                (entry, _with_value(entry, value)) for entry in found if entry.value != value
+            ]
+            self._rewrite_each(changes, move_comments=True)
+            return bool(changes)
         anchor = self._anchor(after)
         text = _new_line(name, value, anchor)
         index = self.entries.index(anchor) + 1 if anchor is not None else len(self.entries)
@@ -261,38 +266,42 @@ class MainCf(Document):
         params = self._parameters()
         return params[-1] if params else None
 
-    def _rewrite(
-        self, entry: Parameter, new_text: str, *, move_comments: bool = False
-    ) -> Parameter:
-        """Replace ``entry``'s lines with ``new_text``.  With ``move_comments`` (``set``), comment
-        lines inside the old continued value move above it, so no comment is lost; list edits
-        keep them in place themselves (and drop those owned by a removed item on purpose)."""
-        moved = ""
-        if move_comments:
-            moved = "".join(
+    def _rewrite_each(
+        self, changes: list[tuple[Parameter, str]], *, move_comments: bool = False
+    ) -> None:
+        """Replace each entry's lines with its new text (all in one pass over the document).
+        With ``move_comments`` (``set``), comment lines inside an old continued value move above
+        it, so no comment is lost; list edits keep them in place themselves (and drop those owned
+        by a removed item on purpose)."""
+        moved = [
+            "".join(
                 line for line in entry.physical_lines[1:] if line.strip(ISSPACE).startswith("#")
             )
-        new = self.replace(entry, new_text)
-        if moved:
-            new.leading += moved if moved.endswith("\n") else moved + self.newline
-        assert isinstance(new, Parameter)
-        return new
+            if move_comments
+            else ""
+            for entry, _ in changes
+        ]
+        for new, comments in zip(self.replace_each(changes), moved, strict=True):
+            if comments:
+                new.leading += comments if comments.endswith("\n") else comments + self.newline
 
     def unset(self, name: str) -> bool:
         """Remove every occurrence of ``name`` (like ``postconf -X``) with the comment lines it
         owns: those inside its value and those directly above it.  Comments separated from it by
         a blank line stay, and the blank lines around it do not double up."""
         found = self._occurrences(name)
+        positions = self.positions()
         for entry in found:
-            self._remove_owned(entry)
+            self._hand_over_kept(entry, positions[entry])
+        self.remove_each(found)
         return bool(found)
 
-    def _remove_owned(self, entry: Entry) -> None:
+    def _hand_over_kept(self, entry: Entry, index: int) -> None:
+        """Before ``entry`` (at ``index``) is removed: keep only the comment lines it owns and give
+        the rest of its leading trivia to the next entry (or the trailer)."""
         kept, owned = _split_owned(entry.leading)
-        index = self.entries.index(entry)
-        is_last = index == len(self.entries) - 1
         entry.leading = owned
-        if is_last:
+        if index == len(self.entries) - 1:
             kept_lines = split_lines(kept)
             while kept_lines and not kept_lines[-1].strip(ISSPACE):
                 kept_lines.pop()
@@ -308,23 +317,16 @@ class MainCf(Document):
             ):
                 kept = "".join(kept_lines[:-1])  # do not leave two blank lines where one was
             following.leading = kept + following.leading
-        self.remove(entry)
 
     def comment_out(self, name: str) -> bool:
         """Turn every occurrence into comment lines (``#`` before each of its lines, like
         ``postconf -#``); they stay where they were, above the next parameter."""
         found = self._occurrences(name)
         for entry in found:
-            commented = "".join(
+            entry.leading += "".join(
                 line if is_trivia_line(line) else "#" + line for line in entry.physical_lines
             )
-            index = self.entries.index(entry)
-            text = entry.leading + commented
-            del self.entries[index]
-            if index < len(self.entries):
-                self.entries[index].leading = text + self.entries[index].leading
-            else:
-                self.trailer = text + self.trailer
+        self.detach(found, keep_comments=True)
         return bool(found)
 
     # ------------------------------------------------------------------ list edits
@@ -359,14 +361,19 @@ class MainCf(Document):
         above it when it sits on its own line.  False when it is not there."""
         wanted = normalize_item(item)
         changed = False
+        classes = self.restriction_classes
+        positions = self.positions()
         for entry in self._occurrences(name):
+            index = positions[entry]
             while True:
-                items = self._items(name, entry)
+                items = self._items(name, entry, classes)
                 matches = [i for i, it in enumerate(items) if it.normalized == wanted]
                 if not matches:
                     break
                 layout = _Layout(entry, items, self.newline)
-                entry = self._rewrite(entry, layout.remove(matches[0]))
+                new = self.replace_at(index, layout.remove(matches[0]))
+                assert isinstance(new, Parameter)
+                entry = new
                 changed = True
         return changed
 
@@ -391,7 +398,7 @@ class MainCf(Document):
             if not indexes:
                 raise EditError(f"{name} has no item {anchor!r} to insert next to")
             position = indexes[0] if before is not None else indexes[0] + 1
-        self._rewrite(entry, layout.insert(position, item.strip(ISSPACE)))
+        self._rewrite_each([(entry, layout.insert(position, item.strip(ISSPACE)))])
         return True
 
     # ------------------------------------------------------------------ milters
@@ -407,7 +414,7 @@ class MainCf(Document):
         """
         spec = spec.strip(ISSPACE)
         socket = milter_socket(spec)
-        if any(milter_socket(existing) == socket for existing in self._expanded(param)):
+        if param in _lists_holding(socket, self._reference_graph(param)):
             return False
         items = self._items(param)
         if milter_kind(spec) == "dkim":
@@ -422,29 +429,46 @@ class MainCf(Document):
         where it comes from."""
         socket = milter_socket(spec.strip(ISSPACE))
         changed = False
-        for item in self._items(param):
-            if milter_socket(item.text) == socket:
-                changed |= self.list_remove(param, item.text)
+        items = self._items(param)
+        # Each distinct item once: list_remove takes every copy of it (the same milter written
+        # 1,000 times is one removal, not 1,000 passes over the list).
+        for text in dict.fromkeys(item.text for item in items):
+            if milter_socket(text) == socket:
+                changed |= self.list_remove(param, text)
         if not changed:
-            for item in self._items(param):
+            holding = _lists_holding(socket, self._reference_graph(param))
+            for item in items:
                 ref = pure_reference(item.text)
-                if ref and any(milter_socket(x) == socket for x in self._expanded(ref)):
+                if ref and ref in holding:
                     raise EditError(
                         f"{param} gets {socket} through ${ref}; remove it from {ref} instead"
                     )
         return changed
 
-    def _expanded(self, name: str, seen: frozenset[str] = frozenset()) -> list[str]:
-        """List items with whole-item ``$name`` references replaced by that list (file value,
-        else default), for membership tests only."""
-        if name in seen:
-            return []
-        value = self.effective(name) or ""
-        out: list[str] = []
-        for item in list_tokens(value):
-            ref = pure_reference(item.text)
-            out.extend(self._expanded(ref, seen | {name}) if ref else [item.text])
-        return out
+    def _reference_graph(self, name: str) -> dict[str, tuple[list[str], list[str]]]:
+        """``name`` and every list it reaches through whole-item ``$name`` references (file
+        value, else default): list -> (its items that are not references, the lists it refers
+        to).  Each list is read once, however often the references repeat or loop."""
+        values = self.parameters
+        defaults = known_parameters()
+        graph: dict[str, tuple[list[str], list[str]]] = {}
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            if current in graph:
+                continue
+            value = (values[current] if current in values else defaults.get(current)) or ""
+            items: list[str] = []
+            refs: list[str] = []
+            for item in list_tokens(value):
+                ref = pure_reference(item.text)
+                if ref:
+                    refs.append(ref)
+                else:
+                    items.append(item.text)
+            graph[current] = (items, refs)
+            pending.extend(refs)
+        return graph
 
     # ------------------------------------------------------------------ restrictions
     def add_restriction(self, list_name: str, item: str, *, after: str | None = None) -> bool:
@@ -622,6 +646,27 @@ def _restriction_problem(list_name: str, items: list[str], position: int) -> str
     return None
 
 
+def _lists_holding(socket: str, graph: dict[str, tuple[list[str], list[str]]]) -> set[str]:
+    """The lists of ``graph`` that give a milter with ``socket``, directly or through their
+    references (a walk of the references backwards from the lists that name it)."""
+    holding = {
+        name
+        for name, (items, _) in graph.items()
+        if any(milter_socket(item) == socket for item in items)
+    }
+    referrers: dict[str, list[str]] = {}
+    for name, (_, refs) in graph.items():
+        for ref in refs:
+            referrers.setdefault(ref, []).append(name)
+    pending = list(holding)
+    while pending:
+        for referrer in referrers.get(pending.pop(), ()):
+            if referrer not in holding:
+                holding.add(referrer)
+                pending.append(referrer)
+    return holding
+
+
 class _Layout:
     """Splicing list items into a parameter's raw text in the list's own style."""
 
@@ -654,10 +699,12 @@ class _Layout:
         """Separators after item ``index`` up to the end of its line, None if another item
         follows on that line."""
         end = self.spans[index][1]
+        if index + 1 < len(self.spans) and "\n" not in self.text[end : self.spans[index + 1][0]]:
+            # The next item is on this line.  Checked first, on the separator only: finding the
+            # end of a 50,000-item line for each item would make a one-line list quadratic.
+            return None
         tail = self.text[end : self._content_end(end)]
-        return tail if not tail.strip(LIST_SEPARATORS) and not (
-            index + 1 < len(self.spans) and self.spans[index + 1][0] < self._content_end(end)
-        ) else None
+        return tail if not tail.strip(LIST_SEPARATORS) else None
 
     def _inline_separator(self) -> str:
         for index in range(len(self.spans) - 1):

@@ -366,8 +366,7 @@ class MasterCf(Document):
         """Remove every ``name/type`` entry with its continuation lines; comment lines above it
         stay (in master.cf they are usually disabled services, not commentary)."""
         found = [s for s in self.services if s.name == name and s.type == type]
-        for service in found:
-            self.remove(service, keep_comments=True)
+        self.remove_each(found, keep_comments=True)
         return bool(found)
 
     # ------------------------------------------------------------------ overrides
