@@ -33,8 +33,10 @@ import attrs
 
 from mailconf._data import DATA_DIRECTORY
 from mailconf.errors import MailconfError
+from mailconf.rootpath import resolve_under
 
 POSTCONF = "/usr/sbin/postconf"
+DPKG_STATUS = "/var/lib/dpkg/status"
 POSTCONF_TIMEOUT = 30.0
 _TABLES = DATA_DIRECTORY / "postfix"
 _TABLE_NAME = re.compile(r"parameters-(\d+)\.(\d+)\.json\Z")
@@ -106,18 +108,39 @@ def _live() -> ParameterTable | None:
 
 
 def _root_postfix(root: str) -> tuple[bool, str]:
-    """Whether the tree at ``root`` has a Postfix, and its version when dpkg records one."""
-    from mailconf.system.packages import installed_version
-    from mailconf.system.root import SystemRoot
+    """Whether the tree at ``root`` has a Postfix, and its version when dpkg records one.
 
-    system = SystemRoot(root)
+    Read from the root's dpkg status file (what ``dpkg-query --admindir`` reads), never by
+    running anything from the root: the model layer only reads files, mapped by
+    :func:`~mailconf.rootpath.resolve_under` like every other path under a root."""
     try:
-        version = installed_version(system, "postfix")
+        with open(resolve_under(root, DPKG_STATUS), encoding="utf-8", errors="replace") as status:
+            version = installed_version(status.read(), "postfix")
         if version is not None:
             return True, version
-        return system.resolve(POSTCONF).is_file(), ""
+        return os.path.isfile(resolve_under(root, POSTCONF)), ""
+    except FileNotFoundError:
+        try:
+            return os.path.isfile(resolve_under(root, POSTCONF)), ""
+        except (MailconfError, OSError):
+            return False, ""
     except (MailconfError, OSError):  # unreadable: nothing says it has a Postfix
         return False, ""
+
+
+def installed_version(status: str, package: str) -> str | None:
+    """The version of ``package`` in the text of a dpkg status file, when it is installed."""
+    for stanza in status.split("\n\n"):
+        fields = dict(
+            line.split(":", 1) for line in stanza.splitlines() if ":" in line and line[:1].strip()
+        )
+        if (
+            fields.get("Package", "").strip() == package
+            and fields.get("Status", "").split()[-1:] == ["installed"]
+            and "Version" in fields
+        ):
+            return fields["Version"].strip()
+    return None
 
 
 def shipped_versions() -> list[tuple[int, int]]:

@@ -123,25 +123,6 @@ def query_packages(
     }
 
 
-def installed_version(root: SystemRoot, name: str, *, runner: Runner = run) -> str | None:
-    """The version of package ``name`` installed under ``root``; None when it is not installed
-    or the root has no dpkg database."""
-    (checked,) = _check_names([name])
-    admindir = _admindir(root)
-    if admindir == "":
-        return None
-    argv = ["dpkg-query", *([f"--admindir={admindir}"] if admindir else [])]
-    argv += ["-W", "-f=${Status}\t${Version}\n", "--", checked]
-    result = runner(argv, timeout=QUERY_TIMEOUT)
-    if result.returncode not in (0, 1):
-        raise MailconfError(f"dpkg-query failed: {result.output}")
-    for line in result.stdout.splitlines():
-        status, _, version = line.partition("\t")
-        if " ".join(status.split()) == INSTALLED:
-            return version.strip()
-    return None
-
-
 def install_command(names: Sequence[str]) -> tuple[str, ...]:
     """The apt-get command line for ``names`` (run with :data:`APT_ENV`)."""
     return ("apt-get", "install", "-y", "--no-remove", "--", *names)
