@@ -265,9 +265,7 @@ def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
     # relay control (Postfix refuses to start without it) ----------------------------------
     lists = main._relay_lists()
     if not any(any(it in RELAY_CONTROL for it in items) for items in lists.values()):
-        anchor = main._last("smtpd_recipient_restrictions") or main._last(
-            "smtpd_relay_restrictions"
-        )
+        anchor = seen.get("smtpd_recipient_restrictions") or seen.get("smtpd_relay_restrictions")
         finding(
             Severity.ERROR,
             "postfix.no-relay-control",
