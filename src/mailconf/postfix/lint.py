@@ -74,6 +74,7 @@ class Suggestions:
 
     def __init__(self, names: Iterable[str], services: dict[str, set[str]]) -> None:
         self._names = sorted(set(names))
+        self._lengths = [len(known) for known in self._names]
         self._services = services
         self._by_piece: dict[str, list[int]] = {}
         for number, known in enumerate(self._names):
@@ -88,12 +89,14 @@ class Suggestions:
 
     def _guess(self, name: str) -> str | None:
         shared = Counter(chain.from_iterable(self._by_piece.get(p, ()) for p in _pieces(name)))
-        # A name of up to 6 - len(name) characters can reach the cutoff without a shared piece.
-        numbers = range(len(self._names)) if len(name) < 6 else shared
+        if len(name) < 6:  # names of up to 6 - len(name) characters need no shared piece
+            shared.update(dict.fromkeys(range(len(self._names)), 0))
+        # 5 * shared >= len(name) + len(known) - 6, with the lengths moved to one side
+        limit, lengths = len(name) - 6, self._lengths
         candidates = [
             self._names[number]
-            for number in numbers
-            if 5 * shared[number] >= len(name) + len(self._names[number]) - 6
+            for number, count in shared.items()
+            if 5 * count - lengths[number] >= limit
         ]
         for cut, char in enumerate(name):
             if char == "_" and name[:cut] in self._services:
@@ -262,9 +265,7 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
     # relay control (Postfix refuses to start without it) ----------------------------------
     lists = main._relay_lists()
     if not any(any(it in RELAY_CONTROL for it in items) for items in lists.values()):
-        anchor = main._last("smtpd_recipient_restrictions") or main._last(
-            "smtpd_relay_restrictions"
-        )
+        anchor = seen.get("smtpd_recipient_restrictions") or seen.get("smtpd_relay_restrictions")
         finding(
             Severity.ERROR,
             "postfix.no-relay-control",

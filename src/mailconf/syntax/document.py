@@ -33,7 +33,8 @@ class Entry:
     """One logical entry: a main.cf parameter, a master.cf service, an option, a table row.
 
     ``lineno`` is the 1-based line of the entry's first own line in the parsed source; it is 0 for
-    entries created by an edit (use :meth:`Document.line_of` after edits).
+    entries created by an edit (use :meth:`Document.line_of`, or :meth:`Document.line_numbers` for
+    many entries, after edits).
     """
 
     leading: str
