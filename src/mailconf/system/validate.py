@@ -148,12 +148,11 @@ def rewrite_conf_for_root(
     own rewritten copy.  Text the model refuses is returned as it is: the daemon will refuse it
     too, with its own message.
     """
-    from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf, Option
-    from mailconf.syntax.parse import parse_document
+    from mailconf.milter.conf import Option
+    from mailconf.syntax.kinds import parse_kind
 
-    doc_type = OpenDkimConf if kind == "opendkim" else OpenDmarcConf
     try:
-        doc = parse_document(doc_type, text)
+        doc = parse_kind(text, kind)
     except ParseError:
         return text
     for entry in list(doc.entries):
