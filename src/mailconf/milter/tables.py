@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 import attrs
 
 from mailconf.errors import ValidationError
-from mailconf.findings import Finding
 from mailconf.milter.datasets import compile_refile
 from mailconf.syntax.document import Document
 from mailconf.syntax.layout import align_like, visual_width
@@ -54,6 +54,8 @@ class Row(GrammarEntry):
 @attrs.define(eq=False)
 class DataSet(Document):
     entry_type = Row
+    #: Whether the daemon opens this table ignoring case (what :meth:`get` compares with).
+    icase: ClassVar[bool] = False
 
     @property
     def rows(self) -> list[Row]:
@@ -143,6 +145,12 @@ class DataSet(Document):
             self.remove(row, keep_comments=False)
         return bool(found)
 
+    # ------------------------------------------------------------------ protocol
+    def get(self, name: str) -> str | None:
+        """The value of the first row whose key is ``name``, as a ``file:`` lookup finds it (the
+        daemon's first match); "" for a key-only row, None when no row has that key."""
+        return self.lookup_file(name, icase=self.icase)
+
     def _layout(self, key: str, value: str, reference: Row | None) -> str:
         if not value:
             return key
@@ -171,6 +179,7 @@ class KeyEntry:
 @attrs.define(eq=False)
 class KeyTable(DataSet):
     kind = "keytable"
+    linter = ("mailconf.milter.lint", "lint_keytable")
 
     def lookup(self, key: str) -> str | None:
         """The raw value of the first row named ``key`` (case-sensitive, as the daemon opens it)."""
@@ -202,15 +211,13 @@ class KeyTable(DataSet):
         name = keyname or f"{selector}._domainkey.{domain}"
         return self.add_entry(name, f"{domain}:{selector}:{keypath}")
 
-    def lint(self, root: str = "/") -> list[Finding]:
-        from mailconf.milter.lint import lint_keytable
-
-        return lint_keytable(self, root)
-
 
 @attrs.define(eq=False)
 class SigningTable(DataSet):
     kind = "signingtable"
+    linter = ("mailconf.milter.lint", "lint_signingtable")
+    # The running daemon opens the SigningTable ignoring case (see :meth:`lookup`).
+    icase = True
 
     def lookup(self, address_or_key: str, *, regex: bool, icase: bool = True) -> str | None:
         """The raw value (``keyname[:signer]``) of the first row matching ``address_or_key``.
@@ -254,15 +261,11 @@ class SigningTable(DataSet):
     def remove_row(self, pattern: str) -> bool:
         return self.remove_entry(pattern)
 
-    def lint(self, keytable: KeyTable | None = None, *, regex: bool = True) -> list[Finding]:
-        from mailconf.milter.lint import lint_signingtable
-
-        return lint_signingtable(self, keytable, regex=regex)
-
 
 @attrs.define(eq=False)
 class HostList(DataSet):
     kind = "hostlist"
+    linter = ("mailconf.milter.lint", "lint_hostlist")
 
     @property
     def hosts(self) -> list[str]:
@@ -287,13 +290,26 @@ class HostList(DataSet):
             self.remove(row, keep_comments=False)
         return bool(found)
 
-    def _has(self, key: str) -> bool:
+    def _listed(self, key: str) -> str | None:
+        """The first row key equal to ``key`` ignoring case, as written in the file."""
         folded = key.lower()
-        return any(row.key.lower() == folded for row in self.rows)
+        return next((row.key for row in self.rows if row.key.lower() == folded), None)
 
     def match(self, host_or_ip: str) -> bool:
         """Whether OpenDKIM counts ``host_or_ip`` as listed (``dkimf_checkhost`` for names,
         ``dkimf_checkip`` for addresses; ``!`` entries exclude; first decision wins)."""
+        decision = self._decision(host_or_ip)
+        return decision is not None and decision[0]
+
+    def get(self, name: str) -> str | None:
+        """The entry that lets ``name`` (a host name or an address) in as OpenDKIM decides it
+        (:meth:`match`): ``.example.com`` for ``mail.example.com``, ``10.0.0.0/8`` for
+        ``10.1.2.3``; None when no entry does, or a ``!`` entry excludes it first."""
+        decision = self._decision(name)
+        return decision[1] if decision is not None and decision[0] else None
+
+    def _decision(self, host_or_ip: str) -> tuple[bool, str] | None:
+        """``(listed, the deciding entry)``, or None when no entry decides."""
         text = host_or_ip.strip()
         bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         try:
@@ -302,28 +318,30 @@ class HostList(DataSet):
             return self._check_host(text)
         return self._check_ip(address)
 
-    def _check_host(self, host: str) -> bool:
+    def _check_host(self, host: str) -> tuple[bool, str] | None:
         if not host:
-            return False
+            return None
         index = 0
         while index >= 0:
-            suffix = host[index:]
-            if self._has("!" + suffix):
-                return False
-            if self._has(suffix):
-                return True
+            decided = self._probe([host[index:]])
+            if decided is not None:
+                return decided
             index = host.find(".", index + 1)
-        return False
-
-    def _probe(self, keys: list[str]) -> bool | None:
-        for key in keys:
-            if self._has("!" + key):
-                return False
-            if self._has(key):
-                return True
         return None
 
-    def _check_ip(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    def _probe(self, keys: list[str]) -> tuple[bool, str] | None:
+        for key in keys:
+            excluded = self._listed("!" + key)
+            if excluded is not None:
+                return False, excluded
+            listed = self._listed(key)
+            if listed is not None:
+                return True, listed
+        return None
+
+    def _check_ip(
+        self, address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    ) -> tuple[bool, str] | None:
         text = _ntop(address)
         decided = self._probe([text, f"[{text}]"])
         if decided is not None:
@@ -335,17 +353,7 @@ class HostList(DataSet):
             decided = self._probe([f"{net}/{bits}", f"[{net}]/{bits}"])
             if decided is not None:
                 return decided
-        return False
-
-    def lint(
-        self, *, opendmarc: bool = False, resolver: Callable[[str], bool] | None = None
-    ) -> list[Finding]:
-        """Entries that never match what was meant (``*.example.com``, ``locahost``, host bits
-        in a CIDR, ...); ``opendmarc`` adds OpenDMARC's IgnoreHosts rules; ``resolver`` (name ->
-        resolves?) adds a DNS check of host names."""
-        from mailconf.milter.lint import lint_hostlist
-
-        return lint_hostlist(self, opendmarc=opendmarc, resolver=resolver)
+        return None
 
 
 def _ntop(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

@@ -6,14 +6,26 @@ of master.cf services (``<service>_time_limit`` for ``spawn`` and ``pipe``, the 
 ``<service>_destination_concurrency_limit`` ... for ``local``/``smtp``/``lmtp``/``virtual``/
 ``error``/``pipe``), names listed in ``smtpd_restriction_classes``, and user-defined names that
 some value refers to as ``$name``.
+
+Each model names its entry point here (``linter``), so ``doc.lint(root)`` runs it without the
+model importing this module: :func:`lint_main_cf` and :func:`lint_master`.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING
+import os
 
 from mailconf.findings import Finding, Severity
+from mailconf.postfix.main import (
+    SERVICE_PARAMETER_SUFFIXES,
+    MainCf,
+    Parameter,
+    known_parameters,
+    legacy_parameters,
+    read_only_parameters,
+)
+from mailconf.postfix.master import MasterCf
 from mailconf.postfix.values import (
     RELAY_CONTROL,
     UNAUTH_DESTINATION,
@@ -27,15 +39,27 @@ from mailconf.postfix.values import (
     references,
 )
 
-if TYPE_CHECKING:
-    from mailconf.postfix.main import MainCf, Parameter
-    from mailconf.postfix.master import MasterCf
+
+def lint_main_cf(main: MainCf, root: str = "/") -> list[Finding]:
+    """``main.cf``'s lint, together with the master.cf beside it when there is one (what
+    ``MainCf.lint`` runs; ``root`` is not needed: main.cf names no file it checks).
+
+    Codes: ``postfix.unknown-parameter`` (with a did-you-mean), ``postfix.duplicate``,
+    ``postfix.read-only``, ``postfix.dead-restriction``, ``postfix.policy-before-relay-check``,
+    ``postfix.no-relay-control`` (error: Postfix refuses to start), ``postfix.bad-macro``
+    (a ``$`` Postfix cannot expand: an error for a built-in parameter),
+    ``postfix.policy-service-missing`` (error: needs master.cf).
+    """
+    master = None
+    if main.path:
+        sibling = os.path.join(os.path.dirname(main.path), "master.cf")
+        if os.path.exists(sibling):
+            master = MasterCf.load(sibling)
+    return lint_main(main, master)
 
 
 def service_parameter_names(master: MasterCf) -> set[str]:
     """The per-service parameter names master.cf's services make valid."""
-    from mailconf.postfix.main import SERVICE_PARAMETER_SUFFIXES
-
     names: set[str] = set()
     for service in master.services:
         for suffix in SERVICE_PARAMETER_SUFFIXES.get(service.command, ()):
@@ -44,14 +68,18 @@ def service_parameter_names(master: MasterCf) -> set[str]:
 
 
 def _all_suffixes() -> set[str]:
-    from mailconf.postfix.main import SERVICE_PARAMETER_SUFFIXES
-
     return {suffix for suffixes in SERVICE_PARAMETER_SUFFIXES.values() for suffix in suffixes}
 
 
 def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
-    from mailconf.postfix.main import known_parameters, legacy_parameters, read_only_parameters
+    """main.cf's findings, with ``master`` (None: no master.cf).
 
+    A name is known when it is built in, a per-service name of a master.cf service
+    (``policyd-spf_time_limit`` for a spawn service), a ``smtpd_restriction_classes`` name, or
+    referenced as ``$name`` by another value (that is what ``postconf`` accepts).  Without
+    ``master`` the per-service families cannot be checked: names ending in one of their
+    suffixes are then not reported.
+    """
     findings: list[Finding] = []
     path = main.path
     params = main._parameters()
@@ -204,9 +232,9 @@ def lint_main(main: MainCf, master: MasterCf | None) -> list[Finding]:
     return findings
 
 
-def lint_master(master: MasterCf) -> list[Finding]:
-    from mailconf.postfix.main import known_parameters
-
+def lint_master(master: MasterCf, root: str = "/") -> list[Finding]:
+    """Duplicated services, ``-o name = value`` written with blanks outside braces, and ``-o``
+    names Postfix does not know (what ``MasterCf.lint`` runs; ``root`` is not needed)."""
     findings: list[Finding] = []
     path = master.path
     known = set(known_parameters()) | service_parameter_names(master)
