@@ -304,7 +304,7 @@ def public_key_from_txt(text: str, *, source: str = "<text>") -> DkimPublicKey:
     The record is the concatenation of the quoted strings (``;`` outside quotes starts a comment);
     its ``k=`` and ``p=`` tags give the key.
     """
-    from mailconf.dns.checks import parse_tag_list  # the DKIM tag-list syntax, defined once
+    from mailconf.dns.tags import parse_tag_list  # the DKIM tag-list syntax, defined once
 
     try:
         tags = dict(parse_tag_list("".join(_zone_strings(text))))

@@ -52,6 +52,7 @@ from mailconf.dns.lookup import (
     as_lookup,
     skipped_when_unavailable,
 )
+from mailconf.dns.tags import parse_tag_list
 from mailconf.findings import Finding, Severity
 from mailconf.keys import DkimPublicKey
 from mailconf.names import validate_domain, validate_selector
@@ -79,26 +80,6 @@ _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
 # --- shared helpers ---------------------------------------------------------------------------
-
-
-def parse_tag_list(text: str) -> list[tuple[str, str]]:
-    """Split a DKIM/DMARC tag list (``tag=value; ...``) into pairs, keeping order and duplicates.
-
-    Whitespace around tags, ``=`` and ``;`` is dropped (RFC 6376 3.2); a trailing ``;`` is fine.
-    Raises ValueError for a part without ``=`` or with a bad tag name.
-    """
-    pairs = []
-    for part in text.split(";"):
-        if part.strip() == "":
-            continue
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep:
-            raise ValueError(f"{part.strip()!r} is not tag=value")
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-            raise ValueError(f"{name!r} is not a tag name")
-        pairs.append((name, value.strip()))
-    return pairs
 
 
 def response_size(name: str, answer: Answer) -> int:
