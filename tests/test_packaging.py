@@ -1,4 +1,5 @@
-"""The wheel ships the grammars and the data files, and the code passes ruff and mypy."""
+"""The wheel ships the grammars, the data files and ``py.typed``, and the code passes ruff and
+mypy."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def test_wheel_contains_grammars_and_data(tmp_path: Path) -> None:
         assert f"mailconf/grammars/{grammar.name}" in names
     assert "mailconf/data/postfix/parameters.json" in names
     assert any(name.startswith("mailconf/data/milter/") for name in names)
+    assert "mailconf/py.typed" in names  # PEP 561: users' type checkers read our annotations
 
 
 @pytest.mark.parametrize(
