@@ -78,6 +78,7 @@ def test_file_commands_import_only_the_model(postfix: Path, argv: tuple[str, ...
     assert status == 0
     assert "mailconf.postfix.main" in modules  # the probe sees what the command imported
     assert heavy(modules) == []
+    assert [m for m in modules if m.startswith("mailconf.milter")] == []  # other kinds' models
 
 
 def test_help_lists_the_commands_without_importing_them() -> None:

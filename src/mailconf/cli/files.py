@@ -273,19 +273,24 @@ class _Editor(NamedTuple):
 
 
 def _editor(doc: Document) -> _Editor:
-    """The editor of ``doc``'s model: its methods called with the command line's options."""
-    from mailconf.milter.conf import MilterConf
-    from mailconf.milter.shellvars import ShellVars
-    from mailconf.milter.tables import HostList, KeyTable, SigningTable
+    """The editor of ``doc``'s model: its methods called with the command line's options.  Each
+    model is imported just before its test, so an edit imports the models up to its own (the
+    file's model is loaded already) and main.cf, the common case, none other."""
     from mailconf.postfix.main import MainCf
-    from mailconf.postfix.master import MasterCf
 
     if isinstance(doc, MainCf):
         return _Editor(_MAIN_OPTIONS, functools.partial(_edit_main, doc))
+    from mailconf.milter.conf import MilterConf
+    from mailconf.milter.shellvars import ShellVars
+
     if isinstance(doc, (MilterConf, ShellVars)):
         return _Editor(_SET_OPTIONS, functools.partial(_set_and_unset, doc))
+    from mailconf.postfix.master import MasterCf
+
     if isinstance(doc, MasterCf):
         return _Editor(frozenset({"add_service"}), functools.partial(_edit_master, doc))
+    from mailconf.milter.tables import HostList, KeyTable, SigningTable
+
     if isinstance(doc, (KeyTable, SigningTable)):
         return _Editor(
             frozenset({"add_entry", "remove_entry"}), functools.partial(_edit_table, doc)

@@ -450,8 +450,7 @@ class MainCf(Document):
         return changed
 
     def _resolve_milter(self, spec: str, root: str | os.PathLike[str]) -> str:
-        # Imported here: only naming a daemon needs the milters' models, not every main.cf read.
-        from mailconf.postfix.milters import resolve_milter
+        from mailconf.postfix.milters import resolve_milter  # only the milter edits need it
 
         queue_directory = self.get("queue_directory") or "/var/spool/postfix"
         return resolve_milter(spec, os.fspath(root), queue_directory)

@@ -13,16 +13,14 @@ from typing import TypeVar
 
 from mailconf import fileio
 from mailconf.errors import EditError, ReadError
-from mailconf.milter.conf import MilterConf, OpenDkimConf, OpenDmarcConf
-from mailconf.milter.shellvars import ShellVars, init_script_environment
 from mailconf.postfix.values import milter_socket_for_postfix
 from mailconf.syntax.document import Document
 from mailconf.walk import walk
 
 DocT = TypeVar("DocT", bound=Document)
 
-#: The milters known by name, and the model of each one's configuration file.
-DAEMONS: dict[str, type[MilterConf]] = {"opendkim": OpenDkimConf, "opendmarc": OpenDmarcConf}
+#: The milters known by name.
+DAEMONS = ("opendkim", "opendmarc")
 
 
 def resolve_milter(spec: str, root: str, queue_directory: str) -> str:
@@ -44,7 +42,12 @@ def daemon_socket(daemon: str, root: str) -> str | None:
     """The socket ``daemon`` listens on under ``root``: its conf file's ``Socket``, else
     ``/etc/default/DAEMON``'s ``SOCKET`` expanded as Debian's init script expands it (the script
     passes ``SOCKET`` only when the conf file has none).  None when neither sets one."""
-    conf = _load_under(root, f"/etc/{daemon}.conf", DAEMONS[daemon])
+    # The milters' models are imported here: a main.cf edit naming a socket does not need them.
+    from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
+    from mailconf.milter.shellvars import ShellVars, init_script_environment
+
+    conf_type = OpenDkimConf if daemon == "opendkim" else OpenDmarcConf
+    conf = _load_under(root, f"/etc/{daemon}.conf", conf_type)
     socket = conf.get("Socket") if conf is not None else None
     if socket:
         return socket
