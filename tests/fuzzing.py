@@ -19,6 +19,8 @@ from typing import Any
 import mailconf
 from mailconf import fileio
 from mailconf.errors import MailconfError
+from mailconf.milter.lint import lint_hostlist, lint_signingtable
+from mailconf.postfix.lint import lint_main
 from mailconf.syntax.kinds import KINDS
 from support import CORPUS, corpus_files
 
@@ -192,12 +194,28 @@ def exercise(kind: str, text: str, root: str) -> bool:
         str(error)
         return False
     assert doc.dump() == text
+    _protocol(doc, root)
     _DRIVERS[kind](doc, root)
     after = doc.dump()
     if after != text:
         again = mailconf.parse(after, kind=kind)
         assert again.dump() == after
     return True
+
+
+def _protocol(doc: mailconf.Document, root: str) -> None:
+    """The protocol every kind implements: ``name in doc``, ``doc[name]`` and ``doc.get(name)``
+    give one answer; ``to_json()`` and ``lint(root)`` answer for any text that parses."""
+    doc.to_json()
+    doc.lint(root)
+    words = [entry.text.split(maxsplit=1)[0] for entry in doc.entries[:4] if entry.text.split()]
+    for name in ["myhostname", "Socket", "SOCKET", "smtp/inet", "example.com", "127.0.0.1", *words]:
+        value = doc.get(name)
+        assert (name in doc) == (value is not None), name
+        try:
+            assert doc[name] == value, name
+        except KeyError:
+            assert value is None, name
 
 
 def _probe(doc: Any, kind: str, names: list[str]) -> list[str]:
@@ -215,7 +233,7 @@ def _main(doc: Any, root: str) -> None:
     for entry in doc.entries:
         doc.line_number(entry)
     master = mailconf.parse("policy unix - n n - 0 spawn\n", kind="postfix-master")
-    doc.lint(master)
+    lint_main(doc, master)
     first = names[0] if names else "myhostname"
     attempt(lambda: doc.set("myhostname", "mail.example.com"))
     attempt(lambda: doc.set(first, "a, b"))
@@ -290,11 +308,11 @@ def _signingtable(doc: Any, root: str) -> None:
         for regex in (True, False):
             attempt(lambda address=address, regex=regex: doc.lookup(address, regex=regex))
             attempt(lambda address=address, regex=regex: doc.keyname_for(address, regex=regex))
-    doc.lint(regex=True)
-    doc.lint(keytable, regex=False)
+    doc.lint(root)
+    lint_signingtable(doc, keytable=keytable, regex=False)
     attempt(lambda: doc.add_row("*@fuzz.example", "default._domainkey.fuzz.example"))
     _table_edits(doc)
-    doc.lint(keytable, regex=True)
+    lint_signingtable(doc, keytable=keytable, regex=True)
 
 
 def _hostlist(doc: Any, root: str) -> None:
@@ -304,7 +322,7 @@ def _hostlist(doc: Any, root: str) -> None:
         doc.match(probe)
     for row in doc.rows[:3]:
         doc.match(row.key)
-    doc.lint(opendmarc=True, resolver=lambda name: len(name) % 2 == 0)
+    lint_hostlist(doc, opendmarc=True, resolver=lambda name: len(name) % 2 == 0)
     attempt(lambda: doc.add_host("10.1.2.0/24"))
     attempt(lambda: doc.remove_host(doc.hosts[0] if doc.hosts else "x"))
     doc.lint()

@@ -1,4 +1,5 @@
-"""The wheel ships the grammars and the data files, and the code passes ruff and mypy."""
+"""The wheel ships the grammars, the data files and ``py.typed``, and the code passes ruff and
+mypy."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def test_wheel_contains_grammars_and_data(tmp_path: Path) -> None:
     for major, minor in shipped_versions():
         assert f"mailconf/data/postfix/parameters-{major}.{minor}.json" in names
     assert any(name.startswith("mailconf/data/milter/") for name in names)
+    assert "mailconf/py.typed" in names  # PEP 561: users' type checkers read our annotations
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,7 @@ def test_file_commands_import_only_the_model(postfix: Path, argv: tuple[str, ...
     assert status == 0
     assert "mailconf.postfix.main" in modules  # the probe sees what the command imported
     assert heavy(modules) == []
+    assert [m for m in modules if m.startswith("mailconf.milter")] == []  # other kinds' models
 
 
 def test_help_lists_the_commands_without_importing_them() -> None:
@@ -86,9 +87,10 @@ def test_help_lists_the_commands_without_importing_them() -> None:
     assert sorted(m for m in modules if m.startswith("mailconf.cli.")) == ["mailconf.cli.common"]
 
 
-def test_add_milter_by_name_imports_the_system_view_for_that_alone(postfix: Path) -> None:
-    """Naming the daemon resolves its socket as the doctor does: the one file operation that
-    needs the doctor's view of the system (and so the control that the probe would catch it)."""
+def test_add_milter_by_name_reads_the_daemon_conf_without_the_doctor(postfix: Path) -> None:
+    """Naming the daemon resolves its socket from the daemon's own files, in the model layer
+    (``MainCf.add_milter`` does it, for the CLI and the API alike): its conf model is imported,
+    and still nothing heavy."""
     root = postfix.parent / "root"
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "opendkim.conf").write_text(
@@ -98,4 +100,5 @@ def test_add_milter_by_name_imports_the_system_view_for_that_alone(postfix: Path
         "edit", str(postfix), "--add-milter", "opendkim", "--root", str(root), "--diff"
     )
     assert status == 0
-    assert "mailconf.doctor.system_view" in heavy(modules)
+    assert "mailconf.postfix.milters" in modules and "mailconf.milter.conf" in modules
+    assert heavy(modules) == []

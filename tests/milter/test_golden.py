@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import mailconf
+from mailconf.milter.lint import lint_signingtable
 
 STEP_7_12 = [
     ("Canonicalization", "relaxed/simple"),
@@ -133,7 +134,7 @@ def test_step_9_and_18_tables() -> None:
     signing = mailconf.parse("", kind="signingtable")
     assert signing.add_entry("*@hogehoge.com", "default._domainkey.hogehoge.com")  # type: ignore[attr-defined]
     assert signing.lookup("info@HogeHoge.com", regex=True) == "default._domainkey.hogehoge.com"  # type: ignore[attr-defined]
-    assert signing.lint(keytable, regex=True) == []  # type: ignore[attr-defined]
+    assert lint_signingtable(signing, keytable=keytable, regex=True) == []  # type: ignore[arg-type]
     hosts = mailconf.parse("", kind="hostlist")
     for host in ("127.0.0.1", "locahost", "*.hogehoge.com"):
         assert hosts.add_host(host)  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import mailconf
 from mailconf.findings import Severity
-from mailconf.postfix.lint import Suggestions
+from mailconf.postfix.lint import Suggestions, lint_main
 from mailconf.postfix.main import MainCf, known_parameters, legacy_parameters
 from mailconf.postfix.master import MasterCf
 
@@ -23,7 +23,7 @@ def lint(text: str, master: str | None = MASTER) -> dict[str, list[str]]:
         master_doc = mailconf.parse(master, "postfix-master")
         assert isinstance(master_doc, MasterCf)
     found: dict[str, list[str]] = {}
-    for finding in doc.lint(master_doc):
+    for finding in lint_main(doc, master_doc):
         found.setdefault(finding.code, []).append(f"{finding.line}:{finding.message}")
     return found
 
@@ -95,8 +95,10 @@ def test_restriction_findings() -> None:
     )
     assert isinstance(doc, MainCf)
     errors = [
-        f for f in doc.lint(mailconf.parse("", "postfix-master")) if f.severity is Severity.ERROR
-    ]  # type: ignore[arg-type]
+        f
+        for f in lint_main(doc, mailconf.parse("", "postfix-master"))
+        if f.severity is Severity.ERROR
+    ]
     assert [f.code for f in errors] == ["postfix.policy-service-missing"]
 
 
@@ -114,7 +116,7 @@ def test_bad_macro_is_an_error_for_a_built_in_parameter() -> None:
         assert found["postfix.bad-macro"][0].startswith("2:myhostname: ")
     doc = mailconf.parse(BASE + "my_own = a$\nrelayhost = $my_own\n", "postfix-main")
     assert isinstance(doc, MainCf)
-    (finding,) = doc.lint(None)
+    (finding,) = lint_main(doc, None)
     assert (finding.code, finding.severity) == ("postfix.bad-macro", Severity.WARNING)
     # an earlier duplicate is never read; the literal and reference forms are fine
     ok = "myhostname = a$\nmyhostname = $$ ${a?{x}} $(b) ${c:x} ${{$a} == {b}?{c}:{d}} $d_1\n"

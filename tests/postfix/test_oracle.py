@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import mailconf
 from mailconf.postfix.lines import split_braced, strip_braces
+from mailconf.postfix.lint import lint_main
 from mailconf.postfix.main import MainCf
 from mailconf.postfix.master import MasterCf
 
@@ -211,7 +212,7 @@ def test_corpus_main_values_agree_with_postconf(path: Path | None, tmp_path: Pat
     # what postconf leaves out is exactly what it calls unused or read-only
     left_out = set(mine) - set(printed) - {"config_directory"}
     unused = unused_warnings(result.stderr)
-    findings = doc.lint(master=mailconf.parse(SYSTEM_MASTER.read_text(), "postfix-master"))  # type: ignore[arg-type]
+    findings = lint_main(doc, mailconf.parse(SYSTEM_MASTER.read_text(), "postfix-master"))
     flagged = {f.message.split()[2] for f in findings if f.code == "postfix.unknown-parameter"}
     read_only = {f.message.split()[0] for f in findings if f.code == "postfix.read-only"}
     assert left_out == unused | read_only

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import mailconf
+from mailconf.postfix.lint import lint_main
 from mailconf.postfix.main import MainCf, milter_socket_for_postfix
 from mailconf.postfix.master import MasterCf
 from postfix.test_oracle import DEBIAN_MAIN, DEBIAN_MASTER, config_dir, postconf, unused_warnings
@@ -112,5 +113,5 @@ def test_walkthrough_golden_diff(debian: tuple[str, str], tmp_path: Path) -> Non
     result = postconf(directory, "-n")
     assert unused_warnings(result.stderr) == set()
     assert "policyd-spf_time_limit = 3600" in result.stdout
-    assert main.lint(master) == []
+    assert lint_main(main, master) == []
     assert master.lint() == []

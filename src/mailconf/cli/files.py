@@ -3,20 +3,33 @@
 FILE's kind comes from its name (``--kind`` overrides).  This module is imported only when one of
 these commands runs, and it imports the file's model and nothing heavier: no doctor, planner,
 dnspython or cryptography, which a one-line answer does not need (tests/cli/test_lazy_imports.py
-holds it to that).  The one exception is ``edit --add-milter opendkim``, which finds the daemon's
-socket the way the doctor does, and imports the doctor's view of the system for that alone.
+holds it to that).
+
+Every command is a call of the document's public API, so the CLI and a Python caller cannot
+disagree: ``show``, ``get`` and ``lint`` use the protocol every kind implements
+(:class:`~mailconf.syntax.document.Document`), and each ``edit`` option calls the model's method
+of the same name with the same options (``--add-milter opendkim --root R`` is
+``add_milter("opendkim", root=R)``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple
 
 from mailconf.cli.common import directory, examples, fail
-from mailconf.errors import EXIT_FAILED, EXIT_OK, EditError, MailconfError, UsageError
+from mailconf.errors import EXIT_FAILED, EXIT_OK, MailconfError, UsageError
+
+if TYPE_CHECKING:
+    from mailconf.milter.conf import MilterConf
+    from mailconf.milter.shellvars import ShellVars
+    from mailconf.milter.tables import HostList, KeyTable, SigningTable
+    from mailconf.postfix.main import MainCf
+    from mailconf.postfix.master import MasterCf
+    from mailconf.syntax.document import Document
 
 
 def _file_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +39,10 @@ def _file_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=KINDS, help="file kind (default: from the file name)")
 
 
-def _load(args: argparse.Namespace) -> Any:
-    import mailconf
+def _load(args: argparse.Namespace) -> Document:
+    from mailconf.syntax.kinds import load_file
 
-    return mailconf.load(args.file, kind=args.kind)
+    return load_file(args.file, args.kind)
 
 
 # -------------------------------------------------------------------------------------------- show
@@ -77,7 +90,7 @@ def _get_parser(get: argparse.ArgumentParser) -> None:
 
 def _get(args: argparse.Namespace) -> int:
     doc = _load(args)
-    value = _method(doc, "get", "get")(args.name)
+    value = doc.get(args.name)
     if value is None:
         fail(f"{args.file}: {args.name} is not set")
         return EXIT_FAILED
@@ -107,41 +120,13 @@ def _lint_parser(lint: argparse.ArgumentParser) -> None:
 def _lint(args: argparse.Namespace) -> int:
     from mailconf.findings import has_errors
 
-    findings = lint_document(_load(args), args.root)
+    findings = _load(args).lint(args.root)
     if args.json:
         _print_json([finding.to_json() for finding in findings])
     else:
         for finding in findings:
             print(finding.render())
     return EXIT_FAILED if has_errors(findings) else EXIT_OK
-
-
-def lint_document(doc: Any, root: str = "/") -> list[Any]:
-    """The findings of one file; main.cf is linted together with the master.cf beside it."""
-    import mailconf
-
-    findings: list[Any] = []
-    if doc.kind == "postfix-main":
-        master = None
-        if doc.path:
-            sibling = os.path.join(os.path.dirname(doc.path), "master.cf")
-            if os.path.exists(sibling):
-                master = mailconf.load(sibling, kind="postfix-master")
-        findings += doc.lint(master, root)
-    elif doc.kind in ("opendkim", "opendmarc"):
-        findings += doc.validate()
-        findings += doc.lint(root)
-    elif doc.kind == "postfix-master":
-        findings += doc.lint(root)
-    elif hasattr(doc, "lint"):
-        findings += doc.lint()
-    return [_with_path(finding, doc.path) for finding in findings]
-
-
-def _with_path(finding: Any, path: str | None) -> Any:
-    import attrs
-
-    return finding if finding.path is not None or path is None else attrs.evolve(finding, path=path)
 
 
 # ------------------------------------------------------------------------------------------ lookup
@@ -164,14 +149,16 @@ def _lookup_parser(lookup: argparse.ArgumentParser) -> None:
 
 
 def _lookup(args: argparse.Namespace) -> int:
+    from mailconf.milter.tables import HostList, KeyTable, SigningTable
+
     doc = _load(args)
-    if doc.kind == "hostlist":
+    if isinstance(doc, HostList):
         matched = doc.match(args.key)
         print("match" if matched else "no match")
         return EXIT_OK if matched else EXIT_FAILED
-    if doc.kind == "signingtable":
+    if isinstance(doc, SigningTable):
         answer = doc.lookup(args.key, regex=(args.spec or "refile") == "refile")
-    elif doc.kind == "keytable":
+    elif isinstance(doc, KeyTable):
         answer = doc.lookup(args.key)
     else:
         raise UsageError(
@@ -243,33 +230,15 @@ def _edit_parser(edit: argparse.ArgumentParser) -> None:
 def _edit(args: argparse.Namespace) -> int:
     doc = _load(args)
     before = doc.dump()
-    for assignment in args.set:
-        name, equals, value = assignment.partition("=")
-        if not equals or not name.strip():
-            raise UsageError(f"--set needs NAME=VALUE, got {assignment!r}")
-        _method(doc, "set", "--set")(name.strip(), value.strip())
-    for name in args.unset:
-        _method(doc, "unset", "--unset")(name)
-    for milter in args.add_milter:
-        _method(doc, "add_milter", "--add-milter")(resolve_milter(milter, doc, args.root))
-    for milter in args.remove_milter:
-        _method(doc, "remove_milter", "--remove-milter")(resolve_milter(milter, doc, args.root))
-    if args.add_restriction:
-        if not (args.last or args.after):
-            raise UsageError("--add-restriction needs --last or --after ITEM")
-        list_name, item = args.add_restriction
-        _method(doc, "add_restriction", "--add-restriction")(list_name, item, after=args.after)
-    for line in args.add_service:
-        _method(doc, "add_service", "--add-service")(line)
-    for row in args.add_entry:
-        key, _, value = row.strip().partition(" ")
-        _method(doc, "add_entry", "--add-entry")(key, value.strip())
-    for key in args.remove_entry:
-        _method(doc, "remove_entry", "--remove-entry")(key)
-    for host in args.add_host:
-        _method(doc, "add_host", "--add-host")(host)
-    for host in args.remove_host:
-        _method(doc, "remove_host", "--remove-host")(host)
+    editor = _editor(doc)
+    given = [option for option in _EDIT_OPTIONS if vars(args)[option]]
+    for option in given:
+        if option not in editor.options:
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} does not apply to a {doc.kind} file")
+    if args.add_restriction and not (args.last or args.after):
+        raise UsageError("--add-restriction needs --last or --after ITEM")
+    editor.apply(args)
     after = doc.dump()
     if args.diff:
         from mailconf.diff import unified_diff
@@ -283,37 +252,102 @@ def _edit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _method(doc: Any, name: str, option: str) -> Callable[..., Any]:
-    method = getattr(doc, name, None)
-    if method is None:
-        raise UsageError(f"{option} does not apply to a {doc.kind} file")
-    return method  # type: ignore[no-any-return]
+#: The options of ``edit`` that change the file, each named as the method it calls.
+_EDIT_OPTIONS = (
+    "set",
+    "unset",
+    "add_milter",
+    "remove_milter",
+    "add_restriction",
+    "add_service",
+    "add_entry",
+    "remove_entry",
+    "add_host",
+    "remove_host",
+)
 
 
-def resolve_milter(milter: str, main_cf: Any, root: str) -> str:
-    """``opendkim``/``opendmarc`` -> the local daemon's socket as Postfix must name it.
+class _Editor(NamedTuple):
+    """The ``edit`` options a kind of file takes, and what applies them to the document."""
 
-    The socket is found the way the doctor finds it (the conf's Socket, else /etc/default's
-    SOCKET, as Debian's init scripts do), so `edit --add-milter` and `check` cannot disagree.
-    Only this operation imports the doctor's view of the system.
-    """
-    if milter not in ("opendkim", "opendmarc"):
-        return milter
-    from mailconf.doctor.system_view import SystemView
-    from mailconf.postfix import main as maincf
-    from mailconf.system.root import SystemRoot
+    options: frozenset[str]
+    apply: Callable[[argparse.Namespace], None]
 
-    socket = SystemView(SystemRoot(root)).milter_socket(milter)
-    if socket is None:
-        raise EditError(
-            f"no Socket for {milter} under {root} (/etc/{milter}.conf, /etc/default/{milter}); "
-            "give the milter as a socket spec instead"
+
+def _editor(doc: Document) -> _Editor:
+    """The editor of ``doc``'s model: its methods called with the command line's options.  Each
+    model is imported just before its test, so an edit imports the models up to its own (the
+    file's model is loaded already) and main.cf, the common case, none other."""
+    from mailconf.postfix.main import MainCf
+
+    if isinstance(doc, MainCf):
+        return _Editor(_MAIN_OPTIONS, functools.partial(_edit_main, doc))
+    from mailconf.milter.conf import MilterConf
+    from mailconf.milter.shellvars import ShellVars
+
+    if isinstance(doc, (MilterConf, ShellVars)):
+        return _Editor(_SET_OPTIONS, functools.partial(_set_and_unset, doc))
+    from mailconf.postfix.master import MasterCf
+
+    if isinstance(doc, MasterCf):
+        return _Editor(frozenset({"add_service"}), functools.partial(_edit_master, doc))
+    from mailconf.milter.tables import HostList, KeyTable, SigningTable
+
+    if isinstance(doc, (KeyTable, SigningTable)):
+        return _Editor(
+            frozenset({"add_entry", "remove_entry"}), functools.partial(_edit_table, doc)
         )
-    queue_directory = main_cf.get("queue_directory") or "/var/spool/postfix"
-    return maincf.milter_socket_for_postfix(socket, queue_directory)
+    if isinstance(doc, HostList):
+        return _Editor(frozenset({"add_host", "remove_host"}), functools.partial(_edit_hosts, doc))
+    return _Editor(frozenset(), lambda args: None)
 
 
-def _print_json(value: Any) -> None:
+_SET_OPTIONS = frozenset({"set", "unset"})
+_MAIN_OPTIONS = _SET_OPTIONS | {"add_milter", "remove_milter", "add_restriction"}
+
+
+def _set_and_unset(doc: MainCf | MilterConf | ShellVars, args: argparse.Namespace) -> None:
+    for assignment in args.set:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name.strip():
+            raise UsageError(f"--set needs NAME=VALUE, got {assignment!r}")
+        doc.set(name.strip(), value.strip())
+    for name in args.unset:
+        doc.unset(name)
+
+
+def _edit_main(doc: MainCf, args: argparse.Namespace) -> None:
+    _set_and_unset(doc, args)
+    for milter in args.add_milter:
+        doc.add_milter(milter, root=args.root)
+    for milter in args.remove_milter:
+        doc.remove_milter(milter, root=args.root)
+    if args.add_restriction:
+        list_name, item = args.add_restriction
+        doc.add_restriction(list_name, item, after=args.after, last=args.last)
+
+
+def _edit_master(doc: MasterCf, args: argparse.Namespace) -> None:
+    for line in args.add_service:
+        doc.add_service(line)
+
+
+def _edit_table(doc: KeyTable | SigningTable, args: argparse.Namespace) -> None:
+    for row in args.add_entry:
+        key, _, value = row.strip().partition(" ")
+        doc.add_entry(key, value.strip())
+    for key in args.remove_entry:
+        doc.remove_entry(key)
+
+
+def _edit_hosts(doc: HostList, args: argparse.Namespace) -> None:
+    for host in args.add_host:
+        doc.add_host(host)
+    for host in args.remove_host:
+        doc.remove_host(host)
+
+
+def _print_json(value: object) -> None:
     import json
 
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False)

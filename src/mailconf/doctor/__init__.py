@@ -19,6 +19,8 @@ from mailconf.doctor import dkim_keys, milters, senders
 from mailconf.doctor.system_view import SystemView
 from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
+from mailconf.milter.conf import MilterConf
+from mailconf.syntax.document import Document
 from mailconf.system.root import SystemRoot
 
 
@@ -89,15 +91,14 @@ UNSAFE_KEY_CODES = ("milter.key-missing", "milter.key-mode", "milter.key-unsafe-
 def file_lint(view: SystemView) -> list[Finding]:
     """Each configuration file's own lint (the same findings as ``mailconf lint FILE``), with the
     key-file findings that stop OpenDKIM from signing raised to errors."""
-    from mailconf.cli.files import lint_document
     from mailconf.milter.options import parse_boolean
 
     findings: list[Finding] = []
     for key in ("main", "master", "opendkim", "opendmarc"):
-        document = view.document(key)
+        document = view.document(key, Document)
         if document is not None:
-            findings += lint_document(document, str(view.root))
-    opendkim = view.document("opendkim")
+            findings += document.lint(str(view.root))
+    opendkim = view.document("opendkim", MilterConf)
     safe_keys = opendkim.get("RequireSafeKeys") if opendkim is not None else None
     fatal = (
         UNSAFE_KEY_CODES

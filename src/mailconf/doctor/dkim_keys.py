@@ -22,6 +22,8 @@ from mailconf import keys
 from mailconf.doctor.system_view import SystemView
 from mailconf.errors import MailconfError, ReadError
 from mailconf.findings import Finding, Severity
+from mailconf.milter.conf import MilterConf
+from mailconf.milter.tables import KeyTable
 from mailconf.system import accounts
 
 
@@ -37,11 +39,11 @@ class LocalKey:
 
 
 def local_keys(view: SystemView) -> tuple[list[LocalKey], list[Finding]]:
-    loaded = view.dataset("opendkim", "KeyTable", "keytable")
+    loaded = view.dataset("opendkim", "KeyTable", KeyTable)
     if loaded is None:
         return [], []
     table_path, table = loaded
-    conf = view.document("opendkim")
+    conf = view.document("opendkim", MilterConf)
     user = (conf.get("UserID") if conf is not None else None) or "opendkim"
     user = user.split(":", 1)[0]
     found: list[LocalKey] = []

@@ -12,8 +12,15 @@ import stat
 from mailconf.doctor.system_view import SystemView
 from mailconf.errors import EditError, MailconfError
 from mailconf.findings import Finding, Severity
+from mailconf.milter.conf import MilterConf
 from mailconf.milter.sockets import SocketError, SocketSetting, parse_socket
-from mailconf.postfix.main import known_parameters, legacy_parameters, milter_socket_for_postfix
+from mailconf.postfix.main import (
+    MainCf,
+    known_parameters,
+    legacy_parameters,
+    milter_socket_for_postfix,
+)
+from mailconf.postfix.master import MasterCf
 from mailconf.postfix.values import milter_socket
 from mailconf.system import accounts
 
@@ -25,7 +32,7 @@ TIME_LIMIT_COMMANDS = {"spawn", "pipe"}
 
 
 def check_milters(view: SystemView) -> list[Finding]:
-    main = view.document("main")
+    main = view.document("main", MainCf)
     if main is None:
         return []
     findings: list[Finding] = []
@@ -33,7 +40,7 @@ def check_milters(view: SystemView) -> list[Finding]:
     milters_line = view.main_line("smtpd_milters")
     positions: dict[str, int] = {}
     for daemon in DAEMONS:
-        if view.document(daemon) is None:
+        if view.document(daemon, MilterConf) is None:
             continue
         settings = view.milter_socket_settings(daemon)
         if not settings:
@@ -101,7 +108,7 @@ def check_time_limits(view: SystemView) -> list[Finding]:
     """``X_time_limit`` in main.cf only works when master.cf has a spawn (or pipe) service X;
     otherwise Postfix ignores it (``postconf`` calls it unused) and the policy server runs with
     the default limit."""
-    main, master = view.document("main"), view.document("master")
+    main, master = view.document("main", MainCf), view.document("master", MasterCf)
     if main is None or master is None:
         return []
     known = set(known_parameters(str(view.root))) | legacy_parameters(str(view.root))

@@ -15,6 +15,9 @@ from mailconf.dns.txt import lookup_failed
 from mailconf.doctor.dkim_keys import LocalKey
 from mailconf.doctor.system_view import SystemView
 from mailconf.findings import Finding, Severity
+from mailconf.milter.conf import MilterConf
+from mailconf.milter.tables import SigningTable
+from mailconf.postfix.main import MainCf
 
 MAIN_CF = "/etc/postfix/main.cf"
 TLS_LEVELS = ("may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure")
@@ -30,8 +33,8 @@ def check_signing(
 ) -> list[Finding]:
     """Each domain's mail is signed with d= that domain (DMARC alignment needs it)."""
     findings: list[Finding] = []
-    loaded = view.dataset("opendkim", "SigningTable", "signingtable")
-    conf = view.document("opendkim")
+    loaded = view.dataset("opendkim", "SigningTable", SigningTable)
+    conf = view.document("opendkim", MilterConf)
     spec = (conf.get("SigningTable") or "") if conf is not None else ""
     by_name = {key.keyname: key for key in keys}
     for domain in domains:
@@ -65,7 +68,7 @@ def check_signing(
 
 
 def check_tls(view: SystemView) -> list[Finding]:
-    main = view.document("main")
+    main = view.document("main", MainCf)
     if main is None:
         return []
     findings: list[Finding] = []
@@ -117,7 +120,7 @@ def check_reverse_dns(
     A failed query (SERVFAIL) is reported as such: only NXDOMAIN or NODATA means "no PTR", and
     only answered forward queries can show that a name does not lead back to the address.
     """
-    main = view.document("main")
+    main = view.document("main", MainCf)
     myhostname = hostname or (main.get("myhostname") if main is not None else None)
     findings: list[Finding] = []
     for text in ips:

@@ -7,15 +7,21 @@ and a missing file is one finding, not a crash in every check that wanted it.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TypeVar
 
 import attrs
 
 from mailconf.errors import MailconfError, ParseError
 from mailconf.findings import Finding, Severity
+from mailconf.milter.conf import MilterConf
+from mailconf.milter.shellvars import ShellVars
 from mailconf.milter.sockets import SocketSetting, socket_settings
+from mailconf.postfix.main import MainCf
+from mailconf.syntax.document import Document
 from mailconf.syntax.kinds import load_file
 from mailconf.system.root import SystemRoot
+
+DocT = TypeVar("DocT", bound=Document)
 
 POSTFIX_QUEUE_DIRECTORY = "/var/spool/postfix"
 DAEMON_FILES = {
@@ -34,13 +40,13 @@ class SystemView:
     problems: list[Finding] = attrs.field(factory=list)
 
     @functools.cached_property
-    def _documents(self) -> dict[str, Any]:
-        documents: dict[str, Any] = {}
+    def _documents(self) -> dict[str, Document | None]:
+        documents: dict[str, Document | None] = {}
         for key, (system_path, kind) in DAEMON_FILES.items():
             documents[key] = self._load(system_path, kind, required=not key.startswith("default-"))
         return documents
 
-    def _load(self, system_path: str, kind: str, *, required: bool) -> Any:
+    def _load(self, system_path: str, kind: str, *, required: bool) -> Document | None:
         try:
             host_path = self.root.resolve(system_path)
         except MailconfError as error:
@@ -74,42 +80,53 @@ class SystemView:
             )
             return None
 
-    def document(self, key: str) -> Any:
-        """The parsed file (``main``, ``master``, ``opendkim``, ...), or None when unusable."""
-        return self._documents[key]
+    def document(self, key: str, doc_type: type[DocT]) -> DocT | None:
+        """The parsed file (``main``, ``master``, ``opendkim``, ...), or None when unusable;
+        ``doc_type`` is its model (``MainCf``), or ``Document`` for any file."""
+        document = self._documents[key]
+        if document is not None and not isinstance(document, doc_type):
+            raise TypeError(f"{key} is a {type(document).__name__}, not a {doc_type.__name__}")
+        return document
 
-    def dataset(self, daemon: str, option: str, kind: str) -> tuple[str, Any] | None:
+    def dataset(self, daemon: str, option: str, doc_type: type[DocT]) -> tuple[str, DocT] | None:
         """The text file a data-set option names (``file:``, ``refile:`` or an absolute path, as
-        :meth:`~mailconf.milter.conf.MilterConf.dataset` reads the value), parsed as ``kind``;
+        :meth:`~mailconf.milter.conf.MilterConf.dataset` reads the value), parsed as ``doc_type``;
         None for any other data set (a Berkeley DB file, a list, LDAP, ...)."""
-        conf = self.document(daemon)
+        conf = self.document(daemon, MilterConf)
         spec = conf.dataset(option) if conf is not None else None
         if spec is None or spec.kind not in ("file", "refile") or not spec.path:
             return None
         path = spec.path
         if not path.startswith("/"):
             return None
-        document = self._load(path, kind, required=True)
-        return (path, document) if document is not None else None
+        document = self._load(path, doc_type.kind, required=True)
+        if document is None:
+            return None
+        assert isinstance(document, doc_type)
+        return path, document
 
     @property
     def queue_directory(self) -> str:
-        main = self.document("main")
+        main = self.document("main", MainCf)
         return (
             main.get("queue_directory") if main is not None else None
         ) or POSTFIX_QUEUE_DIRECTORY
 
     def main_line(self, name: str) -> int | None:
         """The main.cf line of the parameter ``name`` (its last setting), or None."""
-        main = self.document("main")
+        main = self.document("main", MainCf)
         entry = main._last(name) if main is not None else None
-        return main.line_of(entry) if entry is not None else None
+        return main.line_of(entry) if main is not None and entry is not None else None
 
     def milter_socket_settings(self, daemon: str) -> list[SocketSetting]:
         """Each place that sets the daemon's socket, the one it listens on first
         (:func:`mailconf.milter.sockets.socket_settings`, the rule the service layer starts it by).
         """
-        return socket_settings(daemon, self.document(daemon), self.document(f"default-{daemon}"))
+        return socket_settings(
+            daemon,
+            self.document(daemon, MilterConf),
+            self.document(f"default-{daemon}", ShellVars),
+        )
 
     def milter_socket(self, daemon: str) -> str | None:
         """The socket the daemon listens on (the conf's Socket, else /etc/default's SOCKET)."""

@@ -9,7 +9,7 @@ Reading: :meth:`MilterConf.get` (raw string, last occurrence wins, name case-ins
 data-set value points at).  Editing: :meth:`~MilterConf.set` / :meth:`~MilterConf.unset`, which
 refuse what the daemon would refuse and keep comments and the file's name/value alignment.
 Checking: :meth:`~MilterConf.validate` (errors: the daemon would not start) and
-:meth:`~MilterConf.lint` (warnings, see :mod:`mailconf.milter.lint`).
+:meth:`~MilterConf.lint` (those errors, and warnings, see :mod:`mailconf.milter.lint`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
 from mailconf.milter.datasets import DataSetSpec, parse_dataset
 from mailconf.syntax import grammar
-from mailconf.syntax.document import Document
+from mailconf.syntax.document import Document, Value
 from mailconf.syntax.layout import align_like, visual_width
 from mailconf.syntax.parts import GrammarEntry
 
@@ -64,7 +64,12 @@ class OpenDkimOption(Option):
 
 @attrs.define(eq=False)
 class MilterConf(Document):
-    """Shared by both daemons' files: options by case-insensitive name, the last one winning."""
+    """Shared by both daemons' files: options by case-insensitive name, the last one winning.
+
+    Its lint (:meth:`lint`, :func:`mailconf.milter.lint.lint_milter_conf`) is :meth:`validate`'s
+    errors and the warnings about what the daemon accepts but does not do what was meant."""
+
+    linter = ("mailconf.milter.lint", "lint_milter_conf")
 
     # ------------------------------------------------------------------ reading
     @property
@@ -136,9 +141,7 @@ class MilterConf(Document):
         daemon would refuse the line."""
         spec = mo.option_spec(self.kind, name)
         if spec is None:
-            from mailconf.milter.lint import unknown_option_message
-
-            message, fix, _ = unknown_option_message(self.kind, name)
+            message, fix, _ = mo.unknown_option_message(self.kind, name)
             raise ValidationError(f"{self.kind}: {message}; {fix}")
         stripped = value.strip(" \t")
         if not stripped:
@@ -158,14 +161,15 @@ class MilterConf(Document):
             )
         return spec.name, stripped
 
-    def set(self, name: str, value: str, *, after: str | None = None) -> bool:
-        """Set ``name`` to ``value``; False when it already has that value (nothing changes).
+    def set(self, name: str, value: Value, *, after: str | None = None) -> bool:
+        """Set ``name`` to ``value``; False when it already has that value (nothing changes).  A
+        number is written in decimal, a boolean as ``yes``/``no``.
 
         An existing option is replaced in place (its spelling, indentation, separator and trailing
         comment kept); a new one goes after the last occurrence of ``after`` or after the last
         option, aligned like that line.  Raises ValidationError for what the daemon refuses.
         """
-        canonical, value = self.check_option(name, value)
+        canonical, value = self.check_option(name, self.value_text(value))
         found = self.occurrences(canonical)
         if found:
             last = found[-1]
@@ -238,9 +242,7 @@ class MilterConf(Document):
     def _line_finding(self, entry: Option, problem: str) -> Finding:
         line = entry.lineno or self.line_of(entry)
         if problem == "unrecognized parameter":
-            from mailconf.milter.lint import unknown_option_message
-
-            message, fix, code = unknown_option_message(self.kind, entry.name)
+            message, fix, code = mo.unknown_option_message(self.kind, entry.name)
             return Finding(Severity.ERROR, code, message, fix, self.path, line)
         spec = mo.option_spec(self.kind, entry.name)
         assert spec is not None
@@ -343,16 +345,9 @@ class MilterConf(Document):
                 )
         return [Finding(Severity.ERROR, code, message, "", self.path) for message, code in errors]
 
-    def lint(self, root: str = "/") -> list[Finding]:
-        """Warnings about what the daemon accepts but does not do what was meant (see
-        :mod:`mailconf.milter.lint`); file checks look under ``root`` for absolute paths."""
-        from mailconf.milter.lint import lint_conf
-
-        return lint_conf(self, root)
-
     # ------------------------------------------------------------------ parsing
     @classmethod
-    def explain_line(cls, line: str) -> tuple[int, str]:
+    def explain_line(cls, line: str, column: int = 1) -> tuple[int, str]:
         """Why a line did not parse, in the daemon's terms (it exits 78 on these)."""
         stripped = line.lstrip(" \t")
         column = len(line) - len(stripped) + 1
@@ -361,9 +356,7 @@ class MilterConf(Document):
         name = grammar.part_pattern(cls.kind, "NAME").match(stripped)
         spelled = name.group() if name is not None else ""
         if mo.option_spec(cls.kind, spelled) is None:
-            from mailconf.milter.lint import unknown_option_message
-
-            message = unknown_option_message(cls.kind, spelled)[0]
+            message = mo.unknown_option_message(cls.kind, spelled)[0]
             return column, f"{message} (the daemon refuses to start)"
         message = (
             f"option {spelled!r} has no value (required value missing: the daemon refuses to start)"

@@ -4,6 +4,11 @@ meant, or that makes them fail once they run (missing files, unsafe key permissi
 Every check returns :class:`~mailconf.findings.Finding` objects with a stable ``code``; none of
 them raises.  File checks read the machine under ``root`` (``/`` normally, a staging directory in
 tests): ``/etc/opendkim/key.table`` is looked up as ``root + /etc/opendkim/key.table``.
+
+Each model names its entry point here (``linter``), so ``doc.lint(root)`` runs it without the
+model importing this module: :func:`lint_milter_conf`, :func:`lint_keytable`,
+:func:`lint_signingtable` and :func:`lint_hostlist`, each ``(doc, root)`` with the defaults a
+file on its own gets.
 """
 
 from __future__ import annotations
@@ -38,32 +43,6 @@ _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 _OPENDMARC_LATE_FILES = ("ignorehosts", "publicsuffixlist")
 
 
-def unknown_option_message(kind: str, name: str) -> tuple[str, str, str]:
-    """``(message, fix, code)`` for an option the binary does not know."""
-    folded = name.lower()
-    spec = mo.option_table(kind).get(folded)
-    hint = mo.suggest(kind, name)
-    fix = f"did you mean {hint!r}?" if hint else "remove the line"
-    if folded in mo.ADSP_OPTIONS:
-        return (
-            f"unrecognized parameter {name!r}: an ADSP option (ADSP is Historic since 2013 and was "
-            "removed from OpenDKIM)",
-            "remove the line",
-            "milter.adsp-option",
-        )
-    if spec is not None and spec.documented:
-        return (
-            f"unrecognized parameter {name!r}: documented in {kind}.conf(5) but not compiled into "
-            "this build",
-            "remove the line",
-            "milter.option-not-in-build",
-        )
-    if "=" in name:
-        left = name.split("=", 1)[0]
-        fix = f"write {left!r} and its value separated by a space, not '='"
-    return f"unrecognized parameter {name!r}", fix, "milter.unknown-option"
-
-
 def line_finder(doc: Document) -> Callable[[Entry], int]:
     """``entry -> line``: the line it was parsed from, else (an entry an edit added) its line in
     the current text, from one numbering of the whole document made the first time it is needed
@@ -81,6 +60,12 @@ def line_finder(doc: Document) -> Callable[[Entry], int]:
 
 
 # ---------------------------------------------------------------------- conf files
+def lint_milter_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
+    """What ``MilterConf.lint`` runs: :meth:`~mailconf.milter.conf.MilterConf.validate`'s errors
+    (what the daemon refuses), then :func:`lint_conf`'s findings."""
+    return conf.validate() + lint_conf(conf, root)
+
+
 def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding]:
     findings: list[Finding] = []
     path = conf.path
@@ -261,12 +246,12 @@ def _lint_dataset_value(
 
 
 def _load_table(path: str, kind: str) -> DataSet | None:
-    from mailconf import load
     from mailconf.errors import MailconfError
     from mailconf.milter.tables import DataSet
+    from mailconf.syntax.kinds import load_file
 
     try:
-        doc = load(path, kind=kind)
+        doc = load_file(path, kind)
     except MailconfError:
         return None
     assert isinstance(doc, DataSet)
@@ -285,18 +270,20 @@ def _lint_tables(conf: MilterConf, root: str) -> list[Finding]:
         loaded = _load_table(under(root, keyspec.path), "keytable")
         if isinstance(loaded, KeyTable):
             keytable = loaded
-            findings.extend(keytable.lint(root=root))
+            findings.extend(lint_keytable(keytable, root))
     if signspec is not None and signspec.kind in ("file", "refile") and signspec.path is not None:
         loaded = _load_table(under(root, signspec.path), "signingtable")
         if isinstance(loaded, SigningTable):
-            findings.extend(loaded.lint(keytable=keytable, regex=signspec.kind == "refile"))
+            findings.extend(
+                lint_signingtable(loaded, keytable=keytable, regex=signspec.kind == "refile")
+            )
     for name in ("InternalHosts", "ExternalIgnoreList", "TrustedHosts", "PeerList"):
         spec = conf.dataset(name)
         if spec is None or spec.path is None or spec.kind != "file":
             continue
         loaded = _load_table(under(root, spec.path), "hostlist")
         if isinstance(loaded, HostList):
-            findings.extend(loaded.lint())
+            findings.extend(lint_hostlist(loaded))
     return findings
 
 
@@ -307,7 +294,7 @@ def _lint_hostlist_file(real_path: str, shown: str, *, opendmarc: bool) -> list[
     if not isinstance(loaded, HostList):
         return []
     loaded.path = shown
-    return loaded.lint(opendmarc=opendmarc)
+    return lint_hostlist(loaded, opendmarc=opendmarc)
 
 
 # ---------------------------------------------------------------------- tables
@@ -485,8 +472,15 @@ def host_entry_problem(entry: str, *, regex: bool = False) -> tuple[str, str, st
 
 
 def lint_hostlist(
-    doc: HostList, *, opendmarc: bool = False, resolver: Callable[[str], bool] | None = None
+    doc: HostList,
+    root: str = "/",
+    *,
+    opendmarc: bool = False,
+    resolver: Callable[[str], bool] | None = None,
 ) -> list[Finding]:
+    """Entries that never match what was meant (``*.example.com``, ``locahost``, host bits in a
+    CIDR, ...); ``opendmarc`` adds OpenDMARC's IgnoreHosts rules; ``resolver`` (name ->
+    resolves?) adds a DNS check of host names.  ``root`` is not needed (no file is named)."""
     findings = long_lines(doc)
     entry_line = line_finder(doc)
     for row in doc.rows:
@@ -529,6 +523,8 @@ def _is_ip(text: str) -> bool:
 
 
 def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
+    """Rows that are not ``domain:selector:keypath``, and key files missing or unsafe under
+    ``root``."""
     findings = long_lines(doc)
     entry_line = line_finder(doc)
     directory_modes: dict[str, int | None] = {}
@@ -552,8 +548,15 @@ def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
 
 
 def lint_signingtable(
-    doc: SigningTable, keytable: KeyTable | None, *, regex: bool
+    doc: SigningTable,
+    root: str = "/",
+    *,
+    keytable: KeyTable | None = None,
+    regex: bool = True,
 ) -> list[Finding]:
+    """Patterns OpenDKIM refuses (read as ``refile:`` with ``regex``, the usual setup), rows
+    without a key name, and key names not in ``keytable`` (when given).  ``root`` is not needed
+    (the KeyTable is given, not looked up)."""
     import re as _re
 
     from mailconf.milter.datasets import compile_refile

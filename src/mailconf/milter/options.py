@@ -128,6 +128,32 @@ def suggest(kind: str, name: str) -> str | None:
     return accepted[close[0]] if close else None
 
 
+def unknown_option_message(kind: str, name: str) -> tuple[str, str, str]:
+    """``(message, fix, code)`` for an option the binary does not know."""
+    folded = name.lower()
+    spec = option_table(kind).get(folded)
+    hint = suggest(kind, name)
+    fix = f"did you mean {hint!r}?" if hint else "remove the line"
+    if folded in ADSP_OPTIONS:
+        return (
+            f"unrecognized parameter {name!r}: an ADSP option (ADSP is Historic since 2013 and was "
+            "removed from OpenDKIM)",
+            "remove the line",
+            "milter.adsp-option",
+        )
+    if spec is not None and spec.documented:
+        return (
+            f"unrecognized parameter {name!r}: documented in {kind}.conf(5) but not compiled into "
+            "this build",
+            "remove the line",
+            "milter.option-not-in-build",
+        )
+    if "=" in name:
+        left = name.split("=", 1)[0]
+        fix = f"write {left!r} and its value separated by a space, not '='"
+    return f"unrecognized parameter {name!r}", fix, "milter.unknown-option"
+
+
 def parse_boolean(value: str) -> bool | None:
     """The daemon's boolean (first character only), or None when it refuses the value."""
     if value[:1] and value[0] in _TRUE:

@@ -13,7 +13,7 @@ import attrs
 
 from mailconf.errors import ValidationError
 from mailconf.syntax import grammar
-from mailconf.syntax.document import Document
+from mailconf.syntax.document import Document, Value
 from mailconf.syntax.parts import GrammarEntry
 
 
@@ -160,13 +160,15 @@ class ShellVars(Document):
                 known[entry.name] = entry.expanded_value(known) or ""
         return found[-1].expanded_value(known)
 
-    def set(self, name: str, value: str) -> bool:
+    def set(self, name: str, value: Value) -> bool:
         """Make the last assignment to ``name`` give ``value`` (``get(name) == value``); False
-        when it already does.  An existing assignment keeps its quoting style (double, single or
-        none, switching to double quotes only when the value needs quoting), its ``export`` and
-        anything after the value; a new one is appended after the last assignment."""
+        when it already does (a number is written in decimal, a boolean as ``yes``/``no``).  An
+        existing assignment keeps its quoting style (double, single or none, switching to double
+        quotes only when the value needs quoting), its ``export`` and anything after the value; a
+        new one is appended after the last assignment."""
         if not grammar.part_pattern("shellvars", "NAME").fullmatch(name):
             raise ValidationError(f"{name!r} is not a shell variable name")
+        value = self.value_text(value)
         if "\n" in value or "\0" in value:
             raise ValidationError(f"{name}: the value may not contain a line break or a NUL")
         found = self._assignments(name)

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mailconf.errors import MailconfError
-from mailconf.milter.shellvars import init_script_environment
 
 if TYPE_CHECKING:
     from mailconf.milter.conf import MilterConf
@@ -146,6 +145,8 @@ def socket_settings(
             SocketSetting(socket, "Socket", f"/etc/{daemon}.conf", conf._last_line("Socket"))
         )
     if defaults is not None:
+        from mailconf.milter.shellvars import init_script_environment  # the model, when needed
+
         value = defaults.get("SOCKET", expand=True, environment=init_script_environment(daemon))
         if value:
             line = defaults.line_of(defaults._assignments("SOCKET")[-1])

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 import attrs
 
 from mailconf.errors import ValidationError
-from mailconf.findings import Finding
 from mailconf.milter.datasets import compile_refile
 from mailconf.syntax.document import Document
 from mailconf.syntax.layout import align_like, visual_width
@@ -54,6 +54,8 @@ class Row(GrammarEntry):
 @attrs.define(eq=False)
 class DataSet(Document):
     entry_type = Row
+    #: Whether the daemon opens this table ignoring case (what :meth:`get` compares with).
+    icase: ClassVar[bool] = False
 
     @property
     def rows(self) -> list[Row]:
@@ -153,6 +155,12 @@ class DataSet(Document):
         self.remove_each(found)
         return bool(found)
 
+    # ------------------------------------------------------------------ protocol
+    def get(self, name: str) -> str | None:
+        """The value of the first row whose key is ``name``, as a ``file:`` lookup finds it (the
+        daemon's first match); "" for a key-only row, None when no row has that key."""
+        return self.lookup_file(name, icase=self.icase)
+
     def _layout(self, key: str, value: str, reference: Row | None) -> str:
         if not value:
             return key
@@ -212,6 +220,7 @@ class KeyEntry:
 @attrs.define(eq=False)
 class KeyTable(DataSet):
     kind = "keytable"
+    linter = ("mailconf.milter.lint", "lint_keytable")
 
     def lookup(self, key: str) -> str | None:
         """The raw value of the first row named ``key`` (case-sensitive, as the daemon opens it)."""
@@ -243,11 +252,6 @@ class KeyTable(DataSet):
         name = keyname or f"{selector}._domainkey.{domain}"
         return self.add_entry(name, f"{domain}:{selector}:{keypath}")
 
-    def lint(self, root: str = "/") -> list[Finding]:
-        from mailconf.milter.lint import lint_keytable
-
-        return lint_keytable(self, root)
-
     def set_key(self, domain: str, selector: str, keypath: str, keyname: str | None = None) -> bool:
         """Make ``keyname domain:selector:keypath`` the only row named ``keyname`` (False when it
         already is).  OpenDKIM uses the first row of a name, so later ones are stale and go (their
@@ -263,6 +267,9 @@ class KeyTable(DataSet):
 @attrs.define(eq=False)
 class SigningTable(DataSet):
     kind = "signingtable"
+    linter = ("mailconf.milter.lint", "lint_signingtable")
+    # The running daemon opens the SigningTable ignoring case (see :meth:`lookup`).
+    icase = True
 
     def lookup(self, address_or_key: str, *, regex: bool, icase: bool = True) -> str | None:
         """The raw value (``keyname[:signer]``) of the first row matching ``address_or_key``.
@@ -306,11 +313,6 @@ class SigningTable(DataSet):
     def remove_row(self, pattern: str) -> bool:
         return self.remove_entry(pattern)
 
-    def lint(self, keytable: KeyTable | None = None, *, regex: bool = True) -> list[Finding]:
-        from mailconf.milter.lint import lint_signingtable
-
-        return lint_signingtable(self, keytable, regex=regex)
-
     def add_signing_key(self, pattern: str, keyname: str) -> bool:
         """Add ``pattern keyname`` after the pattern's rows, keeping them (False when the pair is
         there).  With ``MultipleSignatures`` one address is signed by every key its pattern maps
@@ -331,6 +333,7 @@ class SigningTable(DataSet):
 @attrs.define(eq=False)
 class HostList(DataSet):
     kind = "hostlist"
+    linter = ("mailconf.milter.lint", "lint_hostlist")
 
     @property
     def hosts(self) -> list[str]:
@@ -357,9 +360,23 @@ class HostList(DataSet):
     def match(self, host_or_ip: str) -> bool:
         """Whether OpenDKIM counts ``host_or_ip`` as listed (``dkimf_checkhost`` for names,
         ``dkimf_checkip`` for addresses; ``!`` entries exclude; first decision wins)."""
+        decision = self._decision(host_or_ip)
+        return decision is not None and decision[0]
+
+    def get(self, name: str) -> str | None:
+        """The entry that lets ``name`` (a host name or an address) in as OpenDKIM decides it
+        (:meth:`match`): ``.example.com`` for ``mail.example.com``, ``10.0.0.0/8`` for
+        ``10.1.2.3``; None when no entry does, or a ``!`` entry excludes it first."""
+        decision = self._decision(name)
+        return decision[1] if decision is not None and decision[0] else None
+
+    def _decision(self, host_or_ip: str) -> tuple[bool, str] | None:
+        """``(listed, the deciding entry as written)``, or None when no entry decides."""
         # Every key, folded, once: an address is probed up to 258 times (each prefix length,
         # with and without brackets), and a pass over 100,000 rows for each probe adds up.
-        listed = {row.key.lower() for row in self.rows}
+        listed: dict[str, str] = {}
+        for row in self.rows:
+            listed.setdefault(row.key.lower(), row.key)
         text = host_or_ip.strip()
         bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         try:
@@ -367,16 +384,6 @@ class HostList(DataSet):
         except ValueError:
             return _check_host(text, listed)
         return _check_ip(address, listed)
-
-    def lint(
-        self, *, opendmarc: bool = False, resolver: Callable[[str], bool] | None = None
-    ) -> list[Finding]:
-        """Entries that never match what was meant (``*.example.com``, ``locahost``, host bits
-        in a CIDR, ...); ``opendmarc`` adds OpenDMARC's IgnoreHosts rules; ``resolver`` (name ->
-        resolves?) adds a DNS check of host names."""
-        from mailconf.milter.lint import lint_hostlist
-
-        return lint_hostlist(self, opendmarc=opendmarc, resolver=resolver)
 
     def replace_host(self, wrong: str, right: str) -> bool:
         """Turn the lines listing only ``wrong`` (``locahost``, ``*.example.com``: entries that
@@ -398,34 +405,35 @@ class HostList(DataSet):
         return True
 
 
-def _check_host(host: str, listed: set[str]) -> bool:
+Decision = tuple[bool, str] | None  # (listed?, the deciding entry as written)
+
+
+def _check_host(host: str, listed: dict[str, str]) -> Decision:
     if not host:
-        return False
+        return None
     index = 0
     while index >= 0:
-        suffix = host[index:]
-        if _has("!" + suffix, listed):
-            return False
-        if _has(suffix, listed):
-            return True
+        decided = _probe([host[index:]], listed)
+        if decided is not None:
+            return decided
         index = host.find(".", index + 1)
-    return False
-
-
-def _has(key: str, listed: set[str]) -> bool:
-    return key.lower() in listed
-
-
-def _probe(keys: list[str], listed: set[str]) -> bool | None:
-    for key in keys:
-        if _has("!" + key, listed):
-            return False
-        if _has(key, listed):
-            return True
     return None
 
 
-def _check_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address, listed: set[str]) -> bool:
+def _probe(keys: list[str], listed: dict[str, str]) -> Decision:
+    for key in keys:
+        excluded = listed.get("!" + key.lower())
+        if excluded is not None:
+            return False, excluded
+        found = listed.get(key.lower())
+        if found is not None:
+            return True, found
+    return None
+
+
+def _check_ip(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, listed: dict[str, str]
+) -> Decision:
     text = _ntop(address)
     decided = _probe([text, f"[{text}]"], listed)
     if decided is not None:
@@ -437,7 +445,7 @@ def _check_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address, listed: se
         decided = _probe([f"{net}/{bits}", f"[{net}]/{bits}"], listed)
         if decided is not None:
             return decided
-    return False
+    return None
 
 
 def _ntop(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:

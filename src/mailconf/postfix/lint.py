@@ -6,17 +6,29 @@ of master.cf services (``<service>_time_limit`` for ``spawn`` and ``pipe``, the 
 ``<service>_destination_concurrency_limit`` ... for ``local``/``smtp``/``lmtp``/``virtual``/
 ``error``/``pipe``), names listed in ``smtpd_restriction_classes``, and user-defined names that
 some value refers to as ``$name``.
+
+Each model names its entry point here (``linter``), so ``doc.lint(root)`` runs it without the
+model importing this module: :func:`lint_main_cf` and :func:`lint_master`.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections import Counter
 from collections.abc import Iterable
 from itertools import chain
-from typing import TYPE_CHECKING
 
 from mailconf.findings import Finding, Severity
+from mailconf.postfix.main import (
+    SERVICE_PARAMETER_SUFFIXES,
+    MainCf,
+    Parameter,
+    known_parameters,
+    legacy_parameters,
+    read_only_parameters,
+)
+from mailconf.postfix.master import MasterCf, Service
 from mailconf.postfix.values import (
     RELAY_CONTROL,
     UNAUTH_DESTINATION,
@@ -30,9 +42,23 @@ from mailconf.postfix.values import (
     references,
 )
 
-if TYPE_CHECKING:
-    from mailconf.postfix.main import MainCf, Parameter
-    from mailconf.postfix.master import MasterCf, Service
+
+def lint_main_cf(main: MainCf, root: str = "/") -> list[Finding]:
+    """``main.cf``'s lint, together with the master.cf beside it when there is one (what
+    ``MainCf.lint`` runs; ``root`` says which Postfix's parameter names and defaults count).
+
+    Codes: ``postfix.unknown-parameter`` (with a did-you-mean), ``postfix.duplicate``,
+    ``postfix.read-only``, ``postfix.dead-restriction``, ``postfix.policy-before-relay-check``,
+    ``postfix.no-relay-control`` (error: Postfix refuses to start), ``postfix.bad-macro``
+    (a ``$`` Postfix cannot expand: an error for a built-in parameter),
+    ``postfix.policy-service-missing`` (error: needs master.cf).
+    """
+    master = None
+    if main.path:
+        sibling = os.path.join(os.path.dirname(main.path), "master.cf")
+        if os.path.exists(sibling):
+            master = MasterCf.load(sibling)
+    return lint_main(main, master, root)
 
 
 def service_parameter_names(master: MasterCf) -> set[str]:
@@ -44,8 +70,6 @@ def service_parameter_names(master: MasterCf) -> set[str]:
 
 def service_suffixes(master: MasterCf) -> dict[str, set[str]]:
     """Service name -> the per-service parameter suffixes its services (by command) make valid."""
-    from mailconf.postfix.main import SERVICE_PARAMETER_SUFFIXES
-
     suffixes: dict[str, set[str]] = {}
     for service in master.services:
         known = SERVICE_PARAMETER_SUFFIXES.get(service.command, ())
@@ -111,14 +135,18 @@ def _pieces(name: str) -> list[str]:
 
 
 def _all_suffixes() -> set[str]:
-    from mailconf.postfix.main import SERVICE_PARAMETER_SUFFIXES
-
     return {suffix for suffixes in SERVICE_PARAMETER_SUFFIXES.values() for suffix in suffixes}
 
 
 def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Finding]:
-    from mailconf.postfix.main import known_parameters, legacy_parameters, read_only_parameters
+    """main.cf's findings, with ``master`` (None: no master.cf), for the Postfix under ``root``.
 
+    A name is known when it is built in, a per-service name of a master.cf service
+    (``policyd-spf_time_limit`` for a spawn service), a ``smtpd_restriction_classes`` name, or
+    referenced as ``$name`` by another value (that is what ``postconf`` accepts).  Without
+    ``master`` the per-service families cannot be checked: names ending in one of their
+    suffixes are then not reported.
+    """
     findings: list[Finding] = []
     path = main.path
     params = main._parameters()
@@ -279,8 +307,8 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
 
 
 def lint_master(master: MasterCf, root: str = "/") -> list[Finding]:
-    from mailconf.postfix.main import known_parameters
-
+    """Duplicated services, ``-o name = value`` written with blanks outside braces, and ``-o``
+    names the Postfix under ``root`` does not know (what ``MasterCf.lint`` runs)."""
     findings: list[Finding] = []
     path = master.path
     known = set(known_parameters(root)) | service_parameter_names(master)

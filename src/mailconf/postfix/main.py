@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from mailconf.errors import EditError, ValidationError
-from mailconf.findings import Finding
 from mailconf.postfix.lines import (
     ISSPACE,
     content_end,
@@ -52,13 +51,12 @@ from mailconf.postfix.values import (
     restriction_key,
 )
 from mailconf.syntax import grammar
-from mailconf.syntax.document import Document, Entry, split_lines
+from mailconf.syntax.document import Document, Entry, Value, split_lines
 from mailconf.syntax.parts import GrammarEntry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from mailconf.postfix.master import MasterCf
 
 __all__ = ["MainCf", "Parameter", "known_parameters", "milter_socket_for_postfix"]
 
@@ -171,6 +169,7 @@ def _explain(entry_text: str) -> tuple[int, str]:
 class MainCf(Document):
     kind = "postfix-main"
     entry_type = Parameter
+    linter = ("mailconf.postfix.lint", "lint_main_cf")
 
     # ------------------------------------------------------------------ reading
     @property
@@ -233,8 +232,9 @@ class MainCf(Document):
         return None
 
     # ------------------------------------------------------------------ set / unset
-    def set(self, name: str, value: str, *, after: str | None = None) -> bool:
-        """Set ``name = value``; True when the file changed.
+    def set(self, name: str, value: Value, *, after: str | None = None) -> bool:
+        """Set ``name = value``; True when the file changed.  A number is written in decimal, a
+        boolean as ``yes``/``no``.
 
         An existing parameter is replaced in place, keeping the spacing around ``=`` of its line
         and its comments (comment lines inside an old continued value move above it).  Every
@@ -243,7 +243,7 @@ class MainCf(Document):
         ``after`` (EditError if that one is not set), written with its neighbour's ``=`` spacing.
         """
         _check_name(name)
-        value = _check_value(name, value)
+        value = _check_value(name, self.value_text(value))
         found = self._occurrences(name)
         if found:
             changes = [
@@ -402,17 +402,24 @@ class MainCf(Document):
         return True
 
     # ------------------------------------------------------------------ milters
-    def add_milter(self, spec: str, *, param: str = "smtpd_milters") -> bool:
+    def add_milter(
+        self, spec: str, *, param: str = "smtpd_milters", root: str | os.PathLike[str] = "/"
+    ) -> bool:
         """Add a milter to ``param`` unless it is already there (compared by socket, also through
         ``$name`` references such as ``non_smtpd_milters = $smtpd_milters``, which are kept as
         references, never expanded into copies).
+
+        ``spec`` is a socket as Postfix names it, or ``opendkim``/``opendmarc``: the socket that
+        daemon listens on under ``root`` (its conf file's ``Socket``, else ``/etc/default``'s
+        ``SOCKET``), written as Postfix must name it (relative to the queue directory), or
+        EditError when it has none (:func:`mailconf.postfix.milters.resolve_milter`).
 
         OpenDKIM goes before OpenDMARC (OpenDMARC reads OpenDKIM's Authentication-Results
         header): a DKIM milter is inserted before the first DMARC one; anything else is appended.
         See :func:`mailconf.postfix.values.milter_kind` for how a milter is recognised.  A
         ``{ socket, option=value }`` group is one item and stays whole.
         """
-        spec = spec.strip(ISSPACE)
+        spec = self._resolve_milter(spec.strip(ISSPACE), root)
         socket = milter_socket(spec)
         if param in _lists_holding(socket, self._reference_graph(param)):
             return False
@@ -423,11 +430,14 @@ class MainCf(Document):
                     return self._list_add(param, spec, normalize_item(existing.text), None)
         return self._list_add(param, spec, None, None)
 
-    def remove_milter(self, spec: str, *, param: str = "smtpd_milters") -> bool:
-        """Remove the milter with ``spec``'s socket from ``param``.  When ``param`` only gets it
-        through a reference (``$smtpd_milters``) nothing can be removed there: EditError says
-        where it comes from."""
-        socket = milter_socket(spec.strip(ISSPACE))
+    def remove_milter(
+        self, spec: str, *, param: str = "smtpd_milters", root: str | os.PathLike[str] = "/"
+    ) -> bool:
+        """Remove the milter with ``spec``'s socket from ``param`` (``opendkim``/``opendmarc``
+        name the daemon's socket under ``root``, as for :meth:`add_milter`).  When ``param`` only
+        gets it through a reference (``$smtpd_milters``) nothing can be removed there: EditError
+        says where it comes from."""
+        socket = milter_socket(self._resolve_milter(spec.strip(ISSPACE), root))
         changed = False
         items = self._items(param)
         # Each distinct item once: list_remove takes every copy of it (the same milter written
@@ -470,9 +480,17 @@ class MainCf(Document):
             pending.extend(refs)
         return graph
 
-    # ------------------------------------------------------------------ restrictions
-    def add_restriction(self, list_name: str, item: str, *, after: str | None = None) -> bool:
-        """Put restriction ``item`` into ``list_name``: last, or right after ``after``.
+    def _resolve_milter(self, spec: str, root: str | os.PathLike[str]) -> str:
+        from mailconf.postfix.milters import resolve_milter  # only the milter edits need it
+
+        queue_directory = self.get("queue_directory") or "/var/spool/postfix"
+        return resolve_milter(spec, os.fspath(root), queue_directory)
+
+    def add_restriction(
+        self, list_name: str, item: str, *, after: str | None = None, last: bool = False
+    ) -> bool:
+        """Put restriction ``item`` into ``list_name``: ``last`` (the default when ``after`` is
+        not given), or right after ``after``.
 
         "Last" means last among the live items: before an unconditional ``permit``/``reject``/
         ``defer``, since nothing after one is ever evaluated.  An absent list starts from its
@@ -483,6 +501,8 @@ class MainCf(Document):
         neither ``smtpd_relay_restrictions`` nor ``smtpd_recipient_restrictions`` with relay
         control (Postfix refuses to start then).  False when ``item`` is already in the list.
         """
+        if last and after is not None:
+            raise EditError("give after= or last=True, not both")
         wanted = normalize_item(item)
         if not wanted:
             raise EditError("cannot add an empty restriction")
@@ -547,26 +567,6 @@ class MainCf(Document):
             else:
                 lists[name] = [normalize_item(it.text) for it in self._items(name)]
         return lists
-
-    # ------------------------------------------------------------------ lint
-    def lint(self, master: MasterCf | None = None, root: str = "/") -> list[Finding]:
-        """Warnings and errors about this main.cf (never rewrites anything).
-
-        Codes: ``postfix.unknown-parameter`` (with a did-you-mean), ``postfix.duplicate``,
-        ``postfix.read-only``, ``postfix.dead-restriction``, ``postfix.policy-before-relay-check``,
-        ``postfix.no-relay-control`` (error: Postfix refuses to start), ``postfix.bad-macro``
-        (a ``$`` Postfix cannot expand: an error for a built-in parameter),
-        ``postfix.policy-service-missing`` (error: needs ``master``).
-
-        A name is known when it is built in, a per-service name of a master.cf service
-        (``policyd-spf_time_limit`` for a spawn service), a ``smtpd_restriction_classes`` name, or
-        referenced as ``$name`` by another value (that is what ``postconf`` accepts).  Without
-        ``master`` the per-service families cannot be checked: names ending in one of their
-        suffixes are then not reported.
-        """
-        from mailconf.postfix.lint import lint_main
-
-        return lint_main(self, master, root)
 
     def line_number(self, entry: Entry) -> int:
         return self.line_of(entry)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -33,9 +32,6 @@ from mailconf.postfix.lines import (
 )
 from mailconf.syntax import grammar
 from mailconf.syntax.document import Document, Entry, split_lines
-
-if TYPE_CHECKING:
-    from mailconf.findings import Finding
 
 SERVICE_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
 FIELD_NAMES = ("service", "type", "private", "unpriv", "chroot", "wakeup", "maxproc", "command")
@@ -273,6 +269,7 @@ def _column_of_field(text: str, index: int) -> int:
 class MasterCf(Document):
     kind = "postfix-master"
     entry_type = Service
+    linter = ("mailconf.postfix.lint", "lint_master")
 
     @property
     def services(self) -> list[Service]:
@@ -469,13 +466,14 @@ class MasterCf(Document):
             raise EditError(f"master.cf has no service {name}/{type}")
         return service
 
-    # ------------------------------------------------------------------ lint
-    def lint(self, root: str = "/") -> list[Finding]:
-        """Duplicated services, ``-o name = value`` written with blanks outside braces, and
-        ``-o`` names the Postfix under ``root`` does not know (:mod:`mailconf.postfix.lint`)."""
-        from mailconf.postfix.lint import lint_master
-
-        return lint_master(self, root)
+    # ------------------------------------------------------------------ protocol
+    def get(self, name: str) -> str | None:
+        """The service ``name`` (``smtp/inet``: service name and type) as master(8) uses it, the
+        last duplicate: its fields and arguments as ``postconf -M`` splits them, one blank
+        apart; None when there is no such service."""
+        service_name, slash, service_type = name.rpartition("/")
+        service = self.service(service_name, service_type) if slash else None
+        return " ".join(service.fields) if service is not None else None
 
 
 def _override_token(param: str, value: str, braced: bool) -> str:

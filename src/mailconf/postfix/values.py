@@ -21,7 +21,6 @@ import re
 import attrs
 
 from mailconf.errors import EditError
-from mailconf.milter.sockets import SocketError, parse_socket
 from mailconf.postfix.lines import split_braced, split_braced_spans, strip_braces
 
 LIST_SEPARATORS = ", \t\r\n"  # CHARS_COMMA_SP
@@ -260,6 +259,10 @@ def milter_socket_for_postfix(
     * A value already in Postfix's form (``inet:host:port``, a relative ``local:`` path) is
       returned unchanged.
     """
+    # Imported here: only a milter edit needs the milters' socket syntax, and a main.cf-only
+    # command (``mailconf get``) then loads nothing of the milter package.
+    from mailconf.milter.sockets import SocketError, parse_socket
+
     spec = daemon_socket.strip()
     try:
         socket = parse_socket(spec)

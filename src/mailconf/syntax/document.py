@@ -16,16 +16,22 @@ a value, fields) is computed by the kind's subclass on first access, not while p
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar, TypeVar
 
 import attrs
 
 from mailconf import fileio
 from mailconf.errors import ParseError
+from mailconf.findings import Finding
+from mailconf.syntax.parse import parse_single_entry, parse_text
+from mailconf.syntax.parse import split_lines as split_lines
 
 DocT = TypeVar("DocT", bound="Document")
+#: What :meth:`Document.set` accepts as a value: text, or a number or boolean the kind spells.
+Value = str | int | bool
 
 
 @attrs.define(eq=False)
@@ -62,17 +68,6 @@ class Entry:
         return self.text.endswith("\n")
 
 
-def split_lines(text: str) -> list[str]:
-    """Split on ``\\n`` only, keeping it: the daemons treat CR, VT and FF as ordinary characters."""
-    if not text:
-        return []
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
-
-
 @attrs.define(eq=False)
 class Document:
     """A parsed file that dumps back to exactly the text it came from."""
@@ -88,9 +83,22 @@ class Document:
     @classmethod
     def load(cls: type[DocT], path: str | os.PathLike[str]) -> DocT:
         """Read and parse ``path`` as this kind (the typed twin of :func:`mailconf.load`)."""
-        from mailconf.syntax.parse import parse_document
+        return cls.parse(fileio.read_text(path), os.fspath(path))
 
-        return parse_document(cls, fileio.read_text(path), os.fspath(path))
+    @classmethod
+    def parse(cls: type[DocT], text: str, path: str | None = None) -> DocT:
+        """Parse ``text`` as this kind (the typed twin of :func:`mailconf.parse`); ParseError for
+        what the daemon refuses, naming ``path`` when given."""
+        validates = cls.entry_type.validate is not Entry.validate
+        try:
+            header, entries, trailer = parse_text(
+                cls.kind, text, cls.entry_type, cls.explain_line, validates=validates
+            )
+        except ParseError as error:
+            if path is not None and error.path is None:
+                raise error.with_path(path) from None
+            raise
+        return cls(header=header, entries=entries, trailer=trailer, path=path)
 
     # ------------------------------------------------------------------ output
     def dump(self) -> str:
@@ -169,9 +177,9 @@ class Document:
     # ----------------------------------------------------------------- edits
     def parse_entry(self, text: str) -> Entry:
         """Parse ``text`` as one entry of this kind (with the file's line ending), or raise."""
-        from mailconf.syntax.parse import parse_single_entry
-
-        return parse_single_entry(type(self), self.terminate(text))
+        return parse_single_entry(
+            self.kind, self.terminate(text), self.entry_type, self.explain_line
+        )
 
     def terminate(self, line_text: str) -> str:
         """``line_text`` with every line ending in this file's line ending."""
@@ -272,6 +280,73 @@ class Document:
         else:
             self.header = _strip_one_newline(self.header)
 
+    # ------------------------------------------------------------- the kind's meaning
+    # The protocol every kind implements with its daemon's meaning, so that the CLI and the doctor
+    # handle any file without knowing its kind.
+
+    #: ``(module, function)`` of the kind's linter, ``function(doc, root) -> list[Finding]``.  The
+    #: lint module imports the model, so the model names its linter instead of importing it; it is
+    #: imported on first use, as :mod:`~mailconf.syntax.kinds` imports the models.  None: the
+    #: kind has nothing to check beyond what parsing refuses.
+    linter: ClassVar[tuple[str, str] | None] = None
+    #: How the kind writes ``True`` and ``False`` (:meth:`value_text`).
+    booleans: ClassVar[tuple[str, str]] = ("yes", "no")
+
+    def get(self, name: str) -> str | None:
+        """The value of ``name`` as the kind's daemon reads it; None when the file does not set
+        it.  What a name is belongs to the kind: a main.cf parameter, an option (ignoring case), a
+        master.cf service as ``name/type``, a table key (the daemon's first match), a variable."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what a name is")
+
+    def __contains__(self, name: object) -> bool:
+        """``name in doc``: the file sets ``name`` (:meth:`get` is not None)."""
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __getitem__(self, name: str) -> str:
+        """``doc[name]``: :meth:`get`, or KeyError when the file does not set ``name``."""
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def to_json(self) -> dict[str, object]:
+        """The file's meaning as JSON-ready data (what ``mailconf show`` prints)."""
+        raise NotImplementedError(f"{type(self).__name__} has no JSON form")
+
+    @classmethod
+    def explain_line(cls, line: str, column: int = 1) -> tuple[int, str]:
+        """Why ``line`` is no entry of this kind, the parser having stopped at ``column``:
+        ``(column, message)``, in the daemon's words where the kind knows them."""
+        return column, f"cannot parse this line as {cls.kind}"
+
+    def lint(self, root: str = "/") -> list[Finding]:
+        """What the daemon would refuse or do wrong (errors and warnings; nothing is rewritten).
+        Files the document names are looked up under ``root``; a finding without a file of its
+        own names this document's path."""
+        if self.linter is None:
+            return []
+        module, function = self.linter
+        check: Callable[[Document, str], list[Finding]] = getattr(
+            importlib.import_module(module), function
+        )
+        return [
+            finding
+            if finding.path is not None or self.path is None
+            else attrs.evolve(finding, path=self.path)
+            for finding in check(self, root)
+        ]
+
+    def value_text(self, value: Value) -> str:
+        """``value`` as the kind writes it: text as given, an integer in decimal, a boolean as the
+        kind's yes or no (``set("biff", False)`` writes ``biff = no``)."""
+        if isinstance(value, bool):
+            return self.booleans[0] if value else self.booleans[1]
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, str):
+            return value
+        raise TypeError(f"a value is text, an integer or a boolean, not {type(value).__name__}")
+
 
 def _strip_one_newline(text: str) -> str:
     if text.endswith("\r\n"):
@@ -279,12 +354,3 @@ def _strip_one_newline(text: str) -> str:
     if text.endswith("\n"):
         return text[:-1]
     return text
-
-
-def raise_entry_error(
-    doc_type: type[Document], entry: Entry, problem: tuple[int, int, str]
-) -> None:
-    offset, column, message = problem
-    lines = entry.physical_lines
-    source = lines[offset] if offset < len(lines) else (lines[-1] if lines else "")
-    raise ParseError(message, line=entry.lineno + offset, column=column, source_line=source)

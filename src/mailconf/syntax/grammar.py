@@ -105,23 +105,22 @@ def derive(grammar_name: str, terminal: str) -> tuple[str, str]:
 @functools.cache
 def terminal_definitions(grammar_name: str) -> dict[str, Any]:
     """The terminal definitions of one grammar file as Lark reads them (trees, references
-    resolved).  A kind's file comes from its parser, which parsing has built anyway; a shared
-    file (``dataset_lines``, ``postfix_lines``) is loaded alone, without building a parser."""
-    if grammar_name in _kinds():
+    resolved).  A kind's file (the one with a ``start`` rule) comes from its parser, which
+    parsing has built anyway; a shared file (``dataset_lines``, ``postfix_lines``) is loaded
+    alone, without building a parser."""
+    path = grammar_path(grammar_name)
+    text = path.read_text(encoding="utf-8")
+    if _START_RULE.search(text):
         loaded: Any = parser(grammar_name).grammar
     else:
         from lark.load_grammar import load_grammar
 
         load: Any = load_grammar  # untyped in Lark
-        path = grammar_path(grammar_name)
-        loaded, _ = load(path.read_text(encoding="utf-8"), str(path), [], False)
+        loaded, _ = load(text, str(path), [], False)
     return {str(name): tree for name, (tree, _) in loaded.term_defs}
 
 
-def _kinds() -> tuple[str, ...]:
-    from mailconf.syntax.kinds import KINDS
-
-    return KINDS
+_START_RULE = re.compile(r"^start\s*:", re.MULTILINE)
 
 
 def _compile(node: Any, names: dict[int, str]) -> tuple[Pattern, str]:

@@ -74,9 +74,7 @@ def infer_kind(path: str | os.PathLike[str]) -> str:
 def parse_kind(text: str, kind: str, *, path: str | None = None) -> Document:
     """Parse ``text`` as a file of ``kind`` (what :func:`mailconf.parse` does, for the layers
     below the facade: nothing inside the package imports ``mailconf`` itself)."""
-    from mailconf.syntax.parse import parse_document
-
-    return parse_document(document_type(kind), text, path)
+    return document_type(kind).parse(text, path)
 
 
 def load_file(path: str | os.PathLike[str], kind: str | None = None) -> Document:

@@ -2,39 +2,65 @@
 
 Errors come out as :class:`~mailconf.errors.ParseError` with the daemon's notion of position, never
 as a Lark exception: Lark's errors are turned into ours here, in one place.
+
+The driver knows the grammars and the line rule, not the tree it fills: a kind's
+:class:`~mailconf.syntax.document.Document` calls it with its entry type and its way of explaining
+a line the daemon refuses (:meth:`~mailconf.syntax.document.Document.parse`), so the tree is built
+above the driver and the driver never imports it.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from mailconf.errors import ParseError
 from mailconf.syntax import grammar
-from mailconf.syntax.document import Document, Entry, raise_entry_error, split_lines
-
-DocT = TypeVar("DocT", bound=Document)
 
 
-def parse_document(doc_type: type[DocT], text: str, path: str | None = None) -> DocT:
-    """Parse ``text`` as ``doc_type``'s kind; bad input raises ParseError, never anything else."""
-    try:
-        return _parse(doc_type, text, path)
-    except ParseError as error:
-        if path is not None and error.path is None:
-            raise error.with_path(path) from None
-        raise
+class ParsedEntry(Protocol):
+    """What the driver needs of an entry (:class:`~mailconf.syntax.document.Entry` is one)."""
+
+    text: str
+    lineno: int
+
+    def validate(self) -> tuple[int, int, str] | None: ...
 
 
-def _parse(doc_type: type[DocT], text: str, path: str | None) -> DocT:
-    kind = doc_type.kind
-    tokens = _tokens(kind, text, doc_type)
+EntryT = TypeVar("EntryT", bound=ParsedEntry)
+#: Makes an entry from ``(leading trivia, own text, line number)``.
+MakeEntry = Callable[[str, str, int], EntryT]
+#: ``(source line, column) -> (column, message)``: why the daemon refuses a line, in its terms.
+Explain = Callable[[str, int], tuple[int, str]]
+
+
+def split_lines(text: str) -> list[str]:
+    """Split on ``\\n`` only, keeping it: the daemons treat CR, VT and FF as ordinary characters."""
+    if not text:
+        return []
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def parse_text(
+    kind: str,
+    text: str,
+    make_entry: MakeEntry[EntryT],
+    explain: Explain,
+    *,
+    validates: bool = True,
+) -> tuple[str, list[EntryT], str]:
+    """``(header, entries, trailer)`` of ``text`` read as ``kind``; bad input raises ParseError,
+    never anything else.  ``validates``: call each entry's ``validate()`` (kinds whose grammar
+    says everything, the tables, skip it: 100,000 rows add up)."""
+    tokens = _tokens(kind, text, explain)
     unit = grammar.unit_pattern(kind)
-    make_entry = doc_type.entry_type
-    # Kinds whose grammar says everything (tables) skip the per-entry call: 100,000 rows add up.
-    validates = make_entry.validate is not Entry.validate
 
     header_parts: list[str] = []
-    entries: list[Entry] = []
+    entries: list[EntryT] = []
     pending = ""  # trivia waiting for its owner (the next entry, or the trailer)
     line = 1
     for token_type, value in tokens:
@@ -54,7 +80,7 @@ def _parse(doc_type: type[DocT], text: str, path: str | None) -> DocT:
                 if validates:
                     problem = entry.validate()
                     if problem is not None:
-                        raise_entry_error(doc_type, entry, problem)
+                        raise entry_error(entry, problem)
                 entries.append(entry)
                 pending = ""
                 line += own.count("\n")
@@ -65,8 +91,7 @@ def _parse(doc_type: type[DocT], text: str, path: str | None) -> DocT:
             pending = ""
         else:
             pending += value
-    doc = doc_type(header="".join(header_parts), entries=entries, trailer=pending, path=path)
-    return doc
+    return "".join(header_parts), entries, pending
 
 
 def split_header(trivia: str) -> tuple[str, str]:
@@ -84,7 +109,7 @@ def split_header(trivia: str) -> tuple[str, str]:
     return header, trivia[len(header) :]
 
 
-def _tokens(kind: str, text: str, doc_type: type[Document]) -> list[tuple[str, str]]:
+def _tokens(kind: str, text: str, explain: Explain) -> list[tuple[str, str]]:
     import lark
 
     if not text:
@@ -92,49 +117,50 @@ def _tokens(kind: str, text: str, doc_type: type[Document]) -> list[tuple[str, s
     try:
         tree = grammar.parser(kind).parse(text, start="start")
     except lark.exceptions.UnexpectedCharacters as error:
-        raise _character_error(doc_type, text, error.pos_in_stream or 0) from None
+        raise _character_error(explain, text, error.pos_in_stream or 0) from None
     except lark.exceptions.UnexpectedInput as error:  # pragma: no cover - flat grammars
         raise ParseError(f"unexpected input ({type(error).__name__})", line=1, column=1) from None
     return [(token.type, str(token)) for token in tree.children if isinstance(token, lark.Token)]
 
 
-def _character_error(doc_type: type[Document], text: str, position: int) -> ParseError:
+def _character_error(explain: Explain, text: str, position: int) -> ParseError:
     """A lexer failure at ``position``: describe the line the way the kind's daemon would."""
     line_start = text.rfind("\n", 0, position) + 1
     line_end = text.find("\n", position)
     source_line = text[line_start : line_end + 1 if line_end >= 0 else len(text)]
     line = text.count("\n", 0, line_start) + 1
-    column, message = explain_line(doc_type, source_line, position - line_start + 1)
+    column, message = explain(source_line, position - line_start + 1)
     return ParseError(message, line=line, column=column, source_line=source_line)
 
 
-def explain_line(doc_type: type[Document], source_line: str, column: int) -> tuple[int, str]:
-    explain = getattr(doc_type, "explain_line", None)
-    if explain is not None:
-        result: tuple[int, str] = explain(source_line)
-        return result
-    return column, f"cannot parse this line as {doc_type.kind}"
-
-
-def parse_single_entry(doc_type: type[Document], text: str) -> Entry:
+def parse_single_entry(
+    kind: str, text: str, make_entry: MakeEntry[EntryT], explain: Explain
+) -> EntryT:
     """Parse text that must be exactly one entry (used by edits to validate what they insert)."""
     import lark
 
-    kind = doc_type.kind
     try:
         grammar.parser(kind).parse(text, start="entry")
     except lark.exceptions.UnexpectedInput as error:
         position = getattr(error, "pos_in_stream", 0) or 0
         if isinstance(error, lark.exceptions.UnexpectedCharacters):
-            raise _character_error(doc_type, text, position) from None
+            raise _character_error(explain, text, position) from None
         raise ParseError(
             f"not a single {kind} entry",
             line=1,
             column=1,
             source_line=split_lines(text)[0] if text else "",
         ) from None
-    entry = doc_type.entry_type("", text, 0)
+    entry = make_entry("", text, 0)
     problem = entry.validate()
     if problem is not None:
-        raise_entry_error(doc_type, entry, problem)
+        raise entry_error(entry, problem)
     return entry
+
+
+def entry_error(entry: ParsedEntry, problem: tuple[int, int, str]) -> ParseError:
+    """The error for an entry its kind refuses: ``problem`` is ``validate()``'s answer."""
+    offset, column, message = problem
+    lines = split_lines(entry.text)
+    source = lines[offset] if offset < len(lines) else (lines[-1] if lines else "")
+    return ParseError(message, line=entry.lineno + offset, column=column, source_line=source)

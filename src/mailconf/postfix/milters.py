@@ -1,0 +1,73 @@
+"""The milters main.cf names, as a person names them: ``opendkim`` and ``opendmarc`` stand for the
+socket that daemon listens on, written the way Postfix must name it.
+
+One function serves both doors, ``MainCf.add_milter("opendkim", root=...)`` and ``mailconf edit
+--add-milter opendkim``, so the two cannot disagree; the doctor reads the same two settings when
+it compares smtpd_milters with the milters' sockets.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from mailconf import fileio
+from mailconf.errors import EditError, ReadError
+from mailconf.postfix.values import milter_socket_for_postfix
+from mailconf.syntax.document import Document
+from mailconf.walk import walk
+
+DocT = TypeVar("DocT", bound=Document)
+
+#: The milters known by name.
+DAEMONS = ("opendkim", "opendmarc")
+
+
+def resolve_milter(spec: str, root: str, queue_directory: str) -> str:
+    """``spec`` itself, unless it names a daemon (``opendkim``, ``opendmarc``): then the socket
+    that daemon listens on under ``root``, as Postfix with ``queue_directory`` must name it
+    (EditError when the daemon has no socket, or one Postfix cannot reach)."""
+    if spec not in DAEMONS:
+        return spec
+    socket = daemon_socket(spec, root)
+    if socket is None:
+        raise EditError(
+            f"no Socket for {spec} under {root} (/etc/{spec}.conf, /etc/default/{spec}); "
+            "give the milter as a socket spec instead"
+        )
+    return milter_socket_for_postfix(socket, queue_directory)
+
+
+def daemon_socket(daemon: str, root: str) -> str | None:
+    """The socket ``daemon`` listens on under ``root``: its conf file's ``Socket``, else
+    ``/etc/default/DAEMON``'s ``SOCKET`` expanded as Debian's init script expands it (the script
+    passes ``SOCKET`` only when the conf file has none).  None when neither sets one."""
+    # The milters' models are imported here: a main.cf edit naming a socket does not need them.
+    from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
+    from mailconf.milter.shellvars import ShellVars, init_script_environment
+
+    conf_type = OpenDkimConf if daemon == "opendkim" else OpenDmarcConf
+    conf = _load_under(root, f"/etc/{daemon}.conf", conf_type)
+    socket = conf.get("Socket") if conf is not None else None
+    if socket:
+        return socket
+    defaults = _load_under(root, f"/etc/default/{daemon}", ShellVars)
+    if defaults is None:
+        return None
+    return defaults.get("SOCKET", expand=True, environment=init_script_environment(daemon)) or None
+
+
+def _load_under(root: str, system_path: str, doc_type: type[DocT]) -> DocT | None:
+    """The file ``system_path`` under ``root`` parsed as ``doc_type``; None when it does not
+    exist.  The path is walked below the root (:mod:`mailconf.walk`): a symlink leading out of
+    it, or owned by a daemon account, is refused rather than followed."""
+    real_root = os.path.realpath(root)
+    host = system_path if real_root == "/" else real_root + system_path
+    try:
+        with walk(host, shown=system_path, within=real_root) as place:
+            data = place.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ReadError.from_os_error(host, error) from None
+    return doc_type.parse(fileio.decode(data), host)
