@@ -91,9 +91,7 @@ def test_every_module_has_a_layer() -> None:
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m != FACADE))
 def test_imports_point_down_and_never_at_the_facade(module: str) -> None:
     upward = [
-        target
-        for target in GRAPH[module]
-        if target == FACADE or _layer(target) > _layer(module)
+        target for target in GRAPH[module] if target == FACADE or _layer(target) > _layer(module)
     ]
     assert upward == [], f"{module} imports upward: {upward}"
 
