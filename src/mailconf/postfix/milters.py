@@ -14,8 +14,8 @@ from typing import TypeVar
 from mailconf import fileio
 from mailconf.errors import EditError, ReadError
 from mailconf.postfix.values import milter_socket_for_postfix
+from mailconf.rootpath import host_path, walk_under
 from mailconf.syntax.document import Document
-from mailconf.walk import walk
 
 DocT = TypeVar("DocT", bound=Document)
 
@@ -39,32 +39,30 @@ def resolve_milter(spec: str, root: str, queue_directory: str) -> str:
 
 
 def daemon_socket(daemon: str, root: str) -> str | None:
-    """The socket ``daemon`` listens on under ``root``: its conf file's ``Socket``, else
-    ``/etc/default/DAEMON``'s ``SOCKET`` expanded as Debian's init script expands it (the script
-    passes ``SOCKET`` only when the conf file has none).  None when neither sets one."""
+    """The socket ``daemon`` listens on under ``root``, by the one rule of
+    :func:`mailconf.milter.sockets.socket_settings` (its conf file's ``Socket``, else
+    ``/etc/default/DAEMON``'s ``SOCKET`` as Debian's init script expands it).  None when neither
+    sets one."""
     # The milters' models are imported here: a main.cf edit naming a socket does not need them.
     from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
-    from mailconf.milter.shellvars import ShellVars, init_script_environment
+    from mailconf.milter.shellvars import ShellVars
+    from mailconf.milter.sockets import socket_settings
 
     conf_type = OpenDkimConf if daemon == "opendkim" else OpenDmarcConf
     conf = _load_under(root, f"/etc/{daemon}.conf", conf_type)
-    socket = conf.get("Socket") if conf is not None else None
-    if socket:
-        return socket
     defaults = _load_under(root, f"/etc/default/{daemon}", ShellVars)
-    if defaults is None:
-        return None
-    return defaults.get("SOCKET", expand=True, environment=init_script_environment(daemon)) or None
+    found = socket_settings(daemon, conf, defaults)
+    return found[0].spec if found else None
 
 
 def _load_under(root: str, system_path: str, doc_type: type[DocT]) -> DocT | None:
     """The file ``system_path`` under ``root`` parsed as ``doc_type``; None when it does not
-    exist.  The path is walked below the root (:mod:`mailconf.walk`): a symlink leading out of
-    it, or owned by a daemon account, is refused rather than followed."""
+    exist.  The path is walked below the root (:func:`mailconf.rootpath.walk_under`): a symlink
+    leading out of it, or owned by a daemon account, is refused rather than followed."""
     real_root = os.path.realpath(root)
-    host = system_path if real_root == "/" else real_root + system_path
+    host = host_path(real_root, system_path)
     try:
-        with walk(host, shown=system_path, within=real_root) as place:
+        with walk_under(real_root, system_path) as place:
             data = place.read_bytes()
     except FileNotFoundError:
         return None
