@@ -188,9 +188,11 @@ class MilterConf(Document):
         return True
 
     def unset(self, name: str) -> bool:
-        """Remove every occurrence of ``name`` (the comments above them stay); False if absent."""
+        """Remove every occurrence of ``name`` with the comment lines directly above it (a
+        heading above a blank line stays: :func:`~mailconf.syntax.document.split_owned`); False
+        if absent."""
         found = self.occurrences(name)
-        self.remove_each(found, keep_comments=True)
+        self.remove_each(found)
         return bool(found)
 
     # ----------------------------------------------------------------- checking

@@ -184,9 +184,10 @@ class ShellVars(Document):
         return True
 
     def unset(self, name: str) -> bool:
-        """Remove every assignment to ``name`` (comments above them stay); False if none."""
+        """Remove every assignment to ``name`` with the comment lines directly above it (a heading
+        above a blank line stays); False if none."""
         found = self._assignments(name)
-        self.remove_each(found, keep_comments=True)
+        self.remove_each(found)
         return bool(found)
 
 

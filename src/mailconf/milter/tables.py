@@ -250,12 +250,12 @@ class KeyTable(DataSet):
 
     def set_key(self, domain: str, selector: str, keypath: str, keyname: str | None = None) -> bool:
         """Make ``keyname domain:selector:keypath`` the only row named ``keyname`` (False when it
-        already is).  OpenDKIM uses the first row of a name, so later ones are stale and go (their
-        comments stay): unlike :meth:`add_key`, which leaves them."""
+        already is).  OpenDKIM uses the first row of a name, so later ones are stale and go (with
+        the comment lines directly above them): unlike :meth:`add_key`, which leaves them."""
         changed = self.add_key(domain, selector, keypath, keyname)
         name = keyname or f"{selector}._domainkey.{domain}"
         for extra in self._find(name)[1:]:
-            self.remove(extra, keep_comments=True)
+            self.remove(extra)
             changed = True
         return changed
 
@@ -387,14 +387,14 @@ class HostList(DataSet):
             return False
         if right in self.hosts:
             for row in rows:
-                self.remove(row, keep_comments=True)
+                self.remove(row)
             return True
         text = rows[0].text
         indent = text[: len(text) - len(text.lstrip(CSPACE))]
         rest = text.lstrip(CSPACE)[len(wrong) :].rstrip("\r\n")
         self.replace(rows[0], indent + right + rest)
         for row in rows[1:]:
-            self.remove(row, keep_comments=True)
+            self.remove(row)
         return True
 
 

@@ -223,39 +223,49 @@ class Document:
         self.entries[index] = new
         return new
 
-    def remove(self, entry: Entry, *, keep_comments: bool = False) -> None:
-        """Remove ``entry``; with ``keep_comments`` its leading comments stay (given to the next
-        entry or the trailer)."""
-        self.remove_each([entry], keep_comments=keep_comments)
+    def remove(self, entry: Entry) -> None:
+        """Remove ``entry`` with the comment lines it owns (see :func:`split_owned`); the rest of
+        the trivia above it (a heading above a blank line) stays, given to the next entry or the
+        trailer."""
+        self.remove_each([entry])
 
-    def remove_each(self, entries: Sequence[Entry], *, keep_comments: bool = False) -> None:
+    def remove_each(self, entries: Sequence[Entry]) -> None:
         """Remove every entry of ``entries`` in one pass over the document: the same result as
         calling :meth:`remove` for each in turn, without a scan and a list shift for each."""
-        self.detach(entries, keep_comments=keep_comments)
+        self._take_out({entry: "" for entry in entries}, owned=True)
         if not all(entry.ends_with_newline for entry in entries):
             # The removed entry was the unterminated last line: the new last line loses its newline.
             self._unterminate_last_line()
 
-    def detach(self, entries: Sequence[Entry], *, keep_comments: bool) -> None:
-        """Take ``entries`` out of the document in one pass.  With ``keep_comments`` each one's
-        leading trivia goes to the next entry that stays (or the trailer), in file order, as
-        removing them one by one would do; the line ending of the file is not touched."""
-        doomed = set(entries)
-        if not doomed.issubset(self.entries):
+    def demote(self, changes: Sequence[tuple[Entry, str]]) -> None:
+        """Turn each entry into trivia ``text`` (commented-out lines) in one pass: they stay where
+        the entry was, with every comment above it, in front of the next entry."""
+        self._take_out(dict(changes), owned=False)
+
+    def _take_out(self, doomed: dict[Entry, str], *, owned: bool) -> None:
+        """Take the keys of ``doomed`` out of the document, leaving the trivia its value says in
+        their place.  With ``owned`` the comment lines each one owns go with it; without, all its
+        leading trivia stays.  What stays joins the next entry that stays (or the trailer)."""
+        if not doomed.keys() <= set(self.entries):
             raise ValueError("entry is not in this document")
         kept: list[Entry] = []
-        carried: list[str] = []
+        carried: list[str] = []  # pieces of trivia, joined once: many removals stay linear
         for entry in self.entries:
             if entry in doomed:
-                if keep_comments:
-                    carried.append(entry.leading)
+                leading = split_owned(entry.leading)[0] if owned else entry.leading
+                _add_trivia(carried, leading)
+                _add_trivia(carried, doomed[entry])
                 continue
             if carried:
-                entry.leading = "".join(carried) + entry.leading
+                _add_trivia(carried, entry.leading)
+                entry.leading = "".join(carried)
                 carried.clear()
             kept.append(entry)
         self.entries[:] = kept
-        self.trailer = "".join(carried) + self.trailer
+        rest = "".join(carried)
+        if owned:
+            rest = _drop_final_blank_lines(rest)
+        self.trailer = join_trivia(rest, self.trailer)
 
     def _terminate_last_line(self) -> None:
         if self.entries:
@@ -278,6 +288,65 @@ def _strip_one_newline(text: str) -> str:
     if text.endswith("\n"):
         return text[:-1]
     return text
+
+
+BLANKS = " \t\n\v\f\r"
+"""What makes a line blank: C's ``isspace()`` in the C locale, which every daemon reads with."""
+
+
+def is_blank(line: str) -> bool:
+    return not line.strip(BLANKS)
+
+
+def split_owned(trivia: str) -> tuple[str, str]:
+    """Split the trivia above an entry into ``(kept, owned)``: the one rule of comment ownership.
+
+    The comment lines directly above an entry (no blank line between) are ``owned``: they describe
+    it and go with it when it is removed.  Everything up to and including the last blank line above
+    them is ``kept``: a section heading, or the file's introduction above the first entry (LibCST's
+    rule for the module header), which removing the entry must not remove.
+    """
+    lines = split_lines(trivia)
+    cut = len(lines)
+    while cut > 0 and not is_blank(lines[cut - 1]):
+        cut -= 1
+    kept = "".join(lines[:cut])
+    return kept, trivia[len(kept) :]
+
+
+def join_trivia(above: str, below: str) -> str:
+    """``above`` followed by ``below`` without doubling the blank line between them: where an
+    entry was removed from between two blank lines, one blank line remains, not two."""
+    pieces = [above] if above else []
+    _add_trivia(pieces, below)
+    return "".join(pieces)
+
+
+def _add_trivia(pieces: list[str], trivia: str) -> None:
+    """Append ``trivia`` to ``pieces`` as :func:`join_trivia` joins (looking at one line on each
+    side only, so that a long run of removals stays linear)."""
+    if not trivia:
+        return
+    if pieces and is_blank(_first_line(trivia)):
+        last = _last_line(pieces[-1])
+        if is_blank(last):
+            pieces[-1] = pieces[-1][: len(pieces[-1]) - len(last)]
+    pieces.append(trivia)
+
+
+def _first_line(text: str) -> str:
+    return text[: text.find("\n") + 1 or len(text)]
+
+
+def _last_line(text: str) -> str:
+    return text[text.rfind("\n", 0, len(text) - 1) + 1 :]
+
+
+def _drop_final_blank_lines(trivia: str) -> str:
+    lines = split_lines(trivia)
+    while lines and is_blank(lines[-1]):
+        lines.pop()
+    return "".join(lines)
 
 
 def raise_entry_error(

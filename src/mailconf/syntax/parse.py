@@ -10,7 +10,13 @@ from typing import TypeVar
 
 from mailconf.errors import ParseError
 from mailconf.syntax import grammar
-from mailconf.syntax.document import Document, Entry, raise_entry_error, split_lines
+from mailconf.syntax.document import (
+    Document,
+    Entry,
+    raise_entry_error,
+    split_lines,
+    split_owned,
+)
 
 DocT = TypeVar("DocT", bound=Document)
 
@@ -46,7 +52,8 @@ def _parse(doc_type: type[DocT], text: str, path: str | None) -> DocT:
                     raise AssertionError("grammar run and unit disagree")
                 position = match.end()
                 if not entries:
-                    header, pending = split_header(pending)
+                    # The first entry owns only its comments: the file's introduction is the header.
+                    header, pending = split_owned(pending)
                     header_parts.append(header)
                     line += header.count("\n")
                 line += pending.count("\n")
@@ -67,21 +74,6 @@ def _parse(doc_type: type[DocT], text: str, path: str | None) -> DocT:
             pending += value
     doc = doc_type(header="".join(header_parts), entries=entries, trailer=pending, path=path)
     return doc
-
-
-def split_header(trivia: str) -> tuple[str, str]:
-    """Split the trivia above the first entry into the file's header and the entry's own comments.
-
-    The comment lines directly above the first entry belong to it; everything up to and including
-    the last blank line above them is the file's header (LibCST's module header rule), so removing
-    the first entry does not remove the file's introduction.
-    """
-    lines = split_lines(trivia)
-    cut = len(lines)
-    while cut > 0 and lines[cut - 1].strip():
-        cut -= 1
-    header = "".join(lines[:cut])
-    return header, trivia[len(header) :]
 
 
 def _tokens(kind: str, text: str, doc_type: type[Document]) -> list[tuple[str, str]]:
