@@ -17,7 +17,7 @@ from mailconf.syntax.document import Document
 from mailconf.syntax.parts import GrammarEntry
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Command(GrammarEntry):
     """One shell command line; usually ``NAME=value``: the parts the grammar's ``COMMAND`` names
     (indent, export, name, equals, value, rest for an assignment; words for another command)."""

@@ -112,7 +112,7 @@ def read_only_parameters(root: str | os.PathLike[str] = "/") -> frozenset[str]:
     return parameter_table(root).read_only
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Parameter(GrammarEntry):
     """``name = value``: the parts the grammar's ``PARAMETER`` names on the entry's logical line
     (name, before, equals, after, value, trailing); the value is what ``split_nameval()`` gives
@@ -281,9 +281,14 @@ class MainCf(Document):
             else ""
             for entry, _ in changes
         ]
-        for new, comments in zip(self.replace_each(changes), moved, strict=True):
-            if comments:
-                new.leading += comments if comments.endswith("\n") else comments + self.newline
+        replaced = zip(self.replace_each(changes), moved, strict=True)
+        self.add_above_each(
+            [
+                (new, comments if comments.endswith("\n") else comments + self.newline)
+                for new, comments in replaced
+                if comments
+            ]
+        )
 
     def unset(self, name: str) -> bool:
         """Remove every occurrence of ``name`` (like ``postconf -X``) with the comment lines it

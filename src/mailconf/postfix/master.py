@@ -58,7 +58,7 @@ class Override:
     braced: bool
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Service(Entry):
     """One master.cf entry: seven fields, a command and its arguments."""
 

@@ -28,9 +28,15 @@ from mailconf.errors import ParseError
 DocT = TypeVar("DocT", bound="Document")
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Entry:
     """One logical entry: a main.cf parameter, a master.cf service, an option, a table row.
+
+    Entries are frozen: what a kind derives from the text (a name, a value, fields) is computed
+    once and stays true, because the text never changes.  An edit builds a new entry
+    (``attrs.evolve``) and the document swaps it in (:meth:`Document.replace`, :meth:`~Document.
+    insert`, :meth:`~Document.remove`...), checking it as it does a parsed one.  Entries compare
+    and hash by identity: a document holds each object once.
 
     ``lineno`` is the 1-based line of the entry's first own line in the parsed source; it is 0 for
     entries created by an edit (use :meth:`Document.line_of` after edits).
@@ -184,7 +190,8 @@ class Document:
         at_end = index >= len(self.entries)
         if at_end and not self.trailer and not self.ends_with_newline:
             self._terminate_last_line()
-            entry.text = entry.text.rstrip("\r\n") if entry.text.endswith("\n") else entry.text
+            if entry.text.endswith("\n"):
+                entry = attrs.evolve(entry, text=entry.text.rstrip("\r\n"))
         self.entries.insert(index, entry)
         return entry
 
@@ -209,19 +216,30 @@ class Document:
             model = parsed.get(new_text)
             if model is None:
                 model = parsed[new_text] = self.parse_entry(new_text)
-            replaced.append(self._put(positions[old], type(model)("", model.text, 0)))
+            replaced.append(self._put(positions[old], model))  # each put makes its own copy
         return replaced
 
     def _put(self, index: int, new: Entry) -> Entry:
         """``new`` in the place of the entry at ``index``, with its comments, its line number and
-        its final-newline style."""
+        its final-newline style (a new object, even when ``new`` is already one)."""
         old = self.entries[index]
-        if not old.ends_with_newline:
-            new.text = new.text.rstrip("\r\n")
-        new.leading = old.leading
-        new.lineno = old.lineno
+        text = new.text if old.ends_with_newline else new.text.rstrip("\r\n")
+        new = attrs.evolve(new, leading=old.leading, text=text, lineno=old.lineno)
         self.entries[index] = new
         return new
+
+    def add_above_each(self, changes: Sequence[tuple[Entry, str]]) -> list[Entry]:
+        """Add trivia lines (``comments``, whole lines) at the end of each entry's leading
+        trivia, directly above its own lines, in one pass; returns the new entries in order."""
+        positions = self.positions()
+        added = []
+        for old, comments in changes:
+            if old not in positions:
+                raise ValueError("entry is not in this document")
+            new = attrs.evolve(old, leading=old.leading + comments)
+            self.entries[positions[old]] = new
+            added.append(new)
+        return added
 
     def remove(self, entry: Entry) -> None:
         """Remove ``entry`` with the comment lines it owns (see :func:`split_owned`); the rest of
@@ -258,8 +276,10 @@ class Document:
                 continue
             if carried:
                 _add_trivia(carried, entry.leading)
-                entry.leading = "".join(carried)
+                leading = "".join(carried)
                 carried.clear()
+                if leading != entry.leading:
+                    entry = attrs.evolve(entry, leading=leading)
             kept.append(entry)
         self.entries[:] = kept
         rest = "".join(carried)
@@ -269,7 +289,8 @@ class Document:
 
     def _terminate_last_line(self) -> None:
         if self.entries:
-            self.entries[-1].text += self.newline
+            last = self.entries[-1]
+            self.entries[-1] = attrs.evolve(last, text=last.text + self.newline)
         else:
             self.header += self.newline if self.header else ""
 
@@ -277,7 +298,8 @@ class Document:
         if self.trailer:
             self.trailer = _strip_one_newline(self.trailer)
         elif self.entries:
-            self.entries[-1].text = _strip_one_newline(self.entries[-1].text)
+            last = self.entries[-1]
+            self.entries[-1] = attrs.evolve(last, text=_strip_one_newline(last.text))
         else:
             self.header = _strip_one_newline(self.header)
 
