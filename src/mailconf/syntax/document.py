@@ -3,15 +3,18 @@
 A :class:`Document` is a header, a list of :class:`Entry` objects and a trailer.  Every byte of the
 file lives in exactly one of them, so ``dump()`` is a concatenation and edits move whole entries:
 
-* an entry owns the trivia (comment and blank lines) directly above it, since the previous entry
-  (``leading``), and its own physical lines (``text``), including comment lines inside a continued
-  Postfix value;
-* the document header owns what comes before the first entry up to the last blank line (and
-  Postfix's orphan continuation lines); the trailer owns what follows the last entry.
+* an entry holds the trivia (comment and blank lines) since the previous entry (``leading``) and
+  its own physical lines (``text``), including comment lines inside a continued Postfix value;
+* the document header holds what comes before the first entry up to the last blank line (and
+  Postfix's orphan continuation lines); the trailer holds what follows the last entry.
 
-This is LibCST's rule of one owner per comment: deleting an entry takes its comments with it and
-inserting one never steals a neighbour's.  Entries are cheap: structure inside an entry (a name,
-a value, fields) is computed by the kind's subclass on first access, not while parsing.
+Who *owns* a comment is one rule for every kind, :func:`split_owned` (LibCST's): the comment lines
+directly above an entry are its own and go when it is removed; a heading above a blank line stays,
+and inserting an entry never steals a neighbour's comments.
+
+Entries are cheap and frozen: structure inside an entry (a name, a value, fields) is computed by
+the kind's subclass on first access, not while parsing, and stays true since the text cannot
+change.
 """
 
 from __future__ import annotations
@@ -285,7 +288,7 @@ class Document:
         rest = "".join(carried)
         if owned:
             rest = _drop_final_blank_lines(rest)
-        self.trailer = join_trivia(rest, self.trailer)
+        self.trailer = _join_trivia(rest, self.trailer)
 
     def _terminate_last_line(self) -> None:
         if self.entries:
@@ -312,12 +315,12 @@ def _strip_one_newline(text: str) -> str:
     return text
 
 
-BLANKS = " \t\n\v\f\r"
+_BLANKS = " \t\n\v\f\r"
 """What makes a line blank: C's ``isspace()`` in the C locale, which every daemon reads with."""
 
 
-def is_blank(line: str) -> bool:
-    return not line.strip(BLANKS)
+def _is_blank(line: str) -> bool:
+    return not line.strip(_BLANKS)
 
 
 def split_owned(trivia: str) -> tuple[str, str]:
@@ -330,13 +333,13 @@ def split_owned(trivia: str) -> tuple[str, str]:
     """
     lines = split_lines(trivia)
     cut = len(lines)
-    while cut > 0 and not is_blank(lines[cut - 1]):
+    while cut > 0 and not _is_blank(lines[cut - 1]):
         cut -= 1
     kept = "".join(lines[:cut])
     return kept, trivia[len(kept) :]
 
 
-def join_trivia(above: str, below: str) -> str:
+def _join_trivia(above: str, below: str) -> str:
     """``above`` followed by ``below`` without doubling the blank line between them: where an
     entry was removed from between two blank lines, one blank line remains, not two."""
     pieces = [above] if above else []
@@ -345,13 +348,13 @@ def join_trivia(above: str, below: str) -> str:
 
 
 def _add_trivia(pieces: list[str], trivia: str) -> None:
-    """Append ``trivia`` to ``pieces`` as :func:`join_trivia` joins (looking at one line on each
+    """Append ``trivia`` to ``pieces`` as :func:`_join_trivia` joins (looking at one line on each
     side only, so that a long run of removals stays linear)."""
     if not trivia:
         return
-    if pieces and is_blank(_first_line(trivia)):
+    if pieces and _is_blank(_first_line(trivia)):
         last = _last_line(pieces[-1])
-        if is_blank(last):
+        if _is_blank(last):
             pieces[-1] = pieces[-1][: len(pieces[-1]) - len(last)]
     pieces.append(trivia)
 
@@ -366,7 +369,7 @@ def _last_line(text: str) -> str:
 
 def _drop_final_blank_lines(trivia: str) -> str:
     lines = split_lines(trivia)
-    while lines and is_blank(lines[-1]):
+    while lines and _is_blank(lines[-1]):
         lines.pop()
     return "".join(lines)
 
