@@ -29,6 +29,7 @@ from mailconf import fileio
 from mailconf.errors import ParseError
 
 DocT = TypeVar("DocT", bound="Document")
+EntryT = TypeVar("EntryT", bound="Entry")
 
 
 @attrs.frozen(eq=False)
@@ -49,6 +50,17 @@ class Entry:
     text: str
     lineno: int = 0
 
+    @classmethod
+    def parsed(cls: type[EntryT], leading: str, text: str, lineno: int) -> EntryT:
+        """``cls(leading, text, lineno)`` for the parser, without attrs' frozen ``__init__``
+        (which sets each slot through ``object.__setattr__``): the same object, built twice as
+        fast, which a 100,000-row table notices.  Entries declare no other fields."""
+        entry = _new(cls)
+        _set_leading(entry, leading)
+        _set_text(entry, text)
+        _set_lineno(entry, lineno)
+        return entry
+
     def validate(self) -> tuple[int, int, str] | None:
         """``(line offset, column, message)`` when the daemon would refuse this entry, else None.
 
@@ -68,6 +80,12 @@ class Entry:
     @property
     def ends_with_newline(self) -> bool:
         return self.text.endswith("\n")
+
+
+_new = object.__new__
+_set_leading = Entry.__dict__["leading"].__set__  # the slots' own setters
+_set_text = Entry.__dict__["text"].__set__
+_set_lineno = Entry.__dict__["lineno"].__set__
 
 
 def split_lines(text: str) -> list[str]:

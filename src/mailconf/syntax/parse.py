@@ -35,9 +35,9 @@ def _parse(doc_type: type[DocT], text: str, path: str | None) -> DocT:
     kind = doc_type.kind
     tokens = _tokens(kind, text, doc_type)
     unit = grammar.unit_pattern(kind)
-    make_entry = doc_type.entry_type
+    make_entry = doc_type.entry_type.parsed
     # Kinds whose grammar says everything (tables) skip the per-entry call: 100,000 rows add up.
-    validates = make_entry.validate is not Entry.validate
+    validates = doc_type.entry_type.validate is not Entry.validate
 
     header_parts: list[str] = []
     entries: list[Entry] = []
