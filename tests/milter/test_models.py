@@ -107,10 +107,10 @@ def test_set_refuses_what_the_daemon_refuses(name: str, value: str, match: str) 
     assert doc.dump() == "Syslog yes\n"
 
 
-def test_unset_removes_every_occurrence_keeping_comments() -> None:
-    doc = conf("# about mode\nMode s\nSyslog yes\nMode v\n")
+def test_unset_removes_every_occurrence_with_its_comments() -> None:
+    doc = conf("# heading\n\n# about mode\nMode s\nSyslog yes\nMode v\n")
     assert doc.unset("mode") and not doc.unset("Mode")
-    assert doc.dump() == "# about mode\nSyslog yes\n"
+    assert doc.dump() == "# heading\n\nSyslog yes\n"
     doc = conf("Syslog yes\nMode v")
     doc.unset("Mode")
     assert doc.dump() == "Syslog yes"

@@ -17,7 +17,8 @@ def test_set_key_leaves_one_row_per_name() -> None:
     )
     assert isinstance(table, KeyTable)
     assert table.set_key("a.test", "s", "/new", "k")
-    assert table.dump() == "# keys\nk   a.test:s:/new\n# stale\nother b.test:s:/b\n"
+    # the stale row goes with the comment directly above it (the one ownership rule)
+    assert table.dump() == "# keys\nk   a.test:s:/new\nother b.test:s:/b\n"
     assert not table.set_key("a.test", "s", "/new", "k")
     assert table.lookup("k") == "a.test:s:/new"
 
@@ -45,7 +46,7 @@ def test_replace_host_fixes_the_line_in_place() -> None:
 
 
 def test_replace_host_drops_the_mistake_when_the_right_host_is_listed() -> None:
-    table = _table("localhost\n# typo below\nlocahost\n", "hostlist")
+    table = _table("localhost\n\n# kept\n\n# typo below\nlocahost\n", "hostlist")
     assert isinstance(table, HostList)
     assert table.replace_host("locahost", "localhost")
-    assert table.dump() == "localhost\n# typo below\n"
+    assert table.dump() == "localhost\n\n# kept\n"

@@ -120,7 +120,7 @@ def test_save_through_a_symlink_replaces_the_target(tmp_path: Path) -> None:
     link = tmp_path / "main.cf"
     link.symlink_to(real)
     doc = mailconf.load(link)
-    doc.entries[0].text = "a = 2\n"
+    doc.replace(doc.entries[0], "a = 2")
     doc.save()
     assert link.is_symlink()
     assert real.read_text() == "a = 2\n"

@@ -28,7 +28,7 @@ from mailconf.syntax.layout import align_like, visual_width
 from mailconf.syntax.parts import GrammarEntry
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Option(GrammarEntry):
     """``Name value [# comment]``: the parts the grammar's ``OPTION`` names (indent, name, sep,
     value, space, comment, newline).  The value is what the daemon reads: trimmed, and cut where
@@ -57,7 +57,7 @@ class Option(GrammarEntry):
         return self.text[: parts.start("value")] + value + self.text[parts.end("value") :]
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class OpenDkimOption(Option):
     grammar_name = "opendkim"
 
@@ -192,9 +192,11 @@ class MilterConf(Document):
         return True
 
     def unset(self, name: str) -> bool:
-        """Remove every occurrence of ``name`` (the comments above them stay); False if absent."""
+        """Remove every occurrence of ``name`` with the comment lines directly above it (a
+        heading above a blank line stays: :func:`~mailconf.syntax.document.split_owned`); False
+        if absent."""
         found = self.occurrences(name)
-        self.remove_each(found, keep_comments=True)
+        self.remove_each(found)
         return bool(found)
 
     # ----------------------------------------------------------------- checking

@@ -17,7 +17,7 @@ from mailconf.syntax.document import Document, Value
 from mailconf.syntax.parts import GrammarEntry
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Command(GrammarEntry):
     """One shell command line; usually ``NAME=value``: the parts the grammar's ``COMMAND`` names
     (indent, export, name, equals, value, rest for an assignment; words for another command)."""
@@ -186,9 +186,10 @@ class ShellVars(Document):
         return True
 
     def unset(self, name: str) -> bool:
-        """Remove every assignment to ``name`` (comments above them stay); False if none."""
+        """Remove every assignment to ``name`` with the comment lines directly above it (a heading
+        above a blank line stays); False if none."""
         found = self._assignments(name)
-        self.remove_each(found, keep_comments=True)
+        self.remove_each(found)
         return bool(found)
 
 

@@ -27,7 +27,7 @@ from mailconf.syntax.parts import GrammarEntry
 CSPACE = " \t\n\v\f\r"
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Row(GrammarEntry):
     """``key value``: what OpenDKIM stores for one line of a data set, the parts the grammar's
     ``ROW`` names (indent, key, sep, value, space, comment, newline)."""
@@ -254,14 +254,13 @@ class KeyTable(DataSet):
 
     def set_key(self, domain: str, selector: str, keypath: str, keyname: str | None = None) -> bool:
         """Make ``keyname domain:selector:keypath`` the only row named ``keyname`` (False when it
-        already is).  OpenDKIM uses the first row of a name, so later ones are stale and go (their
-        comments stay): unlike :meth:`add_key`, which leaves them."""
+        already is).  OpenDKIM uses the first row of a name, so later ones are stale and go (with
+        the comment lines directly above them): unlike :meth:`add_key`, which leaves them."""
         changed = self.add_key(domain, selector, keypath, keyname)
         name = keyname or f"{selector}._domainkey.{domain}"
-        for extra in self._find(name)[1:]:
-            self.remove(extra, keep_comments=True)
-            changed = True
-        return changed
+        extras = self._find(name)[1:]
+        self.remove_each(extras)
+        return changed or bool(extras)
 
 
 @attrs.define(eq=False)
@@ -393,15 +392,13 @@ class HostList(DataSet):
         if not rows:
             return False
         if right in self.hosts:
-            for row in rows:
-                self.remove(row, keep_comments=True)
+            self.remove_each(rows)
             return True
         text = rows[0].text
         indent = text[: len(text) - len(text.lstrip(CSPACE))]
         rest = text.lstrip(CSPACE)[len(wrong) :].rstrip("\r\n")
         self.replace(rows[0], indent + right + rest)
-        for row in rows[1:]:
-            self.remove(row, keep_comments=True)
+        self.remove_each(rows[1:])
         return True
 
 

@@ -110,7 +110,7 @@ def read_only_parameters(root: str | os.PathLike[str] = "/") -> frozenset[str]:
     return parameter_table(root).read_only
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Parameter(GrammarEntry):
     """``name = value``: the parts the grammar's ``PARAMETER`` names on the entry's logical line
     (name, before, equals, after, value, trailing); the value is what ``split_nameval()`` gives
@@ -281,52 +281,28 @@ class MainCf(Document):
             else ""
             for entry, _ in changes
         ]
-        for new, comments in zip(self.replace_each(changes), moved, strict=True):
-            if comments:
-                new.leading += comments if comments.endswith("\n") else comments + self.newline
+        replaced = zip(self.replace_each(changes), moved, strict=True)
+        self.add_above_each(
+            [
+                (new, comments if comments.endswith("\n") else comments + self.newline)
+                for new, comments in replaced
+                if comments
+            ]
+        )
 
     def unset(self, name: str) -> bool:
         """Remove every occurrence of ``name`` (like ``postconf -X``) with the comment lines it
         owns: those inside its value and those directly above it.  Comments separated from it by
         a blank line stay, and the blank lines around it do not double up."""
         found = self._occurrences(name)
-        positions = self.positions()
-        for entry in found:
-            self._hand_over_kept(entry, positions[entry])
         self.remove_each(found)
         return bool(found)
-
-    def _hand_over_kept(self, entry: Entry, index: int) -> None:
-        """Before ``entry`` (at ``index``) is removed: keep only the comment lines it owns and give
-        the rest of its leading trivia to the next entry (or the trailer)."""
-        kept, owned = _split_owned(entry.leading)
-        entry.leading = owned
-        if index == len(self.entries) - 1:
-            kept_lines = split_lines(kept)
-            while kept_lines and not kept_lines[-1].strip(ISSPACE):
-                kept_lines.pop()
-            self.trailer = "".join(kept_lines) + self.trailer
-        else:
-            following = self.entries[index + 1]
-            kept_lines, next_lines = split_lines(kept), split_lines(following.leading)
-            if (
-                kept_lines
-                and not kept_lines[-1].strip(ISSPACE)
-                and next_lines
-                and not next_lines[0].strip(ISSPACE)
-            ):
-                kept = "".join(kept_lines[:-1])  # do not leave two blank lines where one was
-            following.leading = kept + following.leading
 
     def comment_out(self, name: str) -> bool:
         """Turn every occurrence into comment lines (``#`` before each of its lines, like
         ``postconf -#``); they stay where they were, above the next parameter."""
         found = self._occurrences(name)
-        for entry in found:
-            entry.leading += "".join(
-                line if is_trivia_line(line) else "#" + line for line in entry.physical_lines
-            )
-        self.detach(found, keep_comments=True)
+        self.demote([(entry, _commented(entry)) for entry in found])
         return bool(found)
 
     # ------------------------------------------------------------------ list edits
@@ -613,14 +589,9 @@ def _with_value(entry: Parameter, value: str) -> str:
     return f"{entry.name}{before}={after}{value}" if value else f"{entry.name}{before}="
 
 
-def _split_owned(leading: str) -> tuple[str, str]:
-    """Split an entry's leading trivia into (kept, owned): owned = the comment lines directly
-    above the entry, kept = everything up to and including the last blank line."""
-    lines = split_lines(leading)
-    cut = len(lines)
-    while cut > 0 and lines[cut - 1].strip(ISSPACE):
-        cut -= 1
-    return "".join(lines[:cut]), "".join(lines[cut:])
+def _commented(entry: Parameter) -> str:
+    """``entry``'s lines as ``postconf -#`` leaves them: ``#`` before each that is not one."""
+    return "".join(line if is_trivia_line(line) else "#" + line for line in entry.physical_lines)
 
 
 def _does_relay_control(items: list[str]) -> bool:

@@ -54,7 +54,7 @@ class Override:
     braced: bool
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Service(Entry):
     """One master.cf entry: seven fields, a command and its arguments."""
 
@@ -360,10 +360,11 @@ class MasterCf(Document):
         return tuple(counter.most_common(1)[0][0] for counter in per_column), False
 
     def remove_service(self, name: str, type: str) -> bool:
-        """Remove every ``name/type`` entry with its continuation lines; comment lines above it
-        stay (in master.cf they are usually disabled services, not commentary)."""
+        """Remove every ``name/type`` entry with its continuation lines and the comment lines
+        directly above it; comments above a blank line stay (the one rule of
+        :func:`~mailconf.syntax.document.split_owned`)."""
         found = [s for s in self.services if s.name == name and s.type == type]
-        self.remove_each(found, keep_comments=True)
+        self.remove_each(found)
         return bool(found)
 
     # ------------------------------------------------------------------ overrides

@@ -3,15 +3,18 @@
 A :class:`Document` is a header, a list of :class:`Entry` objects and a trailer.  Every byte of the
 file lives in exactly one of them, so ``dump()`` is a concatenation and edits move whole entries:
 
-* an entry owns the trivia (comment and blank lines) directly above it, since the previous entry
-  (``leading``), and its own physical lines (``text``), including comment lines inside a continued
-  Postfix value;
-* the document header owns what comes before the first entry up to the last blank line (and
-  Postfix's orphan continuation lines); the trailer owns what follows the last entry.
+* an entry holds the trivia (comment and blank lines) since the previous entry (``leading``) and
+  its own physical lines (``text``), including comment lines inside a continued Postfix value;
+* the document header holds what comes before the first entry up to the last blank line (and
+  Postfix's orphan continuation lines); the trailer holds what follows the last entry.
 
-This is LibCST's rule of one owner per comment: deleting an entry takes its comments with it and
-inserting one never steals a neighbour's.  Entries are cheap: structure inside an entry (a name,
-a value, fields) is computed by the kind's subclass on first access, not while parsing.
+Who *owns* a comment is one rule for every kind, :func:`split_owned` (LibCST's): the comment lines
+directly above an entry are its own and go when it is removed; a heading above a blank line stays,
+and inserting an entry never steals a neighbour's comments.
+
+Entries are cheap and frozen: structure inside an entry (a name, a value, fields) is computed by
+the kind's subclass on first access, not while parsing, and stays true since the text cannot
+change.
 """
 
 from __future__ import annotations
@@ -26,17 +29,31 @@ import attrs
 from mailconf import fileio
 from mailconf.errors import ParseError
 from mailconf.findings import Finding
-from mailconf.syntax.parse import parse_single_entry, parse_text
-from mailconf.syntax.parse import split_lines as split_lines
+from mailconf.syntax.parse import (
+    is_blank_line,
+    parse_single_entry,
+    parse_text,
+    split_owned,
+)
+from mailconf.syntax.parse import (
+    split_lines as split_lines,
+)
 
 DocT = TypeVar("DocT", bound="Document")
 #: What :meth:`Document.set` accepts as a value: text, or a number or boolean the kind spells.
 Value = str | int | bool
+EntryT = TypeVar("EntryT", bound="Entry")
 
 
-@attrs.define(eq=False)
+@attrs.frozen(eq=False)
 class Entry:
     """One logical entry: a main.cf parameter, a master.cf service, an option, a table row.
+
+    Entries are frozen: what a kind derives from the text (a name, a value, fields) is computed
+    once and stays true, because the text never changes.  An edit builds a new entry
+    (``attrs.evolve``) and the document swaps it in (:meth:`Document.replace`, :meth:`~Document.
+    insert`, :meth:`~Document.remove`...), checking it as it does a parsed one.  Entries compare
+    and hash by identity: a document holds each object once.
 
     ``lineno`` is the 1-based line of the entry's first own line in the parsed source; it is 0 for
     entries created by an edit (use :meth:`Document.line_of`, or :meth:`Document.line_numbers` for
@@ -46,6 +63,17 @@ class Entry:
     leading: str
     text: str
     lineno: int = 0
+
+    @classmethod
+    def parsed(cls: type[EntryT], leading: str, text: str, lineno: int) -> EntryT:
+        """``cls(leading, text, lineno)`` for the parser, without attrs' frozen ``__init__``
+        (which sets each slot through ``object.__setattr__``): the same object, built twice as
+        fast, which a 100,000-row table notices.  Entries declare no other fields."""
+        entry = _new(cls)
+        _set_leading(entry, leading)
+        _set_text(entry, text)
+        _set_lineno(entry, lineno)
+        return entry
 
     def validate(self) -> tuple[int, int, str] | None:
         """``(line offset, column, message)`` when the daemon would refuse this entry, else None.
@@ -66,6 +94,12 @@ class Entry:
     @property
     def ends_with_newline(self) -> bool:
         return self.text.endswith("\n")
+
+
+_new = object.__new__
+_set_leading = Entry.__dict__["leading"].__set__  # the slots' own setters
+_set_text = Entry.__dict__["text"].__set__
+_set_lineno = Entry.__dict__["lineno"].__set__
 
 
 @attrs.define(eq=False)
@@ -92,7 +126,7 @@ class Document:
         validates = cls.entry_type.validate is not Entry.validate
         try:
             header, entries, trailer = parse_text(
-                cls.kind, text, cls.entry_type, cls.explain_line, validates=validates
+                cls.kind, text, cls.entry_type.parsed, cls.explain_line, validates=validates
             )
         except ParseError as error:
             if path is not None and error.path is None:
@@ -193,7 +227,8 @@ class Document:
         at_end = index >= len(self.entries)
         if at_end and not self.trailer and not self.ends_with_newline:
             self._terminate_last_line()
-            entry.text = entry.text.rstrip("\r\n") if entry.text.endswith("\n") else entry.text
+            if entry.text.endswith("\n"):
+                entry = attrs.evolve(entry, text=entry.text.rstrip("\r\n"))
         self.entries.insert(index, entry)
         return entry
 
@@ -218,57 +253,81 @@ class Document:
             model = parsed.get(new_text)
             if model is None:
                 model = parsed[new_text] = self.parse_entry(new_text)
-            replaced.append(self._put(positions[old], type(model)("", model.text, 0)))
+            replaced.append(self._put(positions[old], model))  # each put makes its own copy
         return replaced
 
     def _put(self, index: int, new: Entry) -> Entry:
         """``new`` in the place of the entry at ``index``, with its comments, its line number and
-        its final-newline style."""
+        its final-newline style (a new object, even when ``new`` is already one)."""
         old = self.entries[index]
-        if not old.ends_with_newline:
-            new.text = new.text.rstrip("\r\n")
-        new.leading = old.leading
-        new.lineno = old.lineno
+        text = new.text if old.ends_with_newline else new.text.rstrip("\r\n")
+        new = attrs.evolve(new, leading=old.leading, text=text, lineno=old.lineno)
         self.entries[index] = new
         return new
 
-    def remove(self, entry: Entry, *, keep_comments: bool = False) -> None:
-        """Remove ``entry``; with ``keep_comments`` its leading comments stay (given to the next
-        entry or the trailer)."""
-        self.remove_each([entry], keep_comments=keep_comments)
+    def add_above_each(self, changes: Sequence[tuple[Entry, str]]) -> list[Entry]:
+        """Add trivia lines (``comments``, whole lines) at the end of each entry's leading
+        trivia, directly above its own lines, in one pass; returns the new entries in order."""
+        positions = self.positions()
+        added = []
+        for old, comments in changes:
+            if old not in positions:
+                raise ValueError("entry is not in this document")
+            new = attrs.evolve(old, leading=old.leading + comments)
+            self.entries[positions[old]] = new
+            added.append(new)
+        return added
 
-    def remove_each(self, entries: Sequence[Entry], *, keep_comments: bool = False) -> None:
+    def remove(self, entry: Entry) -> None:
+        """Remove ``entry`` with the comment lines it owns (see :func:`split_owned`); the rest of
+        the trivia above it (a heading above a blank line) stays, given to the next entry or the
+        trailer."""
+        self.remove_each([entry])
+
+    def remove_each(self, entries: Sequence[Entry]) -> None:
         """Remove every entry of ``entries`` in one pass over the document: the same result as
         calling :meth:`remove` for each in turn, without a scan and a list shift for each."""
-        self.detach(entries, keep_comments=keep_comments)
+        self._take_out({entry: "" for entry in entries}, owned=True)
         if not all(entry.ends_with_newline for entry in entries):
             # The removed entry was the unterminated last line: the new last line loses its newline.
             self._unterminate_last_line()
 
-    def detach(self, entries: Sequence[Entry], *, keep_comments: bool) -> None:
-        """Take ``entries`` out of the document in one pass.  With ``keep_comments`` each one's
-        leading trivia goes to the next entry that stays (or the trailer), in file order, as
-        removing them one by one would do; the line ending of the file is not touched."""
-        doomed = set(entries)
-        if not doomed.issubset(self.entries):
+    def demote(self, changes: Sequence[tuple[Entry, str]]) -> None:
+        """Turn each entry into trivia ``text`` (commented-out lines) in one pass: they stay where
+        the entry was, with every comment above it, in front of the next entry."""
+        self._take_out(dict(changes), owned=False)
+
+    def _take_out(self, doomed: dict[Entry, str], *, owned: bool) -> None:
+        """Take the keys of ``doomed`` out of the document, leaving the trivia its value says in
+        their place.  With ``owned`` the comment lines each one owns go with it; without, all its
+        leading trivia stays.  What stays joins the next entry that stays (or the trailer)."""
+        if not doomed.keys() <= set(self.entries):
             raise ValueError("entry is not in this document")
         kept: list[Entry] = []
-        carried: list[str] = []
+        carried: list[str] = []  # pieces of trivia, joined once: many removals stay linear
         for entry in self.entries:
             if entry in doomed:
-                if keep_comments:
-                    carried.append(entry.leading)
+                leading = split_owned(entry.leading)[0] if owned else entry.leading
+                _add_trivia(carried, leading)
+                _add_trivia(carried, doomed[entry])
                 continue
             if carried:
-                entry.leading = "".join(carried) + entry.leading
+                _add_trivia(carried, entry.leading)
+                leading = "".join(carried)
                 carried.clear()
+                if leading != entry.leading:
+                    entry = attrs.evolve(entry, leading=leading)
             kept.append(entry)
         self.entries[:] = kept
-        self.trailer = "".join(carried) + self.trailer
+        rest = "".join(carried)
+        if owned:
+            rest = _drop_final_blank_lines(rest)
+        self.trailer = _join_trivia(rest, self.trailer)
 
     def _terminate_last_line(self) -> None:
         if self.entries:
-            self.entries[-1].text += self.newline
+            last = self.entries[-1]
+            self.entries[-1] = attrs.evolve(last, text=last.text + self.newline)
         else:
             self.header += self.newline if self.header else ""
 
@@ -276,7 +335,8 @@ class Document:
         if self.trailer:
             self.trailer = _strip_one_newline(self.trailer)
         elif self.entries:
-            self.entries[-1].text = _strip_one_newline(self.entries[-1].text)
+            last = self.entries[-1]
+            self.entries[-1] = attrs.evolve(last, text=_strip_one_newline(last.text))
         else:
             self.header = _strip_one_newline(self.header)
 
@@ -354,3 +414,38 @@ def _strip_one_newline(text: str) -> str:
     if text.endswith("\n"):
         return text[:-1]
     return text
+
+
+def _join_trivia(above: str, below: str) -> str:
+    """``above`` followed by ``below`` without doubling the blank line between them: where an
+    entry was removed from between two blank lines, one blank line remains, not two."""
+    pieces = [above] if above else []
+    _add_trivia(pieces, below)
+    return "".join(pieces)
+
+
+def _add_trivia(pieces: list[str], trivia: str) -> None:
+    """Append ``trivia`` to ``pieces`` as :func:`_join_trivia` joins (looking at one line on each
+    side only, so that a long run of removals stays linear)."""
+    if not trivia:
+        return
+    if pieces and is_blank_line(_first_line(trivia)):
+        last = _last_line(pieces[-1])
+        if is_blank_line(last):
+            pieces[-1] = pieces[-1][: len(pieces[-1]) - len(last)]
+    pieces.append(trivia)
+
+
+def _first_line(text: str) -> str:
+    return text[: text.find("\n") + 1 or len(text)]
+
+
+def _last_line(text: str) -> str:
+    return text[text.rfind("\n", 0, len(text) - 1) + 1 :]
+
+
+def _drop_final_blank_lines(trivia: str) -> str:
+    lines = split_lines(trivia)
+    while lines and is_blank_line(lines[-1]):
+        lines.pop()
+    return "".join(lines)

@@ -21,8 +21,11 @@ from mailconf.syntax import grammar
 class ParsedEntry(Protocol):
     """What the driver needs of an entry (:class:`~mailconf.syntax.document.Entry` is one)."""
 
-    text: str
-    lineno: int
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def lineno(self) -> int: ...
 
     def validate(self) -> tuple[int, int, str] | None: ...
 
@@ -72,7 +75,8 @@ def parse_text(
                     raise AssertionError("grammar run and unit disagree")
                 position = match.end()
                 if not entries:
-                    header, pending = split_header(pending)
+                    # The first entry owns only its comments: the file's introduction is the header.
+                    header, pending = split_owned(pending)
                     header_parts.append(header)
                     line += header.count("\n")
                 line += pending.count("\n")
@@ -94,19 +98,28 @@ def parse_text(
     return "".join(header_parts), entries, pending
 
 
-def split_header(trivia: str) -> tuple[str, str]:
-    """Split the trivia above the first entry into the file's header and the entry's own comments.
+_BLANKS = " \t\n\v\f\r"
+"""What makes a line blank: C's ``isspace()`` in the C locale, which every daemon reads with."""
 
-    The comment lines directly above the first entry belong to it; everything up to and including
-    the last blank line above them is the file's header (LibCST's module header rule), so removing
-    the first entry does not remove the file's introduction.
+
+def is_blank_line(line: str) -> bool:
+    return not line.strip(_BLANKS)
+
+
+def split_owned(trivia: str) -> tuple[str, str]:
+    """Split the trivia above an entry into ``(kept, owned)``: the one rule of comment ownership.
+
+    The comment lines directly above an entry (no blank line between) are ``owned``: they describe
+    it and go with it when it is removed.  Everything up to and including the last blank line above
+    them is ``kept``: a section heading, or the file's introduction above the first entry (LibCST's
+    rule for the module header), which removing the entry must not remove.
     """
     lines = split_lines(trivia)
     cut = len(lines)
-    while cut > 0 and lines[cut - 1].strip():
+    while cut > 0 and not is_blank_line(lines[cut - 1]):
         cut -= 1
-    header = "".join(lines[:cut])
-    return header, trivia[len(header) :]
+    kept = "".join(lines[:cut])
+    return kept, trivia[len(kept) :]
 
 
 def _tokens(kind: str, text: str, explain: Explain) -> list[tuple[str, str]]:
