@@ -143,9 +143,11 @@ def test_remove_service_takes_the_comments_directly_above() -> None:
     out = edited(LAYOUT, "remove_service", "maildrop", "unix")
     assert out == LAYOUT.split("maildrop")[0]
     # The one ownership rule (tests/syntax/test_ownership.py): a commented-out service directly
-    # above another is that one's comment; a blank line keeps it.
+    # above another is disabled configuration, not that one's comment: it stays.
     text = "a unix - n n - - pipe\n#disabled unix - n n - - pipe\nb unix - n n - - pipe\n"
-    assert edited(text, "remove_service", "b", "unix") == "a unix - n n - - pipe\n"
+    assert edited(text, "remove_service", "b", "unix") == (
+        "a unix - n n - - pipe\n#disabled unix - n n - - pipe\n"
+    )
     text = text.replace("#disabled", "\n#disabled").replace("pipe\nb", "pipe\n\nb")
     assert edited(text, "remove_service", "b", "unix") == (
         "a unix - n n - - pipe\n\n#disabled unix - n n - - pipe\n"

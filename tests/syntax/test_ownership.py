@@ -94,3 +94,30 @@ def test_every_occurrence_goes_with_its_own_comments(
     first, victim, last = lines
     text = f"# a\n{victim}\n{first}\n\n# kept\n\n# b\n{victim}\n{last}\n"
     assert removed(kind, text, remove, "\n") == f"{first}\n\n# kept\n\n{last}\n"
+
+
+
+def test_commented_out_entries_are_disabled_configuration_not_owned_comments() -> None:
+    """Debian's master.cf has no blank line between its commented-out services and the next live
+    one: removing ``pickup`` keeps them (they are configuration an admin may enable), while a
+    prose comment directly above an entry still goes with it."""
+    text = (
+        "smtp      inet  n       -       y       -       -       smtpd\n"
+        "#submission inet n       -       y       -       -       smtpd\n"
+        "#  -o syslog_name=postfix/submission\n"
+        "pickup    unix  n       -       y       60      1       pickup\n"
+        "# the cleanup service\n"
+        "cleanup   unix  n       -       y       -       0       cleanup\n"
+    )
+    doc = mailconf.parse(text, "postfix-master")
+    assert doc.remove_service("cleanup", "unix")
+    assert "the cleanup service" not in doc.dump()
+    assert doc.remove_service("pickup", "unix")
+    assert doc.dump() == (
+        "smtp      inet  n       -       y       -       -       smtpd\n"
+        "#submission inet n       -       y       -       -       smtpd\n"
+        "#  -o syslog_name=postfix/submission\n"
+    )
+    main = mailconf.parse("#myhostname = old.example\nmyhostname = new.example\n", "postfix-main")
+    assert main.unset("myhostname")
+    assert main.dump() == "#myhostname = old.example\n"

@@ -307,7 +307,7 @@ class Document:
         carried: list[str] = []  # pieces of trivia, joined once: many removals stay linear
         for entry in self.entries:
             if entry in doomed:
-                leading = split_owned(entry.leading)[0] if owned else entry.leading
+                leading = split_owned(entry.leading, self.kind)[0] if owned else entry.leading
                 _add_trivia(carried, leading)
                 _add_trivia(carried, doomed[entry])
                 continue

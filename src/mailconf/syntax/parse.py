@@ -106,20 +106,35 @@ def is_blank_line(line: str) -> bool:
     return not line.strip(_BLANKS)
 
 
-def split_owned(trivia: str) -> tuple[str, str]:
+def split_owned(trivia: str, kind: str | None = None) -> tuple[str, str]:
     """Split the trivia above an entry into ``(kept, owned)``: the one rule of comment ownership.
 
     The comment lines directly above an entry (no blank line between) are ``owned``: they describe
     it and go with it when it is removed.  Everything up to and including the last blank line above
     them is ``kept``: a section heading, or the file's introduction above the first entry (LibCST's
     rule for the module header), which removing the entry must not remove.
+
+    With ``kind``, a block that holds a commented-out entry of that kind (``#submission inet n -
+    y - - smtpd``, ``#Mode sv``: ``#`` directly followed by a line the grammar reads as an entry)
+    is disabled configuration, not a description, and nothing of it is owned.  Debian's master.cf
+    has no blank line between its dozens of commented-out services and the next live one:
+    removing ``pickup`` must not take them along.
     """
     lines = split_lines(trivia)
     cut = len(lines)
     while cut > 0 and not is_blank_line(lines[cut - 1]):
         cut -= 1
     kept = "".join(lines[:cut])
+    if kind is not None and any(_disabled_entry(kind, line) for line in lines[cut:]):
+        return trivia, ""
     return kept, trivia[len(kept) :]
+
+
+def _disabled_entry(kind: str, line: str) -> bool:
+    body = line.lstrip(" \t")[1:]
+    return body[:1] not in ("", " ", "\t", "#", "\r", "\n") and bool(
+        grammar.unit_pattern(kind).fullmatch(body)
+    )
 
 
 def _tokens(kind: str, text: str, explain: Explain) -> list[tuple[str, str]]:
