@@ -39,9 +39,10 @@ def test_wheel_contains_grammars_and_data(tmp_path: Path) -> None:
     "command",
     [
         ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
         ["mypy"],
     ],
-    ids=["ruff", "mypy"],
+    ids=["ruff", "ruff-format", "mypy"],
 )
 def test_code_quality_gate(command: list[str]) -> None:
     tool = shutil.which(command[0], path=str(Path(sys.executable).parent))

@@ -392,4 +392,3 @@ def test_list_and_milter_edits_agree_with_postconf(tmp_path: Path) -> None:
     assert {k: [t.text for t in list_tokens(v)] for k, v in ours.items()} == {
         k: [t.text for t in list_tokens(v)] for k, v in theirs.items()
     }
-

@@ -96,7 +96,6 @@ def test_every_occurrence_goes_with_its_own_comments(
     assert removed(kind, text, remove, "\n") == f"{first}\n\n# kept\n\n{last}\n"
 
 
-
 def test_commented_out_entries_are_disabled_configuration_not_owned_comments() -> None:
     """Debian's master.cf has no blank line between its commented-out services and the next live
     one: removing ``pickup`` keeps them (they are configuration an admin may enable), while a

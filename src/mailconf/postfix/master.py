@@ -75,9 +75,13 @@ class Service(Entry):
     def validate(self) -> tuple[int, int, str] | None:
         fields = self.fields
         if len(fields) < len(FIELD_NAMES):
-            return 0, 1, (
-                f"master.cf entry has {len(fields)} field(s); Postfix needs at least 8 "
-                "(service type private unpriv chroot wakeup maxproc command)"
+            return (
+                0,
+                1,
+                (
+                    f"master.cf entry has {len(fields)} field(s); Postfix needs at least 8 "
+                    "(service type private unpriv chroot wakeup maxproc command)"
+                ),
             )
         problem = _field_problem(fields)
         if problem is None:

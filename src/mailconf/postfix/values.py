@@ -183,7 +183,7 @@ def macro_problem(value: str) -> str | None:
         if opener not in ("{", "("):
             name = _MACRO_NAME.match(value, index + 1)
             if name is None:
-                return f"empty macro name at {value[index:index + 10]!r}"
+                return f"empty macro name at {value[index : index + 10]!r}"
             index = name.end()
             continue
         closer = "}" if opener == "{" else ")"
