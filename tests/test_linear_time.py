@@ -24,7 +24,9 @@ import pytest
 
 import mailconf
 from mailconf.milter.conf import MilterConf
+from mailconf.milter.lint import lint_signingtable
 from mailconf.milter.tables import HostList, KeyTable, SigningTable
+from mailconf.postfix.lint import lint_main
 from mailconf.postfix.main import MainCf
 from mailconf.postfix.master import MasterCf
 
@@ -154,13 +156,13 @@ def _main_with_services(n: int) -> Operation:
     """Unknown names in main.cf and in -o, with n services to suggest per-service names from."""
     master = _master(services(n))
     main = _main("".join(f"s{i}_tim_limit = 1\n" for i in range(n)))
-    return lambda: (main.lint(master), master.lint())
+    return lambda: (lint_main(main, master), master.lint())
 
 
 def _signing_lint(n: int) -> Operation:
     doc: SigningTable = _parse(signing_table(n), "signingtable")
     keys: KeyTable = _parse(key_table(n), "keytable")
-    return lambda: doc.lint(keytable=keys, regex=True)
+    return lambda: lint_signingtable(doc, keys, regex=True)
 
 
 def _host_list(n: int) -> Operation:
@@ -192,7 +194,7 @@ def _on(
 
 # name -> (n -> the operation on a fresh input of size n)
 CASES: dict[str, Callable[[int], Operation]] = {
-    "main.cf duplicates: lint": _on(lambda n: _main(repeated(n)), lambda d: d.lint(MASTER)),
+    "main.cf duplicates: lint": _on(lambda n: _main(repeated(n)), lambda d: lint_main(d, MASTER)),
     "main.cf duplicates: to_json, get": _on(
         lambda n: _main(repeated(n)), lambda d: (d.to_json(), d.get("biff"))
     ),
@@ -207,7 +209,7 @@ CASES: dict[str, Callable[[int], Operation]] = {
     "main.cf duplicates: add_restriction": _on(
         lambda n: _main(repeated(n) + RELAY), lambda d: d.add_restriction(RELAY.split()[0], CHECK)
     ),
-    "main.cf long list: lint": _on(lambda n: _main(long_list(n)), lambda d: d.lint(MASTER)),
+    "main.cf long list: lint": _on(lambda n: _main(long_list(n)), lambda d: lint_main(d, MASTER)),
     "main.cf long list: add_milter": _on(
         lambda n: _main(long_list(n)), lambda d: d.add_milter("inet:127.0.0.1:8891")
     ),
