@@ -25,6 +25,15 @@ class Command(GrammarEntry):
     grammar_name = "shellvars"
     parts_terminal = "COMMAND"
 
+    def validate(self) -> tuple[int, int, str] | None:
+        """A value the shell cannot read (a quote left open once it drops the NUL bytes) is
+        refused when the file is read, not later by whoever asks for the value."""
+        try:
+            self.value  # noqa: B018 - reading it is the check
+        except ShellSyntaxError as error:
+            return 0, len(self.part("indent")) + 1, str(error)
+        return None
+
     @property
     def name(self) -> str | None:
         """The assigned variable, None when the line is not an assignment."""
@@ -87,15 +96,21 @@ def _shell_word(raw: str, variables: Mapping[str, str] | None = None) -> str:
         if char == "$" and expand_here():
             continue
         if char == "'":
-            end = raw.index("'", index + 1)
+            end = raw.find("'", index + 1)
+            if end < 0:
+                raise _unterminated(raw)
             out.append(raw[index + 1 : end])
             index = end + 1
         elif char == '"':
             index += 1
-            while raw[index] != '"':
+            while True:
+                if index >= length:
+                    raise _unterminated(raw)
+                if raw[index] == '"':
+                    break
                 if raw[index] == "$" and expand_here():
                     continue
-                if raw[index] == "\\" and raw[index + 1] in '$`"\\\n':
+                if raw[index] == "\\" and raw[index + 1 : index + 2] in ("$", "`", '"', "\\", "\n"):
                     if raw[index + 1] != "\n":
                         out.append(raw[index + 1])
                     index += 2
@@ -211,3 +226,14 @@ def quote(value: str, style: str) -> str:
         return value
     escaped = "".join("\\" + char if char in '"\\`' else char for char in value)
     return f'"{escaped}"'
+
+
+def _unterminated(raw: str) -> ShellSyntaxError:
+    return ShellSyntaxError(
+        f"unterminated quoted string in {raw!r} (the shell drops NUL bytes before it reads the "
+        "quotes): the init script would fail here"
+    )
+
+
+class ShellSyntaxError(ValidationError):
+    """A value the shell cannot read (the init script sourcing the file fails)."""

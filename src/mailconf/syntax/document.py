@@ -29,6 +29,7 @@ import attrs
 from mailconf import fileio
 from mailconf.errors import ParseError
 from mailconf.findings import Finding
+from mailconf.syntax import grammar
 from mailconf.syntax.parse import (
     is_blank_line,
     parse_single_entry,
@@ -336,7 +337,14 @@ class Document:
             self.trailer = _strip_one_newline(self.trailer)
         elif self.entries:
             last = self.entries[-1]
-            self.entries[-1] = attrs.evolve(last, text=_strip_one_newline(last.text))
+            text = _strip_one_newline(last.text)
+            if grammar.unit_pattern(self.kind).fullmatch(text):
+                self.entries[-1] = attrs.evolve(last, text=text)
+            else:
+                # ``" \r\n"`` in a CRLF file loses its CR with its line ending: what is left
+                # (``" "``) is no entry of the kind any more, only trailing blank space.
+                del self.entries[-1]
+                self.trailer = last.leading + text
         else:
             self.header = _strip_one_newline(self.header)
 
