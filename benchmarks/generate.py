@@ -79,10 +79,11 @@ def repeated_main_cf(lines: int, names: tuple[str, ...] = ("biff",)) -> str:
 def long_list_main_cf(items: int, *, continued: bool) -> str:
     """``smtpd_milters`` with ``items`` sockets and ``smtpd_recipient_restrictions`` with ``items``
     list tokens (restriction + argument pairs, then relay control), on one line each or one item
-    per continuation line."""
+    per continuation line.  The last milter is OpenDMARC's, on a line of its own: an OpenDKIM
+    milter is inserted before it, which makes the edit look at the end of every item's line."""
     milters = [
         f"inet:127.0.{number // 250 % 250}.{number % 250 + 1}:{10000 + number % 50000}"
-        for number in range(items)
+        for number in range(items - 1)
     ]
     restrictions = [
         f"check_sender_access hash:/etc/postfix/sender{number:06d}"
@@ -93,7 +94,7 @@ def long_list_main_cf(items: int, *, continued: bool) -> str:
     head = "\n    " if continued else " "
     return (
         "compatibility_level = 3.6\n"
-        f"smtpd_milters ={head}{joiner.join(milters)}\n"
+        f"smtpd_milters ={head}{joiner.join(milters)},\n    local:opendmarc/opendmarc.sock\n"
         f"smtpd_recipient_restrictions ={head}{joiner.join(restrictions)}\n"
     )
 

@@ -67,6 +67,13 @@ def test_suggestions_are_difflibs_over_every_built_in_name() -> None:
         assert suggestions.guess(name) == (expected[0] if expected else None), name
 
 
+def test_per_service_name_suggestions() -> None:
+    """Per-service names are suggested from the service named at the start, - and _ alike."""
+    for typo in ("policyd_spf_time_limit", "policyd-spf_time_limt", "Policyd-Spf_time_limit"):
+        (message,) = lint(BASE + f"{typo} = 1\n")["postfix.unknown-parameter"]
+        assert "did you mean policyd-spf_time_limit?" in message, typo
+
+
 def test_time_limit_needs_the_service() -> None:
     assert "postfix.unknown-parameter" in lint(BASE + "policyd-spf_time_limit = 1\n", master="")
     assert lint(BASE + "policyd-spf_time_limit = 1\n", master=None) == {}

@@ -92,14 +92,20 @@ class Suggestions:
       ~1,000 ``ratio()`` calls per unknown name into a handful (the 26k-line main.cf benchmark
       has 20,000 unknown names);
     * the per-service names (``<service>_time_limit``...) of the services ``name`` starts with
-      (up to a ``_``): the names of every service would be O(services) candidates per unknown
-      name, quadratic for a master.cf of 10,000 services with unknown ``-o`` names.
+      (up to a ``_`` or ``-``), compared ignoring case and ``-`` versus ``_`` (so
+      ``policyd_spf_time_limit`` finds the ``policyd-spf`` service): the names of every service
+      would be O(services) candidates per unknown name, quadratic for a master.cf of 10,000
+      services with unknown ``-o`` names.
     """
 
     def __init__(self, names: Iterable[str], services: dict[str, set[str]]) -> None:
         self._names = sorted(set(names))
         self._lengths = [len(known) for known in self._names]
-        self._services = services
+        self._services: dict[str, list[str]] = {}  # folded service name -> its names + suffixes
+        for service, suffixes in services.items():
+            self._services.setdefault(_fold(service), []).extend(
+                service + suffix for suffix in sorted(suffixes)
+            )
         self._by_piece: dict[str, list[int]] = {}
         for number, known in enumerate(self._names):
             for piece in set(_pieces(known)):
@@ -123,10 +129,14 @@ class Suggestions:
             if 5 * count - lengths[number] >= limit
         ]
         for cut, char in enumerate(name):
-            if char == "_" and name[:cut] in self._services:
-                candidates += [name[:cut] + suffix for suffix in self._services[name[:cut]]]
+            if char in "_-":
+                candidates += self._services.get(_fold(name[:cut]), ())
         found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
         return found[0] if found else None
+
+
+def _fold(service: str) -> str:
+    return service.lower().replace("-", "_")
 
 
 def _pieces(name: str) -> list[str]:

@@ -672,7 +672,8 @@ class _Layout:
         end = self.spans[index][1]
         if index + 1 < len(self.spans) and "\n" not in self.text[end : self.spans[index + 1][0]]:
             # The next item is on this line.  Checked first, on the separator only: finding the
-            # end of a 50,000-item line for each item would make a one-line list quadratic.
+            # end of the line for each item of a 50,000-item line is quadratic (an insertion
+            # before an item on a line of its own looks at every item's tail).
             return None
         tail = self.text[end : self._content_end(end)]
         return tail if not tail.strip(LIST_SEPARATORS) else None
