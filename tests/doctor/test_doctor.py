@@ -503,3 +503,15 @@ def test_dns_budget_is_one_finding(root: Path, zone: DnsServer) -> None:
     )
     assert errors(findings).count("dns.budget-exhausted") == 1
     assert "dns.unreachable" not in codes(findings)
+
+
+def test_milter_lists_that_refer_to_each_other_do_not_crash_the_doctor() -> None:
+    from mailconf.doctor.milters import _milter_items
+
+    main = mailconf.parse(
+        "smtpd_milters = $non_smtpd_milters, inet:127.0.0.1:8891\n"
+        "non_smtpd_milters = $smtpd_milters\n",
+        "postfix-main",
+    )
+    assert _milter_items(main, "smtpd_milters") == ["inet:127.0.0.1:8891"]
+    assert _milter_items(main, "non_smtpd_milters") == ["inet:127.0.0.1:8891"]

@@ -159,12 +159,17 @@ def _socket_conflict(daemon: str, settings: list[SocketSetting]) -> list[Finding
     ]
 
 
-def _milter_items(main: object, name: str) -> list[str]:
+def _milter_items(main: object, name: str, seen: frozenset[str] = frozenset()) -> list[str]:
+    """The milters of ``name``, with ``$smtpd_milters``-style references followed; a reference
+    back to a list already being read (``smtpd_milters = $non_smtpd_milters`` and the reverse)
+    adds nothing instead of recursing forever."""
     items: list[str] = main.list_items(name)  # type: ignore[attr-defined]
     expanded: list[str] = []
     for item in items:
-        if item.startswith("$") and item.strip("${}()") in MILTER_LISTS:
-            expanded += _milter_items(main, item.strip("${}()"))
+        ref = item.strip("${}()")
+        if item.startswith("$") and ref in MILTER_LISTS:
+            if ref not in seen and ref != name:
+                expanded += _milter_items(main, ref, seen | {name})
         else:
             expanded.append(item)
     return expanded
