@@ -7,52 +7,30 @@ denied``.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-NOBODY = 65534
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root and setpriv to run a command as nobody",
-)
-
-
-def _as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-         sys.executable, *argv],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd="/",
-    )  # fmt: skip
+from support import require_nobody, run_as_nobody
 
 
 @pytest.fixture
 def conf() -> Iterator[Path]:
     """A root-owned directory nobody can read but not write (pytest's own is 0700)."""
+    require_nobody()
     directory = Path(tempfile.mkdtemp(prefix="mailconf-perm-", dir="/tmp"))
     directory.chmod(0o755)
     (directory / "main.cf").write_text("myhostname = mail.example.test\n")
-    probe = _as_nobody("-c", "import mailconf")
-    if probe.returncode != 0:
-        shutil.rmtree(directory)
-        pytest.skip(f"nobody cannot import mailconf here: {probe.stderr.strip()}")
     yield directory
     shutil.rmtree(directory)
 
 
 def test_edit_without_permission_names_the_target(conf: Path) -> None:
     target = conf / "main.cf"
-    done = _as_nobody("-m", "mailconf", "edit", str(target), "--set", "myhostname=mx")
+    done = run_as_nobody("-m", "mailconf", "edit", str(target), "--set", "myhostname=mx")
     assert done.returncode != 0
     assert done.stderr == f"mailconf: {target}: cannot write it: Permission denied\n"
     assert target.read_text() == "myhostname = mail.example.test\n"
@@ -71,7 +49,7 @@ def test_atomic_write_error_carries_the_path_as_given(conf: Path) -> None:
         "except PermissionError as error:\n"
         "    print(error.filename, error.strerror)\n"
     )
-    done = _as_nobody("-c", script)
+    done = run_as_nobody("-c", script)
     assert done.stdout == "main.cf Permission denied\n", done.stderr
     assert (conf / "main.cf").read_text() == "myhostname = mail.example.test\n"
 
@@ -88,5 +66,5 @@ def test_a_directory_nobody_may_search_is_named_but_not_read(conf: Path) -> None
         "except PermissionError as error:\n"
         "    print(error.filename, error.strerror)\n"
     )
-    done = _as_nobody("-c", script)
+    done = run_as_nobody("-c", script)
     assert done.stdout == f"{conf}/private/key False\n/private/key Permission denied\n", done.stderr
