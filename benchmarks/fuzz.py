@@ -76,7 +76,7 @@ def _exercise(kind: str, text: str, root: str) -> tuple[str | None, bool]:
     """(where an internal error happened or None, whether the input parsed)."""
     try:
         return None, fuzzing.exercise(kind, text, root)
-    except Exception as error:  # what the fuzzer is here to find
+    except (Exception, fuzzing.Hang) as error:  # what the fuzzer is here to find
         frame = traceback.extract_tb(error.__traceback__)[-1]
         where = f"{Path(frame.filename).name}:{frame.lineno} {frame.name}"
         return f"{type(error).__name__} at {where}", False

@@ -11,7 +11,9 @@ mailconf itself (and so the daemon) would refuse.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,31 @@ def generated_inputs(kind: str, rng: random.Random) -> Iterator[str]:
 
 
 # ---------------------------------------------------------------------------- driving the model
+class Hang(BaseException):
+    """An input mailconf gives no answer for within :data:`TIME_LIMIT` seconds: an internal error
+    too (a lint that never returns is as bad as a traceback).  A BaseException, so that no
+    ``except Exception`` (or ``except OSError``) in mailconf swallows it."""
+
+
+TIME_LIMIT = 30.0  # seconds per input; a window of a corpus file takes milliseconds
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float = TIME_LIMIT) -> Iterator[None]:
+    """Raise :class:`Hang` in the body after ``seconds`` (SIGALRM: Unix, main thread)."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise Hang(f"no answer after {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def attempt(call: Callable[[], Any]) -> Any:
     """``call()``; a MailconfError is an allowed answer (returned as None)."""
     try:
@@ -184,22 +211,24 @@ def exercise(kind: str, text: str, root: str) -> bool:
     """Parse ``text`` as ``kind`` and drive the document through every accessor, lint and edits;
     True when it parsed.
 
-    Raises whatever mailconf raises other than MailconfError (the caller reports it), and
-    AssertionError when an edit left text that does not parse or round-trip.
+    Raises whatever mailconf raises other than MailconfError (the caller reports it),
+    AssertionError when an edit left text that does not parse or round-trip, and :class:`Hang`
+    when the whole takes longer than :data:`TIME_LIMIT`.
     """
-    try:
-        doc = mailconf.parse(text, kind=kind, path=f"/fuzz/{kind}")
-    except mailconf.ParseError as error:
-        assert error.line >= 1 and error.column >= 1, error
-        str(error)
-        return False
-    assert doc.dump() == text
-    _protocol(doc, root)
-    _DRIVERS[kind](doc, root)
-    after = doc.dump()
-    if after != text:
-        again = mailconf.parse(after, kind=kind)
-        assert again.dump() == after
+    with time_limit():
+        try:
+            doc = mailconf.parse(text, kind=kind, path=f"/fuzz/{kind}")
+        except mailconf.ParseError as error:
+            assert error.line >= 1 and error.column >= 1, error
+            str(error)
+            return False
+        assert doc.dump() == text
+        _protocol(doc, root)
+        _DRIVERS[kind](doc, root)
+        after = doc.dump()
+        if after != text:
+            again = mailconf.parse(after, kind=kind)
+            assert again.dump() == after
     return True
 
 

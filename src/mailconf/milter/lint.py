@@ -396,9 +396,10 @@ def key_file_findings(
                 )
             )
             break
-        if directory in ("/", ""):
+        parent = os.path.dirname(directory)
+        if parent == directory:  # "/", "" and also "//", which is its own dirname
             break
-        directory = os.path.dirname(directory)
+        directory = parent
     return findings
 
 
