@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Sequence
 
 import attrs
 
@@ -246,14 +247,20 @@ def milter_kind(item: str) -> str | None:
 
 
 def milter_socket_for_postfix(
-    daemon_socket: str, queue_directory: str = "/var/spool/postfix"
+    daemon_socket: str,
+    queue_directory: str = "/var/spool/postfix",
+    *,
+    chrooted_by: Sequence[str] = ("smtpd",),
 ) -> str:
     """An OpenDKIM/OpenDMARC ``Socket`` value in the form ``smtpd_milters`` needs.
 
     * ``local:/var/spool/postfix/opendkim/opendkim.sock`` -> ``local:opendkim/opendkim.sock``:
-      smtpd runs chrooted in the queue directory, so Postfix looks a ``unix:``/``local:`` path up
-      relative to it (even an absolute one).  A socket outside the queue directory is unreachable
-      and is refused with :class:`EditError`.
+      every Postfix daemon works in the queue directory and a chrooted one cannot see outside
+      it, so a path below it is written relative to it, which reads the same either way.
+    * A path outside the queue directory: as it is when no service that connects runs chrooted
+      (``chrooted_by`` empty, see :func:`mailconf.postfix.milters.chrooted_services`), else
+      refused with :class:`EditError` naming those services (the default: smtpd, chrooted as
+      Debian's master.cf has it).
     * ``inet:8891@127.0.0.1`` -> ``inet:127.0.0.1:8891``; ``inet:8891`` (all addresses) ->
       ``inet:127.0.0.1:8891``; ``inet6:8891@[::1]`` -> ``inet:[::1]:8891``.
     * A value already in Postfix's form (``inet:host:port``, a relative ``local:`` path) is
@@ -278,11 +285,19 @@ def milter_socket_for_postfix(
         queue = posixpath.normpath(queue_directory)
         if path != queue and path.startswith(queue.rstrip("/") + "/"):
             return f"{scheme}:{posixpath.relpath(path, queue)}"
+        if not chrooted_by:
+            return f"{scheme}:{path}"
+        # The hint names the socket's own daemon: /run/opendmarc/opendmarc.sock and
+        # /run/opendmarc.sock both suggest QUEUE/opendmarc/opendmarc.sock.
+        name = posixpath.basename(path)
+        tail = f"{name.split('.', 1)[0]}/{name}"
+        services = ", ".join(chrooted_by)
         raise EditError(
-            f"milter socket {spec!r} is outside Postfix's queue directory {queue}: smtpd runs "
-            f"chrooted there and looks {scheme}: paths up inside it, so it could never connect. "
-            f"Put the socket under {queue} (e.g. {scheme}:{queue}/opendkim/opendkim.sock) "
-            "or use inet:PORT@127.0.0.1"
+            f"milter socket {spec!r} is outside Postfix's queue directory {queue}: "
+            f"{services} run(s) chrooted there and look(s) {scheme}: paths up inside it, so it "
+            f"could never connect. Put the socket under {queue} (e.g. {scheme}:{queue}/{tail}), "
+            "use inet:PORT@127.0.0.1, or set the chroot column of those services to n in "
+            "master.cf"
         )
     host = socket.host or ("::1" if socket.scheme == "inet6" else "127.0.0.1")
     return f"inet:[{host}]:{socket.port}" if ":" in host else f"inet:{host}:{socket.port}"
