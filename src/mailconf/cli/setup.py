@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mailconf.cli.common import directory, examples
-from mailconf.errors import EXIT_OK, MailconfError, UsageError
+from mailconf.cli.common import directory, examples, fail
+from mailconf.errors import EXIT_FAILED, EXIT_OK, MailconfError, UsageError
 
 
 def _plan_parser(plan: argparse.ArgumentParser) -> None:
@@ -23,8 +23,15 @@ def _plan_parser(plan: argparse.ArgumentParser) -> None:
         "diff and every action in order. Nothing is written."
     )
     spec_arguments(plan)
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there is nothing to do, 2 when changes are pending, 1 on an error",
+    )
     examples(
         plan,
+        "mailconf plan                                  # ./mailconf.toml or /etc/mailconf/",
+        "mailconf plan --config mailconf.toml --detailed-exitcode",
         "mailconf plan --domain example.com --ip 192.0.2.10",
         "mailconf plan --config mailconf.toml --json",
         "mailconf plan --domain example.com --ip 192.0.2.10 --ip 2001:db8::10 --ed25519",
@@ -34,17 +41,24 @@ def _plan_parser(plan: argparse.ArgumentParser) -> None:
 
 def _apply_parser(apply: argparse.ArgumentParser) -> None:
     apply.description = (
-        "Apply the plan: lock, back up, write atomically, validate with the real tools, restore\n"
+        "Show the plan (as `mailconf plan` does), ask for confirmation when run on a terminal,\n"
+        "then apply it: lock, back up, write atomically, validate with the real tools, restore\n"
         "every file on failure, restart only what changed."
     )
     spec_arguments(apply)
     apply.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress lines, even on a terminal"
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only the warnings and the summary (no plan, no progress lines)",
+    )
+    apply.add_argument(
+        "--yes", "-y", action="store_true", help="do not ask for confirmation on a terminal"
     )
     examples(
         apply,
         "mailconf apply --domain example.com --ip 192.0.2.10",
-        "mailconf apply --config mailconf.toml --quiet",
+        "mailconf apply --config mailconf.toml --yes --quiet",
     )
     apply.set_defaults(handler=run_apply)
 
@@ -90,10 +104,21 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
 _FLAG_NAMES = ("domain", "dmarc_report", "hostname", "resolver_configuration")
 
 
+#: Where a spec is looked for when neither --config nor --domain is given, in this order
+#: (the second under --root when one is given).
+SPEC_PLACES = ("mailconf.toml", "/etc/mailconf/mailconf.toml")
+
+
 def setup_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~mailconf.setup.spec.Setup` the arguments describe (validated)."""
+    """The :class:`~mailconf.setup.spec.Setup` the arguments describe (validated).  Without
+    ``--config`` and ``--domain``, the first of :data:`SPEC_PLACES` that exists, said on stderr."""
     from mailconf.setup.spec import Setup
 
+    if args.config is None and args.domain is None and not args.ip:
+        found = _discover_spec(args.root)
+        if found is not None:
+            sys.stderr.write(f"mailconf: using the spec {found}\n")
+            return Setup.from_toml(found)
     if args.config is not None:
         used = [f"--{n.replace('_', '-')}" for n in _FLAG_NAMES if getattr(args, n) is not None]
         if args.ip:
@@ -102,7 +127,10 @@ def setup_from_args(args: argparse.Namespace) -> Any:
             raise UsageError(f"--config cannot be combined with {', '.join(used)}")
         return Setup.from_toml(args.config)
     if args.domain is None:
-        raise UsageError("give --config FILE, or --domain and --ip")
+        raise UsageError(
+            "no ./mailconf.toml or /etc/mailconf/mailconf.toml: give --config FILE, "
+            "or --domain and --ip"
+        )
     if not args.ip:
         raise UsageError("--ip is required with --domain (the server's address for SPF)")
     return Setup.from_flags(
@@ -119,6 +147,36 @@ def setup_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+def _discover_spec(root: str | None) -> str | None:
+    """The first spec of :data:`SPEC_PLACES` present.  mailconf runs as root: a spec someone
+    else could have written (another owner, group- or world-writable, or in a directory others
+    may write to, such as /tmp) is refused rather than read."""
+    import os
+    import stat
+
+    local, system = SPEC_PLACES
+    candidates = [local, os.path.join(root, system.lstrip("/")) if root else system]
+    for candidate in candidates:
+        try:
+            info = os.stat(candidate)
+        except OSError:
+            continue
+        shown = "./" + candidate if candidate == local else candidate
+        directory = os.stat(os.path.dirname(os.path.abspath(candidate)))
+        others = stat.S_IWGRP | stat.S_IWOTH
+        if (
+            info.st_uid not in (0, os.geteuid())
+            or info.st_mode & others
+            or directory.st_mode & stat.S_IWOTH
+        ):
+            raise UsageError(
+                f"{shown}: not used, another user may have written it (owner, mode or its "
+                "directory); give it with --config if it is yours"
+            )
+        return shown
+    return None
+
+
 def root_from_args(args: argparse.Namespace) -> Any:
     from mailconf.system.root import SystemRoot
 
@@ -128,20 +186,45 @@ def root_from_args(args: argparse.Namespace) -> Any:
 def run_plan(args: argparse.Namespace) -> int:
     from mailconf.setup.planner import make_plan
 
-    setup = setup_from_args(args)
-    plan = make_plan(setup, root_from_args(args))
+    try:
+        setup = setup_from_args(args)
+        plan = make_plan(setup, root_from_args(args))
+    except MailconfError as error:
+        if not args.detailed_exitcode:
+            raise
+        fail(str(error))  # 2 means "changes pending" here: every error is 1
+        return EXIT_FAILED
     if args.json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
     else:
         sys.stdout.write(plan.render())
+    if args.detailed_exitcode and not plan.empty:
+        return EXIT_CHANGES
     return EXIT_OK
 
 
+#: ``plan --detailed-exitcode``'s status when changes are pending (Terraform's convention).
+EXIT_CHANGES = 2
+
+
 def run_apply(args: argparse.Namespace) -> int:
-    from mailconf.setup.apply import ApplyError, apply
+    from mailconf.setup.apply import ApplyError, apply_plan
+    from mailconf.setup.planner import make_plan
 
     setup = setup_from_args(args)
-    root = root_from_args(args)
+    plan = make_plan(setup, root_from_args(args))
+    if not args.json:
+        if args.quiet:
+            sys.stdout.write("".join(note.render() + "\n" for note in plan.notes))
+        else:
+            sys.stdout.write(plan.render())
+    if plan.empty and not args.json:
+        if args.quiet:  # the summary, which plan.render() gave otherwise
+            sys.stdout.write(f"nothing to do: {plan.root} already matches the setup\n")
+        return EXIT_OK
+    if not args.yes and not args.json and sys.stdin.isatty() and not _confirmed():
+        fail("nothing applied")
+        return EXIT_FAILED
     show_progress = not args.quiet and not args.json and sys.stderr.isatty()
 
     def progress(line: str) -> None:
@@ -150,18 +233,32 @@ def run_apply(args: argparse.Namespace) -> int:
             sys.stderr.flush()
 
     try:
-        result = apply(setup, root, progress=progress)
+        result = apply_plan(plan, progress=progress)
     except ApplyError as exc:
-        if args.json:
-            sys.stdout.write(json.dumps(exc.result.to_json(), indent=2) + "\n")
-        else:
-            sys.stdout.write(exc.result.render())
+        _print_result(args, exc.result)
         raise MailconfError(f"apply failed: {exc.reason}") from None
+    _print_result(args, result)
+    return EXIT_OK
+
+
+def _confirmed() -> bool:
+    """The answer to "apply?" on the terminal: only y or yes applies."""
+    sys.stdout.write("\napply these changes? [y/N] ")
+    sys.stdout.flush()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _print_result(args: argparse.Namespace, result: Any) -> None:
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    elif args.quiet:
+        sys.stdout.write(result.summary() + "\n")
     else:
         sys.stdout.write(result.render())
-    return EXIT_OK
 
 
 #: The commands this module defines, each by the function that gives its parser its options.

@@ -16,8 +16,9 @@ Order of an apply (all under the apply lock, the plan re-made under it):
    byte, and names the check;
 6. restarts, only of the services whose files changed (milters first, then Postfix).
 
-Any failure in 4 or 5 restores the files; the error says what was done, what was undone and what
-was not done. Directories, owners and (on ``/``) group memberships are left in place: they are
+Any failure in 4 or 5 restores the files and removes the directories this apply created (when
+they are empty again); the error says what was done, what was undone and what was not done.
+Owners, modes of existing directories and (on ``/``) group memberships are left in place: they are
 harmless and the next apply finds them done.
 """
 
@@ -99,6 +100,28 @@ class ApplyResult:
         if self.backup is not None:
             lines.append(f"backup of the changed files: {self.backup}")
         return "\n".join(lines) + "\n"
+
+    def summary(self) -> str:
+        """One line for ``apply --quiet``: the counts, failed checks, and where the backup is."""
+        counts = [
+            f"{len(items)} {title}"
+            for title, items in (
+                ("done", self.done),
+                ("reported, not run", self.reported),
+                ("restored", self.restored),
+                ("not done", self.not_done),
+            )
+            if items
+        ]
+        failed = [check.tool for check in self.validations if not check.ok]
+        if failed:
+            counts.append("validation FAILED: " + ", ".join(failed))
+        if self.backup is not None:
+            counts.append(f"backup: {self.backup}")
+        head = "applied" if self.ok else "apply failed"
+        if self.ok and not self.done and not self.reported:
+            return f"nothing to do: {self.plan.root} already matches the setup"
+        return f"{head}: " + "; ".join(counts)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -186,6 +209,8 @@ class _Run:
         #: Steps begun whose effect a restore does not undo (directories, owners, modes, and
         #: group memberships on the live root): the restarts they need stay owed.
         self.kept: list[Step] = []
+        #: Directories this apply created, parents first: a restore removes them again.
+        self.created: list[str] = []
 
     def backup_path(self, system_path: str) -> None:
         if self.backup is None:
@@ -212,10 +237,31 @@ class _Run:
                     for path, why in exc.failed
                 )
             self.result.restored.extend(p for p in restored if p != PENDING_RESTARTS)
+        self._remove_created()
         kept = {service for step in self.kept for service in step.services}
         if kept:
             # The restore put back the list owed before this apply; add what we did not undo.
             write_pending(self.root, sorted(pending_restarts(self.root) | kept))
+
+    def _remove_created(self) -> None:
+        """The directories this apply created, deepest first, each only if empty again (a
+        directory something else wrote into since is kept)."""
+        for directory in reversed(self.created):
+            try:
+                self.root.resolve(directory).rmdir()
+            except (OSError, MailconfError):
+                continue
+            self.result.restored.append(f"{directory} (created, removed again)")
+        self.created.clear()
+
+    def note_new_directories(self, system_path: str) -> None:
+        """Record ``system_path`` and its missing parents before they are created."""
+        missing = []
+        path = system_path.rstrip("/")
+        while path and not self.root.exists(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        self.created.extend(reversed(missing))
 
 
 def _execute(
@@ -378,6 +424,7 @@ def _perform(state: _Run, step: Step) -> None:
             root.write(step.target, step.content)
     elif step.kind == "directory":
         assert step.mode is not None
+        state.note_new_directories(step.target)
         accounts.ensure_directory(
             root, step.target, mode=step.mode, owner=step.owner, group=step.group
         )
@@ -389,6 +436,7 @@ def _perform(state: _Run, step: Step) -> None:
     elif step.kind == "key":
         spec = step.key
         assert spec is not None
+        state.note_new_directories(spec.directory)
         state.backup_path(spec.private_path)
         state.backup_path(spec.txt_path)
         uid, gid = accounts.resolve_owner(root, step.owner, step.group)

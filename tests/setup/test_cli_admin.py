@@ -1,0 +1,157 @@
+"""``plan``/``apply`` as an admin runs them: apply shows the plan and asks on a terminal, ``-q``,
+``plan --detailed-exitcode``, spec discovery, and a failed apply that leaves no new directory."""
+
+from __future__ import annotations
+
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailconf.cli import main as mailconf
+
+REPO = Path(__file__).resolve().parents[2]
+TOML = REPO / "examples" / "mailconf.toml"
+
+
+def command(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailconf", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def on_terminal(argv: list[str], answer: str) -> tuple[int, str]:
+    """Run ``mailconf ARGV`` with a terminal as stdin/stdout, typing ``answer`` at the prompt."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailconf", *argv],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    output = b""
+    answered = False
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"[y/N]" in output:
+            os.write(leader, answer.encode() + b"\n")
+            answered = True
+    os.close(leader)
+    return process.wait(timeout=300), output.decode(errors="replace")
+
+
+def test_apply_prints_the_plan_then_the_result(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--root", str(example_root), "--config", str(TOML)]
+    assert mailconf(["plan", *flags]) == 0
+    planned = capsys.readouterr().out
+    assert mailconf(["apply", *flags]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(planned)  # the plan exactly as `plan` shows it: steps and diffs
+    assert "+smtpd_milters = " in out and "done:" in out
+
+
+def test_apply_quiet_prints_only_warnings_and_the_summary(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--root", str(example_root), "--config", str(TOML)]
+    assert mailconf(["apply", "-q", *flags]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("applied: ") and "done" in lines[-1]
+    assert not [line for line in lines[:-1] if not line.startswith(("warning", "info", "error"))]
+    assert mailconf(["apply", "-q", *flags]) == 0
+    assert capsys.readouterr().out.endswith("already matches the setup\n")
+
+
+def test_detailed_exitcode(example_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ["--root", str(example_root), "--config", str(TOML), "--detailed-exitcode"]
+    assert mailconf(["plan", *flags]) == 2
+    assert mailconf(["plan", *flags[:-1]]) == 0  # without it, pending changes are success
+    assert mailconf(["apply", "-q", *flags[:-1]]) == 0
+    assert mailconf(["plan", *flags]) == 0
+    bad = ["plan", "--root", str(example_root), "--config", str(example_root / "nope.toml")]
+    assert mailconf([*bad, "--detailed-exitcode"]) == 1
+    assert mailconf(bad) == 2
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("answer", "status"), [("n", 1), ("yes", 0)])
+def test_apply_asks_on_a_terminal(
+    example_root: Path, helpers: type, answer: str, status: int
+) -> None:
+    before = helpers.snapshot(example_root)  # type: ignore[attr-defined]
+    code, output = on_terminal(
+        ["apply", "--root", str(example_root), "--config", str(TOML)], answer
+    )
+    assert code == status, output
+    assert "apply these changes? [y/N]" in output
+    changed = helpers.snapshot(example_root) != before  # type: ignore[attr-defined]
+    assert changed is (status == 0)
+    if status:
+        assert "nothing applied" in output
+
+
+def test_apply_yes_and_no_terminal_never_ask(example_root: Path) -> None:
+    code, output = on_terminal(
+        ["apply", "--yes", "--root", str(example_root), "--config", str(TOML)], "n"
+    )
+    assert code == 0 and "[y/N]" not in output, output
+    result = command("apply", "--root", str(example_root), "--config", str(TOML))
+    assert result.returncode == 0 and "[y/N]" not in result.stdout  # stdin not a terminal
+
+
+def test_spec_discovery_says_which_file(example_root: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    result = command("plan", "--root", str(example_root), cwd=work)
+    assert result.returncode == 2 and "no ./mailconf.toml" in result.stderr
+    etc = example_root / "etc/mailconf"
+    etc.mkdir()
+    shutil.copy(TOML, etc / "mailconf.toml")
+    result = command("plan", "--root", str(example_root), cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert f"using the spec {example_root}/etc/mailconf/mailconf.toml" in result.stderr
+    shutil.copy(TOML, work / "mailconf.toml")
+    result = command("plan", "--root", str(example_root), cwd=work)
+    assert result.returncode == 0 and "using the spec ./mailconf.toml" in result.stderr
+    (work / "mailconf.toml").chmod(0o666)  # anyone could have written it: not read as root
+    result = command("plan", "--root", str(example_root), cwd=work)
+    assert result.returncode == 2 and "another user may have written it" in result.stderr
+    (work / "mailconf.toml").chmod(0o644)
+    work.chmod(0o1777)  # like /tmp
+    result = command("plan", "--root", str(example_root), cwd=work)
+    assert result.returncode == 2 and "another user may have written it" in result.stderr
+
+
+def test_failed_apply_removes_the_directories_it_created(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (example_root / "usr/share/dns/root.key").unlink()
+    before = sorted(p for p in example_root.rglob("*") if p.is_dir())
+    code = mailconf(["apply", "--root", str(example_root), "--config", str(TOML)])
+    out = capsys.readouterr().out
+    if "validation opendkim: skipped" in out:
+        pytest.skip("opendkim is not installed")
+    assert code == 1
+    after = sorted(p for p in example_root.rglob("*") if p.is_dir())
+    created = {p.relative_to(example_root).as_posix() for p in set(after) - set(before)}
+    # Only the apply's own bookkeeping (lock, backups, validation scratch) may stay.
+    assert not {p for p in created if not p.startswith(("run", "var/backups", "var/lib"))}
+    assert "(created, removed again)" in out
