@@ -92,3 +92,28 @@ def test_zone_and_line_forms(applied: Path) -> None:
 
 def test_hard_fail_on_request(applied: Path) -> None:
     assert "-all" in dns(applied, "--format", "line", "--hard-fail")
+
+
+def test_json_flag_spf_include_and_the_report_authorisation(applied: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "mailconf.toml"
+    spec.write_text(
+        (REPO / "examples" / "mailconf.toml")
+        .read_text()
+        .replace("dmarc-reports@hogehoge.com", "reports@dmarc.example.net")
+        + '\n[spf]\ninclude = ["_spf.example.net"]\nall = "-all"\n'
+    )
+    argv = ["dns", "--root", str(applied), "--config", str(spec), "--json"]
+    result = subprocess.run(
+        [sys.executable, "-m", "mailconf", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    by_name = {r["name"]: r["value"] for r in json.loads(result.stdout)}  # --json = --format json
+    assert by_name["hogehoge.com"] == (
+        "v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 include:_spf.example.net -all"
+    )
+    assert "rua=mailto:reports@dmarc.example.net" in by_name["_dmarc.hogehoge.com"]
+    assert "[dmarc.report-authorisation]" in result.stderr
+    assert 'hogehoge.com._report._dmarc.dmarc.example.net. IN TXT "v=DMARC1"' in result.stderr

@@ -114,3 +114,19 @@ def test_toml_error_names_file(tmp_path: Path) -> None:
     path.write_text("[[domain]]\nname = 'x..y'\n")
     with pytest.raises(ValidationError, match=str(path)):
         Setup.from_toml(path)
+
+
+def test_spf_table_and_ips_required() -> None:
+    base = "[[domain]]\nname = 'a.example'\n"
+    setup = Setup.from_toml_text(
+        "ips = ['192.0.2.1']\n" + base + "[spf]\ninclude = ['_spf.example.net']\nall = '-all'\n"
+    )
+    assert (setup.spf_include, setup.spf_all) == (("_spf.example.net",), "-all")
+    assert Setup.from_toml_text("ips = ['192.0.2.1']\n" + base).spf_all == "~all"
+    with pytest.raises(ValidationError, match="ips is required"):
+        Setup.from_toml_text(base)
+    with pytest.raises(ValidationError, match="ips is required"):
+        Setup.from_toml_text("ips = []\n" + base)
+    for bad, message in (("all = '+all'", "whole Internet"), ("colour = 1", "unknown key")):
+        with pytest.raises(ValidationError, match=message):
+            Setup.from_toml_text("ips = ['192.0.2.1']\n" + base + "[spf]\n" + bad + "\n")

@@ -14,7 +14,7 @@ from typing import Any
 
 from mailconf.cli.common import examples
 from mailconf.cli.setup import root_from_args, setup_from_args, spec_arguments
-from mailconf.errors import EXIT_FAILED, EXIT_OK
+from mailconf.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def _dns_parser(dns: argparse.ArgumentParser) -> None:
@@ -24,8 +24,12 @@ def _dns_parser(dns: argparse.ArgumentParser) -> None:
         "Historic since 2013 and no receiver uses it."
     )
     spec_arguments(dns)
-    dns.add_argument("--format", choices=("zone", "line", "json"), default="zone")
-    dns.add_argument("--hard-fail", action="store_true", help="SPF -all instead of ~all")
+    dns.add_argument(
+        "--format", choices=("zone", "line", "json"), help="output format (default: zone)"
+    )
+    dns.add_argument(
+        "--hard-fail", action="store_true", help="SPF -all instead of ~all ([spf] all = '-all')"
+    )
     examples(
         dns,
         "mailconf dns --domain example.com --ip 192.0.2.10",
@@ -75,23 +79,34 @@ def run_dns(args: argparse.Namespace) -> int:
     records, findings = records_for(setup, root_from_args(args), hard_fail=args.hard_fail)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
-    render = {"zone": render_zone, "line": render_one_line, "json": render_json}[args.format]
+    if args.json and args.format not in (None, "json"):
+        raise UsageError(f"--json and --format {args.format} contradict each other")
+    chosen = "json" if args.json else args.format or "zone"
+    render = {"zone": render_zone, "line": render_one_line, "json": render_json}[chosen]
     text = render(records)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
 
 
 def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list[Any], list[Any]]:
-    """SPF, DKIM (from the keys under ``root``) and DMARC records for every domain."""
+    """SPF, DKIM (from the keys under ``root``) and DMARC records for every domain; a DMARC report
+    address at another organisation adds a finding with the record that one must publish."""
     from mailconf import keys
     from mailconf.dns import records as build
+    from mailconf.dns.dmarc import report_authorisation
     from mailconf.errors import ReadError
+    from mailconf.findings import Finding, Severity
 
     result: list[Any] = []
     findings: list[Any] = []
     addresses = [str(ip) for ip in setup.ips]
     for domain in setup.domains:
-        record, notes = build.spf_record(domain.name, addresses, hard_fail=hard_fail)
+        record, notes = build.spf_record(
+            domain.name,
+            addresses,
+            hard_fail=hard_fail or setup.spf_all == "-all",
+            include=setup.spf_include,
+        )
         result.append(record)
         findings += notes
         for key_spec in (k for k in setup.keys if k.domain == domain.name):
@@ -108,6 +123,19 @@ def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list
         record, notes = build.dmarc_record(domain.name, setup.dmarc_policy, rua=report)
         result.append(record)
         findings += notes
+        for address in report:
+            destination = address.rpartition("@")[2]
+            name = report_authorisation(domain.name, destination)
+            if name is not None:
+                findings.append(
+                    Finding(
+                        Severity.WARNING,
+                        "dmarc.report-authorisation",
+                        f"DMARC reports go to {destination}, another domain: receivers send "
+                        f'them only if {destination} publishes {name}. IN TXT "v=DMARC1"',
+                        fix=f'publish in the {destination} zone: {name}. IN TXT "v=DMARC1"',
+                    )
+                )
     return result, findings
 
 

@@ -42,6 +42,16 @@ def _same_or_related(a: str, b: str) -> bool:
     return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
+def report_authorisation(domain: str, destination: str) -> str | None:
+    """The name where ``destination`` must publish ``v=DMARC1`` to accept ``domain``'s reports
+    (RFC 7489 7.1: ``DOMAIN._report._dmarc.DESTINATION``), or None when it is the same
+    organisation (see :func:`_same_or_related`)."""
+    destination = destination.lower().rstrip(".")
+    if _same_or_related(destination, domain):
+        return None
+    return f"{domain}._report._dmarc.{destination}"
+
+
 @skipped_when_unavailable
 def check_dmarc(source: LookupSource, domain: str) -> list[Finding]:
     """Check ``_dmarc.DOMAIN``: present, one record, ``v=DMARC1`` first, valid ``p=`` and tags,
@@ -168,9 +178,9 @@ def _check_report_uris(
             findings.append(_invalid(name, f"{tag} URI {uri!r} has no valid address"))
             continue
         destination = destination.lower().rstrip(".")
-        if _same_or_related(destination, domain):
+        authorisation = report_authorisation(domain, destination)
+        if authorisation is None:
             continue
-        authorisation = f"{domain}._report._dmarc.{destination}"
         answer = lookup.txt(authorisation)
         if answer.failed:
             findings.append(lookup_failed(answer))

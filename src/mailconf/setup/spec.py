@@ -32,6 +32,7 @@ SocketStyle = Literal["unix", "inet"]
 DmarcPolicy = Literal["none", "quarantine", "reject"]
 DMARC_POLICIES = ("none", "quarantine", "reject")
 SOCKET_STYLES = ("unix", "inet")
+SPF_ALL = ("~all", "-all")
 DKIM_KEY_DIRECTORY = "/etc/opendkim/keys"
 ED25519_SUFFIX = "-ed25519"
 
@@ -156,6 +157,28 @@ def _report(value: str | None) -> str | None:
     return None if value is None else validate_email(value)
 
 
+def _spf_includes(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    result = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValidationError(f"[spf] include: {item!r} is not a domain name")
+        name = validate_domain(item.removeprefix("include:"), allow_underscore=True)
+        if name not in result:
+            result.append(name)
+    return tuple(result)
+
+
+def _spf_all(value: str) -> str:
+    if value not in SPF_ALL:
+        raise ValidationError(
+            f"[spf] all = {value!r}: use {' or '.join(map(repr, SPF_ALL))} (softfail or fail; "
+            "?all says nothing and +all authorises the whole Internet)"
+        )
+    return value
+
+
 def _socket_style(value: str) -> str:
     if value not in SOCKET_STYLES:
         raise ValidationError(
@@ -206,6 +229,8 @@ class Setup:
     or ``inet`` (loopback TCP, ``opendkim_port``/``opendmarc_port``).
     ``resolver_configuration``: an unbound.conf path for OpenDKIM's ``ResolverConfiguration``
     (the option the binary reads; the man page's ``ResolverConfig`` is refused by it).
+    ``spf_include``: domains whose SPF policy the record includes (a provider that also sends
+    the domain's mail); ``spf_all``: how the record ends, ``~all`` (softfail) or ``-all``.
     """
 
     domains: tuple[Domain, ...] = attrs.field(converter=_domains)
@@ -221,6 +246,8 @@ class Setup:
     opendkim_port: int = attrs.field(default=8891, converter=_port)
     opendmarc_port: int = attrs.field(default=8893, converter=_port)
     resolver_configuration: str | None = attrs.field(default=None, converter=_absolute_path)
+    spf_include: tuple[str, ...] = attrs.field(default=(), converter=_spf_includes)
+    spf_all: str = attrs.field(default="~all", converter=_spf_all)
 
     def __attrs_post_init__(self) -> None:
         if not self.domains:
@@ -273,6 +300,7 @@ class Setup:
                 "opendmarc_port": self.opendmarc_port,
             },
             "opendkim": {"resolver_configuration": self.resolver_configuration},
+            "spf": {"include": list(self.spf_include), "all": self.spf_all},
         }
 
     # ------------------------------------------------------------------------ constructors
@@ -335,9 +363,14 @@ class Setup:
         """Build from the parsed TOML document (see ``examples/mailconf.toml``)."""
         _no_unknown(
             table,
-            ("domain", "ips", "hostname", "dmarc", "dkim", "sockets", "opendkim"),
+            ("domain", "ips", "hostname", "dmarc", "dkim", "sockets", "opendkim", "spf"),
             "the top level",
         )
+        spf = _table(table, "spf")
+        _no_unknown(spf, ("include", "all"), "[spf]")
+        include = spf.get("include", [])
+        if not isinstance(include, list):
+            raise ValidationError("[spf] include must be a list of domain names")
         dmarc = _table(table, "dmarc")
         _no_unknown(dmarc, ("policy", "report"), "[dmarc]")
         dkim = _table(table, "dkim")
@@ -355,7 +388,7 @@ class Setup:
         ed25519 = dkim.get("ed25519", False)
         if not isinstance(ed25519, bool):
             raise ValidationError("[dkim] ed25519 must be true or false")
-        return cls(
+        setup = cls(
             domains=_domains(domains),
             ips=tuple(_text(ip, "ips entry") for ip in ips),
             hostname=_optional_text(table.get("hostname"), "hostname"),
@@ -369,7 +402,15 @@ class Setup:
             resolver_configuration=_optional_text(
                 opendkim.get("resolver_configuration"), "[opendkim] resolver_configuration"
             ),
+            spf_include=tuple(include),
+            spf_all=_text(spf.get("all", "~all"), "[spf] all"),
         )
+        if not setup.ips:  # checked last: the other mistakes of a spec are named first
+            raise ValidationError(
+                'ips is required: the server\'s public addresses, e.g. ips = ["192.0.2.10"] '
+                "(the SPF record authorises them; `mailconf dns` cannot do without)"
+            )
+        return setup
 
 
 def _no_unknown(table: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
