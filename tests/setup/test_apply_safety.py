@@ -21,8 +21,8 @@ def failing_postconf(root: SystemRoot, **_: Any) -> validate.Validation:
     return validate.Validation("postconf", ok=False, message="main.cf: injected failure")
 
 
-def test_failed_apply_still_owes_restarts_for_what_it_did_not_undo(example_root: Path) -> None:
-    """A directory an apply created stays after a rollback: its restart must stay owed."""
+def test_failed_apply_removes_the_directory_it_created(example_root: Path) -> None:
+    """A directory an apply created is removed by the rollback: the next plan is the same."""
     apply(SPEC, SystemRoot(example_root), validators=())
     assert make_plan(SPEC, SystemRoot(example_root)).empty
     (example_root / "var/spool/postfix/opendmarc").rmdir()  # OpenDMARC cannot make its socket
@@ -30,7 +30,21 @@ def test_failed_apply_still_owes_restarts_for_what_it_did_not_undo(example_root:
     assert [s.kind for s in plan.steps] == ["directory", "restart"]
     with pytest.raises(ApplyError, match="injected failure"):
         apply(SPEC, SystemRoot(example_root), validators=[failing_postconf])
-    assert (example_root / "var/spool/postfix/opendmarc").is_dir()  # not undone
+    assert not (example_root / "var/spool/postfix/opendmarc").exists()  # undone
+    again = make_plan(SPEC, SystemRoot(example_root))
+    assert again.to_json()["steps"] == plan.to_json()["steps"]
+
+
+def test_failed_apply_still_owes_restarts_for_what_it_did_not_undo(example_root: Path) -> None:
+    """A directory an apply changed (not created) stays so after a rollback: its restart must
+    stay owed."""
+    apply(SPEC, SystemRoot(example_root), validators=())
+    (example_root / "var/spool/postfix/opendmarc").chmod(0o755)  # the plan sets 0750 again
+    plan = make_plan(SPEC, SystemRoot(example_root))
+    assert [s.kind for s in plan.steps] == ["mode", "restart"]
+    with pytest.raises(ApplyError, match="injected failure"):
+        apply(SPEC, SystemRoot(example_root), validators=[failing_postconf])
+    assert (example_root / "var/spool/postfix/opendmarc").stat().st_mode & 0o777 == 0o750
     again = make_plan(SPEC, SystemRoot(example_root))
     assert [(s.kind, s.target) for s in again.steps] == [("restart", "opendmarc")]
 

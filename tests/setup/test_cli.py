@@ -77,7 +77,8 @@ def test_usage_errors(example_root: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_failed_apply_exit_1_names_the_check(
     example_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (example_root / "usr/share/dns/root.key").unlink()
+    (example_root / "etc/opendkim").mkdir(exist_ok=True)
+    (example_root / "etc/opendkim/signing.table").write_text("*@[bad x\n")
     code = mailconf(["apply", "--root", str(example_root), "--config", str(TOML)])
     captured = capsys.readouterr()
     if "validation opendkim: skipped" in captured.out:
@@ -85,6 +86,18 @@ def test_failed_apply_exit_1_names_the_check(
     assert code == 1
     assert "opendkim refused" in captured.err
     assert "restored to how it was:" in captured.out and "not done:" in captured.out
+
+
+def test_plan_exits_1_on_what_apply_would_stop_on(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (example_root / "usr/share/dns/root.key").unlink()
+    flags = ["--root", str(example_root), "--config", str(TOML)]
+    assert mailconf(["plan", *flags]) == 1
+    assert mailconf(["plan", "--detailed-exitcode", *flags]) == 1
+    out = capsys.readouterr().out
+    assert "error: TrustAnchorFile names /usr/share/dns/root.key" in out
+    assert "[setup.missing-file]" in out
 
 
 def test_dev_example_runs_the_plan_on_the_bundled_tree() -> None:

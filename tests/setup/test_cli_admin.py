@@ -143,7 +143,8 @@ def test_spec_discovery_says_which_file(example_root: Path, tmp_path: Path) -> N
 def test_failed_apply_removes_the_directories_it_created(
     example_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (example_root / "usr/share/dns/root.key").unlink()
+    (example_root / "etc/opendkim").mkdir(exist_ok=True)  # opendkim -n refuses its pattern
+    (example_root / "etc/opendkim/signing.table").write_text("*@[bad x\n")
     before = sorted(p for p in example_root.rglob("*") if p.is_dir())
     code = mailconf(["apply", "--root", str(example_root), "--config", str(TOML)])
     out = capsys.readouterr().out

@@ -201,9 +201,24 @@ def test_rollback_after_injected_validation_failure(example_root: Path, helpers:
 def test_rollback_on_real_opendkim_refusal(example_root: Path, helpers: Any) -> None:
     if not (shutil.which("opendkim") or os.path.exists("/usr/sbin/opendkim")):
         pytest.skip("opendkim is not installed")
-    (example_root / "usr/share/dns/root.key").unlink()  # TrustAnchorFile now missing
+    # A SigningTable row opendkim cannot compile, which only the daemon's -n catches here.
+    (example_root / "etc/opendkim").mkdir(exist_ok=True)
+    (example_root / "etc/opendkim/signing.table").write_text("*@[bad x\n")
     before = helpers.snapshot(example_root)
-    with pytest.raises(ApplyError, match=r"opendkim refused.*root\.key"):
+    with pytest.raises(ApplyError, match=r"opendkim refused.*regular expression"):
+        quiet_apply(example_root)
+    assert helpers.snapshot(example_root) == before
+
+
+def test_a_missing_referenced_file_stops_plan_and_apply_before_writing(
+    example_root: Path, helpers: Any
+) -> None:
+    (example_root / "usr/share/dns/root.key").unlink()  # TrustAnchorFile now missing
+    plan = make_plan(SPEC, SystemRoot(example_root))
+    [note] = [n for n in plan.notes if n.code == "setup.missing-file"]
+    assert note.severity.value == "error" and "/usr/share/dns/root.key" in note.message
+    before = helpers.snapshot(example_root)
+    with pytest.raises(ApplyError, match=r"nothing was written.*root\.key"):
         quiet_apply(example_root)
     assert helpers.snapshot(example_root) == before
 

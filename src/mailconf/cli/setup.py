@@ -198,6 +198,8 @@ def run_plan(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
     else:
         sys.stdout.write(plan.render())
+    if any(note.severity.value == "error" for note in plan.notes):
+        return EXIT_FAILED  # what apply would stop on
     if args.detailed_exitcode and not plan.empty:
         return EXIT_CHANGES
     return EXIT_OK

@@ -32,6 +32,7 @@ from pathlib import Path
 import attrs
 
 from mailconf.errors import MailconfError
+from mailconf.findings import Severity
 from mailconf.keys import ensure_key_pair
 from mailconf.setup.pending import (
     PENDING_RESTARTS,
@@ -252,6 +253,8 @@ class _Run:
             except (OSError, MailconfError):
                 continue
             self.result.restored.append(f"{directory} (created, removed again)")
+            # Undone after all: its restart is no longer owed.
+            self.kept = [s for s in self.kept if (s.kind, s.target) != ("directory", directory)]
         self.created.clear()
 
     def note_new_directories(self, system_path: str) -> None:
@@ -280,6 +283,14 @@ def _execute(
     plan = _install_packages(state)
     steps = [s for s in plan.steps if s.kind not in ("package", "restart")]
     restarts = plan.of_kind("restart")
+    errors = [note for note in plan.notes if note.severity is Severity.ERROR]
+    if errors:  # what the validation would refuse: stop before writing anything
+        state.result.not_done.extend(s.description for s in steps + restarts)
+        raise ApplyError(
+            "the plan has errors, nothing was written: "
+            + "; ".join(note.render() for note in errors),
+            state.result,
+        )
     _check_accounts(state, steps, restarts)
     _cleanup_temporaries(plan.root, steps)
     if steps:  # restarts owed from now on
