@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 
@@ -34,10 +34,26 @@ from mailconf.rootpath import host_path, walk_under
 from mailconf.syntax.document import Document
 
 if TYPE_CHECKING:
-    from mailconf.postfix.main import MainCf
     from mailconf.postfix.master import MasterCf
 
 DocT = TypeVar("DocT", bound=Document)
+
+
+class MainCf(Protocol):
+    """What the milter edits use of :class:`mailconf.postfix.main.MainCf` (which calls them: a
+    protocol, so this module does not import its caller back)."""
+
+    path: str | None
+
+    @property
+    def parameters(self) -> dict[str, str]: ...
+    def get(self, name: str) -> str | None: ...
+    def set(self, name: str, value: str) -> bool: ...
+    def list_items(self, name: str) -> list[str]: ...
+    def list_append(self, name: str, item: str) -> bool: ...
+    def list_insert(self, name: str, item: str, *, before: str | None = None) -> bool: ...
+    def list_remove(self, name: str, item: str) -> bool: ...
+
 
 #: The milters known by name.
 DAEMONS = ("opendkim", "opendmarc")
