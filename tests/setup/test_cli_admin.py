@@ -156,3 +156,21 @@ def test_failed_apply_removes_the_directories_it_created(
     # Only the apply's own bookkeeping (lock, backups, validation scratch) may stay.
     assert not {p for p in created if not p.startswith(("run", "var/backups", "var/lib"))}
     assert "(created, removed again)" in out
+
+
+def test_the_host_name_chosen_is_stated(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main = example_root / "etc/postfix/main.cf"
+    main.write_text(
+        "".join(
+            "myhostname = vm\n" if line.startswith("myhostname") else line
+            for line in main.read_text().splitlines(keepends=True)
+        )
+    )
+    (example_root / "etc/mailname").write_text("mail.example.test\n")
+    flags = ["--root", str(example_root), "--domain", "example.test", "--ip", "192.0.2.10"]
+    assert mailconf(["plan", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "main.cf myhostname 'vm' is not a fully qualified name" in out
+    assert "host name mail.example.test (from /etc/mailname)" in out

@@ -357,9 +357,16 @@ def _hostname(setup: Setup, main: MainCf, root: SystemRoot, b: StepBuilder) -> s
             candidates.append(("/etc/mailname", first[0].strip()))
     for source, value in candidates:
         try:
-            return validate_domain(value)
+            chosen = validate_domain(value)
         except ValidationError:
             b.note("setup.hostname-unusable", f"{source} {value!r} is not a fully qualified name")
+            continue
+        b.note(
+            "setup.hostname",
+            f"host name {chosen} (from {source}) for OpenDKIM's AuthservID and OpenDMARC's "
+            "TrustedAuthservIDs; set hostname in the spec (--hostname) to choose another",
+        )
+        return chosen
     raise ValidationError(
         "cannot tell the host's fully qualified name (main.cf myhostname, /etc/mailname); "
         "give it with --hostname (hostname = ... in mailconf.toml)"
