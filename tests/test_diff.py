@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailconf.diff import unified_diff
+from mailconf.diff import labels, unified_diff
 
 CASES = [
     ("a = 1\nb = 2\n", "a = 1\nb = 3\n"),
@@ -67,3 +67,11 @@ def test_a_new_file_is_diffed_against_dev_null() -> None:
         "+++ /etc/x",
         "@@ -0,0 +1 @@",
     ]
+
+
+def test_header_names() -> None:
+    """An absolute path is shown as it is (no ``a//etc/...``), a relative one git's way."""
+    assert labels("/etc/postfix/main.cf") == ("/etc/postfix/main.cf", "/etc/postfix/main.cf")
+    assert labels("main.cf") == ("a/main.cf", "b/main.cf")
+    diff = unified_diff("a = 1\n", "a = 2\n", *labels("/etc/postfix/main.cf"))
+    assert diff.startswith("--- /etc/postfix/main.cf\n+++ /etc/postfix/main.cf\n")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 
-__all__ = ["unified_diff"]
+__all__ = ["labels", "unified_diff"]
 
 NO_NEWLINE = "\\ No newline at end of file\n"
 
@@ -29,6 +29,15 @@ def unified_diff(before: str, after: str, fromfile: str, tofile: str) -> str:
         lineterm="\n",
     )
     return "".join(line if line.endswith("\n") else line + "\n" + NO_NEWLINE for line in lines)
+
+
+def labels(path: str) -> tuple[str, str]:
+    """The two header names for a change of the file at ``path``: an absolute path is named as
+    it is on both sides (``--- /etc/postfix/main.cf``, as ``diff -u`` and ``patch -p0`` see it),
+    a relative one with git's ``a/`` and ``b/`` prefixes (``patch -p1``)."""
+    if path.startswith("/"):
+        return path, path
+    return f"a/{path}", f"b/{path}"
 
 
 def _lines(text: str) -> list[str]:

@@ -241,9 +241,9 @@ def _edit(args: argparse.Namespace) -> int:
     editor.apply(args)
     after = doc.dump()
     if args.diff:
-        from mailconf.diff import unified_diff
+        from mailconf.diff import labels, unified_diff
 
-        sys.stdout.write(unified_diff(before, after, f"a/{args.file}", f"b/{args.file}"))
+        sys.stdout.write(unified_diff(before, after, *labels(args.file)))
     elif after != before:
         try:
             doc.save()

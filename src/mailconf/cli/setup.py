@@ -30,11 +30,9 @@ def _plan_parser(plan: argparse.ArgumentParser) -> None:
     )
     examples(
         plan,
-        "mailconf plan                                  # ./mailconf.toml or /etc/mailconf/",
+        "mailconf plan          # the spec ./mailconf.toml, else /etc/mailconf/mailconf.toml",
+        "mailconf plan --domain example.com --ip 192.0.2.10 --ip 2001:db8::10",
         "mailconf plan --config mailconf.toml --detailed-exitcode",
-        "mailconf plan --domain example.com --ip 192.0.2.10",
-        "mailconf plan --config mailconf.toml --json",
-        "mailconf plan --domain example.com --ip 192.0.2.10 --ip 2001:db8::10 --ed25519",
     )
     plan.set_defaults(handler=run_plan)
 
