@@ -170,3 +170,46 @@ def test_lint_exit_status_agrees_with_opendkim_n(tmp_path: Path, body: str) -> N
     daemon = subprocess.run([opendkim, "-n", "-x", str(conf)], capture_output=True, timeout=30)
     ours = run("lint", str(conf))
     assert (ours.returncode == 0) == (daemon.returncode == 0), ours.stdout + ours.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "shown"),
+    [
+        ("main.cf", "# c\nmyhostname = a.example\nmynetworks =\n  127.0.0.0/8\n", None),
+        ("opendkim.conf", "UMask\t\t022\nMode sv # comment\n", "UMask 022\nMode sv\n"),
+        ("key.table", "k  d:s:/p\n# c\n", "k d:s:/p\n"),
+        ("trusted.hosts", "# c\n127.0.0.1\n  localhost\n", "127.0.0.1\nlocalhost\n"),
+        ("default/opendkim", 'SOCKET="local:/x"\n', "SOCKET=local:/x\n"),
+        (
+            "master.cf",
+            "smtp inet n - y - - smtpd\n  -o smtpd_milters=\n",
+            "smtp       inet  n       -       y       -       -       smtpd -o smtpd_milters=\n",
+        ),
+    ],
+)
+def test_show_prints_a_human_view(tmp_path: Path, name: str, text: str, shown: str) -> None:
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    result = run("show", str(path))
+    assert result.returncode == 0, result.stderr
+    if shown is None:  # main.cf: what postconf -n prints
+        postconf = require_binary("postconf")
+        shown = subprocess.run(
+            [postconf, "-c", str(tmp_path), "-n"], capture_output=True, text=True, check=True
+        ).stdout
+        expected = [line for line in shown.splitlines() if not line.startswith("config_dir")]
+        assert result.stdout.splitlines() == expected
+    else:
+        assert result.stdout == shown
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("key.table", "k d:s:/p\n"), ("signing.table", "*@a.example k\n"), ("trusted.hosts", "::1\n")],
+)
+def test_lookup_says_no_match_for_every_kind(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    result = run("lookup", str(path), "nothing@b.example")
+    assert (result.returncode, result.stdout) == (1, "no match\n")

@@ -48,19 +48,59 @@ def _load(args: argparse.Namespace) -> Document:
 # -------------------------------------------------------------------------------------------- show
 def _show_parser(show: argparse.ArgumentParser) -> None:
     _file_arguments(show)
-    show.add_argument("--json", action="store_true", help="as JSON (the default)")
+    show.add_argument("--json", action="store_true", help="as JSON (typed values)")
+    show.description = (
+        "Print what the daemon reads from FILE, one setting per line as the file writes it\n"
+        "(comments, continuations and layout left out); --json for programs."
+    )
     examples(
         show,
-        "mailconf show /etc/postfix/main.cf --json     # parameters as Postfix sees them",
-        "mailconf show /etc/opendkim/key.table",
+        "mailconf show /etc/postfix/main.cf",
+        "mailconf show /etc/opendkim/key.table --json",
     )
     show.set_defaults(handler=_show)
 
 
 def _show(args: argparse.Namespace) -> int:
+    from mailconf.errors import printable
+
     doc = _load(args)
-    _print_json(doc.to_json())
+    if args.json:
+        _print_json(doc.to_json())
+    else:
+        sys.stdout.write("".join(printable(line) + "\n" for line in _human(doc)))
     return EXIT_OK
+
+
+def _human(doc: Document) -> list[str]:
+    """``doc`` as an admin reads it: main.cf as ``postconf -n`` prints it (``name = value``),
+    master.cf as ``postconf -M`` (one service a line), a milter's options as ``Name value``
+    with the value as written (``UMask 022``, not 18), ``NAME=value``, table rows and hosts."""
+    data = doc.to_json()
+    if "services" in data:
+        from mailconf.postfix.master import DEFAULT_COLUMNS, MasterCf
+
+        assert isinstance(doc, MasterCf)
+        lines = []
+        for service in doc.services:
+            line = ""
+            for column, field in zip(DEFAULT_COLUMNS, service.fields, strict=False):
+                line += " " * max(column - len(line), 1 if line else 0) + field
+            lines.append(" ".join([line, *service.fields[len(DEFAULT_COLUMNS) :]]))
+        return lines
+    separator = {"parameters": " = ", "options": " ", "variables": "="}
+    for section, between in separator.items():
+        if section in data:
+            names = data[section]
+            assert isinstance(names, dict)
+            return [f"{name}{between}{doc.get(name)}" for name in names]
+    if "entries" in data:
+        rows = data["entries"]
+        assert isinstance(rows, list)
+        return [f"{key} {value}".rstrip() for key, value in rows]
+    hosts = data.get("hosts", [])
+    assert isinstance(hosts, list)
+    return [str(host) for host in hosts]
 
 
 # --------------------------------------------------------------------------------------------- fmt
@@ -165,6 +205,7 @@ def _lookup(args: argparse.Namespace) -> int:
             f"lookup works on keytable, signingtable and hostlist files, not {doc.kind}"
         )
     if answer is None:
+        print("no match")  # as for a host list: one answer whatever the kind
         return EXIT_FAILED
     print(answer)
     return EXIT_OK
