@@ -175,7 +175,7 @@ def test_lint_exit_status_agrees_with_opendkim_n(tmp_path: Path, body: str) -> N
 @pytest.mark.parametrize(
     ("name", "text", "shown"),
     [
-        ("main.cf", "# c\nmyhostname = a.example\nmynetworks =\n  127.0.0.0/8\n", None),
+        ("main.cf", "# c\nmynetworks =\n  127.0.0.0/8\nbiff=no\nmyhostname = a.example\n", None),
         ("opendkim.conf", "UMask\t\t022\nMode sv # comment\n", "UMask 022\nMode sv\n"),
         ("key.table", "k  d:s:/p\n# c\n", "k d:s:/p\n"),
         ("trusted.hosts", "# c\n127.0.0.1\n  localhost\n", "127.0.0.1\nlocalhost\n"),

@@ -93,7 +93,8 @@ def _human(doc: Document) -> list[str]:
         if section in data:
             names = data[section]
             assert isinstance(names, dict)
-            return [f"{name}{between}{doc.get(name)}" for name in names]
+            order = sorted(names) if section == "parameters" else names  # postconf -n sorts
+            return [f"{name}{between}{doc.get(name)}" for name in order]
     if "entries" in data:
         rows = data["entries"]
         assert isinstance(rows, list)
