@@ -163,6 +163,8 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
         ),
         "missing file": bad("edit", "{d}/nope/main.cf", "--set", "a=1", why="No such file"),
         "unparsable": bad("edit", "{d}/broken/opendkim.conf", "--set", "Mode=v", why=":2:7:"),
+        "no operation": bad("edit", "{d}/main.cf", why="nothing to do: give an edit (--add-"),
+        "--last alone": bad("edit", "{d}/main.cf", "--last", why="goes with --add-restriction"),
     },
     "plan": {
         **spec_cases("plan", "{fresh}"),

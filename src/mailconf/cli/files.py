@@ -280,6 +280,11 @@ def _edit(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} does not apply to a {doc.kind} file")
     if args.add_restriction and not (args.last or args.after):
         raise UsageError("--add-restriction needs --last or --after ITEM")
+    if (args.last or args.after) and not args.add_restriction:
+        raise UsageError(f"{'--last' if args.last else '--after'} goes with --add-restriction")
+    if not given:
+        flags = ", ".join("--" + option.replace("_", "-") for option in sorted(editor.options))
+        raise UsageError(f"nothing to do: give an edit ({flags})")
     editor.apply(args)
     after = doc.dump()
     if args.diff:
