@@ -34,6 +34,8 @@ def system(tmp_path: Path) -> Path:
     )
     (tmp_path / "etc/postfix/master.cf").write_text(
         "smtp      inet  n       -       y       -       -       smtpd\n"
+        "policyd-spf  unix  -       n       n       -       0       spawn\n"
+        "  user=policyd-spf argv=/usr/bin/policyd-spf\n"
     )
     (tmp_path / "etc/opendkim.conf").write_text(
         "Socket\t\t\tlocal:/var/spool/postfix/opendkim/opendkim.sock\n"

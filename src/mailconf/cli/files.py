@@ -24,6 +24,7 @@ from mailconf.cli.common import directory, examples, fail
 from mailconf.errors import EXIT_FAILED, EXIT_OK, MailconfError, UsageError
 
 if TYPE_CHECKING:
+    from mailconf.findings import Finding
     from mailconf.milter.conf import MilterConf
     from mailconf.milter.shellvars import ShellVars
     from mailconf.milter.tables import HostList, KeyTable, SigningTable
@@ -259,6 +260,11 @@ def _edit_parser(edit: argparse.ArgumentParser) -> None:
         help="where to find opendkim.conf/opendmarc.conf for --add-milter",
     )
     add("--diff", action="store_true", help="print a unified diff and write nothing")
+    add(
+        "--force",
+        action="store_true",
+        help="write even when lint would call the result an error (the error is still printed)",
+    )
     examples(
         edit,
         "mailconf edit /etc/postfix/main.cf --add-milter opendkim --add-milter opendmarc --diff",
@@ -285,8 +291,11 @@ def _edit(args: argparse.Namespace) -> int:
     if not given:
         flags = ", ".join("--" + option.replace("_", "-") for option in sorted(editor.options))
         raise UsageError(f"nothing to do: give an edit ({flags})")
+    findings_before = doc.lint(args.root)
     editor.apply(args)
     after = doc.dump()
+    if after != before:
+        _check_result(doc, findings_before, args)
     if args.diff:
         from mailconf.diff import labels, unified_diff
 
@@ -297,6 +306,33 @@ def _edit(args: argparse.Namespace) -> int:
         except OSError as error:
             raise MailconfError.from_os_error(args.file, error, "write it") from None
     return EXIT_OK
+
+
+def _check_result(doc: Document, findings_before: list[Finding], args: argparse.Namespace) -> None:
+    """What ``lint`` says of the edited file that it did not say before: printed on stderr; an
+    error refuses the edit (EditError, exit 1, nothing written) unless ``--force``.  The models'
+    own methods refuse the same errors for a Python caller (they call the same checks); this
+    is the net under every other check lint makes."""
+    from collections import Counter
+
+    from mailconf.errors import EditError
+    from mailconf.findings import Severity
+
+    seen = Counter((f.code, f.message) for f in findings_before)
+    new = []
+    for finding in doc.lint(args.root):
+        if seen[(finding.code, finding.message)]:
+            seen[(finding.code, finding.message)] -= 1
+        else:
+            new.append(finding)
+    for finding in new:
+        sys.stderr.write(finding.render() + "\n")
+    errors = [finding for finding in new if finding.severity is Severity.ERROR]
+    if errors and not args.force:
+        raise EditError(
+            f"{args.file}: not changed: lint would report {len(errors)} error(s) in the result "
+            "(above); --force writes it anyway"
+        )
 
 
 #: The options of ``edit`` that change the file, each named as the method it calls.
