@@ -18,7 +18,7 @@ import re
 
 import attrs
 
-from mailconf.errors import ValidationError
+from mailconf.errors import EditError, ValidationError
 from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
 from mailconf.milter.datasets import DataSetSpec, parse_dataset
@@ -161,14 +161,33 @@ class MilterConf(Document):
             )
         return spec.name, stripped
 
-    def set(self, name: str, value: Value, *, after: str | None = None) -> bool:
+    def set(
+        self, name: str, value: Value, *, after: str | None = None, force: bool = False
+    ) -> bool:
         """Set ``name`` to ``value``; False when it already has that value (nothing changes).  A
         number is written in decimal, a boolean as ``yes``/``no``.
 
         An existing option is replaced in place (its spelling, indentation, separator and trailing
         comment kept); a new one goes after the last occurrence of ``after`` or after the last
-        option, aligned like that line.  Raises ValidationError for what the daemon refuses.
+        option, aligned like that line.  Raises ValidationError for a line the daemon refuses,
+        and EditError for a value :meth:`validate` (so ``lint``) calls an error, such as
+        ``Mode xyz`` (:func:`value_error`, the one check of both); ``force`` writes it anyway
+        (``mailconf edit --force``).  What depends on other options (KeyTable without
+        SigningTable) is not refused here: a caller sets them one by one.
         """
+        if not force:
+            spec = mo.option_spec(self.kind, name)
+            text = self.value_text(value).strip(" \t")
+            error = value_error(self.kind, spec.name if spec else name, text)
+            if error is not None:
+                message, code = error
+                raise EditError(
+                    f"{self.kind}: {name} {text}: {message} [{code}] (the daemon refuses to "
+                    "start; force=True writes it anyway)"
+                )
+        return self._set(name, value, after)
+
+    def _set(self, name: str, value: Value, after: str | None) -> bool:
         canonical, value = self.check_option(name, self.value_text(value))
         found = self.occurrences(canonical)
         if found:
@@ -284,9 +303,15 @@ class MilterConf(Document):
                 errors.append(
                     (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
                 )
-        atps = self.get("ATPSHashAlgorithm")
-        if atps is not None and atps.lower() not in ("sha256", "sha1", "none"):
-            errors.append((f'unknown ATPS hash "{atps}"', "milter.bad-atps-hash"))
+
+        def check_values(*names: str) -> None:  # in the order opendkim complains
+            for name in names:
+                value = self.get(name)
+                error = None if value is None else value_error(self.kind, name, value)
+                if error is not None:
+                    errors.append(error)
+
+        check_values("ATPSHashAlgorithm")
         if has("SigningTable") and not has("KeyTable"):
             errors.append(
                 ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
@@ -296,33 +321,13 @@ class MilterConf(Document):
             errors.append(
                 (f"{macros.raw}: invalid data set type for MacroList", "milter.dataset-type")
             )
-        algorithm = self.get("SignatureAlgorithm")
-        if algorithm is not None and algorithm.lower() not in (
-            "rsa-sha1",
-            "rsa-sha256",
-            "ed25519-sha256",
-        ):
-            errors.append((f'unknown signing algorithm "{algorithm}"', "milter.bad-algorithm"))
-        canon = self.get("Canonicalization")
-        if canon is not None:
-            for part in canon.split("/", 1):
-                if part.lower() not in ("relaxed", "simple"):
-                    errors.append(
-                        (
-                            f'unknown canonicalization algorithm "{part}"',
-                            "milter.bad-canonicalization",
-                        )
-                    )
-                    break
-        minimum = self.get("Minimum")
-        if minimum is not None and not _minimum_ok(minimum):
-            errors.append(('illegal value for "Minimum"', "milter.bad-minimum"))
+        check_values("SignatureAlgorithm", "Canonicalization", "Minimum")
         mode = self.get("Mode")
         signer = True
         if mode is not None:
-            bad = next((char for char in mode if char not in "sv"), None)
-            if bad is not None:
-                errors.append((f'unknown mode "{bad}"', "milter.bad-mode"))
+            error = value_error(self.kind, "Mode", mode)
+            if error is not None:
+                errors.append(error)
             signer = "s" in mode
         if signer:
             keytable = has("KeyTable")
@@ -364,6 +369,35 @@ class MilterConf(Document):
             f"option {spelled!r} has no value (required value missing: the daemon refuses to start)"
         )
         return column + len(spelled), message
+
+
+def value_error(kind: str, name: str, value: str) -> tuple[str, str] | None:
+    """``(message, code)`` when ``opendkim -n`` refuses ``value`` for option ``name`` (checked
+    after the file is read, in the daemon's words), else None: what :meth:`MilterConf.validate`
+    reports and :meth:`MilterConf.set` refuses, so the two cannot disagree."""
+    if kind != "opendkim":
+        return None
+    name = name.lower()
+    lowered = value.lower()
+    if name == "atpshashalgorithm" and lowered not in ("sha256", "sha1", "none"):
+        return f'unknown ATPS hash "{value}"', "milter.bad-atps-hash"
+    if name == "signaturealgorithm" and lowered not in (
+        "rsa-sha1",
+        "rsa-sha256",
+        "ed25519-sha256",
+    ):
+        return f'unknown signing algorithm "{value}"', "milter.bad-algorithm"
+    if name == "canonicalization":
+        for part in value.split("/", 1):
+            if part.lower() not in ("relaxed", "simple"):
+                return f'unknown canonicalization algorithm "{part}"', "milter.bad-canonicalization"
+    if name == "minimum" and not _minimum_ok(value):
+        return 'illegal value for "Minimum"', "milter.bad-minimum"
+    if name == "mode":
+        bad = next((char for char in value if char not in "sv"), None)
+        if bad is not None:
+            return f'unknown mode "{bad}"', "milter.bad-mode"
+    return None
 
 
 # dkimf_keyactions[] (BogusKey, UnprotectedKey), matched ignoring case
