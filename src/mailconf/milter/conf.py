@@ -26,25 +26,17 @@ from mailconf.milter.datasets import DataSetSpec, parse_dataset
 from mailconf.syntax import grammar
 from mailconf.syntax.document import Document, Value
 from mailconf.syntax.layout import align_like, visual_width
-from mailconf.syntax.parts import GrammarEntry
+from mailconf.syntax.parts import NameValueEntry
 
 
 @attrs.frozen(eq=False)
-class Option(GrammarEntry):
+class Option(NameValueEntry):
     """``Name value [# comment]``: the parts the grammar's ``OPTION`` names (indent, name, sep,
     value, space, comment, newline).  The value is what the daemon reads: trimmed, and cut where
     the daemon cuts the line (``#`` or a NUL byte; OpenDKIM also cuts at a carriage return)."""
 
     grammar_name = "opendmarc"
     parts_terminal = "OPTION"
-
-    @property
-    def name(self) -> str:
-        return self.part("name")
-
-    @property
-    def value(self) -> str:
-        return self.part("value")
 
     @property
     def value_column(self) -> int:

@@ -17,13 +17,13 @@ from mailconf.postfix.lines import ISSPACE, is_trivia_line, logical_positions, l
 from mailconf.postfix.values import Item
 from mailconf.syntax import grammar
 from mailconf.syntax.document import split_lines
-from mailconf.syntax.parts import GrammarEntry
+from mailconf.syntax.parts import NameValueEntry
 
 _NAME_OK = re.compile(r"[^\s=#\0][^\s=\0]*\Z")  # Postfix stops reading at a NUL
 
 
 @attrs.frozen(eq=False)
-class Parameter(GrammarEntry):
+class Parameter(NameValueEntry):
     """``name = value``: the parts the grammar's ``PARAMETER`` names on the entry's logical line
     (name, before, equals, after, value, trailing); the value is what ``split_nameval()`` gives
     the daemons."""
@@ -39,15 +39,6 @@ class Parameter(GrammarEntry):
             return None
         column, message = _explain(self.text)
         return 0, column, message
-
-    @property
-    def name(self) -> str:
-        return self.part("name")
-
-    @property
-    def value(self) -> str:
-        """The value exactly as the daemons see it (continuations joined, not expanded)."""
-        return self.part("value")
 
     @functools.cached_property
     def _value_map(self) -> tuple[int, list[int]]:
