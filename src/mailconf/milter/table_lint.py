@@ -116,6 +116,29 @@ def key_file_findings(
                 line,
             )
         )
+    unsafe = _writable_directory(keypath, root, modes)
+    if unsafe is not None:
+        directory, dmode = unsafe
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "milter.key-unsafe-directory",
+                f"key file {keypath} is under {directory} (mode {dmode:04o}), "
+                "which other users can write: OpenDKIM refuses the key and "
+                "every message gets 451",
+                f"chmod go-w {directory} or move the key",
+                path,
+                line,
+            )
+        )
+    return findings
+
+
+def _writable_directory(
+    keypath: str, root: str, modes: dict[str, int | None]
+) -> tuple[str, int] | None:
+    """The nearest directory above ``keypath`` that others can write, with its mode, or None
+    (the walk up stops at one that cannot be looked at)."""
     directory = os.path.dirname(keypath)
     while True:
         if directory not in modes:
@@ -125,26 +148,13 @@ def key_file_findings(
                 modes[directory] = None
         dmode = modes[directory]
         if dmode is None:
-            break
+            return None
         if dmode & 0o022:
-            findings.append(
-                Finding(
-                    Severity.WARNING,
-                    "milter.key-unsafe-directory",
-                    f"key file {keypath} is under {directory} (mode {dmode:04o}), "
-                    "which other users can write: OpenDKIM refuses the key and "
-                    "every message gets 451",
-                    f"chmod go-w {directory} or move the key",
-                    path,
-                    line,
-                )
-            )
-            break
+            return directory, dmode
         parent = os.path.dirname(directory)
         if parent == directory:  # "/", "" and also "//", which is its own dirname
-            break
+            return None
         directory = parent
-    return findings
 
 
 def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
