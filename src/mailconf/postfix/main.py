@@ -13,6 +13,10 @@ a blank line is a section heading and stays.
 Lists are edited in their existing style (see :meth:`MainCf.list_append`): an item added to a
 one-item-per-line list goes on its own line with the same indentation and the same trailing comma
 convention; a single-line list gets the separator it already uses (``", "``, ``","`` or ``" "``).
+
+This module decides which lines an edit touches; :mod:`~mailconf.postfix.parameter` writes one
+line, :mod:`~mailconf.postfix.list_layout` splices list items, and
+:mod:`~mailconf.postfix.restrictions` holds the restriction-list rules the lint applies too.
 """
 
 from __future__ import annotations
