@@ -15,6 +15,7 @@ Checking: :meth:`~MilterConf.validate` (errors: the daemon would not start) and
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import attrs
 
@@ -25,25 +26,17 @@ from mailconf.milter.datasets import DataSetSpec, parse_dataset
 from mailconf.syntax import grammar
 from mailconf.syntax.document import Document, Value
 from mailconf.syntax.layout import align_like, visual_width
-from mailconf.syntax.parts import GrammarEntry
+from mailconf.syntax.parts import NameValueEntry
 
 
 @attrs.frozen(eq=False)
-class Option(GrammarEntry):
+class Option(NameValueEntry):
     """``Name value [# comment]``: the parts the grammar's ``OPTION`` names (indent, name, sep,
     value, space, comment, newline).  The value is what the daemon reads: trimmed, and cut where
     the daemon cuts the line (``#`` or a NUL byte; OpenDKIM also cuts at a carriage return)."""
 
     grammar_name = "opendmarc"
     parts_terminal = "OPTION"
-
-    @property
-    def name(self) -> str:
-        return self.part("name")
-
-    @property
-    def value(self) -> str:
-        return self.part("value")
 
     @property
     def value_column(self) -> int:
@@ -70,6 +63,15 @@ class MilterConf(Document):
     errors and the warnings about what the daemon accepts but does not do what was meant."""
 
     linter = ("mailconf.milter.lint", "lint_milter_conf")
+
+    #: The daemon's name as its documentation writes it.
+    daemon: ClassVar[str] = ""
+    #: The daemon reads a line longer than its 1 KiB buffer as two lines.
+    splits_long_lines: ClassVar[bool] = False
+    #: The daemon cuts a line at a carriage return (else a CR is part of the value or name).
+    cuts_at_cr: ClassVar[bool] = False
+    #: Files (option names, lower case) read only once mail flows: ``-n`` ignores them.
+    late_files: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -122,13 +124,7 @@ class MilterConf(Document):
         if value is None:
             return None
         spec = mo.option_spec(self.kind, name)
-        if spec is None:
-            return None
-        if self.kind == "opendmarc":
-            if spec.name == "IgnoreHosts":
-                return DataSetSpec(value, "file", path=value)
-            return None
-        if spec.type != mo.DATASET:
+        if spec is None or spec.type != mo.DATASET:
             return None
         return parse_dataset(value)
 
@@ -171,23 +167,19 @@ class MilterConf(Document):
         comment kept); a new one goes after the last occurrence of ``after`` or after the last
         option, aligned like that line.  Raises ValidationError for a line the daemon refuses,
         and EditError for a value :meth:`validate` (so ``lint``) calls an error, such as
-        ``Mode xyz`` (:func:`value_error`, the one check of both); ``force`` writes it anyway
+        ``Mode xyz`` (:meth:`value_error`, the one check of both); ``force`` writes it anyway
         (``mailconf edit --force``).  What depends on other options (KeyTable without
         SigningTable) is not refused here: a caller sets them one by one.
         """
         if not force:
-            spec = mo.option_spec(self.kind, name)
             text = self.value_text(value).strip(" \t")
-            error = value_error(self.kind, spec.name if spec else name, text)
+            error = self.value_error(name, text)
             if error is not None:
                 message, code = error
                 raise EditError(
                     f"{self.kind}: {name} {text}: {message} [{code}] (the daemon refuses to "
                     "start; force=True writes it anyway)"
                 )
-        return self._set(name, value, after)
-
-    def _set(self, name: str, value: Value, after: str | None) -> bool:
         canonical, value = self.check_option(name, self.value_text(value))
         found = self.occurrences(canonical)
         if found:
@@ -219,6 +211,12 @@ class MilterConf(Document):
         return bool(found)
 
     # ----------------------------------------------------------------- checking
+    def value_error(self, name: str, value: str) -> tuple[str, str] | None:
+        """``(message, code)`` when the daemon refuses ``value`` for option ``name`` once the file
+        is read (in its words), else None: what :meth:`validate` reports and :meth:`set`
+        refuses, so the two cannot disagree.  The daemons without such checks: None."""
+        return None
+
     def validate(self) -> list[Finding]:
         """What the daemon refuses (errors), the daemon's first complaint first."""
         findings: list[Finding] = []
@@ -227,34 +225,11 @@ class MilterConf(Document):
             if problem is None:
                 continue
             findings.append(self._line_finding(entry, problem))
-        if self.kind == "opendkim" and not findings:
-            findings.extend(self._opendkim_semantics())
-        if self.kind == "opendmarc" and not findings:
-            findings.extend(self._opendmarc_semantics())
-        return findings
+        return findings or self._semantics()
 
-    def _opendmarc_semantics(self) -> list[Finding]:
-        """The check ``opendmarc -n`` makes after reading the file (measured on 1.4.2: the
-        ``RejectString`` must hold exactly one ``%s``, counted as ``strstr`` finds them)."""
-        reject = self.get("RejectString")
-        if reject is None or reject.count("%s") == 1:
-            return []
-        count = reject.count("%s")
-        message = (
-            "The RejectString doesn't contain %s!"
-            if count == 0
-            else f"The RejectString contains {count} occurrences of %s instead of one!"
-        )
-        return [
-            Finding(
-                Severity.ERROR,
-                "milter.bad-rejectstring",
-                message,
-                "write exactly one %s where the domain goes",
-                self.path,
-                self._last_line("RejectString"),
-            )
-        ]
+    def _semantics(self) -> list[Finding]:
+        """The checks the daemon makes after reading the file (each kind its own)."""
+        return []
 
     def _last_line(self, name: str) -> int | None:
         found = self.occurrences(name)
@@ -284,81 +259,13 @@ class MilterConf(Document):
             line,
         )
 
-    def _opendkim_semantics(self) -> list[Finding]:
-        """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the
-        opening of data sets and key files is left to lint: it depends on the machine)."""
-        errors: list[tuple[str, str]] = []
-
-        def has(name: str) -> bool:
-            return self.get(name) is not None
-
-        for name in ("BogusKey", "UnprotectedKey"):
-            action = self.get(name)
-            if action is not None and action.lower() not in _KEY_ACTIONS:
-                errors.append((f"unknown key action '{action}'", "milter.bad-key-action"))
-        for name in self.options:
-            spec = mo.option_spec("opendkim", name)
-            data = self.dataset(name) if spec is not None and spec.type == mo.DATASET else None
-            if data is not None and data.kind == "unknown":
-                errors.append(
-                    (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
-                )
-
-        def check_values(*names: str) -> None:  # in the order opendkim complains
-            for name in names:
-                value = self.get(name)
-                error = None if value is None else value_error(self.kind, name, value)
-                if error is not None:
-                    errors.append(error)
-
-        check_values("ATPSHashAlgorithm")
-        if has("SigningTable") and not has("KeyTable"):
-            errors.append(
-                ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
-            )
-        macros = self.dataset("MacroList")
-        if macros is not None and macros.kind not in ("file", "csl", "unknown"):
-            errors.append(
-                (f"{macros.raw}: invalid data set type for MacroList", "milter.dataset-type")
-            )
-        check_values("SignatureAlgorithm", "Canonicalization", "Minimum")
-        mode = self.get("Mode")
-        signer = True
-        if mode is not None:
-            error = value_error(self.kind, "Mode", mode)
-            if error is not None:
-                errors.append(error)
-            signer = "s" in mode
-        if signer:
-            keytable = has("KeyTable")
-            selector = has("Selector") and not keytable
-            keyfile = has("KeyFile") and not keytable
-            if selector != keyfile:
-                errors.append(
-                    (
-                        "KeyFile and Selector must both be defined or both be undefined",
-                        "milter.keyfile-selector",
-                    )
-                )
-            elif has("Domain") and not keytable and not (selector and keyfile):
-                # measured: with a KeyTable, opendkim -n accepts Domain without KeyFile/Selector
-                errors.append(("Domain requires KeyFile and Selector", "milter.domain-needs-key"))
-            elif keytable and not has("SigningTable") and not has("SetupPolicyScript"):
-                errors.append(
-                    (
-                        "KeyTable requires either SigningTable or SetupPolicyScript",
-                        "milter.keytable-needs-signingtable",
-                    )
-                )
-        return [Finding(Severity.ERROR, code, message, "", self.path) for message, code in errors]
-
     # ------------------------------------------------------------------ parsing
     @classmethod
     def explain_line(cls, line: str, column: int = 1) -> tuple[int, str]:
         """Why a line did not parse, in the daemon's terms (it exits 78 on these)."""
         stripped = line.lstrip(" \t")
         column = len(line) - len(stripped) + 1
-        if stripped.startswith("\r") and cls.kind == "opendmarc":
+        if stripped.startswith("\r") and not cls.cuts_at_cr:
             return column, "a line holding only a carriage return is an unnamed option to OpenDMARC"
         name = grammar.part_pattern(cls.kind, "NAME").match(stripped)
         spelled = name.group() if name is not None else ""
@@ -371,37 +278,11 @@ class MilterConf(Document):
         return column + len(spelled), message
 
 
-def value_error(kind: str, name: str, value: str) -> tuple[str, str] | None:
-    """``(message, code)`` when ``opendkim -n`` refuses ``value`` for option ``name`` (checked
-    after the file is read, in the daemon's words), else None: what :meth:`MilterConf.validate`
-    reports and :meth:`MilterConf.set` refuses, so the two cannot disagree."""
-    if kind != "opendkim":
-        return None
-    name = name.lower()
-    lowered = value.lower()
-    if name == "atpshashalgorithm" and lowered not in ("sha256", "sha1", "none"):
-        return f'unknown ATPS hash "{value}"', "milter.bad-atps-hash"
-    if name == "signaturealgorithm" and lowered not in (
-        "rsa-sha1",
-        "rsa-sha256",
-        "ed25519-sha256",
-    ):
-        return f'unknown signing algorithm "{value}"', "milter.bad-algorithm"
-    if name == "canonicalization":
-        for part in value.split("/", 1):
-            if part.lower() not in ("relaxed", "simple"):
-                return f'unknown canonicalization algorithm "{part}"', "milter.bad-canonicalization"
-    if name == "minimum" and not _minimum_ok(value):
-        return 'illegal value for "Minimum"', "milter.bad-minimum"
-    if name == "mode":
-        bad = next((char for char in value if char not in "sv"), None)
-        if bad is not None:
-            return f'unknown mode "{bad}"', "milter.bad-mode"
-    return None
-
-
 # dkimf_keyactions[] (BogusKey, UnprotectedKey), matched ignoring case
 _KEY_ACTIONS = ("none", "neutral", "fail")
+_ALGORITHMS = ("rsa-sha1", "rsa-sha256", "ed25519-sha256")
+_CANON = ("relaxed", "simple")
+_KEY_OPTIONS = ("KeyTable", "Selector", "KeyFile", "Domain", "SigningTable", "SetupPolicyScript")
 
 
 def _minimum_ok(value: str) -> bool:
@@ -434,9 +315,134 @@ def _aligned_line(name: str, value: str, reference: Option | None, options: list
 class OpenDkimConf(MilterConf):
     kind = "opendkim"
     entry_type = OpenDkimOption
+    daemon = "OpenDKIM"
+    cuts_at_cr = True
+
+    def _semantics(self) -> list[Finding]:
+        """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the
+        opening of data sets and key files is left to lint: it depends on the machine)."""
+        errors = [*self._table_errors(), *self._signing_errors()]
+        mode = self.get("Mode")
+        if mode is None or "s" in mode:
+            errors += self._key_errors()
+        return [Finding(Severity.ERROR, code, message, "", self.path) for message, code in errors]
+
+    def _table_errors(self) -> list[tuple[str, str]]:
+        """Key actions, data-set types, the ATPS hash, SigningTable without KeyTable."""
+        errors: list[tuple[str, str]] = []
+        for name in ("BogusKey", "UnprotectedKey"):
+            action = self.get(name)
+            if action is not None and action.lower() not in _KEY_ACTIONS:
+                errors.append((f"unknown key action '{action}'", "milter.bad-key-action"))
+        for name in self.options:
+            data = self.dataset(name)
+            if data is not None and data.kind == "unknown":
+                errors.append(
+                    (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
+                )
+        errors += self._value_errors("ATPSHashAlgorithm")
+        if self.get("SigningTable") is not None and self.get("KeyTable") is None:
+            errors.append(
+                ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
+            )
+        macros = self.dataset("MacroList")
+        if macros is not None and macros.kind not in ("file", "csl", "unknown"):
+            errors.append(
+                (f"{macros.raw}: invalid data set type for MacroList", "milter.dataset-type")
+            )
+        return errors
+
+    def _signing_errors(self) -> list[tuple[str, str]]:
+        """The algorithm, canonicalization, ``Minimum`` and ``Mode`` values."""
+        return self._value_errors("SignatureAlgorithm", "Canonicalization", "Minimum", "Mode")
+
+    def _value_errors(self, *names: str) -> list[tuple[str, str]]:
+        errors = []
+        for name in names:
+            value = self.get(name)
+            error = None if value is None else self.value_error(name, value)
+            if error is not None:
+                errors.append(error)
+        return errors
+
+    def value_error(self, name: str, value: str) -> tuple[str, str] | None:
+        folded = name.lower()
+        if folded == "atpshashalgorithm" and value.lower() not in ("sha256", "sha1", "none"):
+            return f'unknown ATPS hash "{value}"', "milter.bad-atps-hash"
+        if folded == "signaturealgorithm" and value.lower() not in _ALGORITHMS:
+            return f'unknown signing algorithm "{value}"', "milter.bad-algorithm"
+        if folded == "canonicalization":
+            bad = next((part for part in value.split("/", 1) if part.lower() not in _CANON), None)
+            if bad is not None:
+                return f'unknown canonicalization algorithm "{bad}"', "milter.bad-canonicalization"
+        if folded == "minimum" and not _minimum_ok(value):
+            return 'illegal value for "Minimum"', "milter.bad-minimum"
+        wrong = next((char for char in value if char not in "sv"), None)
+        if folded == "mode" and wrong is not None:
+            return f'unknown mode "{wrong}"', "milter.bad-mode"
+        return None
+
+    def _key_errors(self) -> list[tuple[str, str]]:
+        """A signer's key: KeyFile + Selector (+ Domain), or a KeyTable with a SigningTable."""
+        has = {name: self.get(name) is not None for name in _KEY_OPTIONS}
+        keytable = has["KeyTable"]
+        selector = has["Selector"] and not keytable
+        keyfile = has["KeyFile"] and not keytable
+        if selector != keyfile:
+            return [
+                (
+                    "KeyFile and Selector must both be defined or both be undefined",
+                    "milter.keyfile-selector",
+                )
+            ]
+        if has["Domain"] and not keytable and not (selector and keyfile):
+            # measured: with a KeyTable, opendkim -n accepts Domain without KeyFile/Selector
+            return [("Domain requires KeyFile and Selector", "milter.domain-needs-key")]
+        if keytable and not has["SigningTable"] and not has["SetupPolicyScript"]:
+            return [
+                (
+                    "KeyTable requires either SigningTable or SetupPolicyScript",
+                    "milter.keytable-needs-signingtable",
+                )
+            ]
+        return []
 
 
 @attrs.define(eq=False)
 class OpenDmarcConf(MilterConf):
     kind = "opendmarc"
     entry_type = Option
+    daemon = "OpenDMARC"
+    splits_long_lines = True
+    # read only once mail flows (``opendmarc -n`` ignores them)
+    late_files = ("ignorehosts", "publicsuffixlist")
+
+    def dataset(self, name: str) -> DataSetSpec | None:
+        """OpenDMARC has no data sets; its ``IgnoreHosts`` is a plain file of hosts."""
+        value = self.get(name)
+        if value is None or name.lower() != "ignorehosts":
+            return None
+        return DataSetSpec(value, "file", path=value)
+
+    def _semantics(self) -> list[Finding]:
+        """The check ``opendmarc -n`` makes after reading the file (measured on 1.4.2: the
+        ``RejectString`` must hold exactly one ``%s``, counted as ``strstr`` finds them)."""
+        reject = self.get("RejectString")
+        if reject is None or reject.count("%s") == 1:
+            return []
+        count = reject.count("%s")
+        message = (
+            "The RejectString doesn't contain %s!"
+            if count == 0
+            else f"The RejectString contains {count} occurrences of %s instead of one!"
+        )
+        return [
+            Finding(
+                Severity.ERROR,
+                "milter.bad-rejectstring",
+                message,
+                "write exactly one %s where the domain goes",
+                self.path,
+                self._last_line("RejectString"),
+            )
+        ]
