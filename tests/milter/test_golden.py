@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import mailconf
+from mailconf.errors import EditError
 from mailconf.milter.table_lint import lint_signingtable
 
 STEP_7_12 = [
@@ -136,8 +137,11 @@ def test_step_9_and_18_tables() -> None:
     assert signing.lookup("info@HogeHoge.com", regex=True) == "default._domainkey.hogehoge.com"  # type: ignore[attr-defined]
     assert lint_signingtable(signing, keytable=keytable, regex=True) == []  # type: ignore[arg-type]
     hosts = mailconf.parse("", kind="hostlist")
-    for host in ("127.0.0.1", "locahost", "*.hogehoge.com"):
+    for host in ("127.0.0.1", "locahost"):
         assert hosts.add_host(host)  # type: ignore[attr-defined]
+    with pytest.raises(EditError, match=r"never matches .*write '\.hogehoge\.com'"):
+        hosts.add_host("*.hogehoge.com")  # type: ignore[attr-defined]
+    assert hosts.add_host("*.hogehoge.com", force=True)  # type: ignore[attr-defined]
     assert hosts.dump() == "127.0.0.1\nlocahost\n*.hogehoge.com\n"
     codes = [(f.line, f.code) for f in hosts.lint()]  # type: ignore[attr-defined]
     assert codes == [(2, "milter.host-unresolvable"), (3, "milter.host-glob")]

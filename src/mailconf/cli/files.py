@@ -421,14 +421,14 @@ def _edit_master(doc: MasterCf, args: argparse.Namespace) -> None:
 def _edit_table(doc: KeyTable | SigningTable, args: argparse.Namespace) -> None:
     for row in args.add_entry:
         key, _, value = row.strip().partition(" ")
-        doc.add_entry(key, value.strip())
+        doc.add_entry(key, value.strip(), force=args.force)
     for key in args.remove_entry:
         doc.remove_entry(key)
 
 
 def _edit_hosts(doc: HostList, args: argparse.Namespace) -> None:
     for host in args.add_host:
-        doc.add_host(host)
+        doc.add_host(host, force=args.force)
     for host in args.remove_host:
         doc.remove_host(host)
 

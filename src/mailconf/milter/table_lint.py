@@ -165,19 +165,12 @@ def lint_keytable(doc: KeyTable, root: str = "/") -> list[Finding]:
     directory_modes: dict[str, int | None] = {}
     for row in doc.rows:
         line = entry_line(row)
-        parts = row.value.split(":", 2)
-        if len(parts) != 3 or not all(parts):
-            findings.append(
-                Finding(
-                    Severity.WARNING,
-                    "milter.keytable-value",
-                    f"KeyTable entry {row.key!r}: the value must be domain:selector:keypath",
-                    "",
-                    doc.path,
-                    line,
-                )
-            )
+        problem = doc.row_problem(row.key, row.value)
+        if problem is not None:  # the check add_entry makes too
+            code, message = problem
+            findings.append(Finding(Severity.ERROR, code, message, "", doc.path, line))
             continue
+        parts = row.value.split(":", 2)
         findings.extend(key_file_findings(parts[2], root, (doc.path, line), directory_modes))
     return findings
 

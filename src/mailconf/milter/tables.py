@@ -18,8 +18,9 @@ from typing import ClassVar
 
 import attrs
 
-from mailconf.errors import ValidationError
+from mailconf.errors import EditError, ValidationError
 from mailconf.milter.datasets import compile_refile
+from mailconf.milter.hosts import NEVER_MATCHES, host_entry_problem
 from mailconf.syntax.document import Document
 from mailconf.syntax.layout import align_like, visual_width
 from mailconf.syntax.parts import GrammarEntry
@@ -126,18 +127,29 @@ class DataSet(Document):
         return None
 
     # ------------------------------------------------------------------ editing
+    def row_problem(self, key: str, value: str) -> tuple[str, str] | None:
+        """``(code, message)`` when the row ``key value`` is one the daemon cannot use (the
+        lint's error, so the lint and :meth:`add_entry` say the same); None for a usable row."""
+        return None
+
     def _find(self, key: str) -> list[Row]:
         return [row for row in self.rows if row.key == key]
 
-    def add_entry(self, key: str, value: str = "") -> bool:
+    def add_entry(self, key: str, value: str = "", *, force: bool = False) -> bool:
         """Append ``key value`` unless a row with that key and value exists (False then).
 
         A row with the same key but another value is replaced in place (the first one, since the
-        first match wins).  The new line copies the separator style of the existing rows."""
+        first match wins).  The new line copies the separator style of the existing rows.  A row
+        the table's lint calls an error (:meth:`row_problem`) is refused with EditError unless
+        ``force``."""
         _check_token(key, "key")
         value = value.strip(CSPACE)
         if any(char in value for char in "#\n\r\0"):
             raise ValidationError(f"value {value!r} may not contain '#', a NUL or a line break")
+        problem = None if force else self.row_problem(key, value)
+        if problem is not None:
+            code, message = problem
+            raise EditError(f"{message} [{code}] (force=True writes it anyway)")
         existing = self._find(key)
         if existing:
             first = existing[0]
@@ -225,6 +237,18 @@ class KeyTable(DataSet):
     def lookup(self, key: str) -> str | None:
         """The raw value of the first row named ``key`` (case-sensitive, as the daemon opens it)."""
         return self.lookup_file(key)
+
+    def row_problem(self, key: str, value: str) -> tuple[str, str] | None:
+        """A value that is not ``domain:selector:keypath``: OpenDKIM cannot sign with the key
+        (``milter.keytable-value``)."""
+        parts = value.split(":", 2)
+        if len(parts) != 3 or not all(parts):
+            return (
+                "milter.keytable-value",
+                f"KeyTable entry {key!r}: the value must be domain:selector:keypath "
+                "(OpenDKIM cannot sign with it)",
+            )
+        return None
 
     def keys(self) -> list[KeyEntry]:
         result = []
@@ -341,9 +365,16 @@ class HostList(DataSet):
     def to_json(self) -> dict[str, object]:
         return {"hosts": self.hosts}
 
-    def add_host(self, host: str) -> bool:
-        """Append ``host`` unless it is already listed (hosts compare ignoring case)."""
+    def add_host(self, host: str, *, force: bool = False) -> bool:
+        """Append ``host`` unless it is already listed (hosts compare ignoring case).  An entry
+        that can never match (``*.example.org``: the lists have no wildcards; ``999.1.1.1``) is
+        refused with lint's message (:func:`mailconf.milter.hosts.host_entry_problem`) unless
+        ``force``."""
         _check_token(host, "host")
+        problem = None if force else host_entry_problem(host)
+        if problem is not None and problem[0] in NEVER_MATCHES:
+            code, message, fix = problem
+            raise EditError(f"{message} [{code}]" + (f" (fix: {fix})" if fix else ""))
         if any(existing.lower() == host.lower() for existing in self.hosts):
             return False
         reference = self.rows[-1] if self.rows else None
