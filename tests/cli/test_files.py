@@ -215,3 +215,28 @@ def test_lookup_says_no_match_for_every_kind(tmp_path: Path, name: str, text: st
     path.write_text(text)
     result = run("lookup", str(path), "nothing@b.example")
     assert (result.returncode, result.stdout) == (1, "no match\n")
+
+
+def test_milter_edits_follow_the_chroot_and_removal_always_works(system: Path) -> None:
+    main = system / "etc/postfix/main.cf"
+    (system / "etc/opendmarc.conf").write_text("Socket local:/run/opendmarc/opendmarc.sock\n")
+    refused = run("edit", str(main), "--root", str(system), "--add-milter", "opendmarc")
+    assert refused.returncode == 1
+    assert "smtp/inet run(s) chrooted" in refused.stderr
+    assert "opendmarc/opendmarc.sock" in refused.stderr and "opendkim.sock" not in refused.stderr
+    master = system / "etc/postfix/master.cf"
+    master.write_text(
+        master.read_text().replace(
+            "y       -       -       smtpd", "n" + " " * 7 + "-       -       smtpd"
+        )
+    )
+    added = run("edit", str(main), "--root", str(system), "--add-milter", "opendmarc")
+    assert added.returncode == 0, added.stderr
+    assert run("get", str(main), "smtpd_milters").stdout == "local:/run/opendmarc/opendmarc.sock\n"
+    assert run("get", str(main), "non_smtpd_milters").stdout == "$smtpd_milters\n"
+    master.write_text(
+        master.read_text().replace("n       -       -       smtpd", "y       -       -       smtpd")
+    )
+    removed = run("edit", str(main), "--root", str(system), "--remove-milter", "opendmarc")
+    assert removed.returncode == 0, removed.stderr
+    assert run("get", str(main), "smtpd_milters").stdout == "\n"

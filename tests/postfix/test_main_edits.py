@@ -208,10 +208,11 @@ def test_milter_group_kept_whole_and_matched_by_socket() -> None:
     assert out == (
         "smtpd_milters = local:opendkim/opendkim.sock, "
         "{ inet:127.0.0.1:8893, connect_timeout=10s }\n"
+        "non_smtpd_milters = $smtpd_milters\n"  # MILTER_README: non-SMTP mail too
     )
     assert main(out).add_milter("inet:127.0.0.1:8893") is False
     assert edited(out, "remove_milter", "inet:127.0.0.1:8893") == (
-        "smtpd_milters = local:opendkim/opendkim.sock\n"
+        "smtpd_milters = local:opendkim/opendkim.sock\nnon_smtpd_milters = $smtpd_milters\n"
     )
 
 
@@ -387,6 +388,7 @@ def test_list_and_milter_edits_agree_with_postconf(tmp_path: Path) -> None:
         "smtpd_recipient_restrictions=permit_sasl_authenticated reject_unauth_destination "
         + POLICY,
         "smtpd_milters=local:opendkim/opendkim.sock local:opendmarc/opendmarc.sock",
+        "non_smtpd_milters=$smtpd_milters",
     )
     theirs = postconf_n(theirs_dir)
     assert {k: [t.text for t in list_tokens(v)] for k, v in ours.items()} == {

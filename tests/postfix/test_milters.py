@@ -178,3 +178,19 @@ def test_remove_through_a_reference_names_the_list(tmp_path: Path) -> None:
         remove_milter(main, "opendkim", param="non_smtpd_milters", root=str(root))
     assert remove_milter(main, "opendkim", param="smtpd_milters", root=str(root))
     assert main.get("non_smtpd_milters") == "$smtpd_milters"
+
+
+def test_lint_names_a_milter_listed_twice_and_one_daemon_named_two_ways() -> None:
+    from mailconf.postfix.lint import lint_main
+
+    text = (
+        "smtpd_milters = unix:opendkim/opendkim.sock, local:/opendkim/opendkim.sock,\n"
+        "  inet:localhost:8893, inet:127.0.0.1:8893\n"
+    )
+    master = MasterCf.parse(MASTER_Y)
+    codes = [f.code for f in lint_main(MainCf.parse(text), master)]
+    assert codes.count("postfix.milter-twice") == 1
+    assert codes.count("postfix.milter-same-daemon") == 1
+    # Not chrooted, an absolute path is the host's own: two different sockets.
+    codes = [f.code for f in lint_main(MainCf.parse(text), MasterCf.parse(MASTER_N))]
+    assert "postfix.milter-twice" not in codes

@@ -10,7 +10,11 @@ from mailconf.errors import EditError
 from mailconf.postfix.lint import lint_main
 
 POLICY = "check_policy_service unix:private/policyd-spf"
-RULES = {"postfix.dead-restriction", "postfix.policy-before-relay-check"}
+RULES = {
+    "postfix.dead-restriction",
+    "postfix.policy-before-relay-check",
+    "postfix.policy-unreachable",
+}
 
 
 def rule_codes(items: list[str]) -> set[str]:
@@ -41,6 +45,14 @@ def rule_codes(items: list[str]) -> set[str]:
             None,
         ),
         (["reject_unauth_destination", "permit"], POLICY, None, None),  # goes before the permit
+        (
+            ["permit_mynetworks", "permit_auth_destination", "reject"],
+            POLICY,
+            "permit_auth_destination",
+            "postfix.policy-unreachable",
+        ),
+        (["permit_mynetworks", "permit_auth_destination", "reject"], POLICY, None, None),
+        (["reject_unauth_destination", "permit_mx_backup"], POLICY, None, None),
         (["defer_unauth_destination"], "reject_rbl_client x", None, None),
     ],
 )
@@ -59,3 +71,36 @@ def test_the_edit_refuses_what_the_lint_warns_about(
     by_hand = list(current)
     by_hand.insert(current.index(after) + 1, new)
     assert rule_codes(by_hand) == {refused_as}
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [
+        (
+            "permit_mynetworks, permit_auth_destination, reject",
+            f"permit_mynetworks, {POLICY}, permit_auth_destination, reject",
+        ),
+        (
+            "permit_mynetworks, reject_unauth_destination, permit_mx_backup, permit",
+            f"permit_mynetworks, reject_unauth_destination, {POLICY}, permit_mx_backup, permit",
+        ),
+        (  # nothing permits inbound mail early: last, after the relay check
+            "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
+            f"permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination, {POLICY}",
+        ),
+    ],
+)
+def test_last_puts_a_policy_check_where_inbound_mail_reaches_it(
+    current: str, expected: str
+) -> None:
+    """SMTPD_ACCESS_README: the first OK ends the list; permit_auth_destination (and
+    permit_mx_backup, postconf(5)) permit the mail to this host's domains, so an SPF check after
+    them never sees inbound mail."""
+    doc = mailconf.parse(f"smtpd_recipient_restrictions = {current}\n", "postfix-main")
+    assert doc.add_restriction("smtpd_recipient_restrictions", POLICY, last=True)
+    assert doc.get("smtpd_recipient_restrictions") == expected
+    assert rule_codes(doc.list_items("smtpd_recipient_restrictions")) == set()
+    # Other restrictions still go last among the live items.
+    assert doc.add_restriction("smtpd_recipient_restrictions", "reject_rbl_client x", last=True)
+    items = doc.list_items("smtpd_recipient_restrictions")
+    assert items.index("reject_rbl_client x") > items.index(POLICY)

@@ -18,6 +18,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from itertools import chain
+from typing import TYPE_CHECKING
 
 from mailconf.findings import Finding, Severity
 from mailconf.postfix.main import (
@@ -32,17 +33,23 @@ from mailconf.postfix.parameter import Parameter
 from mailconf.postfix.restrictions import (
     NO_RELAY_CONTROL,
     does_relay_control,
+    first_inbound_permit,
     first_relay_check,
     first_unconditional,
     is_policy_service,
     restriction_items,
+    unreachable_policy,
 )
 from mailconf.postfix.values import (
     is_restriction_list,
+    list_tokens,
     macro_problem,
     milter_socket,
     references,
 )
+
+if TYPE_CHECKING:
+    from mailconf.postfix.milters import Endpoint
 
 
 def lint_main_cf(main: MainCf, root: str = "/") -> list[Finding]:
@@ -166,6 +173,7 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
         if entry is lint.seen[entry.name] and is_restriction_list(entry.name, lint.classes):
             lint.restriction_list(entry)
     lint.relay_control()
+    lint.milters()
     return lint.findings
 
 
@@ -303,6 +311,16 @@ class _MainLint:
                     f"move it after {check}",
                     entry,
                 )
+        for index, item in enumerate(items[: dead if dead is not None else len(items)]):
+            inbound = first_inbound_permit(items[:index])
+            if is_policy_service(item) and inbound is not None:
+                self.finding(
+                    Severity.WARNING,
+                    "postfix.policy-unreachable",
+                    unreachable_policy(entry.name, item, items[inbound]),
+                    f"move it before {items[inbound]}",
+                    entry,
+                )
         if self.master is not None:
             for item in items:
                 if is_policy_service(item):
@@ -325,6 +343,49 @@ class _MainLint:
                     entry,
                 )
             break
+
+    def milters(self) -> None:
+        """Two items of a milter list that connect to one socket (``unix:`` and ``local:``, a
+        relative and a chroot-absolute path: mail passes the milter twice), or that look like
+        one daemon named twice (``inet:localhost:8891`` and ``inet:127.0.0.1:8891``)."""
+        from mailconf.postfix.milters import (
+            MILTER_SERVICES,
+            chrooted_services,
+            maybe_same_daemon,
+            milter_endpoint,
+        )
+
+        queue = self.main.get("queue_directory") or "/var/spool/postfix"
+        for name, command in MILTER_SERVICES.items():
+            entry = self.seen.get(name)
+            if entry is None:
+                continue
+            chrooted = bool(chrooted_services(self.master, command, self.root))
+            seen: list[tuple[str, Endpoint]] = []
+            for token in list_tokens(entry.value):
+                end = milter_endpoint(token.text, queue_directory=queue, chrooted=chrooted)
+                if end is None:
+                    continue
+                for earlier, earlier_end in seen:
+                    if end == earlier_end:
+                        self.finding(
+                            Severity.WARNING,
+                            "postfix.milter-twice",
+                            f"{name}: {token.text} and {earlier} are the same {end}: every "
+                            "message passes that milter twice",
+                            f"remove {token.text}",
+                            entry,
+                        )
+                    elif maybe_same_daemon(end, earlier_end):
+                        self.finding(
+                            Severity.WARNING,
+                            "postfix.milter-same-daemon",
+                            f"{name}: {token.text} and {earlier} look like the same daemon "
+                            "(one port on the loopback interface, named two ways)",
+                            "keep one of them",
+                            entry,
+                        )
+                seen.append((token.text, end))
 
     def relay_control(self) -> None:
         """Postfix refuses to start without relay control in either relay list."""

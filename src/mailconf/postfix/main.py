@@ -53,11 +53,8 @@ from mailconf.postfix.values import (
     group_restrictions,
     is_restriction_list,
     list_tokens,
-    milter_kind,
-    milter_socket,
     milter_socket_for_postfix,
     normalize_item,
-    pure_reference,
     restriction_key,
 )
 from mailconf.syntax.document import Document, Entry, Value
@@ -332,86 +329,39 @@ class MainCf(Document):
     def add_milter(
         self, spec: str, *, param: str = "smtpd_milters", root: str | os.PathLike[str] = "/"
     ) -> bool:
-        """Add a milter to ``param`` unless it is already there (compared by socket, also through
-        ``$name`` references such as ``non_smtpd_milters = $smtpd_milters``, which are kept as
-        references, never expanded into copies).
+        """Add a milter to ``param`` unless one with the same endpoint is there (``unix:`` and
+        ``local:``, relative and chroot-absolute paths compared as Postfix connects; also
+        through ``$name`` references such as ``non_smtpd_milters = $smtpd_milters``, which are
+        kept as references, never expanded into copies).  Adding to ``smtpd_milters`` also gives
+        the milter to ``non_smtpd_milters`` (MILTER_README): an absent one becomes
+        ``$smtpd_milters``; an explicitly empty one is the admin's choice and stays.
 
         ``spec`` is a socket as Postfix names it, or ``opendkim``/``opendmarc``: the socket that
         daemon listens on under ``root`` (its conf file's ``Socket``, else ``/etc/default``'s
-        ``SOCKET``), written as Postfix must name it (relative to the queue directory), or
-        EditError when it has none (:func:`mailconf.postfix.milters.resolve_milter`).
+        ``SOCKET``), written as Postfix must name it: relative to the queue directory, or as it
+        is when no service that connects (master.cf's smtpd, cleanup) runs chrooted; EditError
+        when it has none or none they can reach (:mod:`mailconf.postfix.milters`).
 
         OpenDKIM goes before OpenDMARC (OpenDMARC reads OpenDKIM's Authentication-Results
         header): a DKIM milter is inserted before the first DMARC one; anything else is appended.
         See :func:`mailconf.postfix.values.milter_kind` for how a milter is recognised.  A
         ``{ socket, option=value }`` group is one item and stays whole.
         """
-        spec = self._resolve_milter(spec.strip(ISSPACE), root)
-        socket = milter_socket(spec)
-        if param in _lists_holding(socket, self._reference_graph(param)):
-            return False
-        items = self._items(param)
-        if milter_kind(spec) == "dkim":
-            for existing in items:
-                if milter_kind(existing.text) == "dmarc":
-                    return self._list_add(param, spec, normalize_item(existing.text), None)
-        return self._list_add(param, spec, None, None)
+        from mailconf.postfix import milters  # only the milter edits need it
+
+        return milters.add_milter(self, spec.strip(ISSPACE), param=param, root=os.fspath(root))
 
     def remove_milter(
         self, spec: str, *, param: str = "smtpd_milters", root: str | os.PathLike[str] = "/"
     ) -> bool:
-        """Remove the milter with ``spec``'s socket from ``param`` (``opendkim``/``opendmarc``
-        name the daemon's socket under ``root``, as for :meth:`add_milter`).  When ``param`` only
-        gets it through a reference (``$smtpd_milters``) nothing can be removed there: EditError
-        says where it comes from."""
-        socket = milter_socket(self._resolve_milter(spec.strip(ISSPACE), root))
-        changed = False
-        items = self._items(param)
-        # Each distinct item once: list_remove takes every copy of it (the same milter written
-        # 1,000 times is one removal, not 1,000 passes over the list).
-        for text in dict.fromkeys(item.text for item in items):
-            if milter_socket(text) == socket:
-                changed |= self.list_remove(param, text)
-        if not changed:
-            holding = _lists_holding(socket, self._reference_graph(param))
-            for item in items:
-                ref = pure_reference(item.text)
-                if ref and ref in holding:
-                    raise EditError(
-                        f"{param} gets {socket} through ${ref}; remove it from {ref} instead"
-                    )
-        return changed
+        """Remove every milter of ``param`` (and, for ``smtpd_milters``, of
+        ``non_smtpd_milters``) that connects to ``spec``'s endpoint (``opendkim``/``opendmarc``
+        name the daemon's socket under ``root``).  Never refused for where the socket is: a
+        broken milter must be removable.  When ``param`` only gets it through a reference
+        (``$smtpd_milters``) nothing can be removed there: EditError says where it comes from."""
+        from mailconf.postfix import milters
 
-    def _reference_graph(self, name: str) -> dict[str, tuple[list[str], list[str]]]:
-        """``name`` and every list it reaches through whole-item ``$name`` references (file
-        value, else default): list -> (its items that are not references, the lists it refers
-        to).  Each list is read once, however often the references repeat or loop."""
-        values = self.parameters
-        defaults = known_parameters()
-        graph: dict[str, tuple[list[str], list[str]]] = {}
-        pending = [name]
-        while pending:
-            current = pending.pop()
-            if current in graph:
-                continue
-            value = (values[current] if current in values else defaults.get(current)) or ""
-            items: list[str] = []
-            refs: list[str] = []
-            for item in list_tokens(value):
-                ref = pure_reference(item.text)
-                if ref:
-                    refs.append(ref)
-                else:
-                    items.append(item.text)
-            graph[current] = (items, refs)
-            pending.extend(refs)
-        return graph
-
-    def _resolve_milter(self, spec: str, root: str | os.PathLike[str]) -> str:
-        from mailconf.postfix.milters import resolve_milter  # only the milter edits need it
-
-        queue_directory = self.get("queue_directory") or "/var/spool/postfix"
-        return resolve_milter(spec, os.fspath(root), queue_directory)
+        return milters.remove_milter(self, spec.strip(ISSPACE), param=param, root=os.fspath(root))
 
     def add_restriction(
         self, list_name: str, item: str, *, after: str | None = None, last: bool = False
@@ -420,11 +370,14 @@ class MainCf(Document):
         not given), or right after ``after``.
 
         "Last" means last among the live items: before an unconditional ``permit``/``reject``/
-        ``defer``, since nothing after one is ever evaluated.  An absent list starts from its
+        ``defer``, since nothing after one is ever evaluated, and for a policy service before
+        ``permit_auth_destination``/``permit_mx_backup``, which permit the inbound mail it is
+        meant to check (:mod:`mailconf.postfix.restrictions`).  An absent list starts from its
         default (``postconf -d``), so adding to ``smtpd_relay_restrictions`` keeps its relay
         control.  Refused with EditError when the result would be dead (after an unconditional
         decision), would open a relay (``permit`` or a policy service, which may answer OK,
-        before ``reject_unauth_destination`` in a list doing relay control), or would leave
+        before ``reject_unauth_destination`` in a list doing relay control), would put a policy
+        service where inbound mail never reaches it, or would leave
         neither ``smtpd_relay_restrictions`` nor ``smtpd_recipient_restrictions`` with relay
         control (Postfix refuses to start then).  False when ``item`` is already in the list.
         """
@@ -436,7 +389,7 @@ class MainCf(Document):
         current = self._restriction_items(list_name)
         if restriction_key(wanted) in {restriction_key(existing) for existing in current}:
             return False
-        position = insertion_point(list_name, current, after)
+        position = insertion_point(list_name, current, after, wanted)
         proposed = [*current[:position], wanted, *current[position:]]
         problem = placement_problem(list_name, proposed, position)
         if problem is None and list_name in RELAY_LISTS:
@@ -467,24 +420,3 @@ class MainCf(Document):
 
     def line_number(self, entry: Entry) -> int:
         return self.line_of(entry)
-
-
-def _lists_holding(socket: str, graph: dict[str, tuple[list[str], list[str]]]) -> set[str]:
-    """The lists of ``graph`` that give a milter with ``socket``, directly or through their
-    references (a walk of the references backwards from the lists that name it)."""
-    holding = {
-        name
-        for name, (items, _) in graph.items()
-        if any(milter_socket(item) == socket for item in items)
-    }
-    referrers: dict[str, list[str]] = {}
-    for name, (_, refs) in graph.items():
-        for ref in refs:
-            referrers.setdefault(ref, []).append(name)
-    pending = list(holding)
-    while pending:
-        for referrer in referrers.get(pending.pop(), ()):
-            if referrer not in holding:
-                holding.add(referrer)
-                pending.append(referrer)
-    return holding

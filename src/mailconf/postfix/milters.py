@@ -14,6 +14,7 @@ of them is chrooted.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from collections.abc import Callable, Sequence
@@ -220,32 +221,41 @@ def _chroot_default(root: str) -> str:
 
 
 # ------------------------------------------------------------------------------- edits
-@attrs.frozen
 class _Place:
     """What a milter edit needs beside main.cf: the queue directory, and which services of the
-    master.cf beside it (else under ``root``) run chrooted."""
+    master.cf beside it (else under ``root``) run chrooted.  master.cf is read only when an
+    answer depends on it (a daemon's socket to place, an absolute path to compare): a relative
+    path or a TCP socket reads the same chrooted or not."""
 
-    root: str
-    queue_directory: str
-    master: MasterCf | None
+    def __init__(self, main: MainCf, root: str) -> None:
+        self.main = main
+        self.root = root
+        self.queue_directory = main.get("queue_directory") or "/var/spool/postfix"
+        self._chrooted: dict[str, list[str]] = {}
 
-    @classmethod
-    def of(cls, main: MainCf, root: str) -> _Place:
+    @functools.cached_property
+    def master(self) -> MasterCf | None:
         from mailconf.postfix.master import MasterCf
 
-        queue = main.get("queue_directory") or "/var/spool/postfix"
-        if main.path:
-            sibling = os.path.join(os.path.dirname(main.path), "master.cf")
-            master = MasterCf.load(sibling) if os.path.exists(sibling) else None
-        else:
-            master = _load_under(root, "/etc/postfix/master.cf", MasterCf)
-        return cls(root, queue, master)
+        if self.main.path:
+            sibling = os.path.join(os.path.dirname(self.main.path), "master.cf")
+            return MasterCf.load(sibling) if os.path.exists(sibling) else None
+        return _load_under(self.root, "/etc/postfix/master.cf", MasterCf)
 
     def chrooted_by(self, param: str) -> list[str]:
-        return chrooted_services(self.master, MILTER_SERVICES.get(param, "smtpd"), self.root)
+        if param not in self._chrooted:
+            command = MILTER_SERVICES.get(param, "smtpd")
+            self._chrooted[param] = chrooted_services(self.master, command, self.root)
+        return self._chrooted[param]
+
+    def resolve(self, spec: str, param: str) -> str:
+        """:func:`resolve_milter` for the services that use ``param``."""
+        if spec not in DAEMONS:
+            return spec
+        return resolve_milter(spec, self.root, self.queue_directory, self.chrooted_by(param))
 
     def endpoint(self, item: str, param: str) -> Endpoint | None:
-        chrooted = bool(self.chrooted_by(param))
+        chrooted = _absolute_path(item) and bool(self.chrooted_by(param))
         return milter_endpoint(item, queue_directory=self.queue_directory, chrooted=chrooted)
 
     def endpoints(self, item: str) -> set[Endpoint]:
@@ -257,6 +267,12 @@ class _Place:
         return {end for end in found if end is not None}
 
 
+def _absolute_path(item: str) -> bool:
+    """A unix socket at an absolute path: the one reading that depends on the chroot."""
+    transport, _, rest = milter_socket(item).partition(":")
+    return transport in ("unix", "local") and rest.startswith("/")
+
+
 def add_milter(main: MainCf, spec: str, *, param: str, root: str) -> bool:
     """:meth:`MainCf.add_milter`: ``spec`` (resolved by :func:`resolve_milter` for the services
     that use ``param``) added to ``param`` unless a milter with the same endpoint is there
@@ -264,8 +280,8 @@ def add_milter(main: MainCf, spec: str, *, param: str, root: str) -> bool:
     to ``non_smtpd_milters`` (mail from sendmail and pickup), as MILTER_README has it: an absent
     one becomes ``$smtpd_milters``, a list of its own gets the milter too, an explicitly empty one
     is the admin's choice and stays."""
-    place = _Place.of(main, root)
-    item = resolve_milter(spec, root, place.queue_directory, place.chrooted_by(param))
+    place = _Place(main, root)
+    item = place.resolve(spec, param)
     changed = _add_one(main, param, item, place)
     if param != "smtpd_milters":
         return changed
@@ -275,7 +291,7 @@ def add_milter(main: MainCf, spec: str, *, param: str, root: str) -> bool:
         return changed
     if value is None and place.endpoint(item, param) == place.endpoint(item, other):
         return main.set(other, "$smtpd_milters") or changed
-    cleanup_item = resolve_milter(spec, root, place.queue_directory, place.chrooted_by(other))
+    cleanup_item = place.resolve(spec, other)
     return _add_one(main, other, cleanup_item, place) or changed
 
 
@@ -303,7 +319,7 @@ def remove_milter(main: MainCf, spec: str, *, param: str, root: str) -> bool:
     ``opendmarc`` name the daemon's socket; a daemon without one, the milters that look like it
     (:func:`mailconf.postfix.values.milter_kind`).  EditError when ``param`` only gets the milter
     through a reference such as ``$smtpd_milters``, naming where it comes from."""
-    place = _Place.of(main, root)
+    place = _Place(main, root)
     matches = _removal_matcher(spec, root, place)
     changed = False
     lists = [param, "non_smtpd_milters"] if param == "smtpd_milters" else [param]

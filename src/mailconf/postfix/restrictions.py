@@ -7,6 +7,10 @@ written once so the refusal of an edit and the warning about a file cannot disag
   or a policy service — lets anyone relay.
 * ``smtpd_relay_restrictions`` or ``smtpd_recipient_restrictions`` must do relay control, or
   Postfix refuses to start.
+* A policy service after ``permit_auth_destination`` (or ``permit_mx_backup``, which also
+  permits every authorised destination: postconf(5)) never sees the inbound mail to this host's
+  own domains, since the first OK ends the list (SMTPD_ACCESS_README): an SPF check there checks
+  nothing it was meant to.  "Last" for a policy service is therefore before the first of those.
 
 Items here are normalized restriction items (:func:`mailconf.postfix.values.normalize_item`), a
 restriction and its argument being one item.
@@ -76,20 +80,34 @@ def first_relay_check(items: list[str]) -> int | None:
     return next((index for index, item in enumerate(items) if item in UNAUTH_DESTINATION), None)
 
 
+#: Restrictions that permit mail to this host's own and relay domains, ending the list for the
+#: inbound mail a policy check (SPF) is meant to see.
+INBOUND_PERMITS = frozenset({"permit_auth_destination", "permit_mx_backup"})
+
+
+def first_inbound_permit(items: list[str]) -> int | None:
+    """The position of the first item that permits inbound mail to this host's domains."""
+    return next((index for index, item in enumerate(items) if item in INBOUND_PERMITS), None)
+
+
 def is_policy_service(item: str) -> bool:
     return item.split(" ", 1)[0] == "check_policy_service"
 
 
-def insertion_point(list_name: str, items: list[str], after: str | None) -> int:
-    """Where an item goes: right after ``after`` (EditError if the list lacks it), else last
-    among the live items (before the first unconditional decision)."""
+def insertion_point(list_name: str, items: list[str], after: str | None, new: str = "") -> int:
+    """Where ``new`` goes: right after ``after`` (EditError if the list lacks it), else last
+    among the live items (before the first unconditional decision), and for a policy service
+    before the first item that permits inbound mail (:data:`INBOUND_PERMITS`)."""
     if after is not None:
         anchor = normalize_item(after)
         if anchor not in items:
             raise EditError(f"{list_name} has no restriction {after!r} to add after")
         return items.index(anchor) + 1
-    found = first_unconditional(items)
-    return len(items) if found is None else found
+    stops = [first_unconditional(items)]
+    if is_policy_service(new):
+        stops.append(first_inbound_permit(items))
+    found = [stop for stop in stops if stop is not None]
+    return min(found) if found else len(items)
 
 
 def placement_problem(list_name: str, items: list[str], position: int) -> str | None:
@@ -108,4 +126,15 @@ def placement_problem(list_name: str, items: list[str], position: int) -> str | 
             f"{new!r} before {items[relay]} in {list_name} would open a relay: "
             f"an OK answer there permits mail to any destination; put it after {items[relay]}"
         )
+    inbound = first_inbound_permit(items[:position])
+    if is_policy_service(new) and inbound is not None:
+        return unreachable_policy(list_name, new, items[inbound])
     return None
+
+
+def unreachable_policy(list_name: str, item: str, permit: str) -> str:
+    """The message for a policy service after ``permit``, by the lint and the edit alike."""
+    return (
+        f"{list_name}: {item} after {permit} never sees the inbound mail to this host's "
+        f"domains ({permit} permits it first); insert it before {permit}"
+    )
