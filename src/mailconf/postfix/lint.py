@@ -325,16 +325,18 @@ class _MainLint:
                     f"move it after {check}",
                     entry,
                 )
-        for index, item in enumerate(items[: dead if dead is not None else len(items)]):
-            inbound = first_inbound_permit(items[:index])
-            if is_policy_service(item) and inbound is not None:
-                self.finding(
-                    Severity.WARNING,
-                    "postfix.policy-unreachable",
-                    unreachable_policy(entry.name, item, items[inbound]),
-                    f"move it before {items[inbound]}",
-                    entry,
-                )
+        inbound = first_inbound_permit(items)
+        if inbound is not None:
+            permit = items[inbound]
+            for item in items[inbound + 1 : dead if dead is not None else len(items)]:
+                if is_policy_service(item):
+                    self.finding(
+                        Severity.WARNING,
+                        "postfix.policy-unreachable",
+                        unreachable_policy(entry.name, item, permit),
+                        f"move it before {permit}",
+                        entry,
+                    )
         if self.master is not None:
             for item in items:
                 if is_policy_service(item):
@@ -375,31 +377,36 @@ class _MainLint:
             if entry is None:
                 continue
             chrooted = bool(chrooted_services(self.master, command, self.root))
-            seen: list[tuple[str, Endpoint]] = []
+            # One pass: the first item of each endpoint, and of each loopback port.
+            first: dict[Endpoint, str] = {}
+            loopback: dict[int, tuple[str, Endpoint]] = {}
             for token in list_tokens(entry.value):
                 end = milter_endpoint(token.text, queue_directory=queue, chrooted=chrooted)
                 if end is None:
                     continue
-                for earlier, earlier_end in seen:
-                    if end == earlier_end:
-                        self.finding(
-                            Severity.WARNING,
-                            "postfix.milter-twice",
-                            f"{name}: {token.text} and {earlier} are the same {end}: every "
-                            "message passes that milter twice",
-                            f"remove {token.text}",
-                            entry,
-                        )
-                    elif maybe_same_daemon(end, earlier_end):
-                        self.finding(
-                            Severity.WARNING,
-                            "postfix.milter-same-daemon",
-                            f"{name}: {token.text} and {earlier} look like the same daemon "
-                            "(one port on the loopback interface, named two ways)",
-                            "keep one of them",
-                            entry,
-                        )
-                seen.append((token.text, end))
+                if end in first:
+                    self.finding(
+                        Severity.WARNING,
+                        "postfix.milter-twice",
+                        f"{name}: {token.text} and {first[end]} are the same {end}: every "
+                        "message passes that milter twice",
+                        f"remove {token.text}",
+                        entry,
+                    )
+                    continue
+                first[end] = token.text
+                earlier = loopback.get(end.port)
+                if earlier is not None and maybe_same_daemon(end, earlier[1]):
+                    self.finding(
+                        Severity.WARNING,
+                        "postfix.milter-same-daemon",
+                        f"{name}: {token.text} and {earlier[0]} look like the same daemon "
+                        "(one port on the loopback interface, named two ways)",
+                        "keep one of them",
+                        entry,
+                    )
+                elif end.family == "inet" and earlier is None:
+                    loopback[end.port] = (token.text, end)
 
     def relay_control(self) -> None:
         """Postfix refuses to start without relay control in either relay list."""
