@@ -188,6 +188,8 @@ class MilterConf(Document):
                 return False
             self.replace(last, last.with_value(value))
             return True
+        if after is None and self._next_to_commented(canonical, value):
+            return True
         reference: Option | None = None
         if after is not None:
             anchors = self.occurrences(after)
@@ -200,6 +202,36 @@ class MilterConf(Document):
         entry = self.parse_entry(text)
         index = self.entries.index(reference) + 1 if reference is not None else len(self.entries)
         self.insert(index, entry)
+        return True
+
+    def _next_to_commented(self, name: str, value: str) -> bool:
+        """Put a new ``name value`` where the file already shows it commented out (Debian's
+        ``#Mode  sv``): in its place when the commented line has the same value (the admin's
+        line, uncommented), else on the line after it; laid out like that line.  False when no
+        comment names it (the caller appends it then).  The commented line with the same value
+        wins, else the last one."""
+        pattern = re.compile(
+            rf"^#[ \t]*({re.escape(name)})([ \t]+)([^\r\n]*?)[ \t]*(\r?\n)", re.IGNORECASE | re.M
+        )
+        places = [
+            (index, match)
+            for index, text in enumerate([*(e.leading for e in self.entries), self.trailer])
+            for match in pattern.finditer(text)
+        ]
+        if not places:
+            return False
+        same = [place for place in places if place[1].group(3) == value]
+        index, match = (same or places)[-1]
+        text = self.entries[index].leading if index < len(self.entries) else self.trailer
+        cut = match.start() if same else match.end()
+        line = self.parse_entry(f"{name}{match.group(2)}{value}{match.group(4)}")
+        if index < len(self.entries):
+            following = self.entries[index]
+            self.entries[index] = attrs.evolve(following, leading=text[match.end() :])
+            self.entries.insert(index, attrs.evolve(line, leading=text[:cut]))
+        else:
+            self.trailer = text[match.end() :]
+            self.entries.append(attrs.evolve(line, leading=text[:cut]))
         return True
 
     def unset(self, name: str) -> bool:
