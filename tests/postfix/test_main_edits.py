@@ -411,3 +411,29 @@ def test_get_follows_every_change_of_the_entries() -> None:
     assert doc.get("b") == "2"
     doc.entries.clear()
     assert doc.get("a") is None
+
+
+def test_a_new_long_restriction_list_is_one_item_a_line(tmp_path: Path) -> None:
+    """Wrapped as Debian's and admins' files write them; postconf reads the same list, and the
+    same value set again changes nothing."""
+    value = (
+        "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination, "
+        "check_policy_service unix:private/policyd-spf"
+    )
+    doc = main("myhostname = a.example\n")
+    assert doc.set("smtpd_recipient_restrictions", value) is True
+    assert doc.dump() == (
+        "myhostname = a.example\n"
+        "smtpd_recipient_restrictions =\n"
+        "    permit_mynetworks,\n"
+        "    permit_sasl_authenticated,\n"
+        "    reject_unauth_destination,\n"
+        "    check_policy_service unix:private/policyd-spf\n"
+    )
+    assert doc.set("smtpd_recipient_restrictions", value) is False
+    read = postconf_n(config_dir(tmp_path, main=doc.dump()))["smtpd_recipient_restrictions"]
+    assert [t.text for t in list_tokens(read)] == [t.text for t in list_tokens(value)]
+    short = main("a = 1\n")
+    short.set("smtpd_relay_restrictions", "permit_mynetworks, reject_unauth_destination")
+    assert short.dump().endswith("= permit_mynetworks, reject_unauth_destination\n")  # fits
+    assert short.set("smtpd_relay_restrictions", "reject_unauth_destination") is True

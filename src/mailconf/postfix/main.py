@@ -63,6 +63,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
+#: When a new restriction list is written one item per continuation line, and how indented.
+WRAP_WIDTH = 79
+WRAP_INDENT = "    "
+
 __all__ = ["MainCf", "Parameter", "known_parameters", "milter_socket_for_postfix"]
 
 # Per-service parameter suffixes postconf accepts for master.cf services, by command
@@ -208,14 +212,44 @@ class MainCf(Document):
         value = check_value(name, self.value_text(value))
         found = self._occurrences(name)
         if found:
-            changes = [(entry, with_value(entry, value)) for entry in found if entry.value != value]
+            changes = [
+                (entry, with_value(entry, value))
+                for entry in found
+                if entry.value != value and not self._same_wrapped_list(entry, value)
+            ]
             self._rewrite_each(changes, move_comments=True)
             return bool(changes)
         anchor = self._anchor(after)
-        text = new_line(name, value, anchor)
+        text = self._wrapped(name, new_line(name, value, anchor))
         index = self.entries.index(anchor) + 1 if anchor is not None else len(self.entries)
         self.insert(index, self.parse_entry(text))
         return True
+
+    def _wrapped(self, name: str, line: str) -> str:
+        """A new restriction list longer than a line (79 columns) written one item per
+        continuation line, as Debian's and most admins' main.cf write them::
+
+            smtpd_recipient_restrictions =
+                permit_mynetworks,
+                reject_unauth_destination
+        """
+        if len(line) <= WRAP_WIDTH or not is_restriction_list(name, self.restriction_classes):
+            return line
+        head, _, value = line.partition("=")
+        items = restriction_items(value)
+        if len(items) < 2:
+            return line
+        body = ",\n".join(WRAP_INDENT + item for item in items)
+        return f"{head.rstrip(ISSPACE)} =\n{body}"
+
+    def _same_wrapped_list(self, entry: Parameter, value: str) -> bool:
+        """A list written over continuation lines that holds ``value``'s items: unchanged (what
+        :meth:`_wrapped` wrote reads back as the same list, not as a new value)."""
+        return (
+            "\n" in entry.text.rstrip("\r\n")
+            and is_restriction_list(entry.name, self.restriction_classes)
+            and restriction_items(entry.value) == restriction_items(value)
+        )
 
     def _anchor(self, after: str | None) -> Parameter | None:
         if after is not None:
