@@ -174,3 +174,12 @@ def test_the_host_name_chosen_is_stated(
     out = capsys.readouterr().out
     assert "main.cf myhostname 'vm' is not a fully qualified name" in out
     assert "host name mail.example.test (from /etc/mailname)" in out
+
+
+def test_root_says_what_it_lacks(example_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.rmtree(example_root / "var/spool/postfix")
+    (example_root / "var/lib/dpkg/status").unlink()
+    assert mailconf(["plan", "--root", str(example_root), "--config", str(TOML)]) == 0
+    out = capsys.readouterr().out
+    assert "has no /var/spool/postfix" in out and "[setup.root-incomplete]" in out
+    assert "no dpkg database under" in out

@@ -37,7 +37,7 @@ from mailconf.postfix.master import MasterCf
 from mailconf.setup.builder import StepBuilder
 from mailconf.setup.pending import pending_restarts
 from mailconf.setup.plan import Plan, Step
-from mailconf.setup.prechecks import missing_referenced_files
+from mailconf.setup.prechecks import missing_referenced_files, root_needs
 from mailconf.setup.spec import DKIM_KEY_DIRECTORY, Setup
 from mailconf.system import packages
 from mailconf.system.root import SystemRoot
@@ -101,7 +101,11 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     )
     _plan_main_cf(b, main, main_old, (dkim_socket, dmarc_socket), queue_directory)
     b.steps.extend(_restarts(root, b.steps))
-    notes = (*b.notes, *missing_referenced_files(root, b.steps))
+    notes = (
+        *root_needs(root, queue_directory),
+        *b.notes,
+        *missing_referenced_files(root, b.steps),
+    )
     return Plan(root, setup, tuple(b.steps), notes, hostname)
 
 

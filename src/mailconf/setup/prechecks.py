@@ -78,3 +78,21 @@ def missing_referenced_files(root: SystemRoot, steps: Sequence[Step]) -> list[Fi
                 )
             )
     return findings
+
+
+def root_needs(root: SystemRoot, queue_directory: str) -> list[Finding]:
+    """Under ``--root``: what the tree lacks that a real system has and the apply needs, said up
+    front (the dpkg database and the accounts have their own notes): Postfix's queue directory,
+    where the milters' sockets go and which Postfix's package makes."""
+    if root.is_live or root.exists(queue_directory):
+        return []
+    return [
+        Finding(
+            Severity.WARNING,
+            "setup.root-incomplete",
+            f"{root} has no {queue_directory} (Postfix's queue directory, made by the postfix "
+            "package): the milters' socket directories would be made in an empty one, unlike "
+            "on the system this tree stands for",
+            "copy the system's /var/spool/postfix layout into the root, or install postfix there",
+        )
+    ]
