@@ -240,3 +240,40 @@ def test_milter_edits_follow_the_chroot_and_removal_always_works(system: Path) -
     removed = run("edit", str(main), "--root", str(system), "--remove-milter", "opendmarc")
     assert removed.returncode == 0, removed.stderr
     assert run("get", str(main), "smtpd_milters").stdout == "\n"
+
+
+def test_fmt_aligns_the_values_and_the_daemon_reads_the_same(tmp_path: Path) -> None:
+    conf = tmp_path / "opendkim.conf"
+    original = (
+        "Syslog yes\n"
+        "  UMask\t007\n"
+        "# Canonicalization simple\n"
+        "Canonicalization   relaxed/simple # trailing comment\n"
+        "Socket inet:8891@localhost\n"
+    )
+    conf.write_text(original)
+    os.chmod(conf, 0o640)
+    check = run("fmt", "--check", str(conf))
+    assert check.returncode == 1 and "+Canonicalization relaxed/simple" in check.stdout
+    assert conf.read_text() == original
+    assert run("fmt", str(conf)).returncode == 0
+    assert conf.read_text() == (
+        "Syslog           yes\n"
+        "  UMask          007\n"
+        "# Canonicalization simple\n"
+        "Canonicalization relaxed/simple # trailing comment\n"
+        "Socket           inet:8891@localhost\n"
+    )
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640
+    assert run("fmt", "--check", str(conf)).returncode == 0
+    opendkim = require_binary("opendkim")
+    for text in (original, conf.read_text()):  # the daemon accepts both alike
+        conf.write_text(text)
+        result = subprocess.run([opendkim, "-n", "-x", str(conf)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    table = tmp_path / "key.table"
+    table.write_text("a._domainkey.a.example\ta.example:a:/k/a\nb\tb.example:b:/k/b\n")
+    assert run("fmt", str(table)).returncode == 0
+    assert table.read_text() == (
+        "a._domainkey.a.example\ta.example:a:/k/a\nb\t\t\tb.example:b:/k/b\n"
+    )

@@ -108,13 +108,38 @@ def _human(doc: Document) -> list[str]:
 # --------------------------------------------------------------------------------------------- fmt
 def _fmt_parser(fmt: argparse.ArgumentParser) -> None:
     _file_arguments(fmt)
-    fmt.add_argument("--check", action="store_true", required=True, help="only check (required)")
-    examples(fmt, "mailconf fmt --check /etc/opendmarc.conf")
+    fmt.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing: print the diff and exit 1 when FILE is not formatted",
+    )
+    fmt.description = (
+        "Align the values of opendkim.conf, opendmarc.conf, KeyTable and SigningTable in one\n"
+        "column (only the blanks the daemon skips change). Other kinds are only checked to parse."
+    )
+    examples(fmt, "mailconf fmt /etc/opendkim.conf", "mailconf fmt --check /etc/opendmarc.conf")
     fmt.set_defaults(handler=_fmt)
 
 
 def _fmt(args: argparse.Namespace) -> int:
-    _load(args)
+    doc = _load(args)
+    if doc.kind not in ("opendkim", "opendmarc", "keytable", "signingtable"):
+        return EXIT_OK  # parsed, which is all fmt checks for the other kinds
+    from mailconf.milter.fmt import formatted
+
+    before = doc.dump()
+    after = formatted(doc)
+    if after == before:
+        return EXIT_OK
+    if args.check:
+        from mailconf.diff import labels, unified_diff
+
+        sys.stdout.write(unified_diff(before, after, *labels(args.file)))
+        return EXIT_FAILED
+    try:
+        type(doc).parse(after, doc.path).save()
+    except OSError as error:
+        raise MailconfError.from_os_error(args.file, error, "write it") from None
     return EXIT_OK
 
 
