@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from mailconf.cli import publish
 from mailconf.cli.common import examples
 from mailconf.cli.setup import root_from_args, setup_from_args, spec_arguments
 from mailconf.errors import EXIT_FAILED, EXIT_OK
@@ -26,10 +27,12 @@ def _dns_parser(dns: argparse.ArgumentParser) -> None:
     spec_arguments(dns)
     dns.add_argument("--format", choices=("zone", "line", "json"), default="zone")
     dns.add_argument("--hard-fail", action="store_true", help="SPF -all instead of ~all")
+    publish.arguments(dns)
     examples(
         dns,
         "mailconf dns --domain example.com --ip 192.0.2.10",
         "mailconf dns --config mailconf.toml --format line",
+        "mailconf dns --config mailconf.toml --update 192.0.2.53 --tsig-key /etc/mailconf/tsig.key",
     )
     dns.set_defaults(handler=run_dns)
 
@@ -71,10 +74,13 @@ def _seconds(text: str) -> float:
 def run_dns(args: argparse.Namespace) -> int:
     from mailconf.dns.records import render_json, render_one_line, render_zone
 
+    publish.check_arguments(args)
     setup = setup_from_args(args)
     records, findings = records_for(setup, root_from_args(args), hard_fail=args.hard_fail)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
+    if args.update is not None:
+        return publish.run(args, records)
     render = {"zone": render_zone, "line": render_one_line, "json": render_json}[args.format]
     text = render(records)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
