@@ -74,13 +74,13 @@ def _seconds(text: str) -> float:
 def run_dns(args: argparse.Namespace) -> int:
     from mailconf.dns.records import render_json, render_one_line, render_zone
 
-    publish.check_arguments(args)
+    key = publish.key_from_args(args)
     setup = setup_from_args(args)
     records, findings = records_for(setup, root_from_args(args), hard_fail=args.hard_fail)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
-    if args.update is not None:
-        return publish.run(args, records)
+    if key is not None:
+        return publish.run(args, key, records)
     render = {"zone": render_zone, "line": render_one_line, "json": render_json}[args.format]
     text = render(records)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

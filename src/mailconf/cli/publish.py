@@ -43,16 +43,19 @@ def arguments(dns: argparse.ArgumentParser) -> None:
     )
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """Refuse, before anything is read, options that make no sense together."""
+def key_from_args(args: argparse.Namespace) -> Any:
+    """The TSIG key to publish with (None without ``--update``), read before anything else so
+    that a bad command line or key file is the one line the error is; options that make no
+    sense together are refused first."""
     if args.update is None:
         given = [f"--{n.replace('_', '-')}" for n in _NEEDS_UPDATE if getattr(args, n)]
         if args.dry_run:
             given.append("--dry-run")
         if given:
             raise UsageError(f"{', '.join(given)} only go with --update SERVER")
-        return
+        return None
     from mailconf.dns.lookup import parse_nameserver
+    from mailconf.dns.update import read_tsig_key
     from mailconf.names import validate_domain
 
     if args.tsig_key is None:
@@ -60,15 +63,16 @@ def check_arguments(args: argparse.Namespace) -> None:
     parse_nameserver(args.update)
     if args.zone is not None:
         validate_domain(args.zone.rstrip("."), allow_single_label=True, allow_underscore=True)
-
-
-def run(args: argparse.Namespace, records: Sequence[Any]) -> int:
-    """Publish ``records`` as ``args`` say; print the update (JSON with --json)."""
-    from mailconf.dns.update import publish, read_tsig_key
-
     key, findings = read_tsig_key(args.tsig_key, name=args.tsig_key_name)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
+    return key
+
+
+def run(args: argparse.Namespace, key: Any, records: Sequence[Any]) -> int:
+    """Publish ``records`` with ``key`` as ``args`` say; print the update (JSON with --json)."""
+    from mailconf.dns.update import publish
+
     publication = publish(args.update, key, records, zone=args.zone, dry_run=args.dry_run)
     if args.json or args.format == "json":
         sys.stdout.write(json.dumps(publication.to_json(), indent=2) + "\n")

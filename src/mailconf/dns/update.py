@@ -35,9 +35,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
 import re
+import socket
 import stat
+import struct
+import time
 from collections.abc import Iterator, Sequence
 from typing import Final, Literal
 
@@ -46,7 +50,6 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
-import dns.query
 import dns.rcode
 import dns.rdata
 import dns.rdataclass
@@ -474,10 +477,6 @@ class Publication:
 # --- talking to the server ----------------------------------------------------------------------
 
 
-class _Unsigned(Exception):
-    """A signed request got an answer without a TSIG record, or one that does not parse."""
-
-
 @attrs.frozen
 class _Server:
     address: str
@@ -493,11 +492,39 @@ class _Server:
             else f"{self.address}:{self.port}"
         )
 
+    def _unreachable(self, why: str) -> UpdateError:
+        return UpdateError(f"the DNS server cannot be asked ({why}); nothing was changed")
+
+    def _send(self, request: dns.message.Message) -> bytes:
+        """The wire form of the answer to ``request`` over TCP (RFC 1035 4.2.2 framing)."""
+        wire = request.to_wire()
+        deadline = time.monotonic() + self.timeout
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout)
+                sock.connect((self.address, self.port))
+                sock.sendall(struct.pack("!H", len(wire)) + wire)
+                (length,) = struct.unpack("!H", _receive(sock, 2, deadline))
+                return _receive(sock, length, deadline)
+        except TimeoutError:
+            raise self._unreachable(
+                f"no answer from {self.shown} within {self.timeout:g} s"
+            ) from None
+        except ConnectionRefusedError:
+            raise self._unreachable(
+                f"{self.shown} refused the connection: nothing listens there"
+            ) from None
+        except OSError as exc:
+            raise self._unreachable(f"{self.shown}: {exc.strerror or exc}") from None
+
     def exchange(self, request: dns.message.Message) -> dns.message.Message:
-        """Send ``request`` (signed) over TCP; every failure as an :class:`UpdateError`."""
+        """Send ``request`` (signed) and return the verified answer, or an unsigned answer
+        that reports an error; every other outcome is an :class:`UpdateError`."""
+        wire = self._send(request)
         key = f"the server {self.shown} refused the TSIG key '{self.key.name}'"
         try:
-            return dns.query.tcp(request, self.address, timeout=self.timeout, port=self.port)
+            return dns.message.from_wire(wire, keyring=request.keyring, request_mac=request.mac)
         except dns.tsig.PeerBadKey:
             raise UpdateError(f"{key} (BADKEY: it has no key of that name and algorithm)") from None
         except dns.tsig.PeerBadSignature:
@@ -513,44 +540,31 @@ class _Server:
                 f"the answer of {self.shown} does not verify with the TSIG key "
                 f"'{self.key.name}' ({type(exc).__name__}): is something in between?"
             ) from None
-        except dns.exception.Timeout:
-            raise UpdateError(
-                f"the DNS server cannot be asked (no answer from {self.shown} within "
-                f"{self.timeout:g} s); nothing was changed"
-            ) from None
-        except ConnectionRefusedError:
-            raise UpdateError(
-                f"the DNS server cannot be asked ({self.shown} refused the connection: nothing "
-                "listens there); nothing was changed"
-            ) from None
-        except OSError as exc:
-            raise UpdateError(
-                f"the DNS server cannot be asked ({self.shown}: {exc.strerror or exc}); "
-                "nothing was changed"
-            ) from None
-        except dns.exception.FormError as exc:
-            if request.had_tsig:
-                raise _Unsigned from None
-            raise UpdateError(f"the answer of {self.shown} is malformed ({exc})") from None
+        except dns.exception.DNSException:
+            pass
+        # Not verified: an answer without a TSIG record (servers do not sign some errors), or
+        # one that does not parse at all.
+        try:
+            plain = dns.message.from_wire(wire, keyring=False)
         except dns.exception.DNSException as exc:
             raise UpdateError(
-                f"the answer of {self.shown} cannot be used ({exc or type(exc).__name__})"
+                f"the answer of {self.shown} is malformed ({exc or type(exc).__name__})"
             ) from None
+        rcode = plain.rcode()
+        if rcode == dns.rcode.NOTAUTH:  # RFC 8945 5.2: what a server says to a key it lacks
+            raise UpdateError(f"{key} (NOTAUTH, unsigned: it has no key of that name)")
+        if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise UpdateError(
+                f"the answer of {self.shown} is not signed with the TSIG key "
+                f"'{self.key.name}', so it cannot be trusted"
+            )
+        return plain
 
     def query(self, name: str, rdtype: dns.rdatatype.RdataType) -> dns.message.Message:
         """The signed, authoritative answer about ``name``: NOERROR or NXDOMAIN with AA set."""
         request = dns.message.make_query(dns.name.from_text(name), rdtype)
         request.use_tsig(self.key.dns_key())
-        try:
-            response = self.exchange(request)
-        except _Unsigned:
-            # Servers answer an error about a zone they do not serve without signing it (Knot's
-            # REFUSED): asked again unsigned, the answer says which error it is.
-            response = self.exchange(dns.message.make_query(dns.name.from_text(name), rdtype))
-            if response.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-                raise UpdateError(
-                    f"{self.shown} does not sign its answers with the TSIG key '{self.key.name}'"
-                ) from None
+        response = self.exchange(request)
         rcode = response.rcode()
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise UpdateError(
@@ -610,6 +624,17 @@ def _check_update_answer(server: _Server, zone: str, response: dns.message.Messa
     else:
         reason = "see the server's log"
     raise UpdateError(f"{where} ({rcode}): {reason}; nothing was changed in that zone")
+
+
+def _receive(sock: socket.socket, count: int, deadline: float) -> bytes:
+    data = b""
+    while len(data) < count:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise ConnectionResetError(errno.ECONNRESET, "the server closed the connection")
+        data += chunk
+    return data
 
 
 def _server(server: str, key: TsigKey, timeout: float) -> _Server:
@@ -691,14 +716,7 @@ def send_update(
         if not update.changes:
             continue
         try:
-            try:
-                response = talk.exchange(update.message(key))
-            except _Unsigned:
-                raise UpdateError(
-                    f"the answer of {talk.shown} to the update of zone {update.zone} is not "
-                    f"signed with the TSIG key '{key.name}': whether it was applied is unknown"
-                ) from None
-            _check_update_answer(talk, update.zone, response)
+            _check_update_answer(talk, update.zone, talk.exchange(update.message(key)))
         except UpdateError as exc:
             if done:
                 raise UpdateError(f"{exc} (zones updated before: {', '.join(done)})") from None
