@@ -18,7 +18,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.message
 import dns.query
+import dns.rcode
 import dns.update
 import pytest
 
@@ -29,6 +31,8 @@ from mailconf.dns.records import Record, dmarc_record, spf_record
 from mailconf.dns.update import (
     TsigKey,
     UpdateError,
+    _check_update_answer,
+    _Server,
     owned,
     parse_tsig_keys,
     plan_update,
@@ -204,10 +208,10 @@ def test_deleting_a_selector_record(server: AuthServer, key_file: Path) -> None:
     assert server.serial(DOMAIN) == serial
 
 
-def add_behind(server: AuthServer, name: str, rdata: str) -> None:
+def add_behind(server: AuthServer, name: str, rdata: str, *, zone: str = DOMAIN) -> None:
     """Another client's update (signed with the same key), made behind mailconf's back."""
     message = dns.update.UpdateMessage(
-        DOMAIN + ".", keyring=parse_tsig_keys(TSIG_KEYGEN.format(
+        zone + ".", keyring=parse_tsig_keys(TSIG_KEYGEN.format(
             name=server.key_name, secret=server.secret))[0].dns_key())  # fmt: skip
     message.add(name + ".", 300, "TXT", rdata)
     response = dns.query.tcp(message, server.host, port=server.port, timeout=5)
@@ -250,6 +254,41 @@ def test_an_unknown_key_name_is_refused(tree: Path, server: AuthServer, tmp_path
     assert re.search(
         r"refused the TSIG key 'stranger' \((BADKEY|NOTAUTH, unsigned): it has no", err
     )
+
+
+@pytest.mark.parametrize(
+    ("rcode", "reason"),
+    [
+        ("REFUSED", "the key 'k' may not update this zone there: allow it in the server's update"),
+        ("NXRRSET", "the TXT records there changed since mailconf read them"),
+        ("YXRRSET", "the TXT records there changed since mailconf read them"),
+        ("NOTZONE", "the server is not the zone's primary"),
+        ("NOTIMP", "the server does not accept dynamic updates"),
+        ("SERVFAIL", "see the server's log"),
+    ],
+)
+def test_what_each_refusal_of_an_update_says(rcode: str, reason: str) -> None:
+    """Knot refuses a key it does not allow with BADKEY, so the other answers are shown here."""
+    server = _Server("192.0.2.53", 53, TsigKey("k", "hmac-sha256", b"k"), 1.0)
+    response = dns.message.make_response(dns.update.UpdateMessage("example.test."))
+    response.set_rcode(dns.rcode.from_text(rcode))
+    with pytest.raises(UpdateError) as caught:
+        _check_update_answer(server, "example.test", response)
+    assert str(caught.value).startswith(
+        f"192.0.2.53:53 did not apply the update of zone example.test ({rcode}): {reason}"
+    )
+    assert str(caught.value).endswith("nothing was changed in that zone")
+
+
+def test_a_failure_in_the_second_zone_names_the_first(server: AuthServer, key_file: Path) -> None:
+    key, _ = read_tsig_key(key_file)
+    records = [spf_record(d, ["192.0.2.10"])[0] for d in (DOMAIN, "other.test")]
+    updates = plan_update(server.address, key, records)
+    add_behind(server, "other.test", '"v=spf1 -all"', zone="other.test")
+    with pytest.raises(UpdateError, match=r"prerequisite failed.*\(zones updated before: example"):
+        send_update(server.address, key, updates)
+    assert "v=spf1 ip4:192.0.2.10 ~all" in server.txt(DOMAIN)
+    assert server.txt("other.test") == ["v=spf1 -all"]
 
 
 def test_a_server_not_serving_the_zone(server: AuthServer, key_file: Path) -> None:

@@ -526,7 +526,10 @@ class _Server:
         try:
             return dns.message.from_wire(wire, keyring=request.keyring, request_mac=request.mac)
         except dns.tsig.PeerBadKey:
-            raise UpdateError(f"{key} (BADKEY: it has no key of that name and algorithm)") from None
+            raise UpdateError(
+                f"{key} (BADKEY: it has no key of that name and algorithm, or does not let it "
+                "update this zone)"
+            ) from None
         except dns.tsig.PeerBadSignature:
             raise UpdateError(f"{key} (BADSIG: the secret is not the server's)") from None
         except dns.tsig.PeerBadTime:
@@ -552,7 +555,10 @@ class _Server:
             ) from None
         rcode = plain.rcode()
         if rcode == dns.rcode.NOTAUTH:  # RFC 8945 5.2: what a server says to a key it lacks
-            raise UpdateError(f"{key} (NOTAUTH, unsigned: it has no key of that name)")
+            raise UpdateError(
+                f"{key} (NOTAUTH, unsigned: it has no key of that name, or does not let it "
+                "update this zone)"
+            )
         if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise UpdateError(
                 f"the answer of {self.shown} is not signed with the TSIG key "
