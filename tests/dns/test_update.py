@@ -418,6 +418,10 @@ def test_several_keys_need_a_name(tmp_path: Path) -> None:
         ('key "k" { algorithm hmac-sha256; secret "AA=="; }\n', "2:1: the file ends where ;"),
         ('key "k" { secret "AA==; };\n', "1:18: an unterminated string"),
         ("key /* open\n", "1:5: an unterminated comment"),
+        (
+            'key k { algorithm hmac-sha1; secret "AA=="; };\nkey K. {};',
+            "2:5: key K is defined twice",
+        ),
         ('key "a..b" { };\n', "1:5: bad key name"),
     ],
 )

@@ -26,7 +26,7 @@ found before anything is sent.  Every failure is a :class:`UpdateError` whose me
 server, which zone and what to do, the same way the doctor's ``dns.unreachable`` names the server.
 
 The key file is read as ``nsupdate -k`` reads BIND's ``key`` statements (what ``tsig-keygen`` and
-``ddns-confgen`` print), through :mod:`mailconf.walk` like every file mailconf reads as root: a
+``ddns-confgen -q`` print), through :mod:`mailconf.walk` like every file mailconf reads as root: a
 symlink owned by another user is refused, and so is a key file others may write.  A key every user
 may read is used, with a ``dns.tsig-key-readable`` warning.
 """
@@ -142,11 +142,11 @@ def _tokens(text: str, path: str) -> Iterator[_Token]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None:
-            what = (
-                "an unterminated comment"
-                if text.startswith("/*", position)
-                else ("an unterminated string" if text[position] == '"' else repr(text[position]))
-            )
+            what = repr(text[position])
+            if text.startswith("/*", position):
+                what = "an unterminated comment"
+            elif text[position] == '"':
+                what = "an unterminated string"
             raise _error(text, position, path, f"{what} (expected a BIND key statement)")
         kind = match.lastgroup or ""
         if kind not in ("space", "comment"):
@@ -205,6 +205,8 @@ def parse_tsig_keys(text: str, path: str = "<key>") -> list[TsigKey]:
         if name_token.kind not in ("string", "word"):
             raise _error(text, name_token.offset, path, "expected the key's name")
         name = _key_name(text, name_token, path)
+        if any(key.name.lower() == name.lower() for key in keys):
+            raise _error(text, name_token.offset, path, f"key {name} is defined twice")
         take("{")
         clauses: dict[str, _Token] = {}
         while index < len(tokens) and tokens[index].text != "}":
