@@ -67,7 +67,8 @@ def _free_port(host: str) -> int:
 
 
 class AuthServer:
-    """``knotd`` serving ``zones`` (apex -> extra zone-file lines, absolute names) on 127.0.0.1.
+    """``knotd`` serving ``zones`` (apex -> extra zone-file lines, absolute names) on ``host``
+    and ``port`` (default: 127.0.0.1 and a free port).
 
     Each zone gets an SOA and an NS record besides its lines.  :attr:`secret` is the TSIG
     secret of :attr:`key_name` (``hmac-sha256``), random per server.
@@ -79,12 +80,14 @@ class AuthServer:
         *,
         key_name: str = "mailconf-test",
         host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.zones = {apex.rstrip(".").lower(): lines for apex, lines in zones.items()}
         self.key_name = key_name
         self.secret = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
         self.host = host
-        self.port = 0
+        self.port = port
+        self._fixed_port = port != 0  # 53 in the e2e namespace, say; 0: a free one
         self.directory: Path | None = None
         self.started_in = 0.0
         self._process: subprocess.Popen[bytes] | None = None
@@ -185,8 +188,10 @@ class AuthServer:
         for apex, lines in self.zones.items():
             (self.directory / f"{apex}.zone").write_text(self._zone_file(apex, lines))
         errors = ""
-        for _ in range(5):  # another process may take the port between the probe and knotd
-            self.port = _free_port(self.host)
+        for _ in range(1 if self._fixed_port else 5):
+            # Another process may take a free port between the probe and knotd: try again.
+            if not self._fixed_port:
+                self.port = _free_port(self.host)
             conf = self.directory / "knot.conf"
             conf.write_text(self._configuration(self.directory))
             began = time.monotonic()
