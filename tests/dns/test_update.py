@@ -181,6 +181,17 @@ def test_the_zone_option(tree: Path, server: AuthServer, key_file: Path) -> None
     assert f"{DOMAIN} is not in the zone other.test" in err
 
 
+def test_a_record_published_split_elsewhere_is_not_churned(
+    server: AuthServer, key_file: Path
+) -> None:
+    key, _ = read_tsig_key(key_file)
+    record, _ = spf_record("other.test", ["192.0.2.10"])
+    add_behind(server, "other.test", '"v=spf1 ip4:" "192.0.2.10 ~all"', zone="other.test")
+    serial = server.serial("other.test")
+    assert publish(server.address, key, [record]).updates[0].changes == ()
+    assert server.serial("other.test") == serial
+
+
 def test_one_update_per_zone(server: AuthServer, key_file: Path) -> None:
     key, _ = read_tsig_key(key_file)
     records = [spf_record(d, ["192.0.2.10"])[0] for d in (DOMAIN, "other.test")]
