@@ -11,9 +11,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mailconf.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from mailconf.dns.records import Record
+    from mailconf.dns.update import TsigKey
 
 _NEEDS_UPDATE = ("tsig_key", "tsig_key_name", "zone")
 
@@ -43,7 +47,7 @@ def arguments(dns: argparse.ArgumentParser) -> None:
     )
 
 
-def key_from_args(args: argparse.Namespace) -> Any:
+def key_from_args(args: argparse.Namespace) -> TsigKey | None:
     """The TSIG key to publish with (None without ``--update``), read before anything else so
     that a bad command line or key file is the one line the error is; options that make no
     sense together are refused first."""
@@ -69,7 +73,7 @@ def key_from_args(args: argparse.Namespace) -> Any:
     return key
 
 
-def run(args: argparse.Namespace, key: Any, records: Sequence[Any]) -> int:
+def run(args: argparse.Namespace, key: TsigKey, records: Sequence[Record]) -> int:
     """Publish ``records`` with ``key`` as ``args`` say; print the update (JSON with --json)."""
     from mailconf.dns.update import publish
 
