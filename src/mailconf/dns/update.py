@@ -50,6 +50,7 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.rcode
 import dns.rdata
 import dns.rdataclass
@@ -59,7 +60,7 @@ import dns.rrset
 import dns.tsig
 import dns.update
 
-from mailconf.dns.lookup import parse_nameserver
+from mailconf.dns.lookup import _server_text, parse_nameserver
 from mailconf.dns.records import DEFAULT_TTL, Record
 from mailconf.dns.txt import parse_tag_list
 from mailconf.errors import MailconfError, ParseError, ReadError, ValidationError
@@ -317,20 +318,12 @@ def read_tsig_key(
                 f"{shown} holds {len(keys)} keys ({names}): name the one to use (--tsig-key-name)"
             )
         return keys[0], findings
-    wanted = dns.name.from_text(name) if _is_name(name) else None
+    wanted = name.rstrip(".").lower()
     for key in keys:
-        if wanted is not None and dns.name.from_text(key.name) == wanted:
+        if key.name.lower() == wanted:
             return key, findings
     names = ", ".join(k.name for k in keys)
     raise ValidationError(f"{shown} holds no key named {name!r} (it has: {names})")
-
-
-def _is_name(text: str) -> bool:
-    try:
-        dns.name.from_text(text)
-    except dns.exception.DNSException:
-        return False
-    return True
 
 
 # --- what mailconf owns at a name ---------------------------------------------------------------
@@ -488,37 +481,33 @@ class _Server:
 
     @property
     def shown(self) -> str:
-        return (
-            f"[{self.address}]:{self.port}"
-            if ":" in self.address
-            else f"{self.address}:{self.port}"
-        )
-
-    def _unreachable(self, why: str) -> UpdateError:
-        return UpdateError(f"the DNS server cannot be asked ({why}); nothing was changed")
+        return _server_text(self.address, self.port)
 
     def _send(self, request: dns.message.Message) -> bytes:
         """The wire form of the answer to ``request`` over TCP (RFC 1035 4.2.2 framing)."""
         wire = request.to_wire()
         deadline = time.monotonic() + self.timeout
         family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        sent = False
         try:
             with socket.socket(family, socket.SOCK_STREAM) as sock:
                 sock.settimeout(self.timeout)
                 sock.connect((self.address, self.port))
                 sock.sendall(struct.pack("!H", len(wire)) + wire)
+                sent = True
                 (length,) = struct.unpack("!H", _receive(sock, 2, deadline))
                 return _receive(sock, length, deadline)
-        except TimeoutError:
-            raise self._unreachable(
-                f"no answer from {self.shown} within {self.timeout:g} s"
-            ) from None
-        except ConnectionRefusedError:
-            raise self._unreachable(
-                f"{self.shown} refused the connection: nothing listens there"
-            ) from None
         except OSError as exc:
-            raise self._unreachable(f"{self.shown}: {exc.strerror or exc}") from None
+            if isinstance(exc, TimeoutError):
+                why = f"no answer from {self.shown} within {self.timeout:g} s"
+            elif isinstance(exc, ConnectionRefusedError):
+                why = f"{self.shown} refused the connection: nothing listens there"
+            else:
+                why = f"{self.shown}: {exc.strerror or exc}"
+            outcome = "nothing was changed"
+            if sent and request.opcode() == dns.opcode.UPDATE:
+                outcome = "the update was sent, and may have been applied: run again to see"
+            raise UpdateError(f"the DNS server cannot be asked ({why}); {outcome}") from None
 
     def exchange(self, request: dns.message.Message) -> dns.message.Message:
         """Send ``request`` (signed) and return the verified answer, or an unsigned answer
