@@ -13,6 +13,10 @@ a blank line is a section heading and stays.
 Lists are edited in their existing style (see :meth:`MainCf.list_append`): an item added to a
 one-item-per-line list goes on its own line with the same indentation and the same trailing comma
 convention; a single-line list gets the separator it already uses (``", "``, ``","`` or ``" "``).
+
+This module decides which lines an edit touches; :mod:`~mailconf.postfix.parameter` writes one
+line, :mod:`~mailconf.postfix.list_layout` splices list items, and
+:mod:`~mailconf.postfix.restrictions` holds the restriction-list rules the lint applies too.
 """
 
 from __future__ import annotations
@@ -117,6 +121,9 @@ class MainCf(Document):
     entry_type = Parameter
     linter = ("mailconf.postfix.lint", "lint_main_cf")
 
+    _winners_of: tuple[Entry, ...] = attrs.field(default=(), init=False, repr=False)
+    _winners_index: dict[str, Parameter] = attrs.field(factory=dict, init=False, repr=False)
+
     # ------------------------------------------------------------------ reading
     @property
     def parameters(self) -> dict[str, str]:
@@ -172,10 +179,22 @@ class MainCf(Document):
         return tokens
 
     def _last(self, name: str) -> Parameter | None:
-        for entry in reversed(self.entries):  # the winner is usually near the end: stop there
-            if isinstance(entry, Parameter) and entry.name == name:
-                return entry
-        return None
+        """The line of ``name`` that Postfix reads (the last one), from :meth:`_winners`."""
+        return self._winners().get(name)
+
+    def _winners(self) -> dict[str, Parameter]:
+        """Each name's last line, indexed once per state of :attr:`entries`: a 50,000-line file
+        is not scanned again for every :meth:`get` (lint asks for several names).  The index is
+        kept with the entries it was built from and rebuilt when they are not the same objects
+        in the same order (an edit, or a caller's change to the list); comparing them is one
+        C-level pass of identity checks."""
+        current = tuple(self.entries)
+        if self._winners_of != current:
+            self._winners_index = {
+                entry.name: entry for entry in current if isinstance(entry, Parameter)
+            }
+            self._winners_of = current
+        return self._winners_index
 
     # ------------------------------------------------------------------ set / unset
     def set(self, name: str, value: Value, *, after: str | None = None) -> bool:
