@@ -25,19 +25,27 @@ STEP_7_12 = [
 OPENDKIM_DIFF = """\
 --- /etc/opendkim.conf
 +++ /etc/opendkim.conf
+@@ -13,4 +13,4 @@
+ Canonicalization\trelaxed/simple
+-#Mode\t\t\tsv
+-#SubDomains\t\tno
++Mode\t\t\tsv
++SubDomains\t\tno
+ OversignHeaders\t\tFrom
 @@ -36,3 +36,3 @@
  # configured as shown on the last line below.
 -Socket\t\t\tlocal:/run/opendkim/opendkim.sock
 +Socket\t\t\tlocal:/var/spool/postfix/opendkim/opendkim.sock
  #Socket\t\t\tinet:8891@localhost
-@@ -50,2 +50,8 @@
+@@ -46,2 +46,3 @@
+ #InternalHosts\t\t192.168.0.0/16, 10.0.0.0/8, 172.16.0.0/12
++InternalHosts\t\t/etc/opendkim/trusted.hosts
+\x20
+@@ -50,2 +51,5 @@
  TrustAnchorFile\t\t/usr/share/dns/root.key
-+Mode\t\t\tsv
-+SubDomains\t\tno
 +KeyTable\t\trefile:/etc/opendkim/key.table
 +SigningTable\t\trefile:/etc/opendkim/signing.table
 +ExternalIgnoreList\t/etc/opendkim/trusted.hosts
-+InternalHosts\t\t/etc/opendkim/trusted.hosts
  #Nameservers\t\t127.0.0.1
 """
 STEP_17 = [
@@ -53,16 +61,22 @@ STEP_17 = [
 OPENDMARC_DIFF = """\
 --- /etc/opendmarc.conf
 +++ /etc/opendmarc.conf
-@@ -66,3 +66,3 @@
+@@ -52,2 +52,3 @@
+ # RejectFailures false
++RejectFailures true
+\x20
+@@ -66,3 +67,3 @@
  #
 -Socket local:/run/opendmarc/opendmarc.sock
 +Socket local:/var/spool/postfix/opendmarc/opendmarc.sock
 \x20
-@@ -114 +114,8 @@
+@@ -93,2 +94,3 @@
+ # TrustedAuthservIDs HOSTNAME
++TrustedAuthservIDs mail.hogehoge.com
+\x20
+@@ -114 +116,6 @@
  UserID opendmarc
 +AuthservID OpenDMARC
-+TrustedAuthservIDs mail.hogehoge.com
-+RejectFailures true
 +IgnoreHosts /etc/opendmarc/ignore.hosts
 +IgnoreAuthenticatedClients true
 +RequiredHeaders true
