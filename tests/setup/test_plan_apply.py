@@ -55,8 +55,7 @@ def test_plan_covers_the_walkthrough(example_root: Path) -> None:
     assert (  # one item a line, as Debian's and most admins' main.cf write a long list
         "+smtpd_recipient_restrictions =\n+    permit_mynetworks,\n"
         "+    permit_sasl_authenticated,\n+    reject_unauth_destination,\n"
-        "+    check_policy_service unix:private/policyd-spf\n"
-        in main
+        "+    check_policy_service unix:private/policyd-spf\n" in main
     )
     assert "+smtpd_milters = local:opendkim/opendkim.sock, local:opendmarc/opendmarc.sock" in main
     assert "+non_smtpd_milters = $smtpd_milters" in main
