@@ -28,6 +28,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-m",
             "mailconf",
             "apply",
+            "--yes",
             "--root",
             str(root),
             "--config",

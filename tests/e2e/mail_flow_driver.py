@@ -138,7 +138,7 @@ class Driver:
         return path
 
     def apply(self, label: str) -> dict[str, Any]:
-        result = self.mailconf("apply", "--config", str(self.config_file()))
+        result = self.mailconf("apply", "--yes", "--config", str(self.config_file()))
         self.report[label] = result
         self.mark(label)
         return result

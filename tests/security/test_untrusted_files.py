@@ -192,7 +192,7 @@ def test_apply_uses_nothing_under_tmpdir(tmp_path: Path, attacker_tmpdir: Path) 
     """``apply --root`` runs the validators on rewritten copies of the milter confs and captures
     every command's output: none of it goes through TMPDIR.  (apply writes in directories the
     daemon accounts own, by design: the descriptor walk is what protects those writes.)"""
-    argv = ("apply", "-q", "--root", "{root}", "--config", str(EXAMPLES / "mailconf.toml"))
+    argv = ("apply", "-q", "--yes", "--root", "{root}", "--config", str(EXAMPLES / "mailconf.toml"))
     opened = _audit(tmp_path, attacker_tmpdir, argv)
     inside = [
         path
@@ -258,7 +258,8 @@ def test_programs_are_never_found_through_the_callers_path(
     config = str(EXAMPLES / "mailconf.toml")
     for command in ("plan", "apply"):
         done = subprocess.run(
-            [sys.executable, "-m", "mailconf", command, "--root", str(root), "--config", config],
+            [sys.executable, "-m", "mailconf", command, "--root", str(root), "--config", config]
+            + (["--yes"] if command == "apply" else []),
             env=env,
             capture_output=True,
             text=True,
