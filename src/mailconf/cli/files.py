@@ -249,9 +249,16 @@ def _edit_parser(edit: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="M",
-        help="main.cf: add a milter (opendkim, opendmarc, or a socket spec) to smtpd_milters",
+        help="main.cf: add a milter (opendkim, opendmarc, or a socket spec) to smtpd_milters "
+        "(and non_smtpd_milters: $smtpd_milters unless set otherwise)",
     )
-    add("--remove-milter", action="append", default=[], metavar="M")
+    add(
+        "--remove-milter",
+        action="append",
+        default=[],
+        metavar="M",
+        help="main.cf: remove the milter connecting to M's socket from both lists",
+    )
     add(
         "--add-restriction",
         nargs=2,
