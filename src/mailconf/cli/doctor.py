@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mailconf.cli.common import examples
+from mailconf.cli.common import examples, seconds
 from mailconf.cli.setup import root_from_args, setup_from_args, spec_arguments
 from mailconf.errors import EXIT_FAILED, EXIT_OK
 
@@ -45,7 +45,7 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--dns-timeout",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         help="time all DNS queries may take together; the DNS checks left then are skipped "
         "(default: 10)",
     )
@@ -56,16 +56,6 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
         "mailconf check --domain example.com --ip 192.0.2.10 --nameserver 127.0.0.1:5353",
     )
     check.set_defaults(handler=run_check)
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return seconds
 
 
 def run_dns(args: argparse.Namespace) -> int:

@@ -61,6 +61,8 @@ class SourceStats:
     #: Messages that carried a signature of the From domain's organisation that did not verify
     #: (altered on the way: a mailing list, a forwarder that rewrites).
     broken_signature: int = 0
+    #: Messages that passed on DKIM alone: forwarded on, SPF no longer passing (fine).
+    forwarded: int = 0
     #: Messages for which the reporter named an override (``forwarded``, ``mailing_list``...).
     overrides: Counter[str] = attrs.field(factory=Counter)
 
@@ -93,6 +95,7 @@ class SourceStats:
         self.dkim_aligned += count if dkim else 0
         self.dmarc_pass += count if spf or dkim else 0
         self.broken_signature += count if broken and not dkim else 0
+        self.forwarded += count if dkim and not spf else 0
         self.disposition[record.disposition] += count
         for reason in record.reasons:
             _bounded_add(self.overrides, reason, count)
@@ -104,6 +107,7 @@ class SourceStats:
         self.dkim_aligned += other.dkim_aligned
         self.dmarc_pass += other.dmarc_pass
         self.broken_signature += other.broken_signature
+        self.forwarded += other.forwarded
         for name, value in other.disposition.items():
             self.disposition[name] += value
         self.reporters |= other.reporters
@@ -298,5 +302,5 @@ def render(summary: Summary, reverse_names: dict[str, str | None], limit: int = 
             f"{', '.join(sorted(stats.reporters))}"
         )
     if limit and len(sources) > limit:
-        lines.append(f"... and {len(sources) - limit} more source(s) (--all, or --json)")
+        lines.append(f"... and {len(sources) - limit} more source(s) (--json lists them all)")
     return "\n".join(lines) + "\n"
