@@ -49,6 +49,12 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
         help="time all DNS queries may take together; the DNS checks left then are skipped "
         "(default: 10)",
     )
+    check.add_argument(
+        "--reports",
+        nargs="+",
+        metavar="PATH",
+        help="DMARC aggregate reports: warn when the published policy is ahead of them",
+    )
     examples(
         check,
         "mailconf check --domain example.com --ip 192.0.2.10",
@@ -117,6 +123,11 @@ def run_check(args: argparse.Namespace) -> int:
         query_dns=not args.no_dns,
         dns_timeout=DEFAULT_BUDGET if args.dns_timeout is None else args.dns_timeout,
     )
+    if args.reports:
+        from mailconf.reports.advice import check_reports
+
+        names = [domain.name for domain in setup.domains]
+        findings += check_reports(args.reports, names, own_ips=[str(ip) for ip in setup.ips])
     if args.json:
         json.dump([f.to_json() for f in findings], sys.stdout, indent=2)
         sys.stdout.write("\n")

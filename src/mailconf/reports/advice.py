@@ -34,7 +34,7 @@ from mailconf.findings import Finding, Severity
 from mailconf.reports.alignment import organizational_domain
 from mailconf.reports.summary import SourceStats, Summary
 
-__all__ = ["Advice", "Thresholds", "advise", "policy_ahead_of_evidence"]
+__all__ = ["Advice", "Thresholds", "advise", "check_reports", "policy_ahead_of_evidence"]
 
 #: Sending services seen in reports, by the organisational domain they authenticate as (or
 #: their reverse names end in), with the SPF include they document.
@@ -345,3 +345,17 @@ def policy_ahead_of_evidence(advice: Advice) -> list[Finding]:
             "step back to a laxer policy until they are fixed",
         )
     ]
+
+
+def check_reports(
+    paths: Sequence[str], domains: Sequence[str], *, own_ips: Sequence[str] = ()
+) -> list[Finding]:
+    """What ``mailconf check --reports`` adds: the inputs skipped, and for each domain a
+    published policy ahead of the evidence in the reports."""
+    from mailconf.reports.summary import summarise
+
+    findings: list[Finding] = []
+    summary = summarise(paths, warn=findings.append)
+    for domain in domains:
+        findings += policy_ahead_of_evidence(advise(summary, domain, own_ips=own_ips))
+    return findings
