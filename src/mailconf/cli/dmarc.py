@@ -140,24 +140,30 @@ def _date(text: str) -> int:
 
 
 def _read(args: argparse.Namespace, domain: str | None) -> Any:
+    """The summary of the reports under ``args.paths``; the inputs skipped are warned about on
+    stderr, or, when nothing at all could be read, are the one error line (exit 2)."""
+    from mailconf.findings import Finding
     from mailconf.reports.inputs import MIB, Limits
     from mailconf.reports.summary import summarise
 
-    limits = Limits(report_bytes=args.max_report_mib * MIB)
+    skipped: list[Finding] = []
     summary = summarise(
         args.paths,
         domain=domain,
         since=args.since,
-        limits=limits,
-        warn=_warn,
+        limits=Limits(report_bytes=args.max_report_mib * MIB),
+        warn=skipped.append,
     )
-    if summary.skipped and not summary.reports and not summary.duplicates:
-        raise ReadError("no report could be read from " + ", ".join(args.paths))
+    if skipped and not summary.reports and not summary.duplicates:
+        first = skipped[0]
+        more = f" (and {len(skipped) - 1} more input(s))" if len(skipped) > 1 else ""
+        raise ReadError(
+            f"no report could be read: {first.path}: "
+            f"{first.message.removesuffix('; skipped')}{more}"
+        )
+    for finding in skipped:
+        sys.stderr.write(finding.render() + "\n")
     return summary
-
-
-def _warn(finding: Any) -> None:
-    sys.stderr.write(finding.render() + "\n")
 
 
 def _reverse_names(args: argparse.Namespace, summary: Any) -> dict[str, str | None]:
