@@ -1,34 +1,31 @@
 """One DMARC aggregate report (RFC 7489 appendix C, DMARCbis ``dmarc-2.0``), parsed as it streams.
 
 The XML comes from anyone on the internet who mails the ``rua=`` address, so the parser must not
-expand entities nor read anything the document points at.  The standard library's expat is used,
-in two parts, instead of adding ``defusedxml``:
+expand entities nor read anything the document points at.  The standard library's expat parser
+(``pyexpat``) is used with one rule instead of adding ``defusedxml``: a document type declaration
+is refused the moment expat reports its start.  Entities can only be declared in one, and an
+aggregate report never has one, so the rule removes entity expansion (the "billion laughs") and
+external entities (XXE: ``SYSTEM "file:///etc/shadow"``, external DTDs) at their root, in every
+encoding expat reads; a reference to an undeclared entity is then an error of expat's own.  That is
+the part of defusedxml's protection that applies here, without its dependency, and without its
+tree builder: defusedxml parses through ElementTree's pure-Python builder, which builds an object
+per element; this parser only keeps the text of the few elements a summary needs, which measured
+three times faster on the benchmark's gigabyte (docs/performance.md).
 
-* a *sentinel* ``pyexpat`` parser reads the prolog (everything before the root element) and
-  refuses a document type declaration.  Entities can only be declared in one, and an aggregate
-  report never has one, so refusing it removes entity expansion (the "billion laughs") and
-  external entities (XXE: ``SYSTEM "file:///etc/shadow"``) at their root, in any encoding expat
-  reads.  Once the root element starts, a ``<!DOCTYPE`` is not well-formed XML and a reference to
-  an undeclared entity is an error, so the sentinel is no longer needed;
-* ``xml.etree.ElementTree.XMLPullParser`` (expat with ElementTree's C tree builder) reads the
-  document, fed the bytes the sentinel has already seen.  defusedxml's ``iterparse`` would run
-  the pure-Python tree builder, a Python call per element: several times slower on the benchmark's
-  gigabyte (docs/performance.md), for the same protection.
-
-Each ``<record>`` is handed over as soon as it ends and then dropped from the tree, so memory does
-not grow with the size of a report.  Element names are compared without their namespace: Google
-and Yahoo send none, the DMARCbis schema has ``urn:ietf:params:xml:ns:dmarc-2.0``, some reporters
-use ``http://dmarc.org/dmarc-xml/0.1``; unknown elements (``<extension>``, ``<generator>``,
-``<envelope_to>``, ``<human_result>``) are ignored, as the schema asks.
+The handlers keep one record at a time and hand each over as soon as it ends, so memory does not
+grow with the size of a report; an element's text is kept up to 1,024 characters.  Element names
+are compared without their namespace, taken from the root element: Google and Yahoo send none, the
+DMARCbis schema has ``urn:ietf:params:xml:ns:dmarc-2.0``, some reporters
+``http://dmarc.org/dmarc-xml/0.1``.  Elements of other namespaces (extensions) and unknown
+elements (``<generator>``, ``<envelope_to>``, ``<human_result>``) are ignored, as the schema asks.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import xml.etree.ElementTree as ElementTree
 import xml.parsers.expat
 from collections.abc import Iterable, Iterator
-from typing import Final, cast
+from typing import Final
 
 import attrs
 
@@ -96,24 +93,6 @@ class Feedback:
         return (self.org_name, self.report_id)
 
 
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _text(element: ElementTree.Element | None) -> str:
-    if element is None or element.text is None:
-        return ""
-    return element.text.strip()[:_TEXT_LIMIT]
-
-
-def _children(element: ElementTree.Element) -> dict[str, ElementTree.Element]:
-    """The first child of each local name (later ones are ignored, as a receiver would)."""
-    found: dict[str, ElementTree.Element] = {}
-    for child in element:
-        found.setdefault(_local(child.tag), child)
-    return found
-
-
 def _domain(text: str) -> str:
     return text.strip().rstrip(".").lower()
 
@@ -124,43 +103,207 @@ def _integer(text: str, what: str) -> int:
     return int(text)
 
 
-class _RootReached(Exception):
-    """The sentinel's signal that the prolog is over."""
+#: The elements read, by local name: each is a section, a container or a leaf whose text is kept.
+_SECTIONS: Final = frozenset({"report_metadata", "policy_published", "record"})
+_LEAVES: Final = {
+    "report_metadata": frozenset({"org_name", "report_id", "begin", "end"}),
+    "policy_published": frozenset({"domain", "adkim", "aspf", "p", "pct"}),
+    "record": frozenset({"source_ip", "count", "disposition", "type", "header_from"}),
+    "auth": frozenset({"domain", "result"}),
+}
+_KNOWN: Final = frozenset(
+    {
+        "feedback",
+        "auth_results",
+        "dkim",
+        "spf",
+        *_SECTIONS,
+        *(n for s in _LEAVES.values() for n in s),
+    }
+)
+#: Separates the namespace from the local name in the names expat reports.
+_SEPARATOR: Final = " "
+#: Source addresses already normalised, as written -> canonical (reports repeat their sources).
+_ADDRESSES: dict[str, str] = {}
+_ADDRESS_CACHE_SIZE: Final = 4096
 
 
-class _Prolog:
-    """The sentinel: a pyexpat parser over the bytes before the root element, refusing a DOCTYPE."""
+class _Handlers:
+    """The expat callbacks: they fill ``feedback`` and collect finished records in ``done``.
 
-    def __init__(self) -> None:
-        self.done = False
-        self._parser = xml.parsers.expat.ParserCreate()
-        self._parser.StartDoctypeDeclHandler = self._refuse
-        self._parser.EntityDeclHandler = self._refuse
-        self._parser.StartElementHandler = self._root
+    Only the start of elements calls Python: a section (``report_metadata``, ``policy_published``,
+    ``record``) ends where the next one starts or the document ends, and a leaf's text is taken
+    by a character-data handler installed at its start (and removed at the next start: pyexpat
+    forbids changing it from inside itself).  The end-of-element handler is the built-in
+    ``len``: a C call that does nothing but makes pyexpat deliver the buffered text at each end
+    tag, so a leaf's text is never joined with what follows it.  Far fewer Python calls than a
+    start/end parser, and on the benchmark's gigabyte those calls are the time.
+    """
+
+    def __init__(self, parser: xml.parsers.expat.XMLParserType, feedback: Feedback) -> None:
+        self.parser = parser
+        self.feedback = feedback
+        self.names: dict[str, str] | None = (
+            None  # expat's name -> local name, once the root is read
+        )
+        self.section = ""  # report_metadata, policy_published, record
+        self.in_auth = False
+        self.auth = ""  # dkim or spf: the auth_results entry being read
+        self.leaf = ""
+        self.collecting = False  # whether collect is the character-data handler
+        self.target: dict[str, str] | None = None
+        self.values: dict[str, str] = {}
+        self.auth_values: dict[str, str] = {}
+        self.results: dict[str, list[AuthResult]] = {"dkim": [], "spf": []}
+        self.reasons: list[str] = []
+        self.done: list[Record] = []
+        parser.StartDoctypeDeclHandler = self.refuse_doctype
+        parser.EntityDeclHandler = self.refuse_doctype
+        parser.StartElementHandler = self.start
+        parser.EndElementHandler = len
 
     @staticmethod
-    def _refuse(*_: object) -> None:
+    def refuse_doctype(*_: object) -> None:
         raise ReportError("the XML has a document type declaration (DTD), which a report never has")
 
-    def _root(self, *_: object) -> None:
-        self.done = True
-        raise _RootReached  # the sentinel stops here: the rest is the main parser's
+    def root(self, name: str) -> None:
+        namespace, _, local = name.rpartition(_SEPARATOR)
+        if local != "feedback":
+            raise ReportError(f"the root element is <{local}>, not <feedback>: not a DMARC report")
+        prefix = namespace + _SEPARATOR if namespace else ""
+        self.names = {prefix + known: known for known in _KNOWN}
 
-    def feed(self, chunk: bytes) -> None:
-        try:
-            self._parser.Parse(chunk, False)
-        except _RootReached:
-            pass
-        except xml.parsers.expat.ExpatError as error:
-            raise ReportError(f"not well-formed XML: {error}") from None
+    def start(self, name: str, _attributes: object) -> None:
+        if self.collecting:
+            self.parser.CharacterDataHandler = None
+            self.collecting = False
+            self.leaf = ""
+        if self.names is None:
+            self.root(name)
+            return
+        local = self.names.get(name)
+        if local is None:
+            return
+        if local in _SECTIONS:
+            self.finish()
+            self.section = local
+            if local == "record" and not self.feedback.has_policy:
+                raise ReportError("a <record> comes before <policy_published>")
+            return
+        target: dict[str, str] | None
+        if self.in_auth:
+            if local in ("dkim", "spf"):
+                self.finish_auth()
+                self.auth = local
+                return
+            if not self.auth or local not in ("domain", "result"):
+                return
+            target = self.auth_values
+        elif self.section == "record" and local == "auth_results":
+            self.in_auth = True
+            return
+        elif self.section and local in _LEAVES[self.section]:
+            target = None if local == "type" else self.values
+        else:
+            return
+        self.leaf = local
+        self.target = target
+        self.parser.CharacterDataHandler = self.collect
+        self.collecting = True
 
+    def collect(self, data: str) -> None:
+        """The leaf's text (one call: pyexpat buffers it up to the end tag); the blanks after
+        it, up to the next start, come as a second call and are ignored."""
+        if not self.leaf:
+            return
+        if self.target is None:
+            self.reasons.append(data.strip()[:_TEXT_LIMIT].lower())
+        else:
+            self.target[self.leaf] = data.strip()[:_TEXT_LIMIT]
+        self.leaf = ""
 
-def _events(
-    parser: ElementTree.XMLPullParser[ElementTree.Element],
-) -> Iterator[tuple[str, ElementTree.Element]]:
-    """The parser's events: only ``start`` and ``end`` are asked for, each with an element."""
-    for pair in parser.read_events():
-        yield cast("tuple[str, ElementTree.Element]", pair)
+    def finish_auth(self) -> None:
+        if self.auth:
+            results = self.results[self.auth]
+            if len(results) < _RESULT_LIMIT:
+                values = self.auth_values
+                results.append(
+                    AuthResult(_domain(values.get("domain", "")), values.get("result", "").lower())
+                )
+            self.auth_values = {}
+            self.auth = ""
+
+    def finish(self) -> None:
+        """The section read so far is complete (the next one starts, or the document ends)."""
+        if self.section == "record":
+            self.finish_auth()
+            self.end_record()
+        elif self.section == "report_metadata":
+            self.end_metadata()
+        elif self.section == "policy_published":
+            self.end_policy()
+        self.section = ""
+        self.in_auth = False
+        self.values = {}
+
+    def end_metadata(self) -> None:
+        feedback, values = self.feedback, self.values
+        feedback.org_name = values.get("org_name", "")
+        feedback.report_id = values.get("report_id", "")
+        if not feedback.org_name or not feedback.report_id:
+            raise ReportError("report_metadata lacks org_name or report_id")
+        if "begin" not in values or "end" not in values:
+            raise ReportError("report_metadata lacks date_range")
+        feedback.begin = _integer(values["begin"], "date_range begin")
+        feedback.end = _integer(values["end"], "date_range end")
+
+    def end_policy(self) -> None:
+        feedback, values = self.feedback, self.values
+        feedback.domain = _domain(values.get("domain", ""))
+        if not feedback.domain:
+            raise ReportError("policy_published lacks domain")
+        feedback.policy = values.get("p", "").lower()
+        for tag in ("adkim", "aspf"):
+            mode = values.get(tag, "").lower() or "r"
+            if mode not in ("r", "s"):
+                raise ReportError(f"policy_published {tag} {mode!r} is not r or s")
+            setattr(feedback, tag, mode)
+        pct = values.get("pct", "")
+        feedback.pct = _integer(pct, "pct") if pct else None
+        feedback.has_policy = True
+
+    def end_record(self) -> None:
+        values = self.values
+        text = values.get("source_ip", "")
+        address = _ADDRESSES.get(text)
+        if address is None:
+            try:
+                address = str(ipaddress.ip_address(text))
+            except ValueError:
+                raise ReportError(f"record source_ip {text[:60]!r} is not an IP address") from None
+            if len(_ADDRESSES) >= _ADDRESS_CACHE_SIZE:
+                _ADDRESSES.clear()
+            _ADDRESSES[text] = address
+        count = _integer(values.get("count", ""), "record count")
+        raw = values.get("disposition", "").lower()
+        if raw not in DISPOSITIONS:
+            raise ReportError(f"record disposition {raw[:40]!r} is not none/quarantine/reject")
+        header_from = _domain(values.get("header_from", ""))
+        if not header_from:
+            raise ReportError("a record has no identifiers/header_from")
+        self.done.append(
+            Record(
+                address,
+                count,
+                DISPOSITIONS[raw],
+                header_from,
+                tuple(self.results["dkim"]),
+                tuple(self.results["spf"]),
+                tuple(self.reasons),
+            )
+        )
+        self.results = {"dkim": [], "spf": []}
+        self.reasons = []
 
 
 def parse_feedback(chunks: Iterable[bytes], feedback: Feedback) -> Iterator[Record]:
@@ -170,117 +313,21 @@ def parse_feedback(chunks: Iterable[bytes], feedback: Feedback) -> Iterator[Reco
     (both precede the records in every schema); a record before the policy is refused, since its
     alignment depends on the policy.  Raises :class:`ReportError` for anything unusable.
     """
-    prolog = _Prolog()
-    parser: ElementTree.XMLPullParser[ElementTree.Element] = ElementTree.XMLPullParser(
-        events=("start", "end")
-    )
-    root: ElementTree.Element | None = None
-    depth = 0
-    for chunk in chunks:
-        if not prolog.done:
-            prolog.feed(chunk)
-        try:
-            parser.feed(chunk)
-        except ElementTree.ParseError as error:
-            raise ReportError(f"not well-formed XML: {error}") from None
-        for event, element in _events(parser):
-            if event == "start":
-                depth += 1
-                if root is None:
-                    root = element
-                    if _local(element.tag) != "feedback":
-                        raise ReportError(
-                            f"the root element is <{_local(element.tag)}>, not <feedback>: "
-                            "not a DMARC aggregate report"
-                        )
-                continue
-            depth -= 1
-            if depth != 1:
-                continue
-            name = _local(element.tag)
-            if name == "record":
-                if not feedback.has_policy:
-                    raise ReportError("a <record> comes before <policy_published>")
-                yield _record(element)
-            elif name == "report_metadata":
-                _metadata(element, feedback)
-            elif name == "policy_published":
-                _policy(element, feedback)
-            assert root is not None
-            root.clear()  # what has been read is dropped: memory stays flat
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=_SEPARATOR)
+    parser.buffer_text = True
+    parser.ordered_attributes = True  # a list per element is cheaper than a dict
+    handlers = _Handlers(parser, feedback)
     try:
-        parser.close()
-    except ElementTree.ParseError as error:
+        for chunk in chunks:
+            parser.Parse(chunk, False)
+            yield from handlers.done
+            handlers.done.clear()
+        parser.Parse(b"", True)
+    except xml.parsers.expat.ExpatError as error:
         raise ReportError(f"not well-formed XML: {error}") from None
-    if root is None:
+    handlers.finish()
+    yield from handlers.done
+    if handlers.names is None:
         raise ReportError("no XML element at all")
     if not feedback.has_policy:
         raise ReportError("no <policy_published>")
-
-
-def _metadata(element: ElementTree.Element, feedback: Feedback) -> None:
-    parts = _children(element)
-    feedback.org_name = _text(parts.get("org_name"))
-    feedback.report_id = _text(parts.get("report_id"))
-    if not feedback.org_name or not feedback.report_id:
-        raise ReportError("report_metadata lacks org_name or report_id")
-    dates = parts.get("date_range")
-    if dates is None:
-        raise ReportError("report_metadata lacks date_range")
-    bounds = _children(dates)
-    feedback.begin = _integer(_text(bounds.get("begin")), "date_range begin")
-    feedback.end = _integer(_text(bounds.get("end")), "date_range end")
-
-
-def _policy(element: ElementTree.Element, feedback: Feedback) -> None:
-    parts = _children(element)
-    feedback.domain = _domain(_text(parts.get("domain")))
-    if not feedback.domain:
-        raise ReportError("policy_published lacks domain")
-    feedback.policy = _text(parts.get("p")).lower()
-    for tag in ("adkim", "aspf"):
-        mode = _text(parts.get(tag)).lower() or "r"
-        if mode not in ("r", "s"):
-            raise ReportError(f"policy_published {tag} {mode!r} is not r or s")
-        setattr(feedback, tag, mode)
-    pct = _text(parts.get("pct"))
-    feedback.pct = _integer(pct, "pct") if pct else None
-    feedback.has_policy = True
-
-
-def _record(element: ElementTree.Element) -> Record:
-    parts = _children(element)
-    row = _children(parts["row"]) if "row" in parts else {}
-    text = _text(row.get("source_ip"))
-    try:
-        source_ip = str(ipaddress.ip_address(text))
-    except ValueError:
-        raise ReportError(f"record source_ip {text[:60]!r} is not an IP address") from None
-    count = _integer(_text(row.get("count")), "record count")
-    evaluated = _children(row["policy_evaluated"]) if "policy_evaluated" in row else {}
-    raw = _text(evaluated.get("disposition")).lower()
-    if raw not in DISPOSITIONS:
-        raise ReportError(f"record disposition {raw[:40]!r} is not none/quarantine/reject")
-    reasons = tuple(
-        _text(_children(reason).get("type")).lower()
-        for reason in row.get("policy_evaluated", ())
-        if _local(reason.tag) == "reason"
-    )
-    identifiers = _children(parts["identifiers"]) if "identifiers" in parts else {}
-    header_from = _domain(_text(identifiers.get("header_from")))
-    if not header_from:
-        raise ReportError("a record has no identifiers/header_from")
-    dkim: list[AuthResult] = []
-    spf: list[AuthResult] = []
-    for result in parts.get("auth_results", ()):
-        kind = _local(result.tag)
-        target = dkim if kind == "dkim" else spf if kind == "spf" else None
-        if target is None or len(target) >= _RESULT_LIMIT:
-            continue
-        fields = _children(result)
-        target.append(
-            AuthResult(_domain(_text(fields.get("domain"))), _text(fields.get("result")).lower())
-        )
-    return Record(
-        source_ip, count, DISPOSITIONS[raw], header_from, tuple(dkim), tuple(spf), reasons
-    )
