@@ -200,3 +200,32 @@ def test_nothing_readable_is_exit_2_and_a_missing_path_too(tmp_path: Path) -> No
         f"mailconf: no report could be read: {tmp_path}/page.xml: the root element is <html>"
     )
     assert "No such file" in err.getvalue()
+
+
+def test_a_fifo_is_never_opened_for_reading(tmp_path: Path) -> None:
+    """A FIFO would block the reader forever: named on the command line it is refused (2), in a
+    directory it is skipped."""
+    import os
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "good.xml").write_bytes(G2)
+    os.mkfifo(folder / "pipe.xml")
+    summary, warnings = _summary(folder)
+    assert (summary.reports, warnings) == (1, [])  # not a regular file: not even looked at
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["dmarc", "report", "--no-dns", str(folder / "pipe.xml")]) == 2
+    assert "pipe.xml: not a regular file" in err.getvalue()
+
+
+def test_mbox_messages_are_split_at_from_lines_only_after_a_blank(tmp_path: Path) -> None:
+    first = mail("google.com", "g1.zip", zipped("g1.xml", G1), "application/zip")
+    second = mail("google.com", "g2.zip", zipped("g2.xml", G2), "application/zip")
+    box = tmp_path / "box"
+    box.write_bytes(mbox([first, b"Subject: x\n\nFrom here on, no report\n", second]))
+    summary, warnings = _summary(box)
+    assert (summary.reports, summary.messages) == (2, 153)
+    assert [(Path(w.path or "").name, w.message) for w in warnings] == [
+        ("box[2]", "no report attachment (gzip, zip or XML) in this message; skipped")
+    ]

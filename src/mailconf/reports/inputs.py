@@ -17,6 +17,7 @@ breaks a rule is skipped with a warning; nothing is fetched, no link followed ou
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import gzip
 import io
@@ -32,6 +33,7 @@ from typing import IO, Final, Protocol
 
 import attrs
 
+from mailconf.errors import ReadError
 from mailconf.reports.feedback import ReportError
 
 __all__ = ["Document", "Limits", "documents"]
@@ -76,12 +78,25 @@ def documents(path: str, limits: Limits, warn: Warn) -> Iterator[Document]:
     An OSError about ``path`` itself propagates (the command line named something that cannot be
     read); problems inside it go to ``warn(label, message)`` and the input is skipped.
     """
-    info = os.stat(path)
-    if stat.S_ISDIR(info.st_mode):
+    if stat.S_ISDIR(os.stat(path).st_mode):
         yield from _directory(Path(path), limits, warn)
         return
-    with open(path, "rb") as handle:
+    with _open_regular(path) as handle:
         yield from _file(path, handle, limits, warn)
+
+
+def _open_regular(path: str) -> IO[bytes]:
+    """``path`` opened for reading if it is a regular file: never a FIFO or a device, which
+    would block or never end, and checked on the open file, so a swap after a check is moot."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ReadError(f"{path}: not a regular file")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _directory(path: Path, limits: Limits, warn: Warn) -> Iterator[Document]:
@@ -107,10 +122,12 @@ def _directory(path: Path, limits: Limits, warn: Warn) -> Iterator[Document]:
             if not entry.is_file(follow_symlinks=False):
                 continue
             try:
-                with open(entry.path, "rb") as handle:
-                    yield from _file(entry.path, handle, limits, warn)
-            except OSError as error:
-                warn(entry.path, error.strerror or str(error))
+                handle = _open_regular(entry.path)
+            except (OSError, ReadError) as error:
+                warn(entry.path, getattr(error, "strerror", None) or str(error))
+                continue
+            with handle:
+                yield from _file(entry.path, handle, limits, warn)
 
 
 def _file(
@@ -249,7 +266,7 @@ def _mbox(label: str, handle: IO[bytes], limits: Limits, warn: Warn) -> Iterator
         elif lines:
             yield from _message(where, b"".join(lines), limits, warn)
 
-    for line in handle:
+    for line in iter(lambda: handle.readline(_CHUNK), b""):  # a line without end is cut
         if line.startswith(b"From ") and previous_blank:
             if number:
                 yield from finish()
@@ -283,9 +300,26 @@ _REPORT_SUFFIXES: Final = (".xml", ".gz", ".zip")
 
 def _message(label: str, data: bytes, limits: Limits, warn: Warn) -> Iterator[Document]:
     """The report attachments of one mail message (parsed by the standard library's email)."""
+    try:
+        attachments = _attachments(data)
+    except (email.errors.MessageError, ValueError, LookupError, TypeError, AttributeError) as e:
+        warn(label, f"the mail message cannot be read: {e}")
+        return
+    if not attachments:
+        warn(label, "no report attachment (gzip, zip or XML) in this message")
+    for name, payload in attachments:
+        yield from _file(f"{label}/{name}", io.BytesIO(payload), limits, warn, mail=False)
+
+
+def _attachments(data: bytes) -> list[tuple[str, bytes]]:
+    """The parts of a message that may hold a report: (file name or type, decoded bytes).
+
+    The standard library's email parser is lenient, but on a malformed header it can still
+    raise: the caller turns that into a warning for this message.
+    """
     message = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
-    found = False
+    found = []
     for part in message.walk():
         if part.is_multipart():
             continue
@@ -295,10 +329,6 @@ def _message(label: str, data: bytes, limits: Limits, warn: Warn) -> Iterator[Do
         ):
             continue
         payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes) or not payload:
-            continue
-        found = True
-        where = f"{label}/{filename or part.get_content_type()}"
-        yield from _file(where, io.BytesIO(payload), limits, warn, mail=False)
-    if not found:
-        warn(label, "no report attachment (gzip, zip or XML) in this message")
+        if isinstance(payload, bytes) and payload:
+            found.append((filename or part.get_content_type(), payload))
+    return found
