@@ -103,24 +103,23 @@ def _integer(text: str, what: str) -> int:
     return int(text)
 
 
-#: The elements read, by local name: each is a section, a container or a leaf whose text is kept.
-_SECTIONS: Final = frozenset({"report_metadata", "policy_published", "record"})
-_LEAVES: Final = {
-    "report_metadata": frozenset({"org_name", "report_id", "begin", "end"}),
-    "policy_published": frozenset({"domain", "adkim", "aspf", "p", "pct"}),
-    "record": frozenset({"source_ip", "count", "disposition", "type", "header_from"}),
-    "auth": frozenset({"domain", "result"}),
+# What each element does, by local name, in each state of the reader: start a section (which
+# ends the one before), enter auth_results or one of its dkim/spf entries, or be a leaf whose
+# text is kept (into the section's values, the entry's, or the list of override reasons).
+_SECTION, _AUTH, _ENTRY, _LEAF, _ENTRY_LEAF, _REASON = range(6)
+_SECTIONS: Final = ("report_metadata", "policy_published", "record")
+_TABLES: Final[dict[str, dict[str, int]]] = {
+    "top": {},
+    "report_metadata": dict.fromkeys(("org_name", "report_id", "begin", "end"), _LEAF),
+    "policy_published": dict.fromkeys(("domain", "adkim", "aspf", "p", "pct"), _LEAF),
+    "record": {
+        **dict.fromkeys(("source_ip", "count", "disposition", "header_from"), _LEAF),
+        "type": _REASON,
+        "auth_results": _AUTH,
+    },
+    "auth": {"dkim": _ENTRY, "spf": _ENTRY},
+    "entry": {"dkim": _ENTRY, "spf": _ENTRY, "domain": _ENTRY_LEAF, "result": _ENTRY_LEAF},
 }
-_KNOWN: Final = frozenset(
-    {
-        "feedback",
-        "auth_results",
-        "dkim",
-        "spf",
-        *_SECTIONS,
-        *(n for s in _LEAVES.values() for n in s),
-    }
-)
 #: Separates the namespace from the local name in the names expat reports.
 _SEPARATOR: Final = " "
 #: Source addresses already normalised, as written -> canonical (reports repeat their sources).
@@ -143,11 +142,10 @@ class _Handlers:
     def __init__(self, parser: xml.parsers.expat.XMLParserType, feedback: Feedback) -> None:
         self.parser = parser
         self.feedback = feedback
-        self.names: dict[str, str] | None = (
-            None  # expat's name -> local name, once the root is read
-        )
+        #: Per state, expat's element name (namespace included) -> (action, local name).
+        self.tables: dict[str, dict[str, tuple[int, str]]] = {}
+        self.actions: dict[str, tuple[int, str]] = {}
         self.section = ""  # report_metadata, policy_published, record
-        self.in_auth = False
         self.auth = ""  # dkim or spf: the auth_results entry being read
         self.leaf = ""
         self.collecting = False  # whether collect is the character-data handler
@@ -159,52 +157,60 @@ class _Handlers:
         self.done: list[Record] = []
         parser.StartDoctypeDeclHandler = self.refuse_doctype
         parser.EntityDeclHandler = self.refuse_doctype
-        parser.StartElementHandler = self.start
+        parser.StartElementHandler = self.root
         parser.EndElementHandler = len
 
     @staticmethod
     def refuse_doctype(*_: object) -> None:
         raise ReportError("the XML has a document type declaration (DTD), which a report never has")
 
-    def root(self, name: str) -> None:
+    @property
+    def started(self) -> bool:
+        return bool(self.tables)
+
+    def root(self, name: str, _attributes: object) -> None:
+        """The root element: ``feedback``, in the namespace every other name is read in."""
         namespace, _, local = name.rpartition(_SEPARATOR)
         if local != "feedback":
             raise ReportError(f"the root element is <{local}>, not <feedback>: not a DMARC report")
         prefix = namespace + _SEPARATOR if namespace else ""
-        self.names = {prefix + known: known for known in _KNOWN}
+        sections = {prefix + section: (_SECTION, section) for section in _SECTIONS}
+        for state, table in _TABLES.items():
+            actions = {prefix + name: (action, name) for name, action in table.items()}
+            self.tables[state] = {**sections, **actions}
+        self.actions = self.tables["top"]
+        self.parser.StartElementHandler = self.start
 
     def start(self, name: str, _attributes: object) -> None:
         if self.collecting:
             self.parser.CharacterDataHandler = None
             self.collecting = False
             self.leaf = ""
-        if self.names is None:
-            self.root(name)
+        action = self.actions.get(name)
+        if action is None:
             return
-        local = self.names.get(name)
-        if local is None:
-            return
-        if local in _SECTIONS:
+        kind, local = action
+        target: dict[str, str] | None
+        if kind == _LEAF:
+            target = self.values
+        elif kind == _ENTRY_LEAF:
+            target = self.auth_values
+        elif kind == _REASON:
+            target = None
+        elif kind == _SECTION:
             self.finish()
             self.section = local
+            self.actions = self.tables[local]
             if local == "record" and not self.feedback.has_policy:
                 raise ReportError("a <record> comes before <policy_published>")
             return
-        target: dict[str, str] | None
-        if self.in_auth:
-            if local in ("dkim", "spf"):
-                self.finish_auth()
-                self.auth = local
-                return
-            if not self.auth or local not in ("domain", "result"):
-                return
-            target = self.auth_values
-        elif self.section == "record" and local == "auth_results":
-            self.in_auth = True
+        elif kind == _AUTH:
+            self.actions = self.tables["auth"]
             return
-        elif self.section and local in _LEAVES[self.section]:
-            target = None if local == "type" else self.values
-        else:
+        else:  # _ENTRY
+            self.finish_auth()
+            self.auth = local
+            self.actions = self.tables["entry"]
             return
         self.leaf = local
         self.target = target
@@ -243,7 +249,7 @@ class _Handlers:
         elif self.section == "policy_published":
             self.end_policy()
         self.section = ""
-        self.in_auth = False
+        self.actions = self.tables["top"]
         self.values = {}
 
     def end_metadata(self) -> None:
@@ -327,7 +333,7 @@ def parse_feedback(chunks: Iterable[bytes], feedback: Feedback) -> Iterator[Reco
         raise ReportError(f"not well-formed XML: {error}") from None
     handlers.finish()
     yield from handlers.done
-    if handlers.names is None:
+    if not handlers.started:
         raise ReportError("no XML element at all")
     if not feedback.has_policy:
         raise ReportError("no <policy_published>")
