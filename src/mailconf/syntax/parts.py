@@ -87,6 +87,21 @@ class GrammarEntry(Entry):
         )
 
 
+@attrs.frozen(eq=False)
+class NameValueEntry(GrammarEntry):
+    """An entry whose terminal names a ``name`` and a ``value`` part: main.cf's ``name = value``
+    and the milters' ``Name value``.  The value is what the daemon reads (the terminal leaves out
+    what it does not: blanks around it, a comment after it, continuation line breaks)."""
+
+    @property
+    def name(self) -> str:
+        return self.part("name")
+
+    @property
+    def value(self) -> str:
+        return self.part("value")
+
+
 _new = object.__new__
 _set_leading = Entry.__dict__["leading"].__set__
 _set_text = Entry.__dict__["text"].__set__
