@@ -6,12 +6,14 @@ import contextlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dmarc_samples import DAY, START, Row, gz, mail, maildir, mbox, report_xml, zipped
 from mailconf.cli import main
 from mailconf.findings import Finding
+from mailconf.reports import summary as summary_module
 from mailconf.reports.alignment import aligned, organizational_domain
 from mailconf.reports.summary import Summary, summarise
 
@@ -229,3 +231,43 @@ def test_mbox_messages_are_split_at_from_lines_only_after_a_blank(tmp_path: Path
     assert [(Path(w.path or "").name, w.message) for w in warnings] == [
         ("box[2]", "no report attachment (gzip, zip or XML) in this message; skipped")
     ]
+
+
+def _many_reports(folder: Path, count: int) -> None:
+    folder.mkdir()
+    for n in range(count):
+        rows = [OWN._replace(count=n + 1), SPOOFER._replace(ip=f"198.51.100.{n % 7}")]
+        (folder / f"r{n:03d}.xml.gz").write_bytes(gz(report_xml("yahoo", f"y-{n}", n % 5, rows)))
+
+
+@pytest.mark.parametrize("resend", [False, True], ids=["distinct", "a resend in another batch"])
+def test_reading_in_processes_gives_the_same_summary(
+    tmp_path: Path, resend: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes, two batches of 13 and 12 files: the same summary as one process; a report in
+    both batches (its resend) is caught at the merge and everything is read again here."""
+    folder = tmp_path / "many"
+    _many_reports(folder, 24)
+    if resend:
+        (folder / "r023.xml.gz").write_bytes((folder / "r000.xml.gz").read_bytes())
+    (folder / "r010.xml").write_bytes(b"<html/>")
+    alone, alone_warnings = _summary(folder)
+    merged: list[bool] = []
+    in_processes = summary_module._in_processes
+
+    def spy(*args: Any) -> Any:
+        result = in_processes(*args)
+        merged.append(result[0] is not None)
+        return result
+
+    monkeypatch.setattr(summary_module, "_in_processes", spy)
+    both, both_warnings = _summary(folder, jobs=2)
+    assert merged == [not resend]  # the processes ran; with the resend, their merge was refused
+    assert (both.reports, both.duplicates) == ((23, 1) if resend else (24, 0))
+    assert _rows(both) == _rows(alone)
+    assert both.to_json() == alone.to_json()
+    assert (
+        [w.path for w in both_warnings]
+        == [w.path for w in alone_warnings]
+        == [str(folder / "r010.xml")]
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -104,6 +105,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="time all reverse lookups may take together (default: 10)",
     )
     parser.add_argument(
+        "--jobs",
+        metavar="N",
+        type=_count,
+        default=min(4, os.cpu_count() or 1),
+        help="processes reading the reports (default: the CPUs, at most 4)",
+    )
+    parser.add_argument(
         "--max-report-mib",
         metavar="MIB",
         type=_count,
@@ -153,6 +161,7 @@ def _read(args: argparse.Namespace, domain: str | None) -> Any:
         since=args.since,
         limits=Limits(report_bytes=args.max_report_mib * MIB),
         warn=skipped.append,
+        jobs=max(1, args.jobs),
     )
     if skipped and not summary.reports and not summary.duplicates:
         first = skipped[0]

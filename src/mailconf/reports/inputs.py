@@ -36,7 +36,7 @@ import attrs
 from mailconf.errors import ReadError
 from mailconf.reports.feedback import ReportError
 
-__all__ = ["Document", "Limits", "documents"]
+__all__ = ["Document", "Limits", "documents", "file_documents", "input_files"]
 
 MIB: Final = 1024 * 1024
 _CHUNK: Final = 256 * 1024
@@ -78,10 +78,31 @@ def documents(path: str, limits: Limits, warn: Warn) -> Iterator[Document]:
     An OSError about ``path`` itself propagates (the command line named something that cannot be
     read); problems inside it go to ``warn(label, message)`` and the input is skipped.
     """
+    for name, named in input_files(path, warn):
+        yield from file_documents(name, limits, warn, named=named)
+
+
+def input_files(path: str, warn: Warn) -> Iterator[tuple[str, bool]]:
+    """The files to read for ``path``: ``(path, True)`` for a file named on the command line,
+    or each message of a Maildir (``new/``, then ``cur/``), or each regular file under a
+    directory, in name order, without following symbolic links or entering hidden names
+    (``(file, False)``).  An OSError about ``path`` itself propagates."""
     if stat.S_ISDIR(os.stat(path).st_mode):
-        yield from _directory(Path(path), limits, warn)
+        yield from _directory(Path(path), warn)
+    else:
+        yield path, True
+
+
+def file_documents(path: str, limits: Limits, warn: Warn, *, named: bool) -> Iterator[Document]:
+    """The documents in one file; a file that cannot be opened is a warning unless ``named``."""
+    try:
+        handle = _open_regular(path)
+    except (OSError, ReadError) as error:
+        if named:
+            raise
+        warn(path, getattr(error, "strerror", None) or str(error))
         return
-    with _open_regular(path) as handle:
+    with handle:
         yield from _file(path, handle, limits, warn)
 
 
@@ -99,9 +120,7 @@ def _open_regular(path: str) -> IO[bytes]:
         raise
 
 
-def _directory(path: Path, limits: Limits, warn: Warn) -> Iterator[Document]:
-    """A Maildir's messages (``cur/`` and ``new/``), or every regular file under a directory
-    (sorted; symbolic links and hidden names are left alone)."""
+def _directory(path: Path, warn: Warn) -> Iterator[tuple[str, bool]]:
     if (path / "cur").is_dir() and (path / "new").is_dir():
         folders = [path / "new", path / "cur"]
     else:
@@ -117,17 +136,9 @@ def _directory(path: Path, limits: Limits, warn: Warn) -> Iterator[Document]:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 if folder == path and len(folders) == 1:
-                    yield from _directory(Path(entry.path), limits, warn)
-                continue
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            try:
-                handle = _open_regular(entry.path)
-            except (OSError, ReadError) as error:
-                warn(entry.path, getattr(error, "strerror", None) or str(error))
-                continue
-            with handle:
-                yield from _file(entry.path, handle, limits, warn)
+                    yield from _directory(Path(entry.path), warn)
+            elif entry.is_file(follow_symlinks=False):
+                yield entry.path, False
 
 
 def _file(

@@ -27,7 +27,7 @@ import attrs
 from mailconf.findings import Finding, Severity
 from mailconf.reports.alignment import aligned
 from mailconf.reports.feedback import Feedback, Record, ReportError, parse_feedback
-from mailconf.reports.inputs import Limits, documents
+from mailconf.reports.inputs import Limits, file_documents, input_files
 
 __all__ = ["PolicySeen", "SourceStats", "Summary", "summarise"]
 
@@ -205,6 +205,32 @@ class Summary:
             else:
                 total.merge(stats)
 
+    def merge(self, other: Summary) -> bool:
+        """Add ``other`` (reports read elsewhere) to this summary; False, and nothing added,
+        when both counted the same report."""
+        if not self._seen.isdisjoint(other._seen):
+            return False
+        self._seen |= other._seen
+        self.reports += other.reports
+        self.messages += other.messages
+        self.duplicates += other.duplicates
+        self.skipped += other.skipped
+        self.domains |= other.domains
+        if other.begin is not None:
+            self.begin = other.begin if self.begin is None else min(self.begin, other.begin)
+        if other.end is not None:
+            self.end = other.end if self.end is None else max(self.end, other.end)
+        for name, seen in other.policies.items():
+            if name not in self.policies or seen.end >= self.policies[name].end:
+                self.policies[name] = seen
+        for key, stats in other.sources.items():
+            total = self.sources.get(key)
+            if total is None:
+                self.sources[key] = stats
+            else:
+                total.merge(stats)
+        return True
+
     def to_json(self, reverse_names: dict[str, str | None] | None = None) -> dict[str, Any]:
         names = reverse_names or {}
         return {
@@ -223,32 +249,98 @@ def summarise(
     since: int | None = None,
     limits: Limits | None = None,
     warn: Callable[[Finding], None] | None = None,
+    jobs: int = 1,
 ) -> Summary:
     """Read every report under ``paths`` into one :class:`Summary`.
 
     ``domain`` keeps the rows whose From domain is it or under it; ``since`` (seconds since the
     epoch) keeps the reports whose period ends after it.  Each input skipped goes to ``warn`` as a
     ``dmarc.report-skipped`` finding.  An OSError about a path itself propagates.
-    """
-    summary = Summary()
-    limits = limits or Limits()
-    wanted = domain.lower().rstrip(".") if domain else None
 
-    def skipped(label: str, message: str) -> None:
+    With ``jobs`` above 1 and enough files, the files are read by that many processes, in
+    batches, and the partial summaries merged: reports are independent, and reading them is
+    all CPU.  When two batches both counted a report (a resend that landed in both), the merged
+    counts would be wrong, so everything is read again in this process; resends are rare.
+    """
+    enumerated: list[Finding] = []
+    files = [f for path in paths for f in input_files(path, _collector(enumerated))]
+    options = _Options(domain.lower().rstrip(".") if domain else None, since, limits or Limits())
+    batches = _batches(files, jobs)
+    summary: Summary | None = None
+    found: list[Finding] = []
+    if len(batches) > 1:
+        summary, found = _in_processes(batches, options, jobs)
+    if summary is None:
+        summary, found = _read_files(files, options)
+    for finding in enumerated + found:
         summary.skipped += 1
         if warn is not None:
-            warn(
-                Finding(
-                    Severity.WARNING,
-                    "dmarc.report-skipped",
-                    f"{message}; skipped",
-                    fix="nothing: one bad report does not stop the others",
-                    path=label,
-                )
-            )
+            warn(finding)
+    return summary
 
-    for path in paths:
-        for document in documents(path, limits, skipped):
+
+@attrs.frozen
+class _Options:
+    domain: str | None
+    since: int | None
+    limits: Limits
+
+
+#: Parallel reading only pays for itself with this many files per process.
+_FILES_PER_JOB: Final = 8
+
+
+def _batches(files: list[tuple[str, bool]], jobs: int) -> list[list[tuple[str, bool]]]:
+    """Contiguous batches, a few per process (so a slow batch does not leave one idle)."""
+    if jobs <= 1 or len(files) < 2 * _FILES_PER_JOB:
+        return [files]
+    count = min(jobs * 4, len(files) // _FILES_PER_JOB)
+    size = -(-len(files) // count)
+    return [files[start : start + size] for start in range(0, len(files), size)]
+
+
+def _in_processes(
+    batches: list[list[tuple[str, bool]]], options: _Options, jobs: int
+) -> tuple[Summary | None, list[Finding]]:
+    """The batches read by ``jobs`` processes and merged in order; None when two batches
+    counted the same report."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    summary = Summary()
+    found: list[Finding] = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for part, warnings in pool.map(_read_files, batches, [options] * len(batches)):
+            if not summary.merge(part):
+                pool.shutdown(cancel_futures=True)
+                return None, []
+            found += warnings
+    return summary, found
+
+
+def _collector(findings: list[Finding]) -> Callable[[str, str], None]:
+    def skipped(label: str, message: str) -> None:
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                "dmarc.report-skipped",
+                f"{message}; skipped",
+                fix="nothing: one bad report does not stop the others",
+                path=label,
+            )
+        )
+
+    return skipped
+
+
+def _read_files(files: list[tuple[str, bool]], options: _Options) -> tuple[Summary, list[Finding]]:
+    """One batch of files read into a summary (in this process or a worker), and the inputs
+    skipped."""
+    summary = Summary()
+    found: list[Finding] = []
+    skipped = _collector(found)
+    wanted, since = options.domain, options.since
+    for name, named in files:
+        for document in file_documents(name, options.limits, skipped, named=named):
             feedback = Feedback()
             rows: dict[tuple[str, str], SourceStats] = {}
             try:
@@ -267,7 +359,7 @@ def summarise(
                 continue
             matched = wanted is None or _in_domain(feedback.domain, wanted)
             summary.add_report(feedback, rows, matched)
-    return summary
+    return summary, found
 
 
 def render(summary: Summary, reverse_names: dict[str, str | None], limit: int = 0) -> str:
