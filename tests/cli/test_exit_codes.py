@@ -226,6 +226,10 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
         "bad threshold": bad(*ADVISE, "--threshold", "101", *DMARC, why="not a percentage"),
         "bad nameserver": bad("dmarc", "report", "--nameserver", "x", *DMARC, why="'x'"),
         "bad ip": bad(*ADVISE, "--ip", "192.0.2.300", *DMARC, why="--ip"),
+        "advise with the spec's ips": fails(*ADVISE, *SPEC, *DMARC, why="not yet"),
+        "unparsable config": bad(
+            *ADVISE, "--config", "{d}/broken/mailconf.toml", *DMARC, why="TOML"
+        ),
     },
 }
 

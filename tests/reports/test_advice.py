@@ -155,3 +155,15 @@ def test_advice_counts_only_the_domain_asked(tmp_path: Path) -> None:
     summary = summarise(paths)
     advice = advise(summary, "example.com", own_ips=["192.0.2.10"])
     assert (advice.messages, advice.aligned, advice.sources) == (5600, 5600, ())
+
+
+def test_the_spec_names_the_servers_own_addresses(tmp_path: Path) -> None:
+    spec = tmp_path / "mailconf.toml"
+    spec.write_text('ips = ["192.0.2.20"]\n\n[[domain]]\nname = "example.com"\n')
+    paths = _history(tmp_path / "r", [OWN, UNSIGNED_OWN])
+    out = io.StringIO()
+    argv = ["dmarc", "advise", "--domain", "example.com", "--no-dns", "--json"]
+    with contextlib.redirect_stdout(out):
+        assert main([*argv, "--config", str(spec), *paths]) == 1
+    (source,) = json.loads(out.getvalue())["unaligned_sources"]
+    assert (source["ip"], source["class"]) == ("192.0.2.20", "own")

@@ -54,6 +54,9 @@ def _dmarc_parser(dmarc: argparse.ArgumentParser) -> None:
         help="this server's address (repeatable): its unaligned mail is yours to fix",
     )
     advise.add_argument(
+        "--config", metavar="FILE", help="mailconf.toml: its ips are this server's addresses"
+    )
+    advise.add_argument(
         "--threshold",
         type=_percent,
         default=98.0,
@@ -236,6 +239,10 @@ def run_advise(args: argparse.Namespace) -> int:
         ips = [str(ipaddress.ip_address(ip)) for ip in args.ip]
     except ValueError as error:
         raise ValidationError(f"--ip: {error}") from None
+    if args.config is not None:
+        from mailconf.setup.spec import Setup
+
+        ips += [str(ip) for ip in Setup.from_toml(args.config).ips]
     summary = _read(args, domain)
     names = _reverse_names(args, summary)
     thresholds = Thresholds(args.threshold, args.source_share, args.handful, args.min_days)

@@ -362,8 +362,8 @@ def _read_files(files: list[tuple[str, bool]], options: _Options) -> tuple[Summa
     return summary, found
 
 
-def render(summary: Summary, reverse_names: dict[str, str | None], limit: int = 0) -> str:
-    """The human view: totals, then one line per source (the first ``limit``; 0 for all)."""
+def render(summary: Summary, reverse_names: dict[str, str | None]) -> str:
+    """The human view: totals, then one line per source, largest first."""
     lines = [
         f"{summary.reports} report(s), {summary.messages} message(s) for "
         f"{', '.join(sorted(summary.domains)) or 'no domain'}"
@@ -384,7 +384,7 @@ def render(summary: Summary, reverse_names: dict[str, str | None], limit: int = 
             f"{'source':<40} {'from':<24} {'count':>8} {'spf':>8} {'dkim':>8} {'dmarc':>8}"
             "  q/r  reporters"
         )
-    for stats in sources[: limit or None]:
+    for stats in sources:
         name = reverse_names.get(stats.ip)
         source = f"{stats.ip} ({name})" if name else stats.ip
         lines.append(
@@ -393,6 +393,4 @@ def render(summary: Summary, reverse_names: dict[str, str | None], limit: int = 
             f"{stats.disposition['quarantine']}/{stats.disposition['reject']}  "
             f"{', '.join(sorted(stats.reporters))}"
         )
-    if limit and len(sources) > limit:
-        lines.append(f"... and {len(sources) - limit} more source(s) (--json lists them all)")
     return "\n".join(lines) + "\n"
