@@ -7,8 +7,8 @@ module: check
 short_description: The mailconf doctor - lint, wiring, keys, DNS and sender rules
 description:
   - Runs C(mailconf check) with the mailconf library on the managed host. It reports every
-    configuration file's lint, the wiring between Postfix and the milters, the DKIM keys, the DNS records (SPF,
-    DKIM, DMARC, reverse DNS) and the 2024 sender rules.
+    configuration file's lint, the wiring between Postfix and the milters, the DKIM keys, the
+    DNS records (SPF, DKIM, DMARC, reverse DNS) and the 2024 sender rules.
   - The task fails when a finding is an error, unless O(fail_on_error=false); it never changes
     anything.
 version_added: 0.1.0
@@ -83,9 +83,9 @@ errors:
   sample: 0
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (
+# Ansible's layout: the documentation first, then the imports.
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (  # noqa: E402
     SPEC_ARGUMENTS,
     SPEC_RULES,
     doctor_findings,

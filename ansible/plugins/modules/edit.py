@@ -131,7 +131,8 @@ EXAMPLES = r"""
   mailconf.mailconf.edit:
     path: /etc/opendkim/key.table
     add_entry:
-      default._domainkey.example.org: example.org:default:/etc/opendkim/keys/example.org/default.private
+      default._domainkey.example.org: >-
+        example.org:default:/etc/opendkim/keys/example.org/default.private
 
 - name: The policy service of SPF checks
   mailconf.mailconf.edit:
@@ -148,9 +149,9 @@ kind:
   sample: postfix-main
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (
+# Ansible's layout: the documentation first, then the imports.
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (  # noqa: E402
     fail_on_mailconf_error,
     mailconf,
     require_mailconf,

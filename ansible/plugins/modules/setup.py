@@ -134,9 +134,9 @@ result:
       type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (
+# Ansible's layout: the documentation first, then the imports.
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (  # noqa: E402
     SPEC_ARGUMENTS,
     SPEC_RULES,
     doctor_findings,
