@@ -121,6 +121,9 @@ class MainCf(Document):
     entry_type = Parameter
     linter = ("mailconf.postfix.lint", "lint_main_cf")
 
+    _winners_of: tuple[Entry, ...] = attrs.field(default=(), init=False, repr=False)
+    _winners_index: dict[str, Parameter] = attrs.field(factory=dict, init=False, repr=False)
+
     # ------------------------------------------------------------------ reading
     @property
     def parameters(self) -> dict[str, str]:
@@ -176,10 +179,22 @@ class MainCf(Document):
         return tokens
 
     def _last(self, name: str) -> Parameter | None:
-        for entry in reversed(self.entries):  # the winner is usually near the end: stop there
-            if isinstance(entry, Parameter) and entry.name == name:
-                return entry
-        return None
+        """The line of ``name`` that Postfix reads (the last one), from :meth:`_winners`."""
+        return self._winners().get(name)
+
+    def _winners(self) -> dict[str, Parameter]:
+        """Each name's last line, indexed once per state of :attr:`entries`: a 50,000-line file
+        is not scanned again for every :meth:`get` (lint asks for several names).  The index is
+        kept with the entries it was built from and rebuilt when they are not the same objects
+        in the same order (an edit, or a caller's change to the list); comparing them is one
+        C-level pass of identity checks."""
+        current = tuple(self.entries)
+        if self._winners_of != current:
+            self._winners_index = {
+                entry.name: entry for entry in current if isinstance(entry, Parameter)
+            }
+            self._winners_of = current
+        return self._winners_index
 
     # ------------------------------------------------------------------ set / unset
     def set(self, name: str, value: Value, *, after: str | None = None) -> bool:
