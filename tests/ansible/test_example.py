@@ -43,5 +43,7 @@ def test_fleet_example_sets_up_both_hosts_and_collects_the_records(
         for domain in domains:
             assert {domain, f"_dmarc.{domain}"} <= names
             assert any(n.endswith(f"._domainkey.{domain}") for n in names)
+        if name == "mx2.example.org":  # shop.example.org has ed25519: true
+            assert "2026-ed25519._domainkey.shop.example.org" in names
         main_cf = (tmp_path / name / "etc/postfix/main.cf").read_text()
         assert "smtpd_milters" in main_cf
