@@ -9,8 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-#: The edits of edits.yml, as ``mailconf edit`` options.
+#: The edits of edits.yml, as ``mailconf edit`` options.  master.cf first: ``mailconf edit``
+#: refuses a policy check whose master.cf service does not exist yet (lint's error).
 CLI_EDITS = {
+    "etc/postfix/master.cf": [
+        "--add-service",
+        "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf",
+    ],
     "etc/postfix/main.cf": [
         "--set", "smtpd_tls_security_level=may", "--set", "smtpd_tls_loglevel=1",
         "--add-restriction", "smtpd_recipient_restrictions",
@@ -18,10 +23,6 @@ CLI_EDITS = {
     ],
     "etc/opendkim.conf": [
         "--set", "Mode=sv", "--set", "SubDomains=no", "--unset", "OversignHeaders",
-    ],
-    "etc/postfix/master.cf": [
-        "--add-service",
-        "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf",
     ],
     "etc/opendkim/key.table": [
         "--add-entry",
