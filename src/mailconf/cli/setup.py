@@ -64,7 +64,9 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument(
         "--ip", action="append", default=[], help="server address (IPv4 or IPv6; repeatable)"
     )
-    flags.add_argument("--selector", default="default", help="DKIM selector (default: default)")
+    flags.add_argument(
+        "--selector", help="DKIM selector (default: the configured one, else default)"
+    )
     flags.add_argument("--dmarc-policy", default="none", choices=("none", "quarantine", "reject"))
     flags.add_argument("--dmarc-report", metavar="ADDR", help="address for DMARC reports")
     flags.add_argument(

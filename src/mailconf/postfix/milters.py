@@ -69,3 +69,39 @@ def _load_under(root: str, system_path: str, doc_type: type[DocT]) -> DocT | Non
     except OSError as error:
         raise ReadError.from_os_error(host, error) from None
     return doc_type.parse(fileio.decode(data), host)
+
+
+#: Host names that mean "this machine" to a milter socket: a daemon listening on every address
+#: (no host) serves them all.
+_LOOPBACK = ("", "localhost", "127.0.0.1", "::1")
+
+
+def milter_endpoint(
+    spec: str, queue_directory: str = "/var/spool/postfix"
+) -> tuple[str, ...] | None:
+    """What ``spec`` connects to, comparable across both dialects (a milter's ``Socket`` or a
+    Postfix milter list item, ``{ }`` options dropped): ``("unix", PATH)`` with PATH relative to
+    the queue directory (smtpd is chrooted there), ``("inet", HOST, PORT)`` with every loopback
+    name as ``"loopback"``.  None when it is no socket at all."""
+    from mailconf.milter.sockets import SocketError, parse_socket
+    from mailconf.postfix.values import milter_socket
+
+    try:
+        socket = parse_socket(milter_socket(spec.strip()))
+    except SocketError:
+        return None
+    if socket.is_unix:
+        path = os.path.normpath(socket.path)
+        queue = os.path.normpath(queue_directory)
+        if path.startswith(queue + "/"):
+            path = path[len(queue) + 1 :]
+        return ("unix", path)
+    host = socket.host.lower()
+    return ("inet", "loopback" if host in _LOOPBACK else host, str(socket.port))
+
+
+def same_milter_endpoint(a: str, b: str, queue_directory: str = "/var/spool/postfix") -> bool:
+    """Whether two socket specs reach the same milter (``inet:8891@localhost`` and Postfix's
+    ``inet:127.0.0.1:8891``; ``local:/var/spool/postfix/x.sock`` and ``unix:x.sock``)."""
+    endpoint = milter_endpoint(a, queue_directory)
+    return endpoint is not None and endpoint == milter_endpoint(b, queue_directory)

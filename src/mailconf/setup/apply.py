@@ -82,6 +82,7 @@ class ApplyResult:
         if not self.done and not self.reported and self.ok:
             lines.append(f"nothing to do: {self.plan.root} already matches the setup")
         for title, items in (
+            ("replaced or removed, as the plan flagged", self.flags()),
             ("done", self.done),
             ("reported, not run", self.reported),
             ("restored to how it was", self.restored),
@@ -100,9 +101,21 @@ class ApplyResult:
             lines.append(f"backup of the changed files: {self.backup}")
         return "\n".join(lines) + "\n"
 
+    def flags(self) -> list[str]:
+        """What the steps done replaced or removed of the admin's configuration (the plan's
+        ``replaces`` flags), printed again so they are seen after the diffs scrolled by."""
+        done = set(self.done)
+        return [
+            f"{step.target}: {flag}"
+            for step in self.plan.steps
+            if step.description in done
+            for flag in step.replaces
+        ]
+
     def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
+            "replaced": self.flags(),
             "done": self.done,
             "not_done": self.not_done,
             "restored": self.restored,

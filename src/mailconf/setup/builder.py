@@ -81,6 +81,7 @@ class StepBuilder:
         mode: int = 0o644,
         owner: str | None = None,
         group: str | None = None,
+        replaces: Iterable[str] = (),
     ) -> None:
         new = doc.dump_bytes()
         if old is not None and new == old:
@@ -100,6 +101,7 @@ class StepBuilder:
                 mode=mode if old is None else None,
                 owner=owner if old is None else None,
                 group=group if old is None else None,
+                replaces=tuple(replaces) if old is not None else (),
             )
         )
 
@@ -196,7 +198,8 @@ class StepBuilder:
                 )
             )
             return
-        if not txt.exists():
+        # An adopted key named otherwise than SELECTOR.private keeps its own layout.
+        if not txt.exists() and spec.standard_name:
             self.steps.append(
                 Step(
                     "key",
