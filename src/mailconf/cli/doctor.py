@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mailconf.cli.common import examples
-from mailconf.cli.setup import root_from_args, setup_from_args, spec_arguments
+from mailconf.cli.setup import adopted_setup, root_from_args, setup_from_args, spec_arguments
 from mailconf.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -71,8 +71,9 @@ def _seconds(text: str) -> float:
 def run_dns(args: argparse.Namespace) -> int:
     from mailconf.dns.records import render_json, render_one_line, render_zone
 
-    setup = setup_from_args(args)
-    records, findings = records_for(setup, root_from_args(args), hard_fail=args.hard_fail)
+    root = root_from_args(args)
+    setup = adopted_setup(setup_from_args(args), root)
+    records, findings = records_for(setup, root, hard_fail=args.hard_fail)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
     render = {"zone": render_zone, "line": render_one_line, "json": render_json}[args.format]
@@ -116,10 +117,13 @@ def run_check(args: argparse.Namespace) -> int:
     from mailconf.doctor import DomainCheck, run_checks
     from mailconf.findings import has_errors
 
-    setup = setup_from_args(args)
-    domains = [DomainCheck(k.domain, k.selector) for k in setup.keys]
+    root = root_from_args(args)
+    setup = adopted_setup(setup_from_args(args), root)
+    # The DMARC policy is compared when the spec states it (a config file, or the flag).
+    policy = setup.dmarc_policy if args.config or args.dmarc_policy else None
+    domains = [DomainCheck(k.domain, k.selector, policy) for k in setup.keys]
     findings = run_checks(
-        root_from_args(args),
+        root,
         domains,
         ips=[str(ip) for ip in setup.ips],
         hostname=setup.hostname,
