@@ -71,6 +71,7 @@ OPEN_RELAY = (
     "permit_mynetworks",
 )
 FLAGS = ("--domain", "hogehoge.com", "--ip", "192.0.2.10")
+DKIM = ("--domain", "hogehoge.com")
 
 
 def spec_cases(command: str, tree: str) -> dict[str, tuple[tuple[str, ...], int, str]]:
@@ -190,6 +191,21 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
         ),
         "bad nameserver": bad("check", "--root", "{applied}", *SPEC, "--nameserver", "x", why="x"),
     },
+    "dkim": {
+        "status": ok("dkim", "status", "--root", "{applied}", "--no-dns"),
+        "rotate dry run": ok("dkim", "rotate", "--root", "{applied}", *DKIM, "--dry-run"),
+        "rotate a first key": fails("dkim", "rotate", "--root", "{fresh}", *DKIM, why="apply"),
+        "activate nothing staged": fails(
+            "dkim", "activate", "--root", "{applied}", *DKIM, "--force", why="no staged key"
+        ),
+        "retire the signing key": fails(
+            "dkim", "retire", "--root", "{applied}", *DKIM, "--selector", "default", why="signs"
+        ),
+        "no action": bad("dkim", why="ACTION (see mailconf dkim --help)"),
+        "bad domain": bad("dkim", "rotate", "--root", "{applied}", "--domain", "a..b", why="a..b"),
+        "bad grace": bad("dkim", "retire", *DKIM, "--selector", "x", "--grace-days", "y", why="y"),
+        "unparsable system file": bad("dkim", "status", "--root", "{broken}", why="main.cf:1:"),
+    },
 }
 
 #: Run as nobody: (argv, status, why).
@@ -211,6 +227,9 @@ AS_NOBODY = {
     "check public half from the txt": ok("check", "--no-dns", "--root", "{open}", *SPEC),
     "dns key closed to the user": bad(
         "dns", "--root", "{applied}", *SPEC, why="keys is mode 0700 owned by uid"
+    ),
+    "dkim status key closed to the user": bad(
+        "dkim", "status", "--root", "{applied}", "--no-dns", why="nor its public half"
     ),
     "check key closed to the user": bad(
         "check", "--no-dns", "--root", "{applied}", *SPEC, why="nor its public half"

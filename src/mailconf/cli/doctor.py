@@ -14,7 +14,7 @@ from typing import Any
 
 from mailconf.cli.common import examples
 from mailconf.cli.setup import adopted_setup, root_from_args, setup_from_args, spec_arguments
-from mailconf.errors import EXIT_FAILED, EXIT_OK
+from mailconf.errors import EXIT_FAILED, EXIT_OK, MailconfError
 
 
 def _dns_parser(dns: argparse.ArgumentParser) -> None:
@@ -105,11 +105,33 @@ def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list
             record, notes = build.dkim_record(key_spec.selector, domain.name, key)
             result.append(record)
             findings += notes
+        for state in _staged_and_retiring(root, domain.name, setup):
+            key = keys.load_public_key(root.resolve(state.path))
+            record, notes = build.dkim_record(state.selector, domain.name, key)
+            result.append(record)
+            findings += notes
         report = [setup.dmarc_report] if setup.dmarc_report else []
         record, notes = build.dmarc_record(domain.name, setup.dmarc_policy, rua=report)
         result.append(record)
         findings += notes
     return result, findings
+
+
+def _staged_and_retiring(root: Any, domain: str, setup: Any) -> list[Any]:
+    """The keys of ``domain`` that must be in DNS although the spec does not name them: staged
+    (to be activated once published) and retiring (mail they signed is still checked)."""
+    from mailconf.setup.lifecycle import key_states
+
+    named = {k.selector for k in setup.keys if k.domain == domain}
+    try:
+        states = key_states(root, domain)
+    except MailconfError:  # no readable tables: the spec's keys are all there is to print
+        return []
+    return [
+        s
+        for s in states
+        if s.state in ("staged", "retiring") and s.selector not in named and s.algorithm
+    ]
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
 from mailconf.system.services import ServiceError, ServiceManager, ServiceResult
 
-__all__ = ["ApplyError", "ApplyResult", "Validator", "apply", "apply_plan"]
+__all__ = ["ApplyError", "ApplyResult", "Validator", "apply", "apply_plan", "perform"]
 
 Validator = Callable[..., validate.Validation]
 Progress = Callable[[str], None]
@@ -157,8 +157,32 @@ def apply(
 ) -> ApplyResult:
     """Plan and perform ``setup`` on ``root`` (default ``/``); raise :class:`ApplyError`."""
     root = root or SystemRoot.live()
+    return perform(
+        root,
+        lambda: make_plan(setup, root, runner=runner),
+        runner=runner,
+        progress=progress,
+        validators=validators,
+        before_step=before_step,
+        services=services,
+    )
+
+
+def perform(
+    root: SystemRoot,
+    make: Callable[[], Plan],
+    *,
+    runner: Runner = run,
+    progress: Progress | None = None,
+    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
+    before_step: BeforeStep | None = None,
+    services: ServiceManager | None = None,
+) -> ApplyResult:
+    """Make a plan with ``make`` under the apply lock and perform it: :func:`apply` for a spec,
+    and the same lock, backups, validation, rollback and restarts for the plans of the key's
+    life (:mod:`mailconf.setup.lifecycle`), which are not made from a spec."""
     with ApplyLock(root):
-        plan = make_plan(setup, root, runner=runner)
+        plan = make()
         return _execute(plan, runner, progress, validators, before_step, services)
 
 
@@ -416,6 +440,11 @@ def _perform(state: _Run, step: Step) -> None:
         )
         for finding in files.findings:
             state.result.reported.append(finding.render())
+    elif step.kind == "remove":
+        # The file goes to this apply's backup set (a rollback puts it back) and then away.
+        state.backup_path(step.target)
+        with root.open(step.target, follow=False) as place:
+            place.unlink()
     elif step.kind == "group-member":
         assert step.member is not None
         group, user = step.member

@@ -23,7 +23,8 @@ __all__ = ["Plan", "Step"]
 @attrs.frozen
 class Step:
     """One action of a plan. ``kind`` is package, group-member, directory, owner, mode, key,
-    file or restart; ``services`` are the daemons that must restart if it is done.
+    file, remove (a file moved into the apply's backups) or restart; ``services`` are the
+    daemons that must restart if it is done.
     ``replaces`` flags each setting or entry the administrator wrote that the step replaces or
     removes (``replace ...: why`` / ``remove ...: why``): the plan shows them and apply prints
     them again, so nothing an admin relied on changes silently."""

@@ -56,7 +56,7 @@ from mailconf.system import packages
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
 
-__all__ = ["make_plan"]
+__all__ = ["make_plan", "restart_steps"]
 
 PACKAGES = ("postfix-policyd-spf-python", "opendkim", "opendkim-tools", "opendmarc")
 SERVICES = ("opendkim", "opendmarc", "postfix")  # restart order: milters first
@@ -118,7 +118,7 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
         b, "opendmarc", dmarc_socket, queue_directory, group="opendmarc", postfix_joins=True
     )
     _plan_main_cf(b, main, main_old, (dkim_socket, dmarc_socket), queue_directory, existing)
-    b.steps.extend(_restarts(root, b.steps))
+    b.steps.extend(restart_steps(root, b.steps))
     return Plan(root, setup, tuple(b.steps), tuple(b.notes), hostname)
 
 
@@ -492,7 +492,8 @@ def _package_services(name: str) -> tuple[str, ...]:
     }.get(name, ())
 
 
-def _restarts(root: SystemRoot, steps: list[Step]) -> list[Step]:
+def restart_steps(root: SystemRoot, steps: list[Step]) -> list[Step]:
+    """The restarts ``steps`` need (and those an interrupted apply still owes), milters first."""
     owed = pending_restarts(root)
     needed = {service for step in steps for service in step.services} | {
         entry.split(":")[0] for entry in owed
