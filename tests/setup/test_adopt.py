@@ -185,11 +185,15 @@ def test_cli_refusal_exit_status(adopt_root: tuple[Path, bytes]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("service", "program"),
-    [("policyd-spf", "/usr/bin/policyd-spf"), ("spfcheck", "/usr/sbin/postfix-policyd-spf-perl")],
+    ("service", "program", "noted"),
+    [
+        ("policyd-spf", "/usr/bin/policyd-spf", False),  # mailconf's own: kept without a note
+        ("spf", "/usr/bin/policyd-spf", True),
+        ("spfcheck", "/usr/sbin/postfix-policyd-spf-perl", True),
+    ],
 )
 def test_existing_spf_check_is_kept_and_not_doubled(
-    example_root: Path, service: str, program: str
+    example_root: Path, service: str, program: str, noted: bool
 ) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root (key owners)")
@@ -207,4 +211,5 @@ def test_existing_spf_check_is_kept_and_not_doubled(
     main = next(s for s in plan.steps if s.target == "/etc/postfix/main.cf")
     assert "check_policy_service" not in changed(main.diff)
     assert "spf_time_limit" not in changed(main.diff)
-    assert any(n.code == "setup.spf-adopted" and service in n.message for n in plan.notes)
+    notes = [n for n in plan.notes if n.code == "setup.spf-adopted"]
+    assert bool(notes) == noted and all(service in n.message for n in notes)

@@ -17,7 +17,7 @@ from dnsserver import DnsServer
 from mailconf.dns.lookup import make_resolver
 from mailconf.dns.records import dkim_record
 from mailconf.keys import load_public_key
-from mailconf.setup import Setup, apply
+from mailconf.setup import Setup, apply, make_plan
 from mailconf.setup import lifecycle as lc
 from mailconf.setup.apply import perform
 from mailconf.system.root import SystemRoot
@@ -182,3 +182,28 @@ def test_cli_rotate_activate_retire(root: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "remove the DNS record default._domainkey.hogehoge.com" in done.stdout
     assert states(root) == {"s1": "active"}
+
+
+def test_stage_only_first_key_waits_for_dns(example_root: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
+    r = SystemRoot(example_root)
+    result = apply(SPEC, r, progress=lambda line: None, stage_only=True)
+    assert result.ok and all(v.ok for v in result.validations), result.render()
+    assert states(example_root) == {"default": "staged"}
+    signing = (example_root / "etc/opendkim/signing.table").read_text()
+    assert "default._domainkey" not in signing
+    again = make_plan(SPEC, r)  # without the flag: the staged key stays staged
+    assert again.empty and any(n.code == "setup.key-staged" for n in again.notes)
+    with serving(example_root, "default") as server:
+        activated = run(
+            example_root,
+            lambda: lc.plan_activate(r, DOMAIN, dns=make_resolver(server.address), now=T0),
+        )
+    assert activated.ok
+    assert states(example_root) == {"default": "active"}
+    assert (
+        "*@hogehoge.com default._domainkey.hogehoge.com"
+        in (example_root / "etc/opendkim/signing.table").read_text()
+    )
+    assert make_plan(SPEC, r).empty

@@ -23,6 +23,7 @@ def _plan_parser(plan: argparse.ArgumentParser) -> None:
         "diff and every action in order. Nothing is written."
     )
     spec_arguments(plan)
+    _stage_only(plan)
     examples(
         plan,
         "mailconf plan --domain example.com --ip 192.0.2.10",
@@ -38,6 +39,7 @@ def _apply_parser(apply: argparse.ArgumentParser) -> None:
         "every file on failure, restart only what changed."
     )
     spec_arguments(apply)
+    _stage_only(apply)
     apply.add_argument(
         "--quiet", "-q", action="store_true", help="no progress lines, even on a terminal"
     )
@@ -47,6 +49,15 @@ def _apply_parser(apply: argparse.ArgumentParser) -> None:
         "mailconf apply --config mailconf.toml --quiet",
     )
     apply.set_defaults(handler=run_apply)
+
+
+def _stage_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stage-only",
+        action="store_true",
+        help="a domain's first key is staged, not signing, until mailconf dkim activate "
+        "finds it in DNS",
+    )
 
 
 def spec_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +167,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from mailconf.setup.planner import make_plan
 
     setup = setup_from_args(args)
-    plan = make_plan(setup, root_from_args(args))
+    plan = make_plan(setup, root_from_args(args), stage_only=args.stage_only)
     if args.json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
     else:
@@ -177,7 +188,7 @@ def run_apply(args: argparse.Namespace) -> int:
             sys.stderr.flush()
 
     try:
-        result = apply(setup, root, progress=progress)
+        result = apply(setup, root, progress=progress, stage_only=args.stage_only)
     except ApplyError as exc:
         if args.json:
             sys.stdout.write(json.dumps(exc.result.to_json(), indent=2) + "\n")

@@ -154,12 +154,14 @@ def apply(
     validators: Sequence[Validator] = DEFAULT_VALIDATORS,
     before_step: BeforeStep | None = None,
     services: ServiceManager | None = None,
+    stage_only: bool = False,
 ) -> ApplyResult:
-    """Plan and perform ``setup`` on ``root`` (default ``/``); raise :class:`ApplyError`."""
+    """Plan and perform ``setup`` on ``root`` (default ``/``); raise :class:`ApplyError`.
+    ``stage_only``: a domain's first key is staged, not signing (see :func:`make_plan`)."""
     root = root or SystemRoot.live()
     return perform(
         root,
-        lambda: make_plan(setup, root, runner=runner),
+        lambda: make_plan(setup, root, runner=runner, stage_only=stage_only),
         runner=runner,
         progress=progress,
         validators=validators,
@@ -197,7 +199,7 @@ def apply_plan(
 ) -> ApplyResult:
     """Perform a plan the user has seen; refused if the system changed since it was made."""
     with ApplyLock(plan.root):
-        fresh = make_plan(plan.setup, plan.root, runner=runner)
+        fresh = make_plan(plan.setup, plan.root, runner=runner, stage_only=plan.stage_only)
         if fresh.to_json()["steps"] != plan.to_json()["steps"]:
             raise MailconfError(
                 f"the system under {plan.root} changed since the plan was made; plan again"
@@ -300,7 +302,7 @@ def _install_packages(state: _Run) -> Plan:
         state.result.reported.append(f"{' '.join(report.command or ())} ({report.reason})".strip())
         return plan
     state.result.done.append(f"installed {', '.join(report.missing)}")
-    plan = make_plan(plan.setup, plan.root, runner=state.runner)
+    plan = make_plan(plan.setup, plan.root, runner=state.runner, stage_only=plan.stage_only)
     state.plan = state.result.plan = plan
     return plan
 

@@ -40,10 +40,11 @@ from mailconf.dns.checks import check_dkim
 from mailconf.dns.lookup import LookupSource
 from mailconf.errors import EditError
 from mailconf.findings import Finding, Severity
-from mailconf.milter.tables import KeyEntry, KeyTable, Row, SigningTable
+from mailconf.milter.tables import KeyEntry, KeyTable, SigningTable
 from mailconf.names import validate_domain, validate_selector
 from mailconf.setup.builder import StepBuilder
 from mailconf.setup.existing import Existing, read_existing
+from mailconf.setup.keymarks import now_utc, parse_stamp, row_marks, rows_named, set_marks, stamp
 from mailconf.setup.plan import Plan, Step
 from mailconf.setup.planner import restart_steps
 from mailconf.setup.spec import DKIM_KEY_DIRECTORY, Domain, KeySpec, Setup
@@ -62,9 +63,7 @@ __all__ = [
     "with_published",
 ]
 
-MARK = "# mailconf-dkim:"
 DEFAULT_GRACE = dt.timedelta(days=7)
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class LifecycleError(EditError):
@@ -100,46 +99,6 @@ class KeyState:
         }
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
-def _stamp(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime(TIME_FORMAT)
-
-
-def _parse_stamp(text: str) -> dt.datetime | None:
-    try:
-        return dt.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
-    except ValueError:
-        return None
-
-
-# ------------------------------------------------------------------------------- the marks
-def row_marks(row: Row) -> dict[str, str]:
-    """The ``name=value`` words of the mark line directly above ``row`` (empty when none)."""
-    lines = row.leading_lines
-    if not lines or not lines[-1].lstrip().startswith(MARK):
-        return {}
-    words = lines[-1].strip()[len(MARK) :].split()
-    return dict(word.split("=", 1) for word in words if "=" in word)
-
-
-def _set_marks(table: KeyTable, row: Row, values: dict[str, str]) -> None:
-    """Write ``values`` into the mark line above ``row`` (added when it has none)."""
-    lines = row.leading_lines
-    if lines and lines[-1].lstrip().startswith(MARK):
-        lines = lines[:-1]
-    marks = {**row_marks(row), **values}
-    line = f"{MARK} " + " ".join(f"{name}={value}" for name, value in marks.items())
-    index = table.entries.index(row)
-    table.entries[index] = attrs.evolve(row, leading="".join(lines) + line + table.newline)
-
-
-def _rows(table: KeyTable, keyname: str) -> list[Row]:
-    return [row for row in table.rows if row.key == keyname]
-
-
 # ------------------------------------------------------------------------------- reading
 def key_states(root: SystemRoot, domain: str | None = None) -> list[KeyState]:
     """Every KeyTable row (of ``domain``, or of every domain) with its state, in table order."""
@@ -165,7 +124,7 @@ def _state(
     root: SystemRoot, existing: Existing, domain: str, entry: KeyEntry, signing: set[str]
 ) -> KeyState:
     assert existing.keytable is not None
-    rows = _rows(existing.keytable, entry.keyname)
+    rows = rows_named(existing.keytable, entry.keyname)
     marks = row_marks(rows[0]) if rows else {}
     if entry.keyname in signing:
         state = "active"
@@ -265,7 +224,7 @@ def plan_rotate(
     b.key(spec)
     table, old = b.load(existing.key_table.path, "keytable", KeyTable)
     table.add_key(domain, selector, spec.private_path, spec.key_name)
-    _set_marks(table, _rows(table, spec.key_name)[0], {"staged": _stamp(now)})
+    set_marks(table, rows_named(table, spec.key_name)[0], {"staged": stamp(now)})
     b.file(
         existing.key_table.path,
         table,
@@ -297,7 +256,11 @@ def plan_activate(
     domain = validate_domain(domain)
     now = now or now_utc()
     existing = read_existing(root)
-    signing = _signing_now(existing, domain)
+    if existing.key_table is None or existing.signing_table is None:
+        raise LifecycleError(
+            "opendkim.conf names no KeyTable and SigningTable files: run mailconf apply first"
+        )
+    signing = existing.signing_keys(domain)
     states = key_states(root, domain)
     staged = [s for s in states if s.state == "staged" and (selector in (None, s.selector))]
     if not staged:
@@ -314,7 +277,7 @@ def plan_activate(
         )
     new = staged[0]
     old = [s for s in states if s.state == "active" and s.algorithm == new.algorithm]
-    if not old:
+    if not old and signing:  # a domain's first key (apply --stage-only) replaces nothing
         raise LifecycleError(
             f"{domain} signs with no {new.algorithm} key that {new.selector} could replace"
         )
@@ -350,6 +313,10 @@ def plan_activate(
             f"replace SigningTable row {row.key} {keyname} with {new.keyname}: "
             f"{new.selector} signs from now on"
         )
+    if not old:
+        table.add_signing_key(
+            f"*@{domain}" if existing.signing_table.regex else domain, new.keyname
+        )
     b.file(
         existing.signing_table.path,
         table,
@@ -359,10 +326,10 @@ def plan_activate(
         replaces=flags,
     )
     key_table, key_old = b.load(existing.key_table.path, "keytable", KeyTable)
-    _set_marks(key_table, _rows(key_table, new.keyname)[0], {"activated": _stamp(now)})
+    set_marks(key_table, rows_named(key_table, new.keyname)[0], {"activated": stamp(now)})
     for state in old:
-        for row in _rows(key_table, state.keyname)[:1]:
-            _set_marks(key_table, row, {"superseded": _stamp(now), "by": new.selector})
+        for row in rows_named(key_table, state.keyname)[:1]:
+            set_marks(key_table, row, {"superseded": stamp(now), "by": new.selector})
     b.file(
         existing.key_table.path,
         key_table,
@@ -370,12 +337,13 @@ def plan_activate(
         ("opendkim",),
         description="record the activation (dates above the rows)",
     )
-    b.note(
-        "setup.key-activated",
-        f"{', '.join(s.selector for s in old)} stops signing; keep its DNS record, then retire "
-        f"it after the grace period: mailconf dkim retire --domain {domain} --selector "
-        f"{old[0].selector}",
-    )
+    if old:
+        b.note(
+            "setup.key-activated",
+            f"{', '.join(s.selector for s in old)} stops signing; keep its DNS record, then "
+            f"retire it after the grace period: mailconf dkim retire --domain {domain} "
+            f"--selector {old[0].selector}",
+        )
     return _plan(b, restart=True)
 
 
@@ -406,10 +374,10 @@ def plan_retire(
             f"rotate, then mailconf dkim activate --domain {domain})"
         )
     b = _builder(root, domain, runner)
-    since = _parse_stamp(state.dates.get("superseded", ""))
+    since = parse_stamp(state.dates.get("superseded", ""))
     if since is None or now < since + grace:
         why = (
-            f"its grace period runs until {_stamp(since + grace)} (superseded {_stamp(since)})"
+            f"its grace period runs until {stamp(since + grace)} (superseded {stamp(since)})"
             if since is not None
             else "no date of its replacement is recorded above its KeyTable row"
         )
@@ -421,7 +389,7 @@ def plan_retire(
         b.note("setup.retired-early", f"{state.keyname} retired early: {why}", Severity.WARNING)
     assert existing.key_table is not None
     table, old = b.load(existing.key_table.path, "keytable", KeyTable)
-    table.remove_each(_rows(table, state.keyname))
+    table.remove_each(rows_named(table, state.keyname))
     b.file(
         existing.key_table.path,
         table,

@@ -93,6 +93,8 @@ class Plan:
     steps: tuple[Step, ...]
     notes: tuple[Finding, ...] = ()
     hostname: str = ""
+    #: Made with ``stage_only`` (a first key staged, not signing): apply_plan makes it so again.
+    stage_only: bool = False
 
     @property
     def empty(self) -> bool:

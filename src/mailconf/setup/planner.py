@@ -49,6 +49,7 @@ from mailconf.postfix.values import milter_socket
 from mailconf.setup.adopt import ConflictError, adopt_setup
 from mailconf.setup.builder import StepBuilder
 from mailconf.setup.existing import Existing, TableFile, read_existing
+from mailconf.setup.keymarks import now_utc, row_marks, rows_named, set_marks
 from mailconf.setup.pending import pending_restarts
 from mailconf.setup.plan import Plan, Step
 from mailconf.setup.spec import DKIM_KEY_DIRECTORY, Setup
@@ -85,9 +86,20 @@ WALKTHROUGH_RESTRICTIONS = (
 )
 
 
-def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = run) -> Plan:
+def make_plan(
+    setup: Setup,
+    root: SystemRoot | None = None,
+    *,
+    runner: Runner = run,
+    stage_only: bool = False,
+) -> Plan:
     """The steps that bring ``root`` (default ``/``) to ``setup``; nothing is changed.
-    :class:`~mailconf.setup.adopt.ConflictError` when the spec contradicts the configuration."""
+    :class:`~mailconf.setup.adopt.ConflictError` when the spec contradicts the configuration.
+
+    A domain's first key signs at once (a new server works after one command); with
+    ``stage_only`` it is staged instead, like a rotation's key (:mod:`mailconf.setup.lifecycle`):
+    written with its KeyTable row, out of the SigningTable until ``mailconf dkim activate``
+    finds it in DNS.  A key staged so stays staged when apply runs again without the flag."""
     root = root or SystemRoot.live()
     existing = read_existing(root)
     wanted, adopted = adopt_setup(setup, existing, root)
@@ -109,7 +121,7 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     _plan_packages(b)
     _plan_policy_service(b, existing)  # main.cf's half comes last: one diff per file
     _plan_dkim_conf(b, hostname, dkim_socket, tables)
-    _plan_dkim_tables(b, tables)
+    _plan_dkim_tables(b, tables, stage_only)
     _plan_milter_socket(
         b, "opendkim", dkim_socket, queue_directory, group="postfix", postfix_joins=False
     )
@@ -119,7 +131,7 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     )
     _plan_main_cf(b, main, main_old, (dkim_socket, dmarc_socket), queue_directory, existing)
     b.steps.extend(restart_steps(root, b.steps))
-    return Plan(root, setup, tuple(b.steps), tuple(b.notes), hostname)
+    return Plan(root, setup, tuple(b.steps), tuple(b.notes), hostname, stage_only)
 
 
 def _milter_sockets(setup: Setup, queue_directory: str, existing: Existing) -> tuple[str, str]:
@@ -192,8 +204,10 @@ def _plan_policy_service(b: StepBuilder, existing: Existing) -> None:
     (under whatever name, with either daemon): that one is kept and no second one is added, which
     would check every message twice and double its DNS queries."""
     if existing.spf:
-        checks = "; ".join(check.describe() for check in existing.spf)
-        b.note("setup.spf-adopted", f"SPF is already checked ({checks}): kept, none added")
+        foreign = [c for c in existing.spf if (c.service, c.program) != ("policyd-spf",) * 2]
+        if foreign:  # mailconf's own check needs no note on every later plan
+            checks = "; ".join(check.describe() for check in foreign)
+            b.note("setup.spf-adopted", f"SPF is already checked ({checks}): kept, none added")
         return
     master, master_old = b.load(MASTER_CF, "postfix-master", MasterCf)
     master.add_service(POLICYD_SPF_SERVICE)
@@ -265,8 +279,9 @@ def _plan_dkim_conf(b: StepBuilder, hostname: str, socket: str, tables: _Tables)
     )
 
 
-def _plan_dkim_tables(b: StepBuilder, tables: _Tables) -> None:
-    """3. DKIM: the tables' directory and the key directories, the three tables, the keys."""
+def _plan_dkim_tables(b: StepBuilder, tables: _Tables, stage_only: bool) -> None:
+    """3. DKIM: the tables' directory and the key directories, the three tables, the keys (a
+    staged key stays out of the SigningTable)."""
     dkim = ("opendkim",)
     b.directory(OPENDKIM_DIR, 0o755, "opendkim", "opendkim", dkim, "OpenDKIM's tables")
     b.directory(DKIM_KEY_DIRECTORY, 0o700, "opendkim", "opendkim", dkim, "private keys")
@@ -285,9 +300,23 @@ def _plan_dkim_tables(b: StepBuilder, tables: _Tables) -> None:
     for spec in b.setup.keys:
         if spec.adopted:  # its rows are there and sign: left exactly as the admin wrote them
             continue
+        rows = rows_named(key_table, spec.key_name)
+        staged = bool(rows) and "staged" in row_marks(rows[0])
         key_table.set_key(spec.domain, spec.selector, spec.private_path, spec.key_name)
+        if stage_only and not rows:
+            row = rows_named(key_table, spec.key_name)[0]
+            set_marks(key_table, row, {"staged": f"{now_utc():%Y-%m-%d}"})
+        if stage_only or staged:
+            b.note(
+                "setup.key-staged",
+                f"{spec.key_name} is staged, not signing: publish it (mailconf dns prints it), "
+                f"then: mailconf dkim activate --domain {spec.domain}",
+            )
+            continue
         pattern = f"*@{spec.domain}" if tables.regex else spec.domain
         signing.add_signing_key(pattern, spec.key_name)
+    if not signing.rows and not signing.trailer:  # OpenDKIM must find the file it is given
+        signing.trailer = "# mailconf: no domain signs yet (mailconf dkim activate)\n"
     flags = []
     for wrong, right, why in [("locahost", "localhost", "a misspelling that never matches")] + [
         (f"*.{d.name}", f".{d.name}", "a host list takes no wildcard") for d in b.setup.domains
@@ -410,7 +439,7 @@ def _plan_main_cf(
             main.add_restriction("smtpd_recipient_restrictions", POLICY_CHECK)
     if existing.milter_default_action is None:
         main.set("milter_default_action", "accept")
-    else:
+    elif existing.milter_default_action.strip() != "accept":
         _keep_default_action(b, existing.milter_default_action)
     main.set("milter_protocol", "6")
     milters = [milter_socket_for_postfix(socket, queue_directory) for socket in sockets]
