@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mailconf.cli.common import directory, examples
+from mailconf.cli.spec_args import root_from_args
 from mailconf.errors import EXIT_OK, MailconfError
 
 
@@ -102,12 +103,6 @@ def _days(text: str) -> float:
     return days
 
 
-def _root(args: argparse.Namespace) -> Any:
-    from mailconf.system.root import SystemRoot
-
-    return SystemRoot.live() if args.root is None else SystemRoot(args.root)
-
-
 def _lookup(args: argparse.Namespace) -> Any:
     from mailconf.dns.lookup import as_lookup, make_resolver
 
@@ -118,7 +113,7 @@ def run_status(args: argparse.Namespace) -> int:
     from mailconf.names import validate_domain
     from mailconf.setup import lifecycle
 
-    root = _root(args)
+    root = root_from_args(args)
     domain = validate_domain(args.domain) if args.domain else None
     states = lifecycle.key_states(root, domain)
     if not args.no_dns and states:
@@ -143,7 +138,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_rotate(args: argparse.Namespace) -> int:
     from mailconf.setup import lifecycle
 
-    root = _root(args)
+    root = root_from_args(args)
     return _perform(
         args,
         root,
@@ -156,7 +151,7 @@ def run_rotate(args: argparse.Namespace) -> int:
 def run_activate(args: argparse.Namespace) -> int:
     from mailconf.setup import lifecycle
 
-    root = _root(args)
+    root = root_from_args(args)
     lookup = None if args.force else _lookup(args)
     return _perform(
         args,
@@ -172,7 +167,7 @@ def run_retire(args: argparse.Namespace) -> int:
 
     from mailconf.setup import lifecycle
 
-    root = _root(args)
+    root = root_from_args(args)
     grace = dt.timedelta(days=args.grace_days)
     return _perform(
         args,
