@@ -207,3 +207,28 @@ def test_stage_only_first_key_waits_for_dns(example_root: Path) -> None:
         in (example_root / "etc/opendkim/signing.table").read_text()
     )
     assert make_plan(SPEC, r).empty
+
+
+def test_a_refused_retirement_puts_the_row_and_the_key_back(root: Path, helpers: Any) -> None:
+    """A validator's refusal restores every file the command wrote or removed, as apply does."""
+    from mailconf.setup import ApplyError
+    from mailconf.system.validate import Validation
+
+    r = SystemRoot(root)
+    run(root, lambda: lc.plan_rotate(r, DOMAIN, selector="new", now=T0))
+    run(root, lambda: lc.plan_activate(r, DOMAIN, force=True, now=T0))
+    before = helpers.snapshot(root)
+
+    def refuse(root: SystemRoot, **kwargs: Any) -> Validation:
+        return Validation("refuser", False, "no")
+
+    with pytest.raises(ApplyError) as failed:
+        perform(
+            r,
+            lambda: lc.plan_retire(r, DOMAIN, "default", force=True, now=T0),
+            progress=lambda line: None,
+            validators=(refuse,),
+        )
+    assert "/etc/opendkim/keys/hogehoge.com/default.private" in failed.value.result.restored
+    assert helpers.snapshot(root) == before
+    assert states(root) == {"default": "retiring", "new": "active"}

@@ -19,7 +19,7 @@ from mailconf.errors import EditError
 from mailconf.findings import Finding, Severity
 from mailconf.milter.tables import KeyEntry
 from mailconf.setup.existing import Existing
-from mailconf.setup.spec import Domain, Setup
+from mailconf.setup.spec import Domain, KeySpec, Setup
 from mailconf.system.root import SystemRoot
 
 __all__ = ["ConflictError", "adopt_setup", "signing_key_info"]
@@ -68,6 +68,9 @@ def adopt_setup(
         rsa = [k for k in configured if k.algorithm == "rsa"]
         ed = [k for k in configured if k.algorithm == "ed25519"]
         missing = [k for k in configured if k.algorithm is None]
+        # mailconf's own row whose key an interrupted apply did not write yet: generated again.
+        unfinished = [k for k in missing if _own_layout(k.entry, domain.name)]
+        missing = [k for k in missing if k not in unfinished]
         if strict and missing:
             entry = missing[0].entry
             raise ConflictError(
@@ -81,6 +84,8 @@ def adopt_setup(
             selector = _adopt_selector(domain, rsa[0], strict)
             if strict and rsa[0].bits != setup.rsa_bits and selector == rsa[0].entry.selector:
                 _refuse_size(domain.name, rsa[0], setup.rsa_bits)
+        elif unfinished and not domain.selector_given:
+            selector = unfinished[0].entry.selector
         elif ed and strict and not domain.selector_given:
             entry = ed[0].entry
             raise ConflictError(
@@ -95,6 +100,8 @@ def adopt_setup(
         for key in kept:
             entry = key.entry
             adopted.append((domain.name, entry.selector, entry.keyname, entry.keypath))
+            if domain.selector_given and _own_layout(entry, domain.name):
+                continue  # what mailconf itself made: no note on every later plan
             notes.append(
                 Finding(
                     Severity.INFO,
@@ -106,6 +113,12 @@ def adopt_setup(
         domains.append(Domain(domain.name, selector, ed_selector))
     effective = attrs.evolve(setup, domains=tuple(domains), adopted_keys=tuple(adopted))
     return effective, notes
+
+
+def _own_layout(entry: KeyEntry, domain: str) -> bool:
+    """Whether a row is named and placed as mailconf makes its own keys."""
+    own = KeySpec(domain, entry.selector, "rsa", 0)  # the paths do not depend on the key type
+    return (entry.keyname, entry.keypath) == (own.key_name, own.private_path)
 
 
 def _adopt_selector(domain: Domain, key: ConfiguredKey, strict: bool) -> str:
@@ -145,5 +158,5 @@ def _refuse_size(domain: str, key: ConfiguredKey, bits: int) -> None:
         f"{domain} signs with a {key.bits}-bit RSA key ({entry.keyname}, {entry.keypath}) but "
         f"the spec asks for {bits} bits; nothing was changed. Ways on: adopt it (rsa_bits = "
         f"{key.bits} in [dkim], or --rsa-bits {key.bits}), or rotate to a new key (mailconf dkim "
-        f"rotate --domain {domain}), which stages it until DNS serves it"
+        f"rotate --domain {domain} --rsa-bits {bits}), which stages it until DNS serves it"
     )
