@@ -167,7 +167,12 @@ class StepBuilder:
     def member(self, group: str, user: str, why: str) -> None:
         grp = self.groups.get(group)
         usr = self.users.get(user)
-        if grp is not None and usr is not None and (user in grp.members or usr.gid == grp.gid):
+        if (
+            grp is not None
+            and usr is not None
+            and (user in grp.members or usr.gid == grp.gid)
+            and not accounts.gshadow_behind(self.root, group, user)
+        ):
             return
         self.steps.append(
             Step(
