@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mailconf.cli import publish
+from mailconf.cli.common import seconds
 from mailconf.cli.spec_args import adopted_setup, root_from_args, setup_from_args, spec_command
 from mailconf.errors import EXIT_FAILED, EXIT_OK, MailconfError
 
@@ -32,9 +34,11 @@ def _dns_parser(dns: argparse.ArgumentParser) -> None:
         run_dns,
         "mailconf dns --domain example.com --ip 192.0.2.10",
         "mailconf dns --config mailconf.toml --format line",
+        "mailconf dns --config mailconf.toml --update 192.0.2.53 --tsig-key /etc/mailconf/tsig.key",
     )
     dns.add_argument("--format", choices=("zone", "line", "json"), default="zone")
     dns.add_argument("--hard-fail", action="store_true", help="SPF -all instead of ~all")
+    publish.arguments(dns)
 
 
 def _check_parser(check: argparse.ArgumentParser) -> None:
@@ -52,30 +56,29 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--dns-timeout",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         help="time all DNS queries may take together; the DNS checks left then are skipped "
         "(default: 10)",
     )
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return seconds
+    check.add_argument(
+        "--reports",
+        nargs="+",
+        metavar="PATH",
+        help="DMARC aggregate reports: warn when the published policy is ahead of them",
+    )
 
 
 def run_dns(args: argparse.Namespace) -> int:
     from mailconf.dns.records import render_json, render_one_line, render_zone
 
+    key = publish.key_from_args(args)
     root = root_from_args(args)
     setup = adopted_setup(setup_from_args(args), root)
     records, findings = records_for(setup, root, hard_fail=args.hard_fail)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
+    if key is not None:
+        return publish.run(args, key, records)
     render = {"zone": render_zone, "line": render_one_line, "json": render_json}[args.format]
     text = render(records)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -155,6 +158,11 @@ def run_check(args: argparse.Namespace) -> int:
         query_dns=not args.no_dns,
         dns_timeout=DEFAULT_BUDGET if args.dns_timeout is None else args.dns_timeout,
     )
+    if args.reports:
+        from mailconf.reports.advice import check_reports
+
+        names = [domain.name for domain in setup.domains]
+        findings += check_reports(args.reports, names, own_ips=[str(ip) for ip in setup.ips])
     if args.json:
         json.dump([f.to_json() for f in findings], sys.stdout, indent=2)
         sys.stdout.write("\n")
