@@ -258,6 +258,9 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
         "no action": bad("dkim", why="ACTION (see mailconf dkim --help)"),
         "bad domain": bad("dkim", "rotate", "--root", "{applied}", "--domain", "a..b", why="a..b"),
         "bad grace": bad("dkim", "retire", *DKIM, "--selector", "x", "--grace-days", "y", why="y"),
+        "update without key": bad(
+            "dkim", "retire", *DKIM, "--selector", "x", "--update", "127.0.0.1:1", why="--tsig-key"
+        ),
         "unparsable system file": bad("dkim", "status", "--root", "{broken}", why="main.cf:1:"),
     },
 }

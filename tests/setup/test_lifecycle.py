@@ -232,3 +232,45 @@ def test_a_refused_retirement_puts_the_row_and_the_key_back(root: Path, helpers:
     assert "/etc/opendkim/keys/hogehoge.com/default.private" in failed.value.result.restored
     assert helpers.snapshot(root) == before
     assert states(root) == {"default": "retiring", "new": "active"}
+
+
+def test_rotation_published_by_rfc2136(root: Path, tmp_path: Path) -> None:
+    """The key's life against a real authoritative server (Knot, TSIG): `mailconf dns --update`
+    publishes the staged key, activate checks it there, `retire --update` deletes the record."""
+    from authserver import AuthServer, require_knotd
+
+    require_knotd()
+    base = [sys.executable, "-m", "mailconf"]
+    spec = ["--root", str(root), "--domain", DOMAIN, "--ip", "192.0.2.10"]
+    where = ["--root", str(root), "--domain", DOMAIN]
+
+    def mailconf(*argv: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([*base, *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    with AuthServer({DOMAIN: ""}) as server:
+        key = str(server.key_file(tmp_path / "tsig.key"))
+        publish = ["--update", server.address, "--tsig-key", key]
+
+        def dkim(selector: str) -> list[str]:
+            return server.txt(f"{selector}._domainkey.{DOMAIN}")
+
+        mailconf("dns", *spec, *publish)
+        assert dkim("default") and not dkim("s1")
+        mailconf("dkim", "rotate", *where, "--selector", "s1")
+        mailconf("dns", *spec, *publish)  # the staged key's record too
+        assert dkim("default") and dkim("s1")
+        keys = status(root, "--nameserver", server.address)
+        assert {k["selector"]: (k["state"], k["published"]) for k in keys} == {
+            "default": ("active", True),
+            "s1": ("staged", True),
+        }
+        mailconf("dkim", "activate", *where, "--nameserver", server.address)
+        assert states(root) == {"default": "retiring", "s1": "active"}
+        retired = mailconf("dkim", "retire", *where, "--selector", "default", "--force", *publish)
+        assert "default._domainkey.hogehoge.com" in retired.stdout
+        assert not dkim("default") and dkim("s1")
+        assert states(root) == {"s1": "active"}
+        mailconf("dns", *spec, *publish)  # the zone now holds exactly what dns prints
+        assert not dkim("default") and dkim("s1")

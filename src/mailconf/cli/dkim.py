@@ -16,7 +16,7 @@ from typing import Any
 
 from mailconf.cli.common import directory, examples
 from mailconf.cli.spec_args import root_from_args
-from mailconf.errors import EXIT_OK, MailconfError
+from mailconf.errors import EXIT_OK, MailconfError, UsageError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -84,12 +84,20 @@ def _dkim_parser(dkim: argparse.ArgumentParser) -> None:
         help="days since its replacement was activated (default: 7)",
     )
     retire.add_argument("--force", action="store_true", help="retire before that (warned)")
+    dns = retire.add_argument_group("removing its DNS record by RFC 2136 dynamic update")
+    dns.add_argument(
+        "--update", metavar="SERVER[:PORT]", help="delete the selector's record on this server"
+    )
+    dns.add_argument("--tsig-key", metavar="FILE", help="the TSIG key (a BIND key file)")
+    dns.add_argument("--tsig-key-name", metavar="NAME", help="the key, when FILE holds several")
+    dns.add_argument("--zone", metavar="ZONE", help="the zone (default: from the server's SOA)")
     retire.set_defaults(handler=run_retire)
     examples(
         dkim,
         "mailconf dkim rotate --domain example.com",
         "mailconf dkim activate --domain example.com --nameserver 192.0.2.53",
-        "mailconf dkim retire --domain example.com --selector default",
+        "mailconf dkim retire --domain example.com --selector default \\\n"
+        "      --update 192.0.2.53 --tsig-key /etc/mailconf/tsig.key",
     )
 
 
@@ -167,15 +175,47 @@ def run_retire(args: argparse.Namespace) -> int:
 
     from mailconf.setup import lifecycle
 
+    key = _tsig_key(args)
     root = root_from_args(args)
     grace = dt.timedelta(days=args.grace_days)
-    return _perform(
+    _perform(
         args,
         root,
         lambda: lifecycle.plan_retire(
             root, args.domain, args.selector, grace=grace, force=args.force
         ),
     )
+    if key is not None:
+        from mailconf.dns.update import publish
+        from mailconf.names import validate_domain
+
+        name = f"{args.selector}._domainkey.{validate_domain(args.domain)}"
+        publication = publish(args.update, key, delete=[name], zone=args.zone, dry_run=args.dry_run)
+        sys.stdout.write(
+            json.dumps(publication.to_json(), indent=2) + "\n"
+            if args.json
+            else publication.render()
+        )
+    return EXIT_OK
+
+
+def _tsig_key(args: argparse.Namespace) -> Any:
+    """The key ``dkim retire --update`` deletes the record with, read (and the options checked)
+    before anything is retired, so a bad key file stops the command with nothing done."""
+    if args.update is None:
+        if args.tsig_key or args.tsig_key_name or args.zone:
+            raise UsageError("--tsig-key, --tsig-key-name and --zone only go with --update")
+        return None
+    if args.tsig_key is None:
+        raise UsageError("--update needs --tsig-key FILE (the key the server accepts updates with)")
+    from mailconf.dns.lookup import parse_nameserver
+    from mailconf.dns.update import read_tsig_key
+
+    parse_nameserver(args.update)
+    key, findings = read_tsig_key(args.tsig_key, name=args.tsig_key_name)
+    for finding in findings:
+        sys.stderr.write(finding.render() + "\n")
+    return key
 
 
 def _perform(args: argparse.Namespace, root: Any, make: Callable[[], Any]) -> int:
