@@ -86,6 +86,7 @@ OPEN_RELAY = (
     "permit_mynetworks",
 )
 FLAGS = ("--domain", "hogehoge.com", "--ip", "192.0.2.10")
+DKIM = ("--domain", "hogehoge.com")
 UPDATE = ("--update", "127.0.0.1:1", "--tsig-key")  # nothing listens on TCP port 1
 
 
@@ -248,6 +249,24 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
             *ADVISE, "--config", "{d}/broken/mailconf.toml", *DMARC, why="TOML"
         ),
     },
+    "dkim": {
+        "status": ok("dkim", "status", "--root", "{applied}", "--no-dns"),
+        "rotate dry run": ok("dkim", "rotate", "--root", "{applied}", *DKIM, "--dry-run"),
+        "rotate a first key": fails("dkim", "rotate", "--root", "{fresh}", *DKIM, why="apply"),
+        "activate nothing staged": fails(
+            "dkim", "activate", "--root", "{applied}", *DKIM, "--force", why="no staged key"
+        ),
+        "retire the signing key": fails(
+            "dkim", "retire", "--root", "{applied}", *DKIM, "--selector", "default", why="signs"
+        ),
+        "no action": bad("dkim", why="ACTION (see mailconf dkim --help)"),
+        "bad domain": bad("dkim", "rotate", "--root", "{applied}", "--domain", "a..b", why="a..b"),
+        "bad grace": bad("dkim", "retire", *DKIM, "--selector", "x", "--grace-days", "y", why="y"),
+        "update without key": bad(
+            "dkim", "retire", *DKIM, "--selector", "x", "--update", "127.0.0.1:1", why="--tsig-key"
+        ),
+        "unparsable system file": bad("dkim", "status", "--root", "{broken}", why="main.cf:1:"),
+    },
 }
 
 #: Run as nobody: (argv, status, why).
@@ -272,6 +291,9 @@ AS_NOBODY = {
     "check public half from the txt": ok("check", "--no-dns", "--root", "{open}", *SPEC),
     "dns key closed to the user": bad(
         "dns", "--root", "{applied}", *SPEC, why="keys is mode 0700 owned by uid"
+    ),
+    "dkim status key closed to the user": bad(
+        "dkim", "status", "--root", "{applied}", "--no-dns", why="nor its public half"
     ),
     "dmarc unreadable report": bad(
         "dmarc", "report", "--no-dns", "{d}/secret/dmarc.xml", why="Permission denied"

@@ -283,27 +283,28 @@ class Driver:
         strings = records[0]
         return b"".join(s.encode() if isinstance(s, str) else s for s in strings)
 
-    def scenario(self) -> None:
-        mail: dict[str, Any] = {}
-        self.report["mail"] = mail
+    def record(self, label: str, outcome: dict[str, Any], token: str) -> bytes | None:
+        """Wait for ``token``'s delivery and keep what happened under ``report["mail"][label]``."""
+        outcome["token"] = token
+        # A refused message cannot arrive; an accepted one that should have been refused
+        # gets the full wait, so the report shows what was delivered.
+        message = self.delivered(token, WAIT_DELIVERY if outcome.get("accepted") else 0.0)
+        outcome["delivered"] = message is not None
+        if message is not None:
+            (self.out / f"delivered-{label}.eml").write_bytes(message)
+            outcome["headers"] = message.split(b"\n\n", 1)[0].decode(errors="replace")
+            outcome["dkimpy_verify"] = (
+                bool(dkim.verify(message.replace(b"\n", b"\r\n"), dnsfunc=self.dnsfunc))
+                if b"DKIM-Signature" in message
+                else None
+            )
+        self.report.setdefault("mail", {})[label] = outcome
+        self.mark(f"mail:{label}")
+        return message
 
-        def record(label: str, outcome: dict[str, Any], token: str) -> bytes | None:
-            outcome["token"] = token
-            # A refused message cannot arrive; an accepted one that should have been refused
-            # gets the full wait, so the report shows what was delivered.
-            message = self.delivered(token, WAIT_DELIVERY if outcome.get("accepted") else 0.0)
-            outcome["delivered"] = message is not None
-            if message is not None:
-                (self.out / f"delivered-{label}.eml").write_bytes(message)
-                outcome["headers"] = message.split(b"\n\n", 1)[0].decode(errors="replace")
-                outcome["dkimpy_verify"] = (
-                    bool(dkim.verify(message.replace(b"\n", b"\r\n"), dnsfunc=self.dnsfunc))
-                    if b"DKIM-Signature" in message
-                    else None
-                )
-            mail[label] = outcome
-            self.mark(f"mail:{label}")
-            return message
+    def scenario(self) -> None:
+        self.report["mail"] = {}
+        record = self.record
 
         # 1. Outbound: submitted from 127.0.0.1 for each domain, signed by OpenDKIM.
         for domain in DOMAINS:
@@ -400,6 +401,49 @@ class Driver:
         self.report["pids_after_apply2"] = self.service_pids()
         self.mark("apply2-compared")
 
+    def rotation(self) -> None:
+        """A key's life for example.test (issue 12): stage a new key, activation refused while
+        DNS does not serve it, publish what ``mailconf dns`` prints, activate (OpenDKIM
+        restarts), retire the old selector (``--force``: no week to wait here); outbound mail
+        is sent and verified after each step and ``dkim status --json`` kept at each state.
+        The records go into the test's zone directly: publishing by RFC 2136 is not part of this
+        test yet."""
+        domain, new = "example.test", "s2"
+        rotation: dict[str, Any] = {}
+        self.report["rotation"] = rotation
+
+        def status(label: str) -> None:
+            rotation[f"status-{label}"] = self.mailconf("dkim", "status", "--json")
+
+        def outbound(label: str) -> None:
+            raw, token = self.message(f"alice@{domain}", label, "Hello after a rotation step.")
+            self.record(
+                label,
+                self.send(label, raw, f"alice@{domain}", source=None, helo="localhost"),
+                token,
+            )
+
+        status("before")
+        rotation["rotate"] = self.mailconf("dkim", "rotate", "--domain", domain, "--selector", new)
+        status("staged")
+        outbound("rotation-staged")
+        rotation["activate-unpublished"] = self.mailconf("dkim", "activate", "--domain", domain)
+        dns = self.mailconf("dns", "--config", str(self.config_file()), "--format", "json")
+        rotation["dns"] = dns
+        for record in json.loads(dns["stdout"]):
+            if record["name"].rstrip(".").lower() not in self.dns.txt:
+                self.dns.add_txt(record["name"], *record["strings"])
+        status("published")
+        rotation["activate"] = self.mailconf("dkim", "activate", "--domain", domain)
+        status("active")
+        outbound("rotation-active")
+        rotation["retire"] = self.mailconf(
+            "dkim", "retire", "--domain", domain, "--selector", DOMAINS[domain], "--force"
+        )
+        status("retired")
+        outbound("rotation-retired")
+        self.mark("rotation")
+
     def stop_all(self) -> None:
         current = self.service_pids()
         pids = {**self.started_pids, **{k: v for k, v in current.items() if v}}
@@ -458,6 +502,7 @@ class Driver:
             self.scenario()
             self.check()
             self.second_apply()
+            self.rotation()
         except BaseException as exc:
             self.report["error"] = "".join(traceback.format_exception(exc))
         finally:

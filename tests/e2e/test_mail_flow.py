@@ -289,3 +289,41 @@ def test_every_process_stopped_by_pid(flow: Flow) -> None:
 def test_the_machine_is_unchanged(flow: Flow) -> None:
     assert flow.etc_changes == [], "\n".join(flow.etc_changes[:50])
     assert not Path("/var/mail/mailtest").exists()
+
+
+def _states(flow: Flow, label: str) -> dict[str, tuple[str, bool | None]]:
+    result = flow.report["rotation"][f"status-{label}"]
+    assert result["rc"] == 0, result
+    return {
+        k["selector"]: (k["state"], k["published"])
+        for k in json.loads(result["stdout"])
+        if k["domain"] == "example.test"
+    }
+
+
+def _signed_by(flow: Flow, label: str) -> str | None:
+    outcome = flow.mail(label)
+    assert outcome["accepted"] and outcome["delivered"], flow.explain(label)
+    assert outcome["dkimpy_verify"] is True, flow.explain(label)
+    found = re.search(r"^DKIM-Signature:(?:.|\n[ \t])*?\bs=([^;\s]+)", outcome["headers"], re.M)
+    return found.group(1) if found else None
+
+
+def test_key_rotation_stage_activate_retire(flow: Flow) -> None:
+    """Issue 12: a rotation with mail verifying at every step and `dkim status` at each state."""
+    rotation = flow.report.get("rotation")
+    assert rotation is not None, flow.explain()
+    old = SELECTORS["example.test"]
+    assert _states(flow, "before") == {old: ("active", True)}
+    assert rotation["rotate"]["rc"] == 0, rotation["rotate"]
+    assert _states(flow, "staged") == {old: ("active", True), "s2": ("staged", False)}
+    assert _signed_by(flow, "rotation-staged") == old, "a staged key must not sign"
+    refused = rotation["activate-unpublished"]
+    assert refused["rc"] == 1 and "DNS does not serve" in refused["stderr"], refused
+    assert _states(flow, "published") == {old: ("active", True), "s2": ("staged", True)}
+    assert rotation["activate"]["rc"] == 0, rotation["activate"]
+    assert _states(flow, "active") == {old: ("retiring", True), "s2": ("active", True)}
+    assert _signed_by(flow, "rotation-active") == "s2", flow.explain("rotation-active")
+    assert rotation["retire"]["rc"] == 0, rotation["retire"]
+    assert _states(flow, "retired") == {"s2": ("active", True)}
+    assert _signed_by(flow, "rotation-retired") == "s2", flow.explain("rotation-retired")

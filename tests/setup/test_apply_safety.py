@@ -106,3 +106,18 @@ def test_a_damaged_backup_copy_does_not_stop_the_rollback(example_root: Path) ->
     assert master.read_bytes() == master_before  # the others were still restored
     assert "/etc/postfix/master.cf" in result.restored
     assert any("main.cf" in item and "damaged" in item for item in result.not_done)
+
+
+def test_membership_written_to_group_but_not_gshadow_converges(example_root: Path) -> None:
+    """An apply killed between etc/group and etc/gshadow (the kill -9 test hits it under load):
+    the next plan sees gshadow behind and the next apply completes it."""
+    apply(SPEC, SystemRoot(example_root), progress=lambda line: None)
+    gshadow = example_root / "etc/gshadow"
+    text = gshadow.read_text()
+    assert "opendkim:!::postfix\n" in text
+    gshadow.write_text(text.replace("opendkim:!::postfix\n", "opendkim:!::\n"))
+    plan = make_plan(SPEC, SystemRoot(example_root))
+    assert [s.target for s in plan.of_kind("group-member")] == ["postfix@opendkim"]
+    apply(SPEC, SystemRoot(example_root), progress=lambda line: None)
+    assert gshadow.read_text() == text
+    assert make_plan(SPEC, SystemRoot(example_root)).empty

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 from mailconf.cli import publish
 from mailconf.cli.common import seconds
-from mailconf.cli.spec_args import root_from_args, setup_from_args, spec_command
-from mailconf.errors import EXIT_FAILED, EXIT_OK, UsageError
+from mailconf.cli.spec_args import adopted_setup, root_from_args, setup_from_args, spec_command
+from mailconf.errors import EXIT_FAILED, EXIT_OK, MailconfError, UsageError
 
 if TYPE_CHECKING:
     from mailconf.dns.records import Record
     from mailconf.findings import Finding
+    from mailconf.setup.lifecycle import KeyState
     from mailconf.setup.spec import Setup
     from mailconf.system.root import SystemRoot
 
@@ -75,8 +76,9 @@ def run_dns(args: argparse.Namespace) -> int:
     from mailconf.dns.records import render_json, render_one_line, render_zone
 
     key = publish.key_from_args(args)
-    setup = setup_from_args(args)
-    records, findings = records_for(setup, root_from_args(args), hard_fail=args.hard_fail)
+    root = root_from_args(args)
+    setup = adopted_setup(setup_from_args(args), root)
+    records, findings = records_for(setup, root, hard_fail=args.hard_fail)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
     if key is not None:
@@ -123,6 +125,11 @@ def records_for(
             record, notes = build.dkim_record(key_spec.selector, domain.name, key)
             result.append(record)
             findings += notes
+        for state in _staged_and_retiring(root, domain.name, setup):
+            key = keys.load_public_key(root.resolve(state.path))
+            record, notes = build.dkim_record(state.selector, domain.name, key)
+            result.append(record)
+            findings += notes
         report = [setup.dmarc_report] if setup.dmarc_report else []
         record, notes = build.dmarc_record(domain.name, setup.dmarc_policy, rua=report)
         result.append(record)
@@ -143,15 +150,35 @@ def records_for(
     return result, findings
 
 
+def _staged_and_retiring(root: SystemRoot, domain: str, setup: Setup) -> list[KeyState]:
+    """The keys of ``domain`` that must be in DNS although the spec does not name them: staged
+    (to be activated once published) and retiring (mail they signed is still checked)."""
+    from mailconf.setup.lifecycle import key_states
+
+    named = {k.selector for k in setup.keys if k.domain == domain}
+    try:
+        states = key_states(root, domain)
+    except MailconfError:  # no readable tables: the spec's keys are all there is to print
+        return []
+    return [
+        s
+        for s in states
+        if s.state in ("staged", "retiring") and s.selector not in named and s.algorithm
+    ]
+
+
 def run_check(args: argparse.Namespace) -> int:
     from mailconf.dns.lookup import DEFAULT_BUDGET, make_resolver
     from mailconf.doctor import DomainCheck, run_checks
     from mailconf.findings import has_errors
 
-    setup = setup_from_args(args)
-    domains = [DomainCheck(k.domain, k.selector) for k in setup.keys]
+    root = root_from_args(args)
+    setup = adopted_setup(setup_from_args(args), root)
+    # The DMARC policy is compared when the spec states it (a config file, or the flag).
+    policy = setup.dmarc_policy if args.config or args.dmarc_policy else None
+    domains = [DomainCheck(k.domain, k.selector, policy) for k in setup.keys]
     findings = run_checks(
-        root_from_args(args),
+        root,
         domains,
         ips=[str(ip) for ip in setup.ips],
         hostname=setup.hostname,

@@ -44,6 +44,7 @@ def _plan_parser(plan: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 0 when there is nothing to do, 2 when changes are pending, 1 on an error",
     )
+    _stage_only(plan)
 
 
 def _apply_parser(apply: argparse.ArgumentParser) -> None:
@@ -65,13 +66,23 @@ def _apply_parser(apply: argparse.ArgumentParser) -> None:
     apply.add_argument(
         "--yes", "-y", action="store_true", help="do not ask for confirmation on a terminal"
     )
+    _stage_only(apply)
+
+
+def _stage_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stage-only",
+        action="store_true",
+        help="a domain's first key is staged, not signing, until mailconf dkim activate "
+        "finds it in DNS",
+    )
 
 
 def run_plan(args: argparse.Namespace) -> int:
     from mailconf.setup.planner import make_plan
 
     try:
-        plan = make_plan(setup_from_args(args), root_from_args(args))
+        plan = make_plan(setup_from_args(args), root_from_args(args), stage_only=args.stage_only)
     except MailconfError as error:
         if not args.detailed_exitcode:
             raise
@@ -95,7 +106,7 @@ def run_apply(args: argparse.Namespace) -> int:
     from mailconf.setup.apply import ApplyError, apply_plan
     from mailconf.setup.planner import make_plan
 
-    plan = make_plan(setup_from_args(args), root_from_args(args))
+    plan = make_plan(setup_from_args(args), root_from_args(args), stage_only=args.stage_only)
     if not args.json:
         if args.quiet:
             sys.stdout.write("".join(note.render() + "\n" for note in plan.notes))

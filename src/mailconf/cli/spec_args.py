@@ -53,8 +53,14 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument(
         "--ip", action="append", default=[], help="server address (IPv4 or IPv6; repeatable)"
     )
-    flags.add_argument("--selector", default="default", help="DKIM selector (default: default)")
-    flags.add_argument("--dmarc-policy", default="none", choices=("none", "quarantine", "reject"))
+    flags.add_argument(
+        "--selector", help="DKIM selector (default: the configured one, else default)"
+    )
+    flags.add_argument(
+        "--dmarc-policy",
+        choices=("none", "quarantine", "reject"),
+        help="DMARC policy to publish (default: none; check compares it only when given)",
+    )
     flags.add_argument("--dmarc-report", metavar="ADDR", help="address for DMARC reports")
     flags.add_argument(
         "--hostname", metavar="FQDN", help="the host's name (default: main.cf myhostname)"
@@ -76,7 +82,14 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_FLAG_NAMES = ("domain", "dmarc_report", "hostname", "resolver_configuration")
+_FLAG_NAMES = (
+    "domain",
+    "selector",
+    "dmarc_policy",
+    "dmarc_report",
+    "hostname",
+    "resolver_configuration",
+)
 
 
 #: Where a spec is looked for when neither --config nor --domain is given, in this order
@@ -112,7 +125,7 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
         domain=args.domain,
         ip=args.ip,
         selector=args.selector,
-        dmarc_policy=args.dmarc_policy,
+        dmarc_policy=args.dmarc_policy or "none",
         dmarc_report=args.dmarc_report,
         hostname=args.hostname,
         rsa_bits=args.rsa_bits,
@@ -149,6 +162,21 @@ def _discover_spec(root: str | None) -> str | None:
             )
         return shown
     return None
+
+
+def adopted_setup(setup: Setup, root: SystemRoot) -> Setup:
+    """``setup`` with the keys the server already signs with adopted, for the commands that
+    report rather than refuse (``dns``, ``check``): a selector the spec leaves out is the
+    configured one, a differing one stays for the doctor to report.  A file that cannot be read
+    or parsed leaves the spec as it is: the doctor reports that file itself."""
+    from mailconf.errors import MailconfError
+    from mailconf.setup.adopt import adopt_setup
+    from mailconf.setup.existing import read_existing
+
+    try:
+        return adopt_setup(setup, read_existing(root), root, strict=False)[0]
+    except (MailconfError, OSError):
+        return setup
 
 
 def root_from_args(args: argparse.Namespace) -> SystemRoot:

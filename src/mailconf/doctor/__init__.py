@@ -3,8 +3,9 @@ the 2024 sender rules, as one list of findings.
 
 Each part is a module with one job (LibCST's "metadata provider" shape): ``milters`` (Postfix <->
 milter sockets, socket directories, groups), ``dkim_keys`` (key ownership, parsing, size),
-``senders`` (alignment, reverse DNS, TLS); the per-file lint comes from the file models and the DNS
-checks from :mod:`mailconf.dns.checks`.
+``senders`` (alignment, reverse DNS, TLS), ``spec_checks`` (the spec against the configuration
+and DNS: selector, DMARC policy, SPF checks); the per-file lint comes from the file models and the
+DNS checks from :mod:`mailconf.dns.checks`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import attrs
 
 from mailconf.dns import checks as dns_checks
 from mailconf.dns.lookup import DEFAULT_BUDGET, LookupSource, as_lookup
-from mailconf.doctor import dkim_keys, milters, senders
+from mailconf.doctor import dkim_keys, milters, senders, spec_checks
 from mailconf.doctor.system_view import SystemView
 from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
@@ -29,10 +30,12 @@ from mailconf.system.root import SystemRoot
 
 @attrs.frozen
 class DomainCheck:
-    """A domain the server sends for, and the DKIM selector it should sign with."""
+    """A domain the server sends for, the DKIM selector it should sign with, and the DMARC
+    policy it should publish (None: not compared)."""
 
     domain: str
     selector: str | None = None
+    dmarc_policy: str | None = None
 
 
 def run_checks(
@@ -66,6 +69,8 @@ def run_checks(
     findings += key_findings
     findings += senders.check_signing(view, [d.domain for d in domains], keys)
     findings += senders.check_tls(view)
+    findings += spec_checks.check_selectors(view, domains)
+    findings += spec_checks.check_spf_twice(view)
     if query_dns:
         lookup = as_lookup(dns, budget=dns_timeout)
         for domain in domains:
@@ -80,6 +85,10 @@ def run_checks(
             findings += dns_checks.check_all(
                 lookup, domain.domain, selector=domain.selector, key=key, server_ips=ips
             )
+            if domain.dmarc_policy is not None:
+                findings += spec_checks.check_dmarc_policy(
+                    lookup, domain.domain, domain.dmarc_policy
+                )
         findings += senders.check_reverse_dns(view, lookup, ips, hostname)
     findings.append(senders.uncheckable_rules())
     return view.problems + _unique(findings)

@@ -21,7 +21,8 @@ from mailconf.postfix.main import (
     milter_socket_for_postfix,
 )
 from mailconf.postfix.master import MasterCf
-from mailconf.postfix.values import milter_socket
+from mailconf.postfix.milters import same_milter_endpoint
+from mailconf.postfix.values import milter_kind, milter_socket
 from mailconf.system import accounts
 
 MILTER_LISTS = ("smtpd_milters", "non_smtpd_milters")
@@ -72,7 +73,10 @@ def check_milters(view: SystemView) -> list[Finding]:
                 )
             )
             continue
-        if expected not in smtpd:
+        index = next(
+            (i for i, item in enumerate(smtpd) if same_milter_endpoint(item, expected)), None
+        )
+        if index is None:
             findings.append(
                 _error(
                     "milter.socket-mismatch",
@@ -85,8 +89,9 @@ def check_milters(view: SystemView) -> list[Finding]:
                 )
             )
         else:
-            positions[daemon] = smtpd.index(expected)
+            positions[daemon] = index
         findings += _socket_directory(view, daemon, socket)
+    findings += _unserved(view, main)
     if (
         "opendkim" in positions
         and "opendmarc" in positions
@@ -101,6 +106,48 @@ def check_milters(view: SystemView) -> list[Finding]:
                 milters_line,
             )
         )
+    return findings
+
+
+def _unserved(view: SystemView, main: MainCf) -> list[Finding]:
+    """``milter.unserved``: a milter entry that names OpenDKIM or OpenDMARC (by its socket's
+    name or conventional port) where that daemon does not listen, typically the old entry left
+    behind when the daemon's socket moved.  Postfix then applies ``milter_default_action`` to
+    every message: ``tempfail`` (the default) defers them all, ``accept`` passes them unsigned."""
+    daemons = {"dkim": "opendkim", "dmarc": "opendmarc"}
+    action = main.get("milter_default_action") or known_parameters().get(
+        "milter_default_action", "tempfail"
+    )
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for param in MILTER_LISTS:
+        for item in _milter_items(main, param):
+            kind = milter_kind(item)
+            if kind is None or item in seen:
+                continue
+            daemon = daemons[kind]
+            settings = view.milter_socket_settings(daemon)
+            if view.document(daemon, MilterConf) is None or not settings:
+                continue  # not configured here: who serves it cannot be told
+            sockets = [setting.spec for setting in settings]
+            if any(same_milter_endpoint(item, s, view.queue_directory) for s in sockets):
+                continue
+            seen.add(item)
+            effect = (
+                "defers every message"
+                if action.strip() == "tempfail"
+                else f"applies milter_default_action = {action} to every message"
+            )
+            findings.append(
+                _error(
+                    "milter.unserved",
+                    f"{param} lists {milter_socket(item)}, which looks like {daemon}'s, but "
+                    f"{daemon} listens on {sockets[0]}: nothing serves it and Postfix {effect}",
+                    f"mailconf edit {MAIN_CF} --remove-milter {milter_socket(item)}",
+                    MAIN_CF,
+                    view.main_line(param),
+                )
+            )
     return findings
 
 

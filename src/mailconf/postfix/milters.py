@@ -408,3 +408,33 @@ def _lists_holding(main: MainCf, name: str, matches: Callable[[str], bool]) -> s
                 holding.add(referrer)
                 pending.append(referrer)
     return holding
+
+
+# -------------------------------------------------------------- both dialects (doctor, planner)
+def _dialect_endpoint(spec: str, queue_directory: str) -> tuple[str, ...] | None:
+    """What ``spec`` connects to, comparable across both dialects (a milter's ``Socket`` or a
+    Postfix milter list item, ``{ }`` options dropped): ``("unix", PATH)`` with PATH relative to
+    the queue directory (smtpd is chrooted there), ``("inet", HOST, PORT)`` with every loopback
+    name, and no host (every address), as ``"loopback"``.  None when it is no socket at all."""
+    from mailconf.milter.sockets import SocketError, parse_socket
+
+    try:
+        socket = parse_socket(milter_socket(spec.strip()))
+    except SocketError:
+        return None
+    if socket.is_unix:
+        path = os.path.normpath(socket.path)
+        queue = os.path.normpath(queue_directory)
+        if path.startswith(queue + "/"):
+            path = path[len(queue) + 1 :]
+        return ("unix", path)
+    host = socket.host.lower()
+    return ("inet", "loopback" if host in _LOOPBACK | {""} else host, str(socket.port))
+
+
+def same_milter_endpoint(a: str, b: str, queue_directory: str = "/var/spool/postfix") -> bool:
+    """Whether two socket specs reach the same milter (``inet:8891@localhost`` and Postfix's
+    ``inet:127.0.0.1:8891``; ``local:/var/spool/postfix/x.sock`` and ``unix:x.sock``): a
+    milter's ``Socket`` against a list item, where :func:`milter_endpoint` compares two items."""
+    endpoint = _dialect_endpoint(a, queue_directory)
+    return endpoint is not None and endpoint == _dialect_endpoint(b, queue_directory)

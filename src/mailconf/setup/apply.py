@@ -50,7 +50,7 @@ from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
 from mailconf.system.services import ServiceError, ServiceManager, ServiceResult
 
-__all__ = ["ApplyError", "ApplyResult", "Validator", "apply", "apply_plan"]
+__all__ = ["ApplyError", "ApplyResult", "Validator", "apply", "apply_plan", "perform"]
 
 Validator = Callable[..., validate.Validation]
 Progress = Callable[[str], None]
@@ -84,6 +84,7 @@ class ApplyResult:
         if not self.done and not self.reported and self.ok:
             lines.append(f"nothing to do: {self.plan.root} already matches the setup")
         for title, items in (
+            ("replaced or removed, as the plan flagged", self.flags()),
             ("done", self.done),
             ("reported, not run", self.reported),
             ("restored to how it was", self.restored),
@@ -124,9 +125,21 @@ class ApplyResult:
             return f"nothing to do: {self.plan.root} already matches the setup"
         return f"{head}: " + "; ".join(counts)
 
+    def flags(self) -> list[str]:
+        """What the steps done replaced or removed of the admin's configuration (the plan's
+        ``replaces`` flags), printed again so they are seen after the diffs scrolled by."""
+        done = set(self.done)
+        return [
+            f"{step.target}: {flag}"
+            for step in self.plan.steps
+            if step.description in done
+            for flag in step.replaces
+        ]
+
     def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
+            "replaced": self.flags(),
             "done": self.done,
             "not_done": self.not_done,
             "restored": self.restored,
@@ -165,11 +178,37 @@ def apply(
     validators: Sequence[Validator] = DEFAULT_VALIDATORS,
     before_step: BeforeStep | None = None,
     services: ServiceManager | None = None,
+    stage_only: bool = False,
 ) -> ApplyResult:
-    """Plan and perform ``setup`` on ``root`` (default ``/``); raise :class:`ApplyError`."""
+    """Plan and perform ``setup`` on ``root`` (default ``/``); raise :class:`ApplyError`.
+    ``stage_only``: a domain's first key is staged, not signing (see :func:`make_plan`)."""
     root = root or SystemRoot.live()
+    return perform(
+        root,
+        lambda: make_plan(setup, root, runner=runner, stage_only=stage_only),
+        runner=runner,
+        progress=progress,
+        validators=validators,
+        before_step=before_step,
+        services=services,
+    )
+
+
+def perform(
+    root: SystemRoot,
+    make: Callable[[], Plan],
+    *,
+    runner: Runner = run,
+    progress: Progress | None = None,
+    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
+    before_step: BeforeStep | None = None,
+    services: ServiceManager | None = None,
+) -> ApplyResult:
+    """Make a plan with ``make`` under the apply lock and perform it: :func:`apply` for a spec,
+    and the same lock, backups, validation, rollback and restarts for the plans of the key's
+    life (:mod:`mailconf.setup.lifecycle`), which are not made from a spec."""
     with ApplyLock(root):
-        plan = make_plan(setup, root, runner=runner)
+        plan = make()
         return _execute(plan, runner, progress, validators, before_step, services)
 
 
@@ -184,7 +223,7 @@ def apply_plan(
 ) -> ApplyResult:
     """Perform a plan the user has seen; refused if the system changed since it was made."""
     with ApplyLock(plan.root):
-        fresh = make_plan(plan.setup, plan.root, runner=runner)
+        fresh = make_plan(plan.setup, plan.root, runner=runner, stage_only=plan.stage_only)
         if fresh.to_json()["steps"] != plan.to_json()["steps"]:
             raise MailconfError(
                 f"the system under {plan.root} changed since the plan was made; plan again"
@@ -320,7 +359,7 @@ def _install_packages(state: _Run) -> Plan:
         state.result.reported.append(f"{' '.join(report.command or ())} ({report.reason})".strip())
         return plan
     state.result.done.append(f"installed {', '.join(report.missing)}")
-    plan = make_plan(plan.setup, plan.root, runner=state.runner)
+    plan = make_plan(plan.setup, plan.root, runner=state.runner, stage_only=plan.stage_only)
     state.plan = state.result.plan = plan
     return plan
 
@@ -462,6 +501,11 @@ def _perform(state: _Run, step: Step) -> None:
         )
         for finding in files.findings:
             state.result.reported.append(finding.render())
+    elif step.kind == "remove":
+        # The file goes to this apply's backup set (a rollback puts it back) and then away.
+        state.backup_path(step.target)
+        with root.open(step.target, follow=False) as place:
+            place.unlink()
     elif step.kind == "group-member":
         assert step.member is not None
         group, user = step.member

@@ -81,6 +81,7 @@ class StepBuilder:
         mode: int = 0o644,
         owner: str | None = None,
         group: str | None = None,
+        replaces: Iterable[str] = (),
     ) -> None:
         new = doc.dump_bytes()
         if old is not None and new == old:
@@ -100,6 +101,7 @@ class StepBuilder:
                 mode=mode if old is None else None,
                 owner=owner if old is None else None,
                 group=group if old is None else None,
+                replaces=tuple(replaces) if old is not None else (),
             )
         )
 
@@ -165,7 +167,12 @@ class StepBuilder:
     def member(self, group: str, user: str, why: str) -> None:
         grp = self.groups.get(group)
         usr = self.users.get(user)
-        if grp is not None and usr is not None and (user in grp.members or usr.gid == grp.gid):
+        if (
+            grp is not None
+            and usr is not None
+            and (user in grp.members or usr.gid == grp.gid)
+            and not accounts.gshadow_behind(self.root, group, user)
+        ):
             return
         self.steps.append(
             Step(
@@ -196,7 +203,8 @@ class StepBuilder:
                 )
             )
             return
-        if not txt.exists():
+        # An adopted key named otherwise than SELECTOR.private keeps its own layout.
+        if not txt.exists() and spec.standard_name:
             self.steps.append(
                 Step(
                     "key",

@@ -23,7 +23,11 @@ __all__ = ["Plan", "Step"]
 @attrs.frozen
 class Step:
     """One action of a plan. ``kind`` is package, group-member, directory, owner, mode, key,
-    file or restart; ``services`` are the daemons that must restart if it is done."""
+    file, remove (a file moved into the apply's backups) or restart; ``services`` are the
+    daemons that must restart if it is done.
+    ``replaces`` flags each setting or entry the administrator wrote that the step replaces or
+    removes (``replace ...: why`` / ``remove ...: why``): the plan shows them and apply prints
+    them again, so nothing an admin relied on changes silently."""
 
     kind: str
     target: str
@@ -38,6 +42,7 @@ class Step:
     key: KeySpec | None = None
     member: tuple[str, str] | None = None  # (group, user)
     defaults: bool = False  # restart: /etc/default/NAME changed first
+    replaces: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -67,10 +72,13 @@ class Step:
             data["services"] = list(self.services)
         if self.kind == "restart" and self.defaults:
             data["defaults_changed"] = True
+        if self.replaces:
+            data["replaces"] = list(self.replaces)
         return data
 
     def render(self) -> str:
         head = f"{self.kind}: {self.description}"
+        head += "".join(f"\n  ! {flag}" for flag in self.replaces)
         if self.kind == "file" and self.diff:
             return head + "\n" + self.diff.rstrip("\n")
         return head
@@ -85,6 +93,8 @@ class Plan:
     steps: tuple[Step, ...]
     notes: tuple[Finding, ...] = ()
     hostname: str = ""
+    #: Made with ``stage_only`` (a first key staged, not signing): apply_plan makes it so again.
+    stage_only: bool = False
 
     @property
     def empty(self) -> bool:

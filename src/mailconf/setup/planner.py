@@ -17,6 +17,14 @@ fixed:
 * ``ignore.hosts`` also lists ``::1`` (Postfix listens on IPv6 loopback by default);
 * keys are generated in Python, 0600 and owned by opendkim, never regenerated; no ADSP.
 
+An existing setup is adopted, never clobbered (:mod:`mailconf.setup.existing` reads it,
+:mod:`mailconf.setup.adopt` refuses a spec that contradicts it): a domain that already signs keeps
+its key, selector and tables; a socket that already is the spec's endpoint is kept as written; a
+daemon whose socket moves has its ``smtpd_milters``/``non_smtpd_milters`` entry replaced in place
+(same position, so the milters keep their order and no stale entry is left for Postfix to fail
+on); ``milter_default_action`` is kept when set; an SPF policy check already in place is kept and
+no second one is added.  Each change to something the admin wrote is flagged on its step.
+
 Every step is computed by comparing the desired state with what is there
 (:mod:`mailconf.setup.builder`), so planning again after an apply gives an empty plan. File steps
 carry the complete new content and a unified diff.  :func:`make_plan` reads as the walkthrough's
@@ -25,16 +33,23 @@ sections, one function each, in the walkthrough's order: the plan's order is its
 
 from __future__ import annotations
 
+import attrs
+
 from mailconf import fileio
 from mailconf.errors import MailconfError, ValidationError
 from mailconf.findings import Severity
 from mailconf.milter.conf import OpenDkimConf, OpenDmarcConf
-from mailconf.milter.shellvars import ShellVars
+from mailconf.milter.shellvars import ShellVars, init_script_environment
 from mailconf.milter.tables import HostList, KeyTable, SigningTable
 from mailconf.names import validate_domain
 from mailconf.postfix.main import MainCf, milter_socket_for_postfix
 from mailconf.postfix.master import MasterCf
+from mailconf.postfix.milters import same_milter_endpoint
+from mailconf.postfix.values import milter_socket
+from mailconf.setup.adopt import ConflictError, adopt_setup
 from mailconf.setup.builder import StepBuilder
+from mailconf.setup.existing import Existing, TableFile, read_existing
+from mailconf.setup.keymarks import now_utc, row_marks, rows_named, set_marks
 from mailconf.setup.pending import pending_restarts
 from mailconf.setup.plan import Plan, Step
 from mailconf.setup.prechecks import missing_referenced_files, root_needs
@@ -43,7 +58,7 @@ from mailconf.system import packages
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
 
-__all__ = ["make_plan"]
+__all__ = ["make_plan", "restart_steps"]
 
 PACKAGES = ("postfix-policyd-spf-python", "opendkim", "opendkim-tools", "opendmarc")
 SERVICES = ("opendkim", "opendmarc", "postfix")  # restart order: milters first
@@ -72,10 +87,25 @@ WALKTHROUGH_RESTRICTIONS = (
 )
 
 
-def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = run) -> Plan:
-    """The steps that bring ``root`` (default ``/``) to ``setup``; nothing is changed."""
+def make_plan(
+    setup: Setup,
+    root: SystemRoot | None = None,
+    *,
+    runner: Runner = run,
+    stage_only: bool = False,
+) -> Plan:
+    """The steps that bring ``root`` (default ``/``) to ``setup``; nothing is changed.
+    :class:`~mailconf.setup.adopt.ConflictError` when the spec contradicts the configuration.
+
+    A domain's first key signs at once (a new server works after one command); with
+    ``stage_only`` it is staged instead, like a rotation's key (:mod:`mailconf.setup.lifecycle`):
+    written with its KeyTable row, out of the SigningTable until ``mailconf dkim activate``
+    finds it in DNS.  A key staged so stays staged when apply runs again without the flag."""
     root = root or SystemRoot.live()
-    b = StepBuilder(root, setup, runner)
+    existing = read_existing(root)
+    wanted, adopted = adopt_setup(setup, existing, root)
+    b = StepBuilder(root, wanted, runner)
+    b.notes.extend(adopted)
     main, main_old = b.load(MAIN_CF, "postfix-main", MainCf)
     if main_old is None:
         raise MailconfError(
@@ -86,12 +116,13 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     queue_directory = main.get("queue_directory") or "/var/spool/postfix"
     if "$" in queue_directory or not queue_directory.startswith("/"):
         raise MailconfError(f"main.cf queue_directory {queue_directory!r} is not a plain path")
-    dkim_socket, dmarc_socket = _milter_sockets(setup, queue_directory)
+    dkim_socket, dmarc_socket = _milter_sockets(wanted, queue_directory, existing)
+    tables = _dkim_tables(existing)
 
     _plan_packages(b)
-    _plan_policy_service(b)  # main.cf's half comes last: one diff per file
-    _plan_dkim_conf(b, hostname, dkim_socket)
-    _plan_dkim_tables(b)
+    _plan_policy_service(b, existing)  # main.cf's half comes last: one diff per file
+    _plan_dkim_conf(b, hostname, dkim_socket, tables)
+    _plan_dkim_tables(b, tables, stage_only)
     _plan_milter_socket(
         b, "opendkim", dkim_socket, queue_directory, group="postfix", postfix_joins=False
     )
@@ -99,24 +130,61 @@ def make_plan(setup: Setup, root: SystemRoot | None = None, *, runner: Runner = 
     _plan_milter_socket(
         b, "opendmarc", dmarc_socket, queue_directory, group="opendmarc", postfix_joins=True
     )
-    _plan_main_cf(b, main, main_old, (dkim_socket, dmarc_socket), queue_directory)
-    b.steps.extend(_restarts(root, b.steps))
+    _plan_main_cf(b, main, main_old, (dkim_socket, dmarc_socket), queue_directory, existing)
+    b.steps.extend(restart_steps(root, b.steps))
     notes = (
         *root_needs(root, queue_directory),
         *b.notes,
         *missing_referenced_files(root, b.steps),
     )
-    return Plan(root, setup, tuple(b.steps), notes, hostname)
+    return Plan(root, setup, tuple(b.steps), notes, hostname, stage_only)
 
 
-def _milter_sockets(setup: Setup, queue_directory: str) -> tuple[str, str]:
-    """OpenDKIM's and OpenDMARC's sockets: unix sockets inside Postfix's chroot, or loopback TCP."""
+def _milter_sockets(setup: Setup, queue_directory: str, existing: Existing) -> tuple[str, str]:
+    """OpenDKIM's and OpenDMARC's sockets: unix sockets inside Postfix's chroot, or loopback TCP.
+    A daemon already listening on that endpoint keeps its socket as written
+    (``inet:8891@localhost`` is the spec's ``inet:8891@127.0.0.1``)."""
     if setup.socket_style == "unix":
-        return (
+        wanted = (
             f"local:{queue_directory}/opendkim/opendkim.sock",
             f"local:{queue_directory}/opendmarc/opendmarc.sock",
         )
-    return f"inet:{setup.opendkim_port}@127.0.0.1", f"inet:{setup.opendmarc_port}@127.0.0.1"
+    else:
+        wanted = (f"inet:{setup.opendkim_port}@127.0.0.1", f"inet:{setup.opendmarc_port}@127.0.0.1")
+    result = []
+    for daemon, socket in zip(("opendkim", "opendmarc"), wanted, strict=True):
+        current = existing.socket(daemon)
+        keep = current is not None and same_milter_endpoint(current, socket, queue_directory)
+        result.append(current if keep and current is not None else socket)
+    return result[0], result[1]
+
+
+@attrs.frozen
+class _Tables:
+    """Where OpenDKIM's tables are: the admin's files when the conf names usable ones."""
+
+    key_table: str
+    key_table_value: str
+    signing_table: str
+    signing_table_value: str
+    regex: bool
+
+
+def _dkim_tables(existing: Existing) -> _Tables:
+    """The configured KeyTable and SigningTable (kept, whatever their names), else mailconf's.
+    A table that is not a file mailconf can edit (db:, ldap:, ...) is refused: the plan cannot
+    add a key to it, and replacing it would drop every key it holds."""
+    for option, raw in existing.unusable_tables.items():
+        if option in ("KeyTable", "SigningTable"):
+            raise ConflictError(
+                f"opendkim.conf's {option} is {raw}: mailconf edits file: and refile: tables "
+                "only; convert it to a text file first, or add the key to it yourself"
+            )
+    key: TableFile | None = existing.key_table
+    signing: TableFile | None = existing.signing_table
+    if key is not None and signing is not None:
+        return _Tables(key.path, key.raw, signing.path, signing.raw, signing.regex)
+    return _Tables(KEY_TABLE, f"refile:{KEY_TABLE}", SIGNING_TABLE, f"refile:{SIGNING_TABLE}", True)
 
 
 def _plan_packages(b: StepBuilder) -> None:
@@ -137,14 +205,48 @@ def _plan_packages(b: StepBuilder) -> None:
             )
 
 
-def _plan_policy_service(b: StepBuilder) -> None:
-    """2. SPF: the policyd-spf service in master.cf."""
+def _plan_policy_service(b: StepBuilder, existing: Existing) -> None:
+    """2. SPF: the policyd-spf service in master.cf, unless an SPF policy check is in place
+    (under whatever name, with either daemon): that one is kept and no second one is added, which
+    would check every message twice and double its DNS queries."""
+    if existing.spf:
+        foreign = [c for c in existing.spf if (c.service, c.program) != ("policyd-spf",) * 2]
+        if foreign:  # mailconf's own check needs no note on every later plan
+            checks = "; ".join(check.describe() for check in foreign)
+            b.note("setup.spf-adopted", f"SPF is already checked ({checks}): kept, none added")
+        return
     master, master_old = b.load(MASTER_CF, "postfix-master", MasterCf)
     master.add_service(POLICYD_SPF_SERVICE)
     b.file(MASTER_CF, master, master_old, ("postfix",), description="policyd-spf service")
 
 
-def _plan_dkim_conf(b: StepBuilder, hostname: str, socket: str) -> None:
+#: Why the planner replaces a milter option the admin set otherwise (flagged on the step).
+REPLACE_REASONS = {
+    "Socket": "Postfix reaches the milter there (the spec's socket)",
+    "KeyTable": "the keys are in mailconf's table",
+    "SigningTable": "the signing rules are in mailconf's table",
+    "Mode": "the server signs and verifies",
+    "SubDomains": "only the listed domains are signed",
+    "AuthservID": "OpenDMARC trusts results from this host name",
+    "TrustedAuthservIDs": "OpenDMARC trusts OpenDKIM's results from this host name",
+    "RejectFailures": "the spec's DMARC policy is enforced",
+    "Canonicalization": "relaxed headers survive common rewrites",
+}
+
+
+def _set_options(doc: OpenDkimConf | OpenDmarcConf, settings: list[tuple[str, str]]) -> list[str]:
+    """Set each option; the flags for values the admin had set otherwise."""
+    flags = []
+    for name, value in settings:
+        old = doc.get(name)
+        if old is not None and old != value:
+            why = REPLACE_REASONS.get(name, "the setup needs it")
+            flags.append(f"replace {name} {old} with {value}: {why}")
+        doc.set(name, value)
+    return flags
+
+
+def _plan_dkim_conf(b: StepBuilder, hostname: str, socket: str, tables: _Tables) -> None:
     """3. DKIM: opendkim.conf (Postfix joins the opendkim group first, for a unix socket)."""
     setup = b.setup
     if setup.socket_style == "unix":
@@ -155,8 +257,8 @@ def _plan_dkim_conf(b: StepBuilder, hostname: str, socket: str) -> None:
         ("Mode", "sv"),
         ("SubDomains", "no"),
         ("AuthservID", hostname),
-        ("KeyTable", f"refile:{KEY_TABLE}"),
-        ("SigningTable", f"refile:{SIGNING_TABLE}"),
+        ("KeyTable", tables.key_table_value),
+        ("SigningTable", tables.signing_table_value),
         ("ExternalIgnoreList", TRUSTED_HOSTS),
         ("InternalHosts", TRUSTED_HOSTS),
         ("Socket", socket),
@@ -172,13 +274,20 @@ def _plan_dkim_conf(b: StepBuilder, hostname: str, socket: str) -> None:
                 "not start until it does",
                 Severity.WARNING,
             )
-    for name, value in settings:
-        dkim.set(name, value)
-    b.file(OPENDKIM_CONF, dkim, dkim_old, ("opendkim",), description="signing and verifying")
+    flags = _set_options(dkim, settings)
+    b.file(
+        OPENDKIM_CONF,
+        dkim,
+        dkim_old,
+        ("opendkim",),
+        description="signing and verifying",
+        replaces=flags,
+    )
 
 
-def _plan_dkim_tables(b: StepBuilder) -> None:
-    """3. DKIM: the tables' directory and the key directories, the three tables, the keys."""
+def _plan_dkim_tables(b: StepBuilder, tables: _Tables, stage_only: bool) -> None:
+    """3. DKIM: the tables' directory and the key directories, the three tables, the keys (a
+    staged key stays out of the SigningTable)."""
     dkim = ("opendkim",)
     b.directory(OPENDKIM_DIR, 0o755, "opendkim", "opendkim", dkim, "OpenDKIM's tables")
     b.directory(DKIM_KEY_DIRECTORY, 0o700, "opendkim", "opendkim", dkim, "private keys")
@@ -191,24 +300,54 @@ def _plan_dkim_tables(b: StepBuilder) -> None:
             dkim,
             f"keys of {domain.name}",
         )
-    key_table, key_table_old = b.load(KEY_TABLE, "keytable", KeyTable)
-    signing, signing_old = b.load(SIGNING_TABLE, "signingtable", SigningTable)
+    key_table, key_table_old = b.load(tables.key_table, "keytable", KeyTable)
+    signing, signing_old = b.load(tables.signing_table, "signingtable", SigningTable)
     trusted, trusted_old = b.load(TRUSTED_HOSTS, "hostlist", HostList)
     for spec in b.setup.keys:
+        if spec.adopted:  # its rows are there and sign: left exactly as the admin wrote them
+            continue
+        rows = rows_named(key_table, spec.key_name)
+        staged = bool(rows) and "staged" in row_marks(rows[0])
         key_table.set_key(spec.domain, spec.selector, spec.private_path, spec.key_name)
-        signing.add_signing_key(f"*@{spec.domain}", spec.key_name)
-    trusted.replace_host("locahost", "localhost")
+        if stage_only and not rows:
+            row = rows_named(key_table, spec.key_name)[0]
+            set_marks(key_table, row, {"staged": f"{now_utc():%Y-%m-%d}"})
+        if stage_only or staged:
+            b.note(
+                "setup.key-staged",
+                f"{spec.key_name} is staged, not signing: publish it (mailconf dns prints it), "
+                f"then: mailconf dkim activate --domain {spec.domain}",
+            )
+            continue
+        pattern = f"*@{spec.domain}" if tables.regex else spec.domain
+        signing.add_signing_key(pattern, spec.key_name)
+    if not signing.rows and not signing.trailer:  # OpenDKIM must find the file it is given
+        signing.trailer = "# mailconf: no domain signs yet (mailconf dkim activate)\n"
+    flags = []
+    for wrong, right, why in [("locahost", "localhost", "a misspelling that never matches")] + [
+        (f"*.{d.name}", f".{d.name}", "a host list takes no wildcard") for d in b.setup.domains
+    ]:
+        if trusted.replace_host(wrong, right):
+            flags.append(f"replace {wrong} with {right}: {why}")
     for host in ("127.0.0.1", "::1", "localhost"):
         trusted.add_host(host)
     for domain in b.setup.domains:
-        trusted.replace_host(f"*.{domain.name}", f".{domain.name}")
         trusted.add_host(f".{domain.name}")
-    for path, doc, old, what in (
-        (KEY_TABLE, key_table, key_table_old, "keys"),
-        (SIGNING_TABLE, signing, signing_old, "who signs with which key"),
-        (TRUSTED_HOSTS, trusted, trusted_old, "hosts whose mail is signed"),
+    for path, doc, old, what, replaced in (
+        (tables.key_table, key_table, key_table_old, "keys", ()),
+        (tables.signing_table, signing, signing_old, "who signs with which key", ()),
+        (TRUSTED_HOSTS, trusted, trusted_old, "hosts whose mail is signed", tuple(flags)),
     ):
-        b.file(path, doc, old, dkim, description=what, owner="opendkim", group="opendkim")
+        b.file(
+            path,
+            doc,
+            old,
+            dkim,
+            description=what,
+            owner="opendkim",
+            group="opendkim",
+            replaces=replaced,
+        )
     for spec in b.setup.keys:
         b.key(spec)
 
@@ -216,7 +355,7 @@ def _plan_dkim_tables(b: StepBuilder) -> None:
 def _plan_dmarc(b: StepBuilder, hostname: str, socket: str) -> None:
     """4. DMARC: opendmarc.conf, and the hosts it does not check."""
     dmarc, dmarc_old = b.load(OPENDMARC_CONF, "opendmarc", OpenDmarcConf)
-    for name, value in (
+    settings = [
         ("AuthservID", "OpenDMARC"),
         ("TrustedAuthservIDs", hostname),
         ("RejectFailures", "true"),
@@ -225,9 +364,16 @@ def _plan_dmarc(b: StepBuilder, hostname: str, socket: str) -> None:
         ("IgnoreAuthenticatedClients", "true"),
         ("RequiredHeaders", "true"),
         ("SPFSelfValidate", "true"),
-    ):
-        dmarc.set(name, value)
-    b.file(OPENDMARC_CONF, dmarc, dmarc_old, ("opendmarc",), description="DMARC checks")
+    ]
+    flags = _set_options(dmarc, settings)
+    b.file(
+        OPENDMARC_CONF,
+        dmarc,
+        dmarc_old,
+        ("opendmarc",),
+        description="DMARC checks",
+        replaces=flags,
+    )
     b.directory(OPENDMARC_DIR, 0o755, "root", "root", ("opendmarc",), "OpenDMARC's host list")
     ignore, ignore_old = b.load(IGNORE_HOSTS, "hostlist", HostList)
     for host in ("127.0.0.1", "::1"):
@@ -262,13 +408,21 @@ def _plan_milter_socket(
             b.member(daemon, "postfix", f"Postfix must open {label}'s socket")
     path = f"/etc/default/{daemon}"
     default, default_old = b.load(path, "shellvars", ShellVars)
+    old = default.get("SOCKET", expand=True, environment=init_script_environment(daemon))
     default.set("SOCKET", socket)
+    flags = []
+    if old is not None and old != socket:
+        flags.append(
+            f"replace SOCKET {old} with {socket}: the same socket as /etc/{daemon}.conf's, so "
+            "the init script and systemd agree"
+        )
     b.file(
         path,
         default,
         default_old,
         (daemon,),
         description="SOCKET used by the init script and unit generator",
+        replaces=flags,
     )
 
 
@@ -278,17 +432,27 @@ def _plan_main_cf(
     main_old: bytes | None,
     sockets: tuple[str, str],
     queue_directory: str,
+    existing: Existing,
 ) -> None:
-    """5. main.cf: the SPF policy check (after reject_unauth_destination) and the milters, in
-    both smtpd_milters and non_smtpd_milters."""
-    main.set("policyd-spf_time_limit", "3600")
-    if not main.list_items("smtpd_recipient_restrictions"):
-        main.set("smtpd_recipient_restrictions", WALKTHROUGH_RESTRICTIONS)
-    else:
-        main.add_restriction("smtpd_recipient_restrictions", POLICY_CHECK)
-    main.set("milter_default_action", "accept")
+    """5. main.cf: the SPF policy check (after reject_unauth_destination; none when one is in
+    place) and the milters, in both smtpd_milters and non_smtpd_milters, a moved daemon's entry
+    replaced where it was."""
+    if not existing.spf:
+        main.set("policyd-spf_time_limit", "3600")
+        if not main.list_items("smtpd_recipient_restrictions"):
+            main.set("smtpd_recipient_restrictions", WALKTHROUGH_RESTRICTIONS)
+        else:
+            main.add_restriction("smtpd_recipient_restrictions", POLICY_CHECK)
+    if existing.milter_default_action is None:
+        main.set("milter_default_action", "accept")
+    elif existing.milter_default_action.strip() != "accept":
+        _keep_default_action(b, existing.milter_default_action)
     main.set("milter_protocol", "6")
     milters = [milter_socket_for_postfix(socket, queue_directory) for socket in sockets]
+    flags: list[str] = []
+    for daemon, milter in zip(("opendkim", "opendmarc"), milters, strict=True):
+        for param in MILTER_LISTS:
+            flags += _move_milter(main, param, daemon, milter, existing, queue_directory)
     for milter in milters:
         main.add_milter(milter)
     if not main.list_items("non_smtpd_milters"):
@@ -296,7 +460,63 @@ def _plan_main_cf(
     else:  # no-ops when it holds them through $smtpd_milters
         for milter in milters:
             main.add_milter(milter, param="non_smtpd_milters")
-    b.file(MAIN_CF, main, main_old, ("postfix",), description="SPF policy check and milters")
+    b.file(
+        MAIN_CF,
+        main,
+        main_old,
+        ("postfix",),
+        description="SPF policy check and milters",
+        replaces=flags,
+    )
+
+
+MILTER_LISTS = ("smtpd_milters", "non_smtpd_milters")
+
+
+def _keep_default_action(b: StepBuilder, action: str) -> None:
+    """``milter_default_action`` is the admin's decision (``accept`` is set only when unset)."""
+    why = (
+        ": while a milter cannot be reached Postfix defers mail (4xx) instead of passing it "
+        "unsigned and unchecked, so a milter entry that no daemon serves defers every message; "
+        "the plan moves milter entries with their daemons' sockets and leaves none stale"
+        if action.strip() == "tempfail"
+        else ""
+    )
+    b.note("setup.default-action-kept", f"milter_default_action = {action} kept{why}")
+
+
+def _move_milter(
+    main: MainCf, param: str, daemon: str, milter: str, existing: Existing, queue_directory: str
+) -> list[str]:
+    """Replace ``daemon``'s entry in ``param`` by ``milter``, in place, when the daemon's socket
+    moves: the entry that reaches one of its current sockets.  The flags for each entry changed."""
+    current = [setting.spec for setting in existing.sockets.get(daemon) or []]
+    items = main.list_items(param)
+    if any(same_milter_endpoint(item, milter, queue_directory) for item in items):
+        stale = [
+            item
+            for item in items
+            if any(same_milter_endpoint(item, old, queue_directory) for old in current)
+            and not same_milter_endpoint(item, milter, queue_directory)
+        ]
+        for item in stale:
+            main.list_remove(param, item)
+        return [
+            f"remove {param} entry {item}: {daemon} no longer listens there (it is already "
+            f"listed as {milter})"
+            for item in stale
+        ]
+    for item in items:
+        if not any(same_milter_endpoint(item, old, queue_directory) for old in current):
+            continue
+        new = item.replace(milter_socket(item), milter, 1)
+        main.list_insert(param, new, before=item)
+        main.list_remove(param, item)
+        return [
+            f"replace {param} entry {item} with {new}: {daemon} moves to {milter}; the entry "
+            "keeps its position so the milters run in the same order"
+        ]
+    return []
 
 
 def _package_services(name: str) -> tuple[str, ...]:
@@ -307,7 +527,8 @@ def _package_services(name: str) -> tuple[str, ...]:
     }.get(name, ())
 
 
-def _restarts(root: SystemRoot, steps: list[Step]) -> list[Step]:
+def restart_steps(root: SystemRoot, steps: list[Step]) -> list[Step]:
+    """The restarts ``steps`` need (and those an interrupted apply still owes), milters first."""
     owed = pending_restarts(root)
     needed = {service for step in steps for service in step.services} | {
         entry.split(":")[0] for entry in owed

@@ -34,28 +34,44 @@ DMARC_POLICIES = ("none", "quarantine", "reject")
 SOCKET_STYLES = ("unix", "inet")
 SPF_ALL = ("~all", "-all")
 DKIM_KEY_DIRECTORY = "/etc/opendkim/keys"
+DEFAULT_SELECTOR = "default"
 ED25519_SUFFIX = "-ed25519"
-
-
-def _selector(value: str) -> str:
-    return validate_selector(value)
 
 
 def _optional_selector(value: str | None) -> str | None:
     return None if value is None else validate_selector(value)
 
 
+def _effective_selector(value: str | None) -> str:
+    return DEFAULT_SELECTOR if value is None else value
+
+
 @attrs.frozen
 class Domain:
     """A mail domain we sign for, with its DKIM selector (``default`` as in the walkthrough).
 
-    ``ed25519_selector`` names an additional ed25519 key; when :attr:`Setup.ed25519` is set and this
-    is None, ``SELECTOR-ed25519`` is used.
+    A selector the spec does not name (:attr:`selector_given` False) is the one the domain
+    already signs with when the server has one (the planner adopts it, see
+    :mod:`mailconf.setup.existing`), else ``default``; a named one that differs from the
+    configured one is a conflict the planner refuses.  ``ed25519_selector`` names an additional
+    ed25519 key; when :attr:`Setup.ed25519` is set and this is None, ``SELECTOR-ed25519`` is used.
     """
 
     name: str = attrs.field(converter=validate_domain)
-    selector: str = attrs.field(default="default", converter=_selector)
+    # Compared as the selector it stands for: Domain("a") == Domain("a", "default").
+    _selector: str | None = attrs.field(
+        default=None, converter=_optional_selector, eq=_effective_selector
+    )
     ed25519_selector: str | None = attrs.field(default=None, converter=_optional_selector)
+
+    @property
+    def selector(self) -> str:
+        return _effective_selector(self._selector)
+
+    @property
+    def selector_given(self) -> bool:
+        """Whether the spec names the selector (else the configured one may be adopted)."""
+        return self._selector is not None
 
     def __attrs_post_init__(self) -> None:
         if self.ed25519_selector == self.selector:
@@ -66,29 +82,48 @@ class Domain:
 
 @attrs.frozen
 class KeySpec:
-    """One DKIM key the setup needs: ``SELECTOR._domainkey.DOMAIN``."""
+    """One DKIM key the setup needs: ``SELECTOR._domainkey.DOMAIN``.
+
+    ``path`` and ``keyname`` are those of an adopted KeyTable row (the admin's file, wherever it
+    is, and the row's name); None for mailconf's own layout,
+    ``/etc/opendkim/keys/DOMAIN/SELECTOR.private`` named ``SELECTOR._domainkey.DOMAIN``."""
 
     domain: str
     selector: str
     algorithm: Literal["rsa", "ed25519"]
     bits: int
+    path: str | None = None
+    keyname: str | None = None
+
+    @property
+    def adopted(self) -> bool:
+        return self.path is not None
 
     @property
     def key_name(self) -> str:
-        """The KeyTable key (and DNS name) of this key, as the walkthrough names it."""
-        return f"{self.selector}._domainkey.{self.domain}"
+        """The KeyTable key of this key: the adopted row's, else the walkthrough's name (which is
+        also the key's DNS name)."""
+        return self.keyname or f"{self.selector}._domainkey.{self.domain}"
 
     @property
     def directory(self) -> str:
+        if self.path is not None:
+            return self.path.rsplit("/", 1)[0] or "/"
         return f"{DKIM_KEY_DIRECTORY}/{self.domain}"
 
     @property
     def private_path(self) -> str:
-        return f"{self.directory}/{self.selector}.private"
+        return self.path if self.path is not None else f"{self.directory}/{self.selector}.private"
 
     @property
     def txt_path(self) -> str:
         return f"{self.directory}/{self.selector}.txt"
+
+    @property
+    def standard_name(self) -> bool:
+        """Whether the private key is ``SELECTOR.private`` in its directory, the layout
+        :func:`mailconf.keys.ensure_key_pair` works on (an adopted key may be named otherwise)."""
+        return self.private_path == f"{self.directory}/{self.selector}.private"
 
 
 def _domains(value: Iterable[Domain | str | Mapping[str, Any]]) -> tuple[Domain, ...]:
@@ -113,7 +148,7 @@ def _domain_from_mapping(table: Mapping[str, Any]) -> Domain:
         raise ValidationError("a [[domain]] table needs a name")
     return Domain(
         _text(table["name"], "domain name"),
-        _text(table.get("selector", "default"), "selector"),
+        _optional_text(table.get("selector"), "selector"),
         None
         if table.get("ed25519_selector") is None
         else _text(table["ed25519_selector"], "ed25519_selector"),
@@ -248,6 +283,9 @@ class Setup:
     resolver_configuration: str | None = attrs.field(default=None, converter=_absolute_path)
     spf_include: tuple[str, ...] = attrs.field(default=(), converter=_spf_includes)
     spf_all: str = attrs.field(default="~all", converter=_spf_all)
+    #: Keys the server already signs with, adopted by :func:`mailconf.setup.adopt.adopt_setup`
+    #: (the spec itself never names key files): ``(domain, selector, keyname, path)``.
+    adopted_keys: tuple[tuple[str, str, str, str], ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if not self.domains:
@@ -264,14 +302,17 @@ class Setup:
     @property
     def keys(self) -> tuple[KeySpec, ...]:
         """Every key: the RSA key of each domain, then its ed25519 key when asked for."""
+        adopted = {(d, s): (name, path) for d, s, name, path in self.adopted_keys}
         result = []
         for domain in self.domains:
-            result.append(KeySpec(domain.name, domain.selector, "rsa", self.rsa_bits))
+            name, path = adopted.get((domain.name, domain.selector), (None, None))
+            result.append(KeySpec(domain.name, domain.selector, "rsa", self.rsa_bits, path, name))
             ed_selector = domain.ed25519_selector
             if ed_selector is None and self.ed25519:
                 ed_selector = validate_selector(domain.selector + ED25519_SUFFIX)
             if ed_selector is not None:
-                result.append(KeySpec(domain.name, ed_selector, "ed25519", 256))
+                name, path = adopted.get((domain.name, ed_selector), (None, None))
+                result.append(KeySpec(domain.name, ed_selector, "ed25519", 256, path, name))
         return tuple(result)
 
     @property
@@ -310,7 +351,7 @@ class Setup:
         *,
         domain: str,
         ip: Iterable[str] = (),
-        selector: str = "default",
+        selector: str | None = None,
         dmarc_policy: str = "none",
         dmarc_report: str | None = None,
         hostname: str | None = None,

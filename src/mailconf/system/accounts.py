@@ -129,6 +129,21 @@ def is_group_member(root: SystemRoot, group: str, user: str) -> bool:
     return user in grp_entry.members or usr_entry.gid == grp_entry.gid
 
 
+def gshadow_behind(root: SystemRoot, group: str, user: str) -> bool:
+    """Under an alternate root: ``user`` is listed in ``etc/group``'s ``group`` but not in
+    ``etc/gshadow``'s, which an edit stopped between the two files leaves (``gpasswd`` keeps
+    them together on the live system)."""
+    if root.is_live or not root.exists("/etc/gshadow"):
+        return False
+    if user not in get_group(root, group).members:
+        return False
+    for line in _lines(root, "/etc/gshadow"):
+        parts = line.split(":")
+        if parts[0] == group and len(parts) >= 4:
+            return user not in _split_members(parts[3])
+    return False
+
+
 @contextlib.contextmanager
 def _passwd_lock(root: SystemRoot) -> Iterator[None]:
     """The lock ``lckpwdf(3)`` takes (an fcntl write lock on etc/.pwd.lock), bounded by retries."""
@@ -187,7 +202,7 @@ def ensure_group_member(
     ``etc/gshadow`` when it exists and lists the group) rewritten atomically, mode and owner kept.
     Remember that running daemons keep their old groups until restarted.
     """
-    if is_group_member(root, group, user):
+    if is_group_member(root, group, user) and not gshadow_behind(root, group, user):
         return False
     if root.is_live:
         result = runner(["gpasswd", "-a", user, group], timeout=GPASSWD_TIMEOUT)

@@ -1,0 +1,142 @@
+"""The doctor compares spec, configuration and DNS (issue 12): a stale milter entry, a selector
+other than the configured one, a DMARC policy other than the published one, two SPF checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import mailconf
+from dnsserver import DnsServer
+from mailconf.dns.lookup import make_resolver
+from mailconf.doctor import DomainCheck, run_checks
+from mailconf.findings import Finding, Severity
+from mailconf.setup import Setup, apply
+from mailconf.system.root import SystemRoot
+
+EXAMPLE_TREE = Path(__file__).resolve().parents[2] / "examples" / "ubuntu-22.04"
+SPEC = Setup.from_flags(
+    domain="example.test", ip=["192.0.2.10"], selector="mail", hostname="mail.example.test"
+)
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
+    root = tmp_path_factory.mktemp("spec") / "root"
+    shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
+    apply(SPEC, SystemRoot(root), progress=lambda line: None)
+    return root
+
+
+@pytest.fixture
+def root(applied: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(applied), str(copy)], check=True)
+    return copy
+
+
+def doctor(
+    root: Path, selector: str = "mail", policy: str | None = None, server: DnsServer | None = None
+) -> list[Finding]:
+    return run_checks(
+        SystemRoot(root),
+        [DomainCheck("example.test", selector, policy)],
+        dns=make_resolver(server.address) if server else None,
+        query_dns=server is not None,
+    )
+
+
+def found(findings: list[Finding], code: str) -> list[Finding]:
+    return [f for f in findings if f.code == code]
+
+
+def set_main(root: Path, name: str, value: str) -> None:
+    doc = mailconf.load(root / "etc/postfix/main.cf")
+    doc.set(name, value)
+    doc.save()
+
+
+def test_applied_tree_has_none_of_them(root: Path) -> None:
+    codes = {f.code for f in doctor(root)}
+    assert not codes & {"milter.unserved", "dkim.selector-differs", "spf.policy-twice"}
+
+
+def test_stale_milter_entry_is_unserved(root: Path) -> None:
+    set_main(
+        root,
+        "smtpd_milters",
+        "inet:localhost:8891, inet:localhost:11332, local:opendkim/opendkim.sock, "
+        "local:opendmarc/opendmarc.sock",
+    )
+    set_main(root, "milter_default_action", "tempfail")
+    unserved = found(doctor(root), "milter.unserved")
+    assert len(unserved) == 1, unserved  # rspamd's port is nobody's we know: not reported
+    assert unserved[0].severity is Severity.ERROR
+    assert "inet:localhost:8891" in unserved[0].message
+    assert "defers every message" in unserved[0].message
+
+
+def test_same_endpoint_written_otherwise_is_served(root: Path) -> None:
+    conf = mailconf.load(root / "etc/opendkim.conf")
+    conf.set("Socket", "inet:8891@localhost")
+    conf.save()
+    defaults = mailconf.load(root / "etc/default/opendkim", kind="shellvars")
+    defaults.set("SOCKET", "inet:8891@localhost")
+    defaults.save()
+    set_main(root, "smtpd_milters", "inet:127.0.0.1:8891, local:opendmarc/opendmarc.sock")
+    codes = {f.code for f in doctor(root)}
+    assert "milter.unserved" not in codes and "milter.socket-mismatch" not in codes
+
+
+def test_selector_other_than_the_configured_one(root: Path) -> None:
+    differs = found(doctor(root, selector="s2026"), "dkim.selector-differs")
+    assert len(differs) == 1 and differs[0].severity is Severity.ERROR
+    assert "signs with selector mail" in differs[0].message
+    assert "mailconf dkim rotate" in differs[0].fix
+
+
+def test_two_spf_checks(root: Path) -> None:
+    master = root / "etc/postfix/master.cf"
+    master.write_text(
+        master.read_text()
+        + "spf-perl unix - n n - 0 spawn\n  user=nobody argv=/usr/sbin/postfix-policyd-spf-perl\n"
+    )
+    doc = mailconf.load(root / "etc/postfix/main.cf")
+    doc.add_restriction(
+        "smtpd_recipient_restrictions", "check_policy_service unix:private/spf-perl"
+    )
+    doc.save()
+    twice = found(doctor(root), "spf.policy-twice")
+    assert len(twice) == 1 and "spf-perl" in twice[0].message and "policyd-spf" in twice[0].message
+
+
+@pytest.fixture
+def zone() -> Iterator[DnsServer]:
+    with DnsServer(txt={"_dmarc.example.test": [["v=DMARC1; p=none"]]}) as server:
+        yield server
+
+
+def test_published_dmarc_policy_differs(root: Path, zone: DnsServer) -> None:
+    differs = found(doctor(root, policy="reject", server=zone), "dmarc.policy-differs")
+    assert len(differs) == 1 and "p=none" in differs[0].message
+    assert not found(doctor(root, policy="none", server=zone), "dmarc.policy-differs")
+
+
+def test_cli_check_reports_a_named_selector_and_adopts_an_unnamed_one(root: Path) -> None:
+    argv = [sys.executable, "-m", "mailconf", "check", "--root", str(root), "--no-dns", "--json"]
+    argv += ["--domain", "example.test", "--ip", "192.0.2.10", "--hostname", "mail.example.test"]
+    adopted = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    codes = {f["code"] for f in json.loads(adopted.stdout)}
+    assert "dkim.selector-differs" not in codes, adopted.stdout
+    named = subprocess.run([*argv, "--selector", "x"], capture_output=True, text=True, timeout=120)
+    assert named.returncode == 1
+    assert "dkim.selector-differs" in {f["code"] for f in json.loads(named.stdout)}
