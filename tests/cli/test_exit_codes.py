@@ -114,7 +114,14 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
     },
     "get": {
         "success": ok("get", "{d}/main.cf", "myhostname"),
-        "not set": fails("get", "{d}/main.cf", "relayhost", why="relayhost is not set"),
+        "default": ok("get", "{d}/main.cf", "queue_directory"),
+        "not set": fails("get", "-n", "{d}/main.cf", "relayhost", why="relayhost is not set"),
+        "unknown name": fails(
+            "get", "{d}/main.cf", "smtpd_milter", why="did you mean smtpd_milters"
+        ),
+        "mode for another kind": bad(
+            "get", "-x", "{d}/opendkim.conf", "Mode", why="--expand are for main.cf"
+        ),
         "no name": bad("get", "{d}/main.cf", why="see mailconf get --help"),
         "missing file": bad("get", "{d}/nope/main.cf", "myhostname", why="No such file"),
         "unparsable": bad("get", "{d}/broken/opendkim.conf", "Mode", why=":2:7:"),

@@ -79,23 +79,79 @@ def _fmt(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------- get
 def _get_parser(get: argparse.ArgumentParser) -> None:
     _file_arguments(get)
-    get.add_argument("name", metavar="NAME")
+    get.add_argument("names", metavar="NAME", nargs="+")
+    mode = get.add_mutually_exclusive_group()
+    mode.add_argument(
+        "-d", "--defaults", action="store_true", help="main.cf: the built-in default (postconf -d)"
+    )
+    mode.add_argument(
+        "-n",
+        "--no-defaults",
+        action="store_true",
+        help="main.cf: only a value the file sets (postconf -n)",
+    )
+    get.add_argument(
+        "-x", "--expand", action="store_true", help="main.cf: expand $name (postconf -x)"
+    )
+    get.add_argument(
+        "--root",
+        default="/",
+        type=directory,
+        help="main.cf: whose Postfix's names and defaults count (default /)",
+    )
+    get.description = (
+        "Print each NAME's value as the daemon sees it. For main.cf, as postconf answers:\n"
+        "the value the file sets, else the built-in default of the Postfix that reads it; an\n"
+        "unknown name is warned about (with a close known name). For master.cf, NAME is\n"
+        "SERVICE/TYPE (the entry), SERVICE/TYPE/FIELD (a field as postconf -F names it) or\n"
+        "SERVICE/TYPE/PARAMETER (a -o override, postconf -P)."
+    )
     examples(
         get,
-        "mailconf get /etc/postfix/main.cf smtpd_milters",
-        "mailconf get /etc/opendkim.conf Socket",
+        "mailconf get /etc/postfix/main.cf queue_directory    # the default when unset",
+        "mailconf get -x /etc/postfix/main.cf smtpd_banner     # $names expanded",
+        "mailconf get /etc/postfix/master.cf smtp/inet/chroot",
     )
     get.set_defaults(handler=_get)
 
 
 def _get(args: argparse.Namespace) -> int:
     doc = _load(args)
-    value = doc.get(args.name)
-    if value is None:
-        fail(f"{args.file}: {args.name} is not set")
-        return EXIT_FAILED
-    print(value)
-    return EXIT_OK
+    from mailconf.postfix.main import MainCf
+
+    if isinstance(doc, MainCf):
+        return _get_main(doc, args)
+    if args.defaults or args.no_defaults or args.expand:
+        raise UsageError(f"--defaults, --no-defaults and --expand are for main.cf, not {doc.kind}")
+    status = EXIT_OK
+    for name in args.names:
+        value = doc.get(name)
+        if value is None:
+            fail(f"{args.file}: {name} is not set")
+            status = EXIT_FAILED
+        else:
+            print(value)
+    return status
+
+
+def _get_main(doc: MainCf, args: argparse.Namespace) -> int:
+    """postconf's answers (:mod:`mailconf.postfix.postconf`), one value per line."""
+    from mailconf.postfix.postconf import Mode, Postconf, sibling_master
+
+    mode = Mode.DEFAULTS if args.defaults else Mode.NO_DEFAULTS if args.no_defaults else None
+    view = Postconf(doc, sibling_master(doc), args.root)
+    status = EXIT_OK
+    for name in args.names:
+        answer = view.answer(name, mode or Mode.EFFECTIVE, expanded=args.expand)
+        if answer.warning:
+            fail(f"warning: {args.file}: {answer.warning}")
+        if answer.value is None:
+            if answer.known:
+                fail(f"{args.file}: {name} is not set")
+            status = EXIT_FAILED
+        else:
+            print(answer.value)
+    return status
 
 
 # -------------------------------------------------------------------------------------------- lint
