@@ -266,6 +266,7 @@ def _edit_parser(edit: argparse.ArgumentParser) -> None:
     add("--remove-entry", action="append", default=[], metavar="KEY")
     add("--add-host", action="append", default=[], metavar="HOST", help="host list: add a host")
     add("--remove-host", action="append", default=[], metavar="HOST")
+    _master_edit_arguments(edit)
     add(
         "--root",
         default="/",
@@ -320,6 +321,7 @@ _EDIT_OPTIONS = (
     "remove_entry",
     "add_host",
     "remove_host",
+    *("remove_service", "set_field", "set_option", "unset_option"),
 )
 
 
@@ -346,7 +348,7 @@ def _editor(doc: Document) -> _Editor:
     from mailconf.postfix.master import MasterCf
 
     if isinstance(doc, MasterCf):
-        return _Editor(frozenset({"add_service"}), functools.partial(_edit_master, doc))
+        return _Editor(_MASTER_OPTIONS, functools.partial(_edit_master, doc))
     from mailconf.milter.tables import HostList, KeyTable, SigningTable
 
     if isinstance(doc, (KeyTable, SigningTable)):
@@ -386,6 +388,65 @@ def _edit_main(doc: MainCf, args: argparse.Namespace) -> None:
 def _edit_master(doc: MasterCf, args: argparse.Namespace) -> None:
     for line in args.add_service:
         doc.add_service(line)
+    _postconf_master_edits(doc, args)
+
+
+# ------------------------------------------------------------- master.cf edits as postconf's
+_MASTER_OPTIONS = frozenset(
+    {"add_service", "remove_service", "set_field", "set_option", "unset_option"}
+)
+
+
+def _master_edit_arguments(edit: argparse.ArgumentParser) -> None:
+    """master.cf's edits named as postconf's options (-MX, -F, -P, -PX) do them."""
+    add = edit.add_argument
+    add("--remove-service", action="append", default=[], metavar="NAME/TYPE", help="postconf -MX")
+    add(
+        "--set-field",
+        action="append",
+        default=[],
+        metavar="NAME/TYPE/FIELD=VALUE",
+        help="master.cf: set a field (postconf -F; FIELD as postconf names it)",
+    )
+    add(
+        "--set-option",
+        action="append",
+        default=[],
+        metavar="NAME/TYPE/PARAM=VALUE",
+        help="master.cf: set a -o override (postconf -P)",
+    )
+    add(
+        "--unset-option",
+        action="append",
+        default=[],
+        metavar="NAME/TYPE/PARAM",
+        help="master.cf: remove a -o override (postconf -PX)",
+    )
+
+
+def _postconf_master_edits(doc: MasterCf, args: argparse.Namespace) -> None:
+    for text in args.set_field:
+        name, type_, field, value = _service_path(text, "--set-field", "NAME/TYPE/FIELD=VALUE")
+        doc.set_field(name, type_, field, value)
+    for text in args.set_option:
+        name, type_, param, value = _service_path(text, "--set-option", "NAME/TYPE/PARAM=VALUE")
+        doc.set_option(name, type_, param, value)
+    for text in args.unset_option:
+        name, type_, param, _ = _service_path(text, "--unset-option", "NAME/TYPE/PARAM")
+        doc.unset_option(name, type_, param)
+    for text in args.remove_service:
+        name, type_, _, _ = _service_path(text, "--remove-service", "NAME/TYPE")
+        doc.remove_service(name, type_)
+
+
+def _service_path(text: str, flag: str, form: str) -> tuple[str, str, str, str]:
+    """``NAME/TYPE[/PART][=VALUE]`` in the form ``form`` says, else a usage error."""
+    key, equals, value = text.partition("=")
+    parts = key.split("/")
+    wants_value = form.endswith("=VALUE")
+    if len(parts) != form.count("/") + 1 or not all(parts) or bool(equals) != wants_value:
+        raise UsageError(f"{flag} needs {form}, got {text!r}")
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else "", value
 
 
 def _edit_table(doc: KeyTable | SigningTable, args: argparse.Namespace) -> None:
