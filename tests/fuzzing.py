@@ -21,7 +21,8 @@ from typing import Any
 import mailconf
 from mailconf import fileio
 from mailconf.errors import MailconfError
-from mailconf.milter.lint import lint_hostlist, lint_signingtable
+from mailconf.milter.host_lint import lint_hostlist
+from mailconf.milter.table_lint import lint_signingtable
 from mailconf.postfix.lint import lint_main
 from mailconf.syntax.kinds import KINDS
 from support import CORPUS, corpus_files

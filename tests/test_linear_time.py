@@ -24,7 +24,7 @@ import pytest
 
 import mailconf
 from mailconf.milter.conf import MilterConf
-from mailconf.milter.lint import lint_signingtable
+from mailconf.milter.table_lint import lint_signingtable
 from mailconf.milter.tables import HostList, KeyTable, SigningTable
 from mailconf.postfix.lint import lint_main
 from mailconf.postfix.main import MainCf

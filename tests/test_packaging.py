@@ -27,6 +27,7 @@ def test_wheel_contains_grammars_and_data(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for grammar in (REPO / "grammars").glob("*.lark"):
         assert f"mailconf/grammars/{grammar.name}" in names
+        assert f"mailconf/syntax/_prebuilt/{grammar.stem}.txt" in names
     from mailconf.postfix.params import shipped_versions
 
     for major, minor in shipped_versions():

@@ -28,12 +28,17 @@ class Finding:
     fix: str = ""
     path: str | None = None
     line: int | None = None
+    column: int | None = None  # where on the line, when that is known (a parse error)
 
     def render(self) -> str:
-        """``path:line: severity: message`` (the format of ``mailconf lint`` and compilers)."""
+        """``path:line[:column]: severity: message`` (the format of ``mailconf lint`` and
+        compilers)."""
         where = ""
         if self.path is not None:
-            where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+            where = self.path
+            if self.line is not None:
+                where += f":{self.line}" if self.column is None else f":{self.line}:{self.column}"
+            where += ": "
         text = f"{where}{self.severity.value}: {self.message} [{self.code}]"
         if self.fix:
             text += f" (fix: {self.fix})"
@@ -47,6 +52,7 @@ class Finding:
             "fix": self.fix,
             "path": self.path,
             "line": self.line,
+            "column": self.column,
         }
 
 

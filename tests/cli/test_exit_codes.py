@@ -195,6 +195,9 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
         "broken system file is a finding": fails(
             "check", "--no-dns", "--root", "{broken}", *SPEC, why="[system.parse-error]"
         ),
+        "broken master.cf is a finding": fails(
+            "check", "--no-dns", "--root", "{broken-master}", *SPEC, why="master.cf:46:1: error:"
+        ),
         "bad nameserver": bad("check", "--root", "{applied}", *SPEC, "--nameserver", "x", why="x"),
     },
 }
@@ -237,10 +240,14 @@ def places() -> Iterator[dict[str, str]]:
             (area / name).write_text(text)
         for name in SECRET:
             (area / name).chmod(0o600)
-        trees = {name: base / name for name in ("fresh", "applied", "open", "broken")}
+        trees = {
+            name: base / name for name in ("fresh", "applied", "open", "broken", "broken-master")
+        }
         for tree in trees.values():
             shutil.copytree(EXAMPLE_TREE, tree, symlinks=True)
         (trees["broken"] / "etc/postfix/main.cf").write_text("= no name\n")
+        with (trees["broken-master"] / "etc/postfix/master.cf").open("a") as master:
+            master.write("broken line\n")
         for name in ("applied", "open"):
             assert main(["apply", "-q", "--root", str(trees[name]), *_fill(SPEC, {"d": area})]) == 0
         for directory in KEY_DIRS:  # a layout where the 0644 .txt is reachable, the key not

@@ -515,3 +515,60 @@ def test_milter_lists_that_refer_to_each_other_do_not_crash_the_doctor() -> None
     )
     assert _milter_items(main, "smtpd_milters") == ["inet:127.0.0.1:8891"]
     assert _milter_items(main, "non_smtpd_milters") == ["inet:127.0.0.1:8891"]
+
+
+@pytest.mark.parametrize(
+    ("system_path", "broken", "column", "message"),
+    [
+        ("/etc/postfix/main.cf", "= no name\n", 1, "missing parameter name"),
+        ("/etc/postfix/master.cf", "  -o smtpd_milters=x\nbroken line\n", 1, "has 2 field(s)"),
+    ],
+    ids=["main.cf", "master.cf"],
+)
+def test_a_file_that_does_not_parse_is_an_error_finding_and_the_rest_is_checked(
+    root: Path, system_path: str, broken: str, column: int, message: str
+) -> None:
+    """One finding at path:line:column for the unparsable file (the CLI exits 1, not 2), and the
+    checks that do not need that file still run: the key's mode, and main.cf's own lint when
+    only master.cf is broken."""
+    os.chmod(root / "etc/opendkim/keys/example.test/mail.private", 0o644)
+    edit(root, "/etc/postfix/main.cf", lambda d: d.set("mydestinaton", "localhost"))
+    host_path = root / system_path.lstrip("/")
+    text = host_path.read_text()
+    host_path.write_text(text + broken)
+    line = len(text.splitlines()) + broken.count("\n")
+    findings = doctor(root)
+    parse_error = found(findings, "system.parse-error")
+    assert (parse_error.severity, parse_error.path, parse_error.line, parse_error.column) == (
+        Severity.ERROR,
+        system_path,
+        line,
+        column,
+    )
+    assert message in parse_error.message
+    assert parse_error.render().startswith(f"{system_path}:{line}:{column}: error: ")
+    assert "milter.key-mode" in errors(findings)
+    assert ("postfix.unknown-parameter" in codes(findings)) == system_path.endswith("master.cf")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mailconf",
+            "check",
+            "--no-dns",
+            "--root",
+            str(root),
+            "--domain",
+            "example.test",
+            "--selector",
+            "mail",
+            "--ip",
+            IP,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"{system_path}:{line}:{column}: error: " in out.stdout
+    assert out.stderr == ""

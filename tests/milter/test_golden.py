@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import mailconf
-from mailconf.milter.lint import lint_signingtable
+from mailconf.milter.table_lint import lint_signingtable
 
 STEP_7_12 = [
     ("Canonicalization", "relaxed/simple"),

@@ -392,3 +392,20 @@ def test_list_and_milter_edits_agree_with_postconf(tmp_path: Path) -> None:
     assert {k: [t.text for t in list_tokens(v)] for k, v in ours.items()} == {
         k: [t.text for t in list_tokens(v)] for k, v in theirs.items()
     }
+
+
+def test_get_follows_every_change_of_the_entries() -> None:
+    """MainCf indexes each name's winning line once per state of ``entries``: an edit, and a
+    caller's own change to the list (append, replace, delete), are seen by the next get()."""
+    doc = MainCf.parse("a = 1\nb = 2\na = 3\n")
+    assert (doc.get("a"), doc.get("b")) == ("3", "2")
+    doc.set("a", "4")
+    assert doc.get("a") == "4"
+    doc.entries.append(doc.parse_entry("b = 5"))
+    assert doc.get("b") == "5"
+    doc.entries[0] = doc.parse_entry("c = 6")
+    assert doc.get("c") == "6"
+    del doc.entries[-1]
+    assert doc.get("b") == "2"
+    doc.entries.clear()
+    assert doc.get("a") is None

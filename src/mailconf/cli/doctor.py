@@ -10,36 +10,42 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from mailconf.cli.common import examples
-from mailconf.cli.setup import root_from_args, setup_from_args, spec_arguments
+from mailconf.cli.spec_args import root_from_args, setup_from_args, spec_command
 from mailconf.errors import EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from mailconf.dns.records import Record
+    from mailconf.findings import Finding
+    from mailconf.setup.spec import Setup
+    from mailconf.system.root import SystemRoot
 
 
 def _dns_parser(dns: argparse.ArgumentParser) -> None:
-    dns.description = (
+    spec_command(
+        dns,
         "Print the SPF, DKIM and DMARC TXT records to publish. The records come from the spec and\n"
         "the DKIM keys under --root. ADSP (_adsp._domainkey) is never printed: it has been\n"
-        "Historic since 2013 and no receiver uses it."
-    )
-    spec_arguments(dns)
-    dns.add_argument("--format", choices=("zone", "line", "json"), default="zone")
-    dns.add_argument("--hard-fail", action="store_true", help="SPF -all instead of ~all")
-    examples(
-        dns,
+        "Historic since 2013 and no receiver uses it.",
+        run_dns,
         "mailconf dns --domain example.com --ip 192.0.2.10",
         "mailconf dns --config mailconf.toml --format line",
     )
-    dns.set_defaults(handler=run_dns)
+    dns.add_argument("--format", choices=("zone", "line", "json"), default="zone")
+    dns.add_argument("--hard-fail", action="store_true", help="SPF -all instead of ~all")
 
 
 def _check_parser(check: argparse.ArgumentParser) -> None:
-    check.description = (
+    spec_command(
+        check,
         "The doctor: lint, cross-file wiring, keys, DNS and sender rules.\n"
-        "Exit 0 when nothing is an error, 1 otherwise."
+        "Exit 0 when nothing is an error, 1 otherwise.",
+        run_check,
+        "mailconf check --domain example.com --ip 192.0.2.10",
+        "mailconf check --config mailconf.toml --no-dns",
+        "mailconf check --domain example.com --ip 192.0.2.10 --nameserver 127.0.0.1:5353",
     )
-    spec_arguments(check)
     check.add_argument("--nameserver", metavar="HOST[:PORT]", help="ask this DNS server")
     check.add_argument("--no-dns", action="store_true", help="skip the DNS checks")
     check.add_argument(
@@ -49,13 +55,6 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
         help="time all DNS queries may take together; the DNS checks left then are skipped "
         "(default: 10)",
     )
-    examples(
-        check,
-        "mailconf check --domain example.com --ip 192.0.2.10",
-        "mailconf check --config mailconf.toml --no-dns",
-        "mailconf check --domain example.com --ip 192.0.2.10 --nameserver 127.0.0.1:5353",
-    )
-    check.set_defaults(handler=run_check)
 
 
 def _seconds(text: str) -> float:
@@ -81,14 +80,16 @@ def run_dns(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def records_for(setup: Any, root: Any, *, hard_fail: bool = False) -> tuple[list[Any], list[Any]]:
+def records_for(
+    setup: Setup, root: SystemRoot, *, hard_fail: bool = False
+) -> tuple[list[Record], list[Finding]]:
     """SPF, DKIM (from the keys under ``root``) and DMARC records for every domain."""
     from mailconf import keys
     from mailconf.dns import records as build
     from mailconf.errors import ReadError
 
-    result: list[Any] = []
-    findings: list[Any] = []
+    result: list[Record] = []
+    findings: list[Finding] = []
     addresses = [str(ip) for ip in setup.ips]
     for domain in setup.domains:
         record, notes = build.spf_record(domain.name, addresses, hard_fail=hard_fail)

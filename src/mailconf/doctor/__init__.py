@@ -20,6 +20,9 @@ from mailconf.doctor.system_view import SystemView
 from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
 from mailconf.milter.conf import MilterConf
+from mailconf.postfix.lint import lint_main
+from mailconf.postfix.main import MainCf
+from mailconf.postfix.master import MasterCf
 from mailconf.syntax.document import Document
 from mailconf.system.root import SystemRoot
 
@@ -94,7 +97,12 @@ def file_lint(view: SystemView) -> list[Finding]:
     from mailconf.milter.options import parse_boolean
 
     findings: list[Finding] = []
-    for key in ("main", "master", "opendkim", "opendmarc"):
+    main = view.document("main", MainCf)
+    if main is not None:
+        # With the view's master.cf, not the lint's own reading of the file beside main.cf: one
+        # that does not parse is the view's finding, and main.cf is linted as if it were absent.
+        findings += lint_main(main, view.document("master", MasterCf), str(view.root))
+    for key in ("master", "opendkim", "opendmarc"):
         document = view.document(key, Document)
         if document is not None:
             findings += document.lint(str(view.root))

@@ -75,7 +75,8 @@ class SystemView:
                     "system.parse-error",
                     error.message,
                     path=system_path,
-                    line=error.line,
+                    line=error.line or None,
+                    column=error.column or None,
                 )
             )
             return None

@@ -15,6 +15,7 @@ Checking: :meth:`~MilterConf.validate` (errors: the daemon would not start) and
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import attrs
 
@@ -25,25 +26,17 @@ from mailconf.milter.datasets import DataSetSpec, parse_dataset
 from mailconf.syntax import grammar
 from mailconf.syntax.document import Document, Value
 from mailconf.syntax.layout import align_like, visual_width
-from mailconf.syntax.parts import GrammarEntry
+from mailconf.syntax.parts import NameValueEntry
 
 
 @attrs.frozen(eq=False)
-class Option(GrammarEntry):
+class Option(NameValueEntry):
     """``Name value [# comment]``: the parts the grammar's ``OPTION`` names (indent, name, sep,
     value, space, comment, newline).  The value is what the daemon reads: trimmed, and cut where
     the daemon cuts the line (``#`` or a NUL byte; OpenDKIM also cuts at a carriage return)."""
 
     grammar_name = "opendmarc"
     parts_terminal = "OPTION"
-
-    @property
-    def name(self) -> str:
-        return self.part("name")
-
-    @property
-    def value(self) -> str:
-        return self.part("value")
 
     @property
     def value_column(self) -> int:
@@ -70,6 +63,15 @@ class MilterConf(Document):
     errors and the warnings about what the daemon accepts but does not do what was meant."""
 
     linter = ("mailconf.milter.lint", "lint_milter_conf")
+
+    #: The daemon's name as its documentation writes it.
+    daemon: ClassVar[str] = ""
+    #: The daemon reads a line longer than its 1 KiB buffer as two lines.
+    splits_long_lines: ClassVar[bool] = False
+    #: The daemon cuts a line at a carriage return (else a CR is part of the value or name).
+    cuts_at_cr: ClassVar[bool] = False
+    #: Files (option names, lower case) read only once mail flows: ``-n`` ignores them.
+    late_files: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -122,13 +124,7 @@ class MilterConf(Document):
         if value is None:
             return None
         spec = mo.option_spec(self.kind, name)
-        if spec is None:
-            return None
-        if self.kind == "opendmarc":
-            if spec.name == "IgnoreHosts":
-                return DataSetSpec(value, "file", path=value)
-            return None
-        if spec.type != mo.DATASET:
+        if spec is None or spec.type != mo.DATASET:
             return None
         return parse_dataset(value)
 
@@ -208,34 +204,11 @@ class MilterConf(Document):
             if problem is None:
                 continue
             findings.append(self._line_finding(entry, problem))
-        if self.kind == "opendkim" and not findings:
-            findings.extend(self._opendkim_semantics())
-        if self.kind == "opendmarc" and not findings:
-            findings.extend(self._opendmarc_semantics())
-        return findings
+        return findings or self._semantics()
 
-    def _opendmarc_semantics(self) -> list[Finding]:
-        """The check ``opendmarc -n`` makes after reading the file (measured on 1.4.2: the
-        ``RejectString`` must hold exactly one ``%s``, counted as ``strstr`` finds them)."""
-        reject = self.get("RejectString")
-        if reject is None or reject.count("%s") == 1:
-            return []
-        count = reject.count("%s")
-        message = (
-            "The RejectString doesn't contain %s!"
-            if count == 0
-            else f"The RejectString contains {count} occurrences of %s instead of one!"
-        )
-        return [
-            Finding(
-                Severity.ERROR,
-                "milter.bad-rejectstring",
-                message,
-                "write exactly one %s where the domain goes",
-                self.path,
-                self._last_line("RejectString"),
-            )
-        ]
+    def _semantics(self) -> list[Finding]:
+        """The checks the daemon makes after reading the file (each kind its own)."""
+        return []
 
     def _last_line(self, name: str) -> int | None:
         found = self.occurrences(name)
@@ -265,95 +238,13 @@ class MilterConf(Document):
             line,
         )
 
-    def _opendkim_semantics(self) -> list[Finding]:
-        """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the
-        opening of data sets and key files is left to lint: it depends on the machine)."""
-        errors: list[tuple[str, str]] = []
-
-        def has(name: str) -> bool:
-            return self.get(name) is not None
-
-        for name in ("BogusKey", "UnprotectedKey"):
-            action = self.get(name)
-            if action is not None and action.lower() not in _KEY_ACTIONS:
-                errors.append((f"unknown key action '{action}'", "milter.bad-key-action"))
-        for name in self.options:
-            spec = mo.option_spec("opendkim", name)
-            data = self.dataset(name) if spec is not None and spec.type == mo.DATASET else None
-            if data is not None and data.kind == "unknown":
-                errors.append(
-                    (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
-                )
-        atps = self.get("ATPSHashAlgorithm")
-        if atps is not None and atps.lower() not in ("sha256", "sha1", "none"):
-            errors.append((f'unknown ATPS hash "{atps}"', "milter.bad-atps-hash"))
-        if has("SigningTable") and not has("KeyTable"):
-            errors.append(
-                ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
-            )
-        macros = self.dataset("MacroList")
-        if macros is not None and macros.kind not in ("file", "csl", "unknown"):
-            errors.append(
-                (f"{macros.raw}: invalid data set type for MacroList", "milter.dataset-type")
-            )
-        algorithm = self.get("SignatureAlgorithm")
-        if algorithm is not None and algorithm.lower() not in (
-            "rsa-sha1",
-            "rsa-sha256",
-            "ed25519-sha256",
-        ):
-            errors.append((f'unknown signing algorithm "{algorithm}"', "milter.bad-algorithm"))
-        canon = self.get("Canonicalization")
-        if canon is not None:
-            for part in canon.split("/", 1):
-                if part.lower() not in ("relaxed", "simple"):
-                    errors.append(
-                        (
-                            f'unknown canonicalization algorithm "{part}"',
-                            "milter.bad-canonicalization",
-                        )
-                    )
-                    break
-        minimum = self.get("Minimum")
-        if minimum is not None and not _minimum_ok(minimum):
-            errors.append(('illegal value for "Minimum"', "milter.bad-minimum"))
-        mode = self.get("Mode")
-        signer = True
-        if mode is not None:
-            bad = next((char for char in mode if char not in "sv"), None)
-            if bad is not None:
-                errors.append((f'unknown mode "{bad}"', "milter.bad-mode"))
-            signer = "s" in mode
-        if signer:
-            keytable = has("KeyTable")
-            selector = has("Selector") and not keytable
-            keyfile = has("KeyFile") and not keytable
-            if selector != keyfile:
-                errors.append(
-                    (
-                        "KeyFile and Selector must both be defined or both be undefined",
-                        "milter.keyfile-selector",
-                    )
-                )
-            elif has("Domain") and not keytable and not (selector and keyfile):
-                # measured: with a KeyTable, opendkim -n accepts Domain without KeyFile/Selector
-                errors.append(("Domain requires KeyFile and Selector", "milter.domain-needs-key"))
-            elif keytable and not has("SigningTable") and not has("SetupPolicyScript"):
-                errors.append(
-                    (
-                        "KeyTable requires either SigningTable or SetupPolicyScript",
-                        "milter.keytable-needs-signingtable",
-                    )
-                )
-        return [Finding(Severity.ERROR, code, message, "", self.path) for message, code in errors]
-
     # ------------------------------------------------------------------ parsing
     @classmethod
     def explain_line(cls, line: str, column: int = 1) -> tuple[int, str]:
         """Why a line did not parse, in the daemon's terms (it exits 78 on these)."""
         stripped = line.lstrip(" \t")
         column = len(line) - len(stripped) + 1
-        if stripped.startswith("\r") and cls.kind == "opendmarc":
+        if stripped.startswith("\r") and not cls.cuts_at_cr:
             return column, "a line holding only a carriage return is an unnamed option to OpenDMARC"
         name = grammar.part_pattern(cls.kind, "NAME").match(stripped)
         spelled = name.group() if name is not None else ""
@@ -368,6 +259,9 @@ class MilterConf(Document):
 
 # dkimf_keyactions[] (BogusKey, UnprotectedKey), matched ignoring case
 _KEY_ACTIONS = ("none", "neutral", "fail")
+_ALGORITHMS = ("rsa-sha1", "rsa-sha256", "ed25519-sha256")
+_CANON = ("relaxed", "simple")
+_KEY_OPTIONS = ("KeyTable", "Selector", "KeyFile", "Domain", "SigningTable", "SetupPolicyScript")
 
 
 def _minimum_ok(value: str) -> bool:
@@ -400,9 +294,130 @@ def _aligned_line(name: str, value: str, reference: Option | None, options: list
 class OpenDkimConf(MilterConf):
     kind = "opendkim"
     entry_type = OpenDkimOption
+    daemon = "OpenDKIM"
+    cuts_at_cr = True
+
+    def _semantics(self) -> list[Finding]:
+        """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the
+        opening of data sets and key files is left to lint: it depends on the machine)."""
+        errors = [*self._table_errors(), *self._signing_errors()]
+        mode = self.get("Mode")
+        if mode is None or "s" in mode:
+            errors += self._key_errors()
+        return [Finding(Severity.ERROR, code, message, "", self.path) for message, code in errors]
+
+    def _table_errors(self) -> list[tuple[str, str]]:
+        """Key actions, data-set types, the ATPS hash, SigningTable without KeyTable."""
+        errors: list[tuple[str, str]] = []
+        for name in ("BogusKey", "UnprotectedKey"):
+            action = self.get(name)
+            if action is not None and action.lower() not in _KEY_ACTIONS:
+                errors.append((f"unknown key action '{action}'", "milter.bad-key-action"))
+        for name in self.options:
+            data = self.dataset(name)
+            if data is not None and data.kind == "unknown":
+                errors.append(
+                    (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
+                )
+        atps = self.get("ATPSHashAlgorithm")
+        if atps is not None and atps.lower() not in ("sha256", "sha1", "none"):
+            errors.append((f'unknown ATPS hash "{atps}"', "milter.bad-atps-hash"))
+        if self.get("SigningTable") is not None and self.get("KeyTable") is None:
+            errors.append(
+                ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
+            )
+        macros = self.dataset("MacroList")
+        if macros is not None and macros.kind not in ("file", "csl", "unknown"):
+            errors.append(
+                (f"{macros.raw}: invalid data set type for MacroList", "milter.dataset-type")
+            )
+        return errors
+
+    def _signing_errors(self) -> list[tuple[str, str]]:
+        """The algorithm, canonicalization, ``Minimum`` and ``Mode`` values."""
+        errors: list[tuple[str, str]] = []
+        algorithm = self.get("SignatureAlgorithm")
+        if algorithm is not None and algorithm.lower() not in _ALGORITHMS:
+            errors.append((f'unknown signing algorithm "{algorithm}"', "milter.bad-algorithm"))
+        canon = self.get("Canonicalization")
+        bad = next(
+            (part for part in (canon or "").split("/", 1) if part.lower() not in _CANON),
+            None,
+        )
+        if canon is not None and bad is not None:
+            errors.append(
+                (f'unknown canonicalization algorithm "{bad}"', "milter.bad-canonicalization")
+            )
+        minimum = self.get("Minimum")
+        if minimum is not None and not _minimum_ok(minimum):
+            errors.append(('illegal value for "Minimum"', "milter.bad-minimum"))
+        mode = self.get("Mode") or ""
+        wrong = next((char for char in mode if char not in "sv"), None)
+        if wrong is not None:
+            errors.append((f'unknown mode "{wrong}"', "milter.bad-mode"))
+        return errors
+
+    def _key_errors(self) -> list[tuple[str, str]]:
+        """A signer's key: KeyFile + Selector (+ Domain), or a KeyTable with a SigningTable."""
+        has = {name: self.get(name) is not None for name in _KEY_OPTIONS}
+        keytable = has["KeyTable"]
+        selector = has["Selector"] and not keytable
+        keyfile = has["KeyFile"] and not keytable
+        if selector != keyfile:
+            return [
+                (
+                    "KeyFile and Selector must both be defined or both be undefined",
+                    "milter.keyfile-selector",
+                )
+            ]
+        if has["Domain"] and not keytable and not (selector and keyfile):
+            # measured: with a KeyTable, opendkim -n accepts Domain without KeyFile/Selector
+            return [("Domain requires KeyFile and Selector", "milter.domain-needs-key")]
+        if keytable and not has["SigningTable"] and not has["SetupPolicyScript"]:
+            return [
+                (
+                    "KeyTable requires either SigningTable or SetupPolicyScript",
+                    "milter.keytable-needs-signingtable",
+                )
+            ]
+        return []
 
 
 @attrs.define(eq=False)
 class OpenDmarcConf(MilterConf):
     kind = "opendmarc"
     entry_type = Option
+    daemon = "OpenDMARC"
+    splits_long_lines = True
+    # read only once mail flows (``opendmarc -n`` ignores them)
+    late_files = ("ignorehosts", "publicsuffixlist")
+
+    def dataset(self, name: str) -> DataSetSpec | None:
+        """OpenDMARC has no data sets; its ``IgnoreHosts`` is a plain file of hosts."""
+        value = self.get(name)
+        if value is None or name.lower() != "ignorehosts":
+            return None
+        return DataSetSpec(value, "file", path=value)
+
+    def _semantics(self) -> list[Finding]:
+        """The check ``opendmarc -n`` makes after reading the file (measured on 1.4.2: the
+        ``RejectString`` must hold exactly one ``%s``, counted as ``strstr`` finds them)."""
+        reject = self.get("RejectString")
+        if reject is None or reject.count("%s") == 1:
+            return []
+        count = reject.count("%s")
+        message = (
+            "The RejectString doesn't contain %s!"
+            if count == 0
+            else f"The RejectString contains {count} occurrences of %s instead of one!"
+        )
+        return [
+            Finding(
+                Severity.ERROR,
+                "milter.bad-rejectstring",
+                message,
+                "write exactly one %s where the domain goes",
+                self.path,
+                self._last_line("RejectString"),
+            )
+        ]

@@ -220,7 +220,7 @@ class KeyEntry:
 @attrs.define(eq=False)
 class KeyTable(DataSet):
     kind = "keytable"
-    linter = ("mailconf.milter.lint", "lint_keytable")
+    linter = ("mailconf.milter.table_lint", "lint_keytable")
 
     def lookup(self, key: str) -> str | None:
         """The raw value of the first row named ``key`` (case-sensitive, as the daemon opens it)."""
@@ -266,7 +266,7 @@ class KeyTable(DataSet):
 @attrs.define(eq=False)
 class SigningTable(DataSet):
     kind = "signingtable"
-    linter = ("mailconf.milter.lint", "lint_signingtable")
+    linter = ("mailconf.milter.table_lint", "lint_signingtable")
     # The running daemon opens the SigningTable ignoring case (see :meth:`lookup`).
     icase = True
 
@@ -332,7 +332,7 @@ class SigningTable(DataSet):
 @attrs.define(eq=False)
 class HostList(DataSet):
     kind = "hostlist"
-    linter = ("mailconf.milter.lint", "lint_hostlist")
+    linter = ("mailconf.milter.host_lint", "lint_hostlist")
 
     @property
     def hosts(self) -> list[str]:

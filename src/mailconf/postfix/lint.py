@@ -23,22 +23,24 @@ from mailconf.findings import Finding, Severity
 from mailconf.postfix.main import (
     SERVICE_PARAMETER_SUFFIXES,
     MainCf,
-    Parameter,
     known_parameters,
     legacy_parameters,
     read_only_parameters,
 )
 from mailconf.postfix.master import MasterCf, Service
+from mailconf.postfix.parameter import Parameter
+from mailconf.postfix.restrictions import (
+    NO_RELAY_CONTROL,
+    does_relay_control,
+    first_relay_check,
+    first_unconditional,
+    is_policy_service,
+    restriction_items,
+)
 from mailconf.postfix.values import (
-    RELAY_CONTROL,
-    UNAUTH_DESTINATION,
-    UNCONDITIONAL,
-    group_restrictions,
     is_restriction_list,
-    list_tokens,
     macro_problem,
     milter_socket,
-    normalize_item,
     references,
 )
 
@@ -157,75 +159,97 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
     ``master`` the per-service families cannot be checked: names ending in one of their
     suffixes are then not reported.
     """
-    findings: list[Finding] = []
-    path = main.path
-    params = main._parameters()
-    known = set(known_parameters(root)) | legacy_parameters(root)
-    classes = main.restriction_classes
-    referenced: set[str] = set()
-    for entry in params:
-        referenced.update(references(entry.value))
-    set_names = {entry.name for entry in params}
-    for name, default in known_parameters(root).items():
-        if name not in set_names:
-            referenced.update(references(default))
-    if master is not None:
-        for service in master.services:
-            for value in service.overrides.values():
-                referenced.update(references(value))
-    per_service = service_suffixes(master) if master is not None else {}
-    service_names = service_parameter_names(master) if master is not None else set()
-    suffixes = _all_suffixes()
-    suggestions = Suggestions(known, per_service)
+    lint = _MainLint(main, master, root)
+    lint.names()
+    lint.macros()
+    for entry in lint.params:  # in file order, the winning line of each name
+        if entry is lint.seen[entry.name] and is_restriction_list(entry.name, lint.classes):
+            lint.restriction_list(entry)
+    lint.relay_control()
+    return lint.findings
 
-    lines = main.line_numbers()  # one pass; line_of() per finding would be quadratic
-    # master.service() is a pass over master.cf: index the services once (the last one wins).
-    services = {(s.name, s.type): s for s in master.services} if master is not None else {}
+
+class _MainLint:
+    """One run of :func:`lint_main`: what every step needs, computed once, and the findings.
+
+    ``seen`` is the winning line of each name (filled by :meth:`names`, the first step; only the
+    winner is ever read by Postfix)."""
+
+    def __init__(self, main: MainCf, master: MasterCf | None, root: str) -> None:
+        self.main, self.master, self.root = main, master, root
+        self.findings: list[Finding] = []
+        self.params = main._parameters()
+        self.known = set(known_parameters(root)) | legacy_parameters(root)
+        self.classes = main.restriction_classes
+        self.lines = main.line_numbers()  # one pass; line_of() per finding would be quadratic
+        self.seen: dict[str, Parameter] = {}
+        # master.service() is a pass over master.cf: index the services once (the last one wins).
+        self.services = {(s.name, s.type) for s in master.services} if master else set()
 
     def finding(
-        severity: Severity, code: str, message: str, fix: str, entry: Parameter | None
+        self, severity: Severity, code: str, message: str, fix: str, entry: Parameter | None
     ) -> None:
-        line = lines[entry] if entry is not None else None
-        findings.append(Finding(severity, code, message, fix, path, line))
+        line = self.lines[entry] if entry is not None else None
+        self.findings.append(Finding(severity, code, message, fix, self.main.path, line))
 
-    # names -----------------------------------------------------------------------------
-    seen: dict[str, Parameter] = {}
-    read_only = read_only_parameters(root)
-    for entry in params:
+    def _referenced(self) -> set[str]:
+        """Names some value refers to as ``$name``: in main.cf, in the defaults of what it does
+        not set, and in master.cf's ``-o`` overrides."""
+        referenced: set[str] = set()
+        for entry in self.params:
+            referenced.update(references(entry.value))
+        set_names = {entry.name for entry in self.params}
+        for name, default in known_parameters(self.root).items():
+            if name not in set_names:
+                referenced.update(references(default))
+        for service in self.master.services if self.master is not None else ():
+            for value in service.overrides.values():
+                referenced.update(references(value))
+        return referenced
+
+    def names(self) -> None:
+        """Duplicates, read-only names, unknown names (with a did-you-mean)."""
+        master = self.master
+        valid = self.known | self.classes | self._referenced()
+        if master is not None:
+            valid |= service_parameter_names(master)
+        suffixes = _all_suffixes()
+        suggestions = Suggestions(self.known, service_suffixes(master) if master else {})
+        read_only = read_only_parameters(self.root)
+        for entry in self.params:
+            name = entry.name
+            if name in self.seen:
+                self.finding(
+                    Severity.WARNING,
+                    "postfix.duplicate",
+                    f"{name} is set again here; the earlier value (line "
+                    f"{self.lines[self.seen[name]]}) is ignored",
+                    f"keep one {name} line",
+                    entry,
+                )
+            self.seen[name] = entry
+            if name in read_only:
+                self.finding(
+                    Severity.WARNING,
+                    "postfix.read-only",
+                    f"{name} is read-only: Postfix ignores this setting",
+                    f"remove {name}",
+                    entry,
+                )
+                continue
+            if name in valid:
+                continue
+            if master is None and any(name.endswith(suffix) for suffix in suffixes):
+                continue  # a per-service name; without master.cf we cannot tell
+            self._unknown(entry, suggestions.guess(name))
+
+    def _unknown(self, entry: Parameter, guess: str | None) -> None:
         name = entry.name
-        if name in seen:
-            finding(
-                Severity.WARNING,
-                "postfix.duplicate",
-                f"{name} is set again here; the earlier value (line {lines[seen[name]]}) "
-                "is ignored",
-                f"keep one {name} line",
-                entry,
-            )
-        seen[name] = entry
-        if name in read_only:
-            finding(
-                Severity.WARNING,
-                "postfix.read-only",
-                f"{name} is read-only: Postfix ignores this setting",
-                f"remove {name}",
-                entry,
-            )
-            continue
-        if name in known or name in classes or name in referenced or name in service_names:
-            continue
-        if master is None and any(name.endswith(suffix) for suffix in suffixes):
-            continue  # a per-service name; without master.cf we cannot tell
-        guess = suggestions.guess(name)
         hint = f"; did you mean {guess}?" if guess else ""
-        if name.endswith("_time_limit") and master is not None:
+        if name.endswith("_time_limit") and self.master is not None and not guess:
             wanted_service = name[: -len("_time_limit")]
-            hint += (
-                f" ({name} needs a spawn or pipe service {wanted_service!r} in master.cf)"
-                if not guess
-                else ""
-            )
-        finding(
+            hint += f" ({name} needs a spawn or pipe service {wanted_service!r} in master.cf)"
+        self.finding(
             Severity.WARNING,
             "postfix.unknown-parameter",
             f"unknown parameter {name} (Postfix ignores it: postconf reports it unused){hint}",
@@ -233,12 +257,14 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
             entry,
         )
 
-    # values Postfix cannot expand (only the winning duplicate is ever read) ----------------
-    for name, entry in seen.items():
-        problem = macro_problem(entry.value)
-        if problem is not None:
-            fatal = name in known
-            finding(
+    def macros(self) -> None:
+        """Values Postfix cannot expand (only the winning duplicate is ever read)."""
+        for name, entry in self.seen.items():
+            problem = macro_problem(entry.value)
+            if problem is None:
+                continue
+            fatal = name in self.known
+            self.finding(
                 Severity.ERROR if fatal else Severity.WARNING,
                 "postfix.bad-macro",
                 f"{name}: {problem}: "
@@ -251,69 +277,67 @@ def lint_main(main: MainCf, master: MasterCf | None, root: str = "/") -> list[Fi
                 entry,
             )
 
-    # restriction lists -------------------------------------------------------------------
-    for entry in params:
-        if entry is not seen.get(entry.name) or not is_restriction_list(entry.name, classes):
-            continue
-        items = [normalize_item(it.text) for it in group_restrictions(list_tokens(entry.value))]
-        for index, item in enumerate(items):
-            if item in UNCONDITIONAL and index + 1 < len(items):
-                finding(
+    def restriction_list(self, entry: Parameter) -> None:
+        """Dead items, a policy service that may let anyone relay, one with no master.cf
+        service."""
+        items = restriction_items(entry.value)
+        dead = first_unconditional(items)
+        if dead is not None and dead + 1 < len(items):
+            self.finding(
+                Severity.WARNING,
+                "postfix.dead-restriction",
+                f"{entry.name}: {', '.join(items[dead + 1 :])} after the unconditional "
+                f"{items[dead]!r} is never evaluated",
+                f"move them before {items[dead]!r} or remove them",
+                entry,
+            )
+        relay = first_relay_check(items)
+        check = items[relay] if relay is not None else ""
+        for item in items[:relay] if relay is not None else ():
+            if is_policy_service(item):
+                self.finding(
                     Severity.WARNING,
-                    "postfix.dead-restriction",
-                    f"{entry.name}: {', '.join(items[index + 1 :])} after the unconditional "
-                    f"{item!r} is never evaluated",
-                    f"move them before {item!r} or remove them",
+                    "postfix.policy-before-relay-check",
+                    f"{entry.name}: {item} comes before {check}: a policy answer "
+                    "OK there would let anyone relay",
+                    f"move it after {check}",
                     entry,
                 )
-                break
-        relay = [i for i, it in enumerate(items) if it in UNAUTH_DESTINATION]
-        if relay:
-            for item in items[: relay[0]]:
-                if item.split(" ", 1)[0] == "check_policy_service":
-                    finding(
-                        Severity.WARNING,
-                        "postfix.policy-before-relay-check",
-                        f"{entry.name}: {item} comes before {items[relay[0]]}: a policy answer "
-                        "OK there would let anyone relay",
-                        f"move it after {items[relay[0]]}",
-                        entry,
-                    )
-        if master is not None:
+        if self.master is not None:
             for item in items:
-                word, _, argument = item.partition(" ")
-                if word != "check_policy_service":
-                    continue
-                socket = milter_socket(argument)
-                for prefix in ("unix:private/", "unix:public/", "private/", "public/"):
-                    if socket.startswith(prefix):
-                        service_name = socket[len(prefix) :]
-                        if (service_name, "unix") not in services:
-                            finding(
-                                Severity.ERROR,
-                                "postfix.policy-service-missing",
-                                f"{entry.name}: {item} but master.cf has no {service_name}/unix "
-                                "service: every check gets a temporary failure",
-                                f"add a {service_name} unix service to master.cf "
-                                f"('{service_name} unix - n n - 0 spawn ...')",
-                                entry,
-                            )
-                        break
+                if is_policy_service(item):
+                    self._policy_service(entry, item)
 
-    # relay control (Postfix refuses to start without it) ----------------------------------
-    lists = main._relay_lists()
-    if not any(any(it in RELAY_CONTROL for it in items) for items in lists.values()):
-        anchor = seen.get("smtpd_recipient_restrictions") or seen.get("smtpd_relay_restrictions")
-        finding(
+    def _policy_service(self, entry: Parameter, item: str) -> None:
+        socket = milter_socket(item.partition(" ")[2])
+        for prefix in ("unix:private/", "unix:public/", "private/", "public/"):
+            if not socket.startswith(prefix):
+                continue
+            service_name = socket[len(prefix) :]
+            if (service_name, "unix") not in self.services:
+                self.finding(
+                    Severity.ERROR,
+                    "postfix.policy-service-missing",
+                    f"{entry.name}: {item} but master.cf has no {service_name}/unix "
+                    "service: every check gets a temporary failure",
+                    f"add a {service_name} unix service to master.cf "
+                    f"('{service_name} unix - n n - 0 spawn ...')",
+                    entry,
+                )
+            break
+
+    def relay_control(self) -> None:
+        """Postfix refuses to start without relay control in either relay list."""
+        if any(does_relay_control(items) for items in self.main.relay_lists().values()):
+            return
+        seen = self.seen
+        self.finding(
             Severity.ERROR,
             "postfix.no-relay-control",
-            "neither smtpd_relay_restrictions nor smtpd_recipient_restrictions contains "
-            "reject_unauth_destination (or defer_unauth_destination, reject, defer, "
-            "defer_if_permit, check_relay_domains): Postfix refuses to start",
+            NO_RELAY_CONTROL.format(verb="contains"),
             "add reject_unauth_destination to smtpd_relay_restrictions",
-            anchor,
+            seen.get("smtpd_recipient_restrictions") or seen.get("smtpd_relay_restrictions"),
         )
-    return findings
 
 
 def lint_master(master: MasterCf, root: str = "/") -> list[Finding]:

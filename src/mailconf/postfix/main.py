@@ -13,32 +13,42 @@ a blank line is a section heading and stays.
 Lists are edited in their existing style (see :meth:`MainCf.list_append`): an item added to a
 one-item-per-line list goes on its own line with the same indentation and the same trailing comma
 convention; a single-line list gets the separator it already uses (``", "``, ``","`` or ``" "``).
+
+This module decides which lines an edit touches; :mod:`~mailconf.postfix.parameter` writes one
+line, :mod:`~mailconf.postfix.list_layout` splices list items, and
+:mod:`~mailconf.postfix.restrictions` holds the restriction-list rules the lint applies too.
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import re
 from typing import TYPE_CHECKING
 
 import attrs
 
-from mailconf.errors import EditError, ValidationError
+from mailconf.errors import EditError
 from mailconf.postfix.lines import (
     ISSPACE,
-    content_end,
-    is_trivia_line,
-    line_end,
-    logical_positions,
-    logical_text,
+)
+from mailconf.postfix.list_layout import ListLayout
+from mailconf.postfix.parameter import (
+    Parameter,
+    check_name,
+    check_value,
+    commented,
+    new_line,
+    with_value,
 )
 from mailconf.postfix.params import parameter_table
+from mailconf.postfix.restrictions import (
+    RELAY_LISTS,
+    insertion_point,
+    placement_problem,
+    relay_control_problem,
+    relay_default,
+    restriction_items,
+)
 from mailconf.postfix.values import (
-    LIST_SEPARATORS,
-    RELAY_CONTROL,
-    UNAUTH_DESTINATION,
-    UNCONDITIONAL,
     Item,
     group_restrictions,
     is_restriction_list,
@@ -50,18 +60,13 @@ from mailconf.postfix.values import (
     pure_reference,
     restriction_key,
 )
-from mailconf.syntax import grammar
-from mailconf.syntax.document import Document, Entry, Value, split_lines
-from mailconf.syntax.parts import GrammarEntry
+from mailconf.syntax.document import Document, Entry, Value
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
 __all__ = ["MainCf", "Parameter", "known_parameters", "milter_socket_for_postfix"]
-
-_NAME_OK = re.compile(r"[^\s=#\0][^\s=\0]*\Z")  # Postfix stops reading at a NUL
-_BLANKS = " \t\v\f"
 
 # Per-service parameter suffixes postconf accepts for master.cf services, by command
 # (postconf_service.c: delivery agents get the transport family, pipe and spawn a time limit).
@@ -110,66 +115,14 @@ def read_only_parameters(root: str | os.PathLike[str] = "/") -> frozenset[str]:
     return parameter_table(root).read_only
 
 
-@attrs.frozen(eq=False)
-class Parameter(GrammarEntry):
-    """``name = value``: the parts the grammar's ``PARAMETER`` names on the entry's logical line
-    (name, before, equals, after, value, trailing); the value is what ``split_nameval()`` gives
-    the daemons."""
-
-    grammar_name = "postfix-main"
-    parts_terminal = "PARAMETER"
-
-    def part_source(self) -> str:
-        return logical_text(self.text)
-
-    def validate(self) -> tuple[int, int, str] | None:
-        if self.match_parts() is not None:
-            return None
-        column, message = _explain(self.text)
-        return 0, column, message
-
-    @property
-    def name(self) -> str:
-        return self.part("name")
-
-    @property
-    def value(self) -> str:
-        """The value exactly as the daemons see it (continuations joined, not expanded)."""
-        return self.part("value")
-
-    @functools.cached_property
-    def _value_map(self) -> tuple[int, list[int]]:
-        """Where the value's characters are in ``text``: (logical offset of the value, raw
-        offset of every logical character).  Lets list edits splice the raw text."""
-        parts = self.parts
-        start = parts.start("value") if parts.group("value") is not None else len(parts.string)
-        return start, logical_positions(self.text)[1]
-
-    def raw_span(self, item: Item) -> tuple[int, int]:
-        """``item`` (offsets in :attr:`value`) as offsets in :attr:`text`."""
-        start, positions = self._value_map
-        return positions[start + item.start], positions[start + item.end - 1] + 1
-
-
-def _explain(entry_text: str) -> tuple[int, str]:
-    """Why an entry is no ``PARAMETER``: ``(column on its first line, message)``.  Only two
-    things can be missing: the name or the ``=`` after it (the rest is the value)."""
-    logical = logical_text(entry_text)
-    name = grammar.part_pattern("postfix-main", "NAME").match(logical)
-    if name is None:
-        return 1, "missing parameter name before '='"
-    blanks = grammar.part_pattern("postfix-main", "BEFORE").match(logical, name.end())
-    cursor = blanks.end() if blanks is not None else name.end()
-    first_line = entry_text.split("\n", 1)[0]
-    column = min(cursor, len(first_line.rstrip(ISSPACE))) + 1
-    return column, f"missing '=' after parameter name {name.group()!r} (Postfix refuses to start)"
-
-
 @attrs.define(eq=False)
 class MainCf(Document):
     kind = "postfix-main"
     entry_type = Parameter
     linter = ("mailconf.postfix.lint", "lint_main_cf")
+
+    _winners_of: tuple[Entry, ...] = attrs.field(default=(), init=False, repr=False)
+    _winners_index: dict[str, Parameter] = attrs.field(factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -226,10 +179,22 @@ class MainCf(Document):
         return tokens
 
     def _last(self, name: str) -> Parameter | None:
-        for entry in reversed(self.entries):  # the winner is usually near the end: stop there
-            if isinstance(entry, Parameter) and entry.name == name:
-                return entry
-        return None
+        """The line of ``name`` that Postfix reads (the last one), from :meth:`_winners`."""
+        return self._winners().get(name)
+
+    def _winners(self) -> dict[str, Parameter]:
+        """Each name's last line, indexed once per state of :attr:`entries`: a 50,000-line file
+        is not scanned again for every :meth:`get` (lint asks for several names).  The index is
+        kept with the entries it was built from and rebuilt when they are not the same objects
+        in the same order (an edit, or a caller's change to the list); comparing them is one
+        C-level pass of identity checks."""
+        current = tuple(self.entries)
+        if self._winners_of != current:
+            self._winners_index = {
+                entry.name: entry for entry in current if isinstance(entry, Parameter)
+            }
+            self._winners_of = current
+        return self._winners_index
 
     # ------------------------------------------------------------------ set / unset
     def set(self, name: str, value: Value, *, after: str | None = None) -> bool:
@@ -242,17 +207,15 @@ class MainCf(Document):
         duplicate.  A new parameter goes after the last parameter, or after the parameter
         ``after`` (EditError if that one is not set), written with its neighbour's ``=`` spacing.
         """
-        _check_name(name)
-        value = _check_value(name, self.value_text(value))
+        check_name(name)
+        value = check_value(name, self.value_text(value))
         found = self._occurrences(name)
         if found:
-            changes = [
-                (entry, _with_value(entry, value)) for entry in found if entry.value != value
-            ]
+            changes = [(entry, with_value(entry, value)) for entry in found if entry.value != value]
             self._rewrite_each(changes, move_comments=True)
             return bool(changes)
         anchor = self._anchor(after)
-        text = _new_line(name, value, anchor)
+        text = new_line(name, value, anchor)
         index = self.entries.index(anchor) + 1 if anchor is not None else len(self.entries)
         self.insert(index, self.parse_entry(text))
         return True
@@ -302,7 +265,7 @@ class MainCf(Document):
         """Turn every occurrence into comment lines (``#`` before each of its lines, like
         ``postconf -#``); they stay where they were, above the next parameter."""
         found = self._occurrences(name)
-        self.demote([(entry, _commented(entry)) for entry in found])
+        self.demote([(entry, commented(entry)) for entry in found])
         return bool(found)
 
     # ------------------------------------------------------------------ list edits
@@ -346,12 +309,15 @@ class MainCf(Document):
                 matches = [i for i, it in enumerate(items) if it.normalized == wanted]
                 if not matches:
                     break
-                layout = _Layout(entry, items, self.newline)
+                layout = self._layout(entry, items)
                 new = self.replace_at(index, layout.remove(matches[0]))
                 assert isinstance(new, Parameter)
                 entry = new
                 changed = True
         return changed
+
+    def _layout(self, entry: Parameter, items: list[Item]) -> ListLayout:
+        return ListLayout(entry.text, [entry.raw_span(item) for item in items], self.newline)
 
     def _list_add(self, name: str, item: str, before: str | None, after: str | None) -> bool:
         wanted = normalize_item(item)
@@ -365,7 +331,7 @@ class MainCf(Document):
             if before is not None or after is not None:
                 raise EditError(f"{name} has no item {before or after!r} to insert next to")
             return self.set(name, item.strip(ISSPACE))
-        layout = _Layout(entry, items, self.newline)
+        layout = self._layout(entry, items)
         position = len(items)
         anchor = before if before is not None else after
         if anchor is not None:
@@ -482,139 +448,40 @@ class MainCf(Document):
         wanted = normalize_item(item)
         if not wanted:
             raise EditError("cannot add an empty restriction")
-        absent = self.get(list_name) is None
-        if absent:
-            default = known_parameters().get(list_name, "")
-            if list_name == "smtpd_relay_restrictions":
-                default = self._relay_default()
-            if "$" in default:
-                default = ""  # an expression default: start from the file's (empty) list
-            tokens = list_tokens(default)
-            current = [normalize_item(it.text) for it in group_restrictions(tokens)]
-        else:
-            current = [normalize_item(it.text) for it in self._items(list_name)]
+        current = self._restriction_items(list_name)
         if restriction_key(wanted) in {restriction_key(existing) for existing in current}:
             return False
-        if after is not None:
-            anchor = normalize_item(after)
-            if anchor not in current:
-                raise EditError(f"{list_name} has no restriction {after!r} to add after")
-            position = current.index(anchor) + 1
-        else:
-            position = len(current)
-            for index, existing in enumerate(current):
-                if existing in UNCONDITIONAL:
-                    position = index
-                    break
+        position = insertion_point(list_name, current, after)
         proposed = [*current[:position], wanted, *current[position:]]
-        problem = _restriction_problem(list_name, proposed, position)
+        problem = placement_problem(list_name, proposed, position)
+        if problem is None and list_name in RELAY_LISTS:
+            problem = relay_control_problem({**self.relay_lists(), list_name: proposed}, list_name)
         if problem:
             raise EditError(problem)
-        if list_name in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions"):
-            relay = self._relay_lists()
-            relay[list_name] = proposed
-            if not any(_does_relay_control(items) for items in relay.values()):
-                raise EditError(
-                    "neither smtpd_relay_restrictions nor smtpd_recipient_restrictions would "
-                    "contain reject_unauth_destination (or defer_unauth_destination, reject, "
-                    "defer, defer_if_permit, check_relay_domains): Postfix refuses to start; "
-                    f"add reject_unauth_destination to {list_name} first"
-                )
-        if absent:
+        if self.get(list_name) is None:
             return self.set(list_name, ", ".join(proposed))
         if position < len(current):
             return self._list_add(list_name, item, current[position], None)
         return self._list_add(list_name, item, None, current[-1] if current else None)
 
-    def _relay_default(self) -> str:
-        """``smtpd_relay_restrictions``'s default depends on compatibility_level (empty below 1)."""
-        level = self.effective("compatibility_level") or "0"
-        if level.split(".")[0].isdigit() and int(level.split(".")[0]) >= 1:
-            return "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
-        return ""
+    def _restriction_items(self, list_name: str) -> list[str]:
+        """The list's normalized items; an absent list's are its default's (``postconf -d``;
+        ``smtpd_relay_restrictions``'s by compatibility_level; an expression default counts as
+        empty, the file's list being empty then)."""
+        if self.get(list_name) is not None:
+            return [normalize_item(it.text) for it in self._items(list_name)]
+        if list_name == "smtpd_relay_restrictions":
+            default = relay_default(self.effective("compatibility_level") or "0")
+        else:
+            default = known_parameters().get(list_name, "")
+        return restriction_items("" if "$" in default else default)
 
-    def _relay_lists(self) -> dict[str, list[str]]:
-        lists = {}
-        for name in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions"):
-            if self.get(name) is None:
-                value = self._relay_default() if name == "smtpd_relay_restrictions" else ""
-                grouped = group_restrictions(list_tokens(value))
-                lists[name] = [normalize_item(it.text) for it in grouped]
-            else:
-                lists[name] = [normalize_item(it.text) for it in self._items(name)]
-        return lists
+    def relay_lists(self) -> dict[str, list[str]]:
+        """The items of the two lists Postfix looks in for relay control, as it reads them."""
+        return {name: self._restriction_items(name) for name in RELAY_LISTS}
 
     def line_number(self, entry: Entry) -> int:
         return self.line_of(entry)
-
-
-# ---------------------------------------------------------------------- helpers
-def _check_name(name: str) -> None:
-    if not _NAME_OK.match(name):
-        raise ValidationError(f"invalid parameter name {name!r}")
-
-
-def _check_value(name: str, value: str) -> str:
-    if "\n" in value:
-        raise ValidationError(f"the value of {name} must be one line")
-    if "\0" in value:
-        raise ValidationError(f"the value of {name} contains a NUL byte")
-    return value.strip(ISSPACE)
-
-
-def _prefix_style(entry: Parameter | None) -> tuple[str, str]:
-    """The blanks before and after ``=`` on ``entry``'s first line (`` = `` when unknown)."""
-    if entry is None:
-        return " ", " "
-    parts = entry.parts
-    first = len(entry.text.split("\n", 1)[0])  # the logical line starts with the first line
-    before, after = parts.group("before") or "", parts.group("after") or ""
-    if parts.end("equals") > first or "\r" in before + after:
-        return " ", " "
-    if parts.group("value") is None or parts.start("value") >= first:
-        after = before  # the value starts on a continuation line: mirror the blank before '='
-    return before, after
-
-
-def _new_line(name: str, value: str, neighbour: Parameter | None) -> str:
-    before, after = _prefix_style(neighbour)
-    return f"{name}{before}={after}{value}" if value else f"{name}{before}="
-
-
-def _with_value(entry: Parameter, value: str) -> str:
-    """``entry`` rewritten as one line with ``value``, keeping its name and ``=`` spacing."""
-    before, after = _prefix_style(entry)
-    if "=" not in split_lines(entry.text)[0]:
-        before, after = " ", " "
-    return f"{entry.name}{before}={after}{value}" if value else f"{entry.name}{before}="
-
-
-def _commented(entry: Parameter) -> str:
-    """``entry``'s lines as ``postconf -#`` leaves them: ``#`` before each that is not one."""
-    return "".join(line if is_trivia_line(line) else "#" + line for line in entry.physical_lines)
-
-
-def _does_relay_control(items: list[str]) -> bool:
-    return any(item in RELAY_CONTROL for item in items)
-
-
-def _restriction_problem(list_name: str, items: list[str], position: int) -> str | None:
-    """Why putting ``items[position]`` there is wrong (dead, or opens a relay), or None."""
-    new = items[position]
-    for earlier in items[:position]:
-        if earlier in UNCONDITIONAL:
-            return (
-                f"{new!r} would come after the unconditional {earlier!r} in {list_name} and "
-                "would never be evaluated; insert it before that"
-            )
-    relay = [i for i, it in enumerate(items) if it in UNAUTH_DESTINATION]
-    opens = new == "permit" or new.split(" ", 1)[0] == "check_policy_service"
-    if relay and opens and position < relay[0]:
-        return (
-            f"{new!r} before {items[relay[0]]} in {list_name} would open a relay: "
-            f"an OK answer there permits mail to any destination; put it after {items[relay[0]]}"
-        )
-    return None
 
 
 def _lists_holding(socket: str, graph: dict[str, tuple[list[str], list[str]]]) -> set[str]:
@@ -636,123 +503,3 @@ def _lists_holding(socket: str, graph: dict[str, tuple[list[str], list[str]]]) -
                 holding.add(referrer)
                 pending.append(referrer)
     return holding
-
-
-class _Layout:
-    """Splicing list items into a parameter's raw text in the list's own style."""
-
-    def __init__(self, entry: Parameter, items: list[Item], newline: str) -> None:
-        self.entry = entry
-        self.text = entry.text
-        self.spans = [entry.raw_span(item) for item in items]
-        first_end = self.text.find("\n")
-        self.newline = "\r\n" if first_end > 0 and self.text[first_end - 1] == "\r" else newline
-        if first_end < 0:
-            self.newline = newline
-
-    # raw-text geometry -----------------------------------------------------------
-    def _line_start(self, pos: int) -> int:
-        return self.text.rfind("\n", 0, pos) + 1
-
-    def _content_end(self, pos: int) -> int:
-        return content_end(self.text, pos)
-
-    def _line_end(self, pos: int) -> int:
-        return line_end(self.text, pos)
-
-    def _own_line(self, index: int) -> bool:
-        """Item ``index`` starts a continuation line (only blanks before it)."""
-        start = self.spans[index][0]
-        line_start = self._line_start(start)
-        return line_start > 0 and not self.text[line_start:start].strip(_BLANKS)
-
-    def _tail(self, index: int) -> str | None:
-        """Separators after item ``index`` up to the end of its line, None if another item
-        follows on that line."""
-        end = self.spans[index][1]
-        if index + 1 < len(self.spans) and "\n" not in self.text[end : self.spans[index + 1][0]]:
-            # The next item is on this line.  Checked first, on the separator only: finding the
-            # end of the line for each item of a 50,000-item line is quadratic (an insertion
-            # before an item on a line of its own looks at every item's tail).
-            return None
-        tail = self.text[end : self._content_end(end)]
-        return tail if not tail.strip(LIST_SEPARATORS) else None
-
-    def _inline_separator(self) -> str:
-        for index in range(len(self.spans) - 1):
-            between = self.text[self.spans[index][1] : self.spans[index + 1][0]]
-            if "\n" not in between:
-                return between
-        comma = any("," in (self._tail(i) or "") for i in range(len(self.spans)))
-        if len(self.spans) > 1 and not comma:
-            return " "
-        return ", "
-
-    def _line_comma(self) -> str:
-        tails = [self._tail(i) for i in range(len(self.spans) - 1)]
-        return "," if any(t and "," in t for t in tails) else ""
-
-    def _comments_above(self, line_start: int) -> int:
-        """Move ``line_start`` up over the comment lines directly above it inside the entry."""
-        while line_start > 0:
-            previous = self._line_start(line_start - 1)
-            line = self.text[previous:line_start]
-            if not line.strip(ISSPACE).startswith("#"):
-                break
-            line_start = previous
-        return line_start
-
-    # edits -------------------------------------------------------------------------
-    def insert(self, position: int, item: str) -> str:
-        text = self.text
-        if position >= len(self.spans):
-            last = len(self.spans) - 1
-            end = self.spans[last][1]
-            if self._own_line(last) and self._tail(last) is not None:
-                tail = self._tail(last) or ""
-                inter = (self._tail(last - 1) or "").rstrip(_BLANKS) if last > 0 else ""
-                if last == 0 or self._tail(last - 1) is None:
-                    inter = self._line_comma()
-                indent = text[self._line_start(self.spans[last][0]) : self.spans[last][0]]
-                new = f"{inter}{self.newline}{indent}{item}{tail}"
-                return text[:end] + new + text[end + len(tail) :]
-            return text[:end] + self._inline_separator() + item + text[end:]
-        start = self.spans[position][0]
-        if self._own_line(position):
-            line_start = self._comments_above(self._line_start(start))
-            indent = text[self._line_start(start) : start]
-            comma = self._line_comma()
-            if not comma and "," in (self._tail(position) or ""):
-                comma = ","
-            return text[:line_start] + f"{indent}{item}{comma}{self.newline}" + text[line_start:]
-        return text[:start] + item + self._inline_separator() + text[start:]
-
-    def remove(self, index: int) -> str:
-        text = self.text
-        start, end = self.spans[index]
-        tail = self._tail(index)
-        last = index == len(self.spans) - 1
-        if self._own_line(index) and tail is not None:
-            line_start = self._comments_above(self._line_start(start))
-            line_end = self._line_end(end)
-            if line_end == len(text) and not text.endswith("\n"):
-                # the last line of an entry without final newline: drop the newline before it
-                prev_end = line_start - 1
-                if prev_end > 0 and text[prev_end - 1] == "\r":
-                    prev_end -= 1
-                line_start, line_end = max(prev_end, 0), len(text)
-            result = text[:line_start] + text[line_end:]
-            if last and index > 0:
-                prev_tail = self._tail(index - 1)
-                if prev_tail is not None and "," in prev_tail and "," not in tail:
-                    prev_end = self.spans[index - 1][1]
-                    result = result[:prev_end] + result[prev_end + len(prev_tail) :]
-            return result
-        if index + 1 < len(self.spans) and "\n" not in text[end : self.spans[index + 1][0]]:
-            return text[:start] + text[self.spans[index + 1][0] :]
-        if index > 0 and "\n" not in text[self.spans[index - 1][1] : start]:
-            return text[: self.spans[index - 1][1]] + text[end:]
-        # first on the `name =` line, the rest (if any) on later lines
-        stop = self._content_end(end) if tail is not None else end
-        head = text[:start].rstrip(_BLANKS)
-        return head + text[stop:]

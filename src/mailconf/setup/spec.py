@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import attrs
 
@@ -146,10 +146,10 @@ def _hostname(value: str | None) -> str | None:
         ) from None
 
 
-def _policy(value: str) -> str:
+def _policy(value: str) -> DmarcPolicy:
     if value not in DMARC_POLICIES:
         raise ValidationError(f"DMARC policy {value!r} is not one of {', '.join(DMARC_POLICIES)}")
-    return value
+    return cast("DmarcPolicy", value)
 
 
 def _report(value: str | None) -> str | None:
@@ -213,7 +213,7 @@ class Setup:
         default=(), converter=_ips
     )
     hostname: str | None = attrs.field(default=None, converter=_hostname)
-    dmarc_policy: str = attrs.field(default="none", converter=_policy)
+    dmarc_policy: DmarcPolicy = attrs.field(default="none", converter=_policy)
     dmarc_report: str | None = attrs.field(default=None, converter=_report)
     rsa_bits: int = attrs.field(default=DEFAULT_RSA_BITS, converter=_bits)
     ed25519: bool = False

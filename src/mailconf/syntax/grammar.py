@@ -16,7 +16,9 @@ so the grammar is the only place an entry's syntax is written.
 
 from __future__ import annotations
 
+import ast
 import functools
+import hashlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,15 +47,27 @@ def grammar_path(kind: str) -> Path:
 
 @functools.cache
 def parser(kind: str) -> lark.Lark:
-    """The LALR parser of ``kind``, built in memory once per process.
+    """The LALR parser of ``kind``: from the tables shipped in the package when they are current
+    (:func:`prebuilt_table`), else built in memory; once per process.
 
     Never ``cache=True``: Lark would then ``pickle.load`` a file with a predictable name in the
     world-writable temporary directory, and any local user could plant one that runs code as
-    root the next time an admin runs mailconf.  Building these small grammars costs a few
-    milliseconds (``benchmarks/`` measures it); nothing is read but the ``.lark`` file shipped
-    with the package.
+    root the next time an admin runs mailconf.
     """
     import lark  # imported here: only parsing needs it, and it is the costliest import we have
+
+    table = prebuilt_table(kind)
+    if table is not None and table["parser"] is not None and table["lark"] == lark.__version__:
+        stored = table["parser"]  # Lark's own format: only for the Lark version that wrote it
+        load: Any = lark.Lark._load_from_dict  # what Lark's standalone parsers call
+        loaded: lark.Lark = load(stored["data"], stored["memo"])
+        return loaded
+    return build_parser(kind)
+
+
+def build_parser(kind: str) -> lark.Lark:
+    """``kind``'s parser built from its grammar file, in memory (60-70 ms for ``postfix-main``)."""
+    import lark
 
     return lark.Lark.open(
         str(grammar_path(kind)),
@@ -68,8 +82,69 @@ def parser(kind: str) -> lark.Lark:
 @functools.cache
 def unit_pattern(kind: str) -> re.Pattern[str]:
     """The compiled ``ENTRY`` terminal of ``kind``'s grammar."""
-    terminal: Any = parser(kind).get_terminal(UNIT_TERMINAL)
-    return re.compile(terminal.pattern.to_regexp())
+    table = prebuilt_table(kind)
+    if table is not None and table["unit"] is not None:
+        return re.compile(table["unit"])
+    return re.compile(unit_regexp(parser(kind)))
+
+
+@functools.cache
+def scanner(kind: str) -> tuple[re.Pattern[str], ...] | None:
+    """The regexes that lex (and so parse) ``kind``'s flat ``start`` rule, in Lark's order, from
+    the prebuilt table; None when there is none (then Lark parses)."""
+    table = prebuilt_table(kind)
+    if table is None or table.get("scanner") is None:
+        return None
+    return tuple(re.compile(pattern) for pattern in table["scanner"])
+
+
+def unit_regexp(built: lark.Lark) -> str:
+    terminal: Any = built.get_terminal(UNIT_TERMINAL)
+    return str(terminal.pattern.to_regexp())
+
+
+# ------------------------------------------------------------------ tables built ahead of time
+PREBUILT_DIRECTORY = Path(__file__).resolve().parent / "_prebuilt"
+
+
+@functools.cache
+def grammar_digest() -> str:
+    """SHA-256 over every grammar file's name and bytes: a change in any of them (an
+    ``%import``-ed one included) retires every prebuilt table."""
+    digest = hashlib.sha256()
+    for path in sorted(grammar_directory().glob("*.lark")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def lark_version() -> str:
+    import lark
+
+    return str(lark.__version__)
+
+
+@functools.cache
+def prebuilt_table(grammar_name: str) -> dict[str, Any] | None:
+    """The table :mod:`mailconf.syntax.prebuilt` wrote for ``grammar_name``, when it was built
+    from the grammar files as they are now; else None (the caller then derives what it needs
+    from the grammar, only slower).  Its regexes are plain ``re`` patterns; its serialised parser
+    is Lark's private format, which :func:`parser` takes only from the Lark version that wrote it.
+
+    Read with :func:`ast.literal_eval`, which builds literals and can run nothing, from the
+    package directory, which is as trusted as the code beside it.  Never pickle."""
+    try:
+        text = (PREBUILT_DIRECTORY / f"{grammar_name}.txt").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    try:
+        loaded = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None  # a damaged install: build in memory rather than refuse to start
+    if not isinstance(loaded, dict):
+        return None
+    if loaded.get("grammar_sha256") != grammar_digest():
+        return None
+    return loaded
 
 
 @functools.cache
@@ -78,7 +153,10 @@ def part_pattern(grammar_name: str, terminal: str) -> re.Pattern[str]:
     regex whose named sub-terminals are named groups, in lower case: ``OPTION: INDENT? NAME SEP
     VALUE`` gives ``(?:(?P<indent>[ \\t]+))?(?P<name>...)(?P<sep>...)(?P<value>...)``.  Terminals
     whose name starts with ``_`` are inlined without a group.  Derived once per process, on first
-    use (a few milliseconds)."""
+    use (a few milliseconds; nothing when the prebuilt table has it)."""
+    table = prebuilt_table(grammar_name)
+    if table is not None and terminal in table["parts"]:
+        return re.compile(table["parts"][terminal])
     return re.compile(derive(grammar_name, terminal)[1])
 
 
@@ -110,8 +188,8 @@ def terminal_definitions(grammar_name: str) -> dict[str, Any]:
     alone, without building a parser."""
     path = grammar_path(grammar_name)
     text = path.read_text(encoding="utf-8")
-    if _START_RULE.search(text):
-        loaded: Any = parser(grammar_name).grammar
+    if is_kind_grammar(text):
+        loaded: Any = _built_parser(grammar_name).grammar
     else:
         from lark.load_grammar import load_grammar
 
@@ -121,6 +199,19 @@ def terminal_definitions(grammar_name: str) -> dict[str, Any]:
 
 
 _START_RULE = re.compile(r"^start\s*:", re.MULTILINE)
+
+
+def is_kind_grammar(text: str) -> bool:
+    """Whether a grammar file's ``text`` is a kind's (it has a ``start`` rule) rather than a file
+    of shared terminals that kinds ``%import``."""
+    return _START_RULE.search(text) is not None
+
+
+def _built_parser(kind: str) -> lark.Lark:
+    """A parser that carries its grammar (a prebuilt one does not): the one in use when it was
+    built in memory, else a new one."""
+    in_use = parser(kind)
+    return in_use if getattr(in_use, "grammar", None) is not None else build_parser(kind)
 
 
 def _compile(node: Any, names: dict[int, str]) -> tuple[Pattern, str]:

@@ -11,7 +11,8 @@ above the driver and the driver never imports it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from mailconf.errors import ParseError
@@ -138,17 +139,39 @@ def _disabled_entry(kind: str, line: str) -> bool:
 
 
 def _tokens(kind: str, text: str, explain: Explain) -> list[tuple[str, str]]:
-    import lark
-
+    """The run tokens of ``text``: ``(terminal name, text)``; ParseError where none matches."""
     if not text:
         return []
+    patterns = grammar.scanner(kind)
+    if patterns is not None:
+        return scan(patterns, text, explain)
+    import lark
+
     try:
         tree = grammar.parser(kind).parse(text, start="start")
-    except lark.exceptions.UnexpectedCharacters as error:
+    except lark.exceptions.UnexpectedInput as error:
+        # UnexpectedToken too: Lark's contextual lexer says so when a terminal of another rule
+        # (an entry's part) matches where no run does; it is the same place in the text.
         raise _character_error(explain, text, error.pos_in_stream or 0) from None
-    except lark.exceptions.UnexpectedInput as error:  # pragma: no cover - flat grammars
-        raise ParseError(f"unexpected input ({type(error).__name__})", line=1, column=1) from None
     return [(token.type, str(token)) for token in tree.children if isinstance(token, lark.Token)]
+
+
+def scan(patterns: Sequence[re.Pattern[str]], text: str, explain: Explain) -> list[tuple[str, str]]:
+    """Lex ``text`` as Lark's lexer does with these patterns (the first that matches at each
+    position wins); for a flat ``start`` rule that is the whole parse (see
+    :mod:`mailconf.syntax.prebuilt`; tests compare the two on every kind)."""
+    tokens: list[tuple[str, str]] = []
+    position, end = 0, len(text)
+    while position < end:
+        for pattern in patterns:
+            match = pattern.match(text, position)
+            if match is not None:
+                break
+        else:
+            raise _character_error(explain, text, position)
+        tokens.append((str(match.lastgroup), match.group()))
+        position = match.end()
+    return tokens
 
 
 def _character_error(explain: Explain, text: str, position: int) -> ParseError:

@@ -14,7 +14,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["POLL", "STOP_TIMEOUT", "pid_alive", "read_pid_file", "stop_pid", "wait_until"]
+__all__ = [
+    "POLL",
+    "STOP_TIMEOUT",
+    "daemon_pid",
+    "pid_alive",
+    "read_pid_file",
+    "runs_program",
+    "stop_pid",
+    "wait_until",
+]
 
 POLL = 0.1
 STOP_TIMEOUT = 15.0
@@ -43,6 +52,30 @@ def read_pid_file(path: Path) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return pid if pid > 0 else None
+
+
+def runs_program(pid: int, program: str) -> bool:
+    """Whether process ``pid`` executes ``program`` (its ``/proc/PID/exe``; a binary replaced by a
+    package upgrade reads ``... (deleted)`` and still counts).  False when that cannot be read."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+    exe = exe.removesuffix(" (deleted)")
+    return os.path.realpath(exe) == os.path.realpath(program)
+
+
+def daemon_pid(pid_file: Path, program: str) -> int | None:
+    """The live process ``pid_file`` names, when it runs ``program``; else None.
+
+    A daemon's pid file is written by the daemon's own account (``/run/opendkim`` belongs to
+    ``opendkim``).  Believed blindly, it would let that account, or a stale file whose pid the
+    kernel has since given to another process, make mailconf signal any process as root when it
+    restarts the daemon: so the pid counts only while it runs the daemon's program."""
+    pid = read_pid_file(pid_file)
+    if pid is None or not pid_alive(pid) or not runs_program(pid, program):
+        return None
+    return pid
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -39,9 +39,9 @@ import attrs
 from mailconf.errors import MailconfError
 from mailconf.system import accounts
 from mailconf.system.daemons import MILTERS, MilterSetup, milter_setup
-from mailconf.system.processes import STOP_TIMEOUT, pid_alive, read_pid_file, stop_pid, wait_until
+from mailconf.system.processes import STOP_TIMEOUT, daemon_pid, pid_alive, stop_pid, wait_until
 from mailconf.system.root import SystemRoot
-from mailconf.system.run import CommandResult, Runner, run
+from mailconf.system.run import CommandResult, Runner, run, which
 from mailconf.system.validate import milter_check
 
 # pid_alive and stop_pid are named here too: the end-to-end driver stops what it started by them.
@@ -93,6 +93,7 @@ class ServiceManager:
     ) -> None:
         self.root = root
         self.runner = runner
+        self._programs: dict[str, str] = {}
         self._method = method
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
@@ -169,8 +170,18 @@ class ServiceManager:
     def running_pid(self, service: str) -> int | None:
         """The pid of the running service's main process, from its pid file, or None."""
         pid_path = self._pid_path(service)
-        pid = read_pid_file(pid_path) if pid_path is not None else None
-        return pid if pid is not None and pid_alive(pid) else None
+        return daemon_pid(pid_path, self._program(service)) if pid_path is not None else None
+
+    def _program(self, service: str) -> str:
+        """The binary the service's main process runs: a pid file naming any other process is
+        not believed (:func:`~mailconf.system.processes.daemon_pid`)."""
+        if service not in self._programs:
+            if service == "postfix":
+                directory = self._postconf("daemon_directory") or "/usr/lib/postfix/sbin"
+                self._programs[service] = f"{directory}/master"
+            else:
+                self._programs[service] = which(service) or service
+        return self._programs[service]
 
     # -- machinery ------------------------------------------------------------------------
 
@@ -270,15 +281,7 @@ class ServiceManager:
         self, service: str, action: str, method: str, commands: tuple[tuple[str, ...], ...]
     ) -> ServiceResult:
         if action == "stop":
-            pid_path = self._pid_path(service)
-            gone = wait_until(
-                lambda: (
-                    pid_path is None
-                    or (pid := read_pid_file(pid_path)) is None
-                    or not pid_alive(pid)
-                ),
-                self.stop_timeout,
-            )
+            gone = wait_until(lambda: self.running_pid(service) is None, self.stop_timeout)
             if not gone:
                 raise ServiceError(
                     ServiceResult(
@@ -297,8 +300,8 @@ class ServiceManager:
         state: dict[str, int | None] = {"pid": None}
 
         def ready() -> bool:
-            pid = read_pid_file(pid_path) if pid_path is not None else None
-            if pid is None or not pid_alive(pid):
+            pid = self.running_pid(service)
+            if pid is None:
                 # A pid seen alive that died: the daemon failed after forking; stop waiting.
                 return state["pid"] is not None
             state["pid"] = pid
@@ -337,9 +340,10 @@ class ServiceManager:
         setup = milter_setup(self.root, service)
         commands: list[tuple[str, ...]] = []
         pid_path = self.root.resolve(setup.pid_file)
+        program = self._program(service)
         if action in ("stop", "restart", "reload"):
-            pid = read_pid_file(pid_path)
-            if pid is not None and pid_alive(pid):
+            pid = daemon_pid(pid_path, program)
+            if pid is not None:
                 commands.append(("kill", "-TERM", str(pid)))
                 if not stop_pid(pid, timeout=self.stop_timeout):
                     raise ServiceError(
@@ -352,7 +356,7 @@ class ServiceManager:
                 return ServiceResult(
                     service, action, "direct", True, tuple(commands), None, "stopped"
                 )
-        elif (pid := read_pid_file(pid_path)) is not None and pid_alive(pid):
+        elif (pid := daemon_pid(pid_path, program)) is not None:
             return ServiceResult(service, action, "direct", True, (), pid, "already running")
         if setup.endpoint is not None and setup.endpoint.accepts(self.root):
             # Someone else answers there (another instance, another program): the new daemon
