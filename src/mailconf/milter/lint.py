@@ -27,7 +27,7 @@ import attrs
 from mailconf.errors import ParseError
 from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
-from mailconf.milter.conf import MilterConf, OpenDkimConf, OpenDmarcConf
+from mailconf.milter.conf import INCLUDE_DEPTH, MilterConf, OpenDkimConf, OpenDmarcConf
 from mailconf.milter.datasets import DataSetSpec
 from mailconf.milter.host_lint import lint_hostlist
 from mailconf.milter.sockets import is_daemon_socket
@@ -46,14 +46,12 @@ if TYPE_CHECKING:
 
 _FILE_LIKE = re.compile(r"(?:/|\.(?:hosts?|table|txt|conf|cfg|list|lst|keys?)$)", re.I)
 
-# opendkim/config.c refuses nesting deeper than this (MAXLEVEL).
-INCLUDE_DEPTH = 5
-
 
 def lint_milter_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
     """What ``MilterConf.lint`` runs: :meth:`~mailconf.milter.conf.MilterConf.validate`'s errors
     (what the daemon refuses), then :func:`lint_conf`'s findings."""
-    return conf.validate() + lint_conf(conf, root)
+    read = attrs.evolve(conf, include_root=root) if conf.include_root is not None else conf
+    return read.validate() + lint_conf(attrs.evolve(conf, include_root=None), root)
 
 
 def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding]:
@@ -245,8 +243,10 @@ def _lint_includes(conf: MilterConf, root: str, depth: int) -> list[Finding]:
                 Finding(Severity.ERROR, "milter.include-invalid", str(error), "", conf.path, line)
             )
             continue
-        findings.extend(included.validate())
-        findings.extend(lint_conf(included, root, depth + 1))
+        # its lines; the checks on the whole configuration ran on the including file, which
+        # reads this one in place (validate() of the file that includes it)
+        findings.extend(included.validate_lines())
+        findings.extend(lint_conf(attrs.evolve(included, include_root=None), root, depth + 1))
     return findings
 
 
