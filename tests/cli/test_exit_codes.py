@@ -40,6 +40,7 @@ FILES = {
     "signing.table": "*@example.com default._domainkey.example.com\n",
     "broken/signing.table": "*@[ default._domainkey.example.com\n",
     "key.table": "default._domainkey.example.com example.com:default:/k/default.private\n",
+    "edit/master.cf": "smtp      inet  n       -       y       -       -       smtpd\n",
     "mailconf.toml": EXAMPLE_TOML.read_text(),
     "secret/mailconf.toml": EXAMPLE_TOML.read_text(),
     "broken/mailconf.toml": "[[domain]\nname = 1\n",
@@ -203,6 +204,22 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
 }
 
 #: Run as nobody: (argv, status, why).
+# master.cf's postconf-style edits (-F, -P, -PX, -MX), kept apart from the rows above.
+CASES["edit"].update(
+    {
+        "master field": ok("edit", "{d}/edit/master.cf", "--set-field", "smtp/inet/chroot=n"),
+        "master field refused": fails(
+            "edit", "{d}/edit/master.cf", "--set-field", "smtp/inet/chroot=x", why="invalid chroot"
+        ),
+        "master no such service": fails(
+            "edit", "{d}/edit/master.cf", "--unset-option", "a/unix/b", why="no service a/unix"
+        ),
+        "master bad form": bad(
+            "edit", "{d}/edit/master.cf", "--set-option", "smtp/inet", why="NAME/TYPE/PARAM=VALUE"
+        ),
+    }
+)
+
 AS_NOBODY = {
     "show unreadable file": bad("show", "{d}/secret/main.cf", why="Permission denied"),
     "fmt unreadable file": bad("fmt", "--check", "{d}/secret/main.cf", why="Permission denied"),
