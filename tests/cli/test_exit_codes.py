@@ -43,9 +43,12 @@ FILES = {
     "edit/master.cf": "smtp      inet  n       -       y       -       -       smtpd\n",
     "mailconf.toml": EXAMPLE_TOML.read_text(),
     "secret/mailconf.toml": EXAMPLE_TOML.read_text(),
+    "secret/tsig.key": 'key "k" { algorithm hmac-sha256; secret "c2VjcmV0"; };\n',
     "broken/mailconf.toml": "[[domain]\nname = 1\n",
+    "tsig.key": 'key "k" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0";\n};\n',
+    "broken/tsig.key": 'key "k" {\n\talgorithm hmac-sha256;\n};\n',
 }
-SECRET = ("secret/main.cf", "secret/mailconf.toml")
+SECRET = ("secret/main.cf", "secret/mailconf.toml", "secret/tsig.key")
 
 
 def ok(*argv: str) -> tuple[tuple[str, ...], int, str]:
@@ -72,6 +75,7 @@ OPEN_RELAY = (
     "permit_mynetworks",
 )
 FLAGS = ("--domain", "hogehoge.com", "--ip", "192.0.2.10")
+UPDATE = ("--update", "127.0.0.1:1", "--tsig-key")  # nothing listens on TCP port 1
 
 
 def spec_cases(command: str, tree: str) -> dict[str, tuple[tuple[str, ...], int, str]]:
@@ -188,6 +192,15 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
         **spec_cases("dns", "{applied}"),
         "success": ok("dns", "--root", "{applied}", *SPEC),
         "before any key": bad("dns", "--root", "{fresh}", *SPEC, why="no DKIM key yet"),
+        "update unreachable": fails(
+            "dns", "--root", "{applied}", *SPEC, *UPDATE, "{d}/tsig.key", why="refused the conn"
+        ),
+        "update without key": bad(
+            "dns", "--root", "{applied}", *SPEC, "--update", "127.0.0.1:1", why="--tsig-key FILE"
+        ),
+        "update unparsable key": bad(
+            "dns", "--root", "{applied}", *SPEC, *UPDATE, "{d}/broken/tsig.key", why=":3:1: key k"
+        ),
     },
     "check": {
         **spec_cases("check", "{applied}"),
@@ -233,6 +246,9 @@ AS_NOBODY = {
     "plan unreadable config": bad("plan", "--root", "{fresh}", *SECRET_SPEC, why="denied"),
     "apply unreadable config": bad("apply", "--root", "{fresh}", *SECRET_SPEC, why="denied"),
     "dns unreadable config": bad("dns", "--root", "{applied}", *SECRET_SPEC, why="denied"),
+    "dns unreadable tsig key": bad(
+        "dns", "--root", "{open}", *SPEC, *UPDATE, "{d}/secret/tsig.key", why="denied"
+    ),
     "check unreadable config": bad("check", "--root", "{applied}", *SECRET_SPEC, why="denied"),
     "dns public half from the txt": ok("dns", "--root", "{open}", *SPEC),
     "check public half from the txt": ok("check", "--no-dns", "--root", "{open}", *SPEC),

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mailconf.cli import publish
 from mailconf.cli.spec_args import root_from_args, setup_from_args, spec_command
 from mailconf.errors import EXIT_FAILED, EXIT_OK
 
@@ -31,9 +32,11 @@ def _dns_parser(dns: argparse.ArgumentParser) -> None:
         run_dns,
         "mailconf dns --domain example.com --ip 192.0.2.10",
         "mailconf dns --config mailconf.toml --format line",
+        "mailconf dns --config mailconf.toml --update 192.0.2.53 --tsig-key /etc/mailconf/tsig.key",
     )
     dns.add_argument("--format", choices=("zone", "line", "json"), default="zone")
     dns.add_argument("--hard-fail", action="store_true", help="SPF -all instead of ~all")
+    publish.arguments(dns)
 
 
 def _check_parser(check: argparse.ArgumentParser) -> None:
@@ -70,10 +73,13 @@ def _seconds(text: str) -> float:
 def run_dns(args: argparse.Namespace) -> int:
     from mailconf.dns.records import render_json, render_one_line, render_zone
 
+    key = publish.key_from_args(args)
     setup = setup_from_args(args)
     records, findings = records_for(setup, root_from_args(args), hard_fail=args.hard_fail)
     for finding in findings:
         sys.stderr.write(finding.render() + "\n")
+    if key is not None:
+        return publish.run(args, key, records)
     render = {"zone": render_zone, "line": render_one_line, "json": render_json}[args.format]
     text = render(records)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

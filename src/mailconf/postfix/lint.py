@@ -14,6 +14,7 @@ model importing this module: :func:`lint_main_cf` and :func:`lint_master`.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -101,17 +102,12 @@ class Suggestions:
     """
 
     def __init__(self, names: Iterable[str], services: dict[str, set[str]]) -> None:
-        self._names = sorted(set(names))
-        self._lengths = [len(known) for known in self._names]
+        self._names, self._lengths, self._by_piece = _piece_index(frozenset(names))
         self._services: dict[str, list[str]] = {}  # folded service name -> its names + suffixes
         for service, suffixes in services.items():
             self._services.setdefault(_fold(service), []).extend(
                 service + suffix for suffix in sorted(suffixes)
             )
-        self._by_piece: dict[str, list[int]] = {}
-        for number, known in enumerate(self._names):
-            for piece in set(_pieces(known)):
-                self._by_piece.setdefault(piece, []).append(number)
         self._answers: dict[str, str | None] = {}
 
     def guess(self, name: str) -> str | None:
@@ -135,6 +131,24 @@ class Suggestions:
                 candidates += self._services.get(_fold(name[:cut]), ())
         found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
         return found[0] if found else None
+
+
+@functools.cache
+def _piece_index(names: frozenset[str]) -> tuple[list[str], list[int], dict[str, list[int]]]:
+    """The built-in names sorted, their lengths, and piece -> the numbers of the names holding
+    it.  The same ~1,000 names every time: built once per process, not once per lint."""
+    ordered = sorted(names)
+    by_piece: dict[str, list[int]] = {}
+    for number, known in enumerate(ordered):
+        for piece in set(_pieces(known)):
+            by_piece.setdefault(piece, []).append(number)
+    return ordered, [len(known) for known in ordered], by_piece
+
+
+@functools.cache
+def _default_references(root: str) -> dict[str, frozenset[str]]:
+    """Built-in name -> the ``$names`` its default refers to (once per root and process)."""
+    return {name: frozenset(references(value)) for name, value in known_parameters(root).items()}
 
 
 def _fold(service: str) -> str:
@@ -199,9 +213,9 @@ class _MainLint:
         for entry in self.params:
             referenced.update(references(entry.value))
         set_names = {entry.name for entry in self.params}
-        for name, default in known_parameters(self.root).items():
+        for name, default_references in _default_references(self.root).items():
             if name not in set_names:
-                referenced.update(references(default))
+                referenced.update(default_references)
         for service in self.master.services if self.master is not None else ():
             for value in service.overrides.values():
                 referenced.update(references(value))
