@@ -63,7 +63,7 @@ def test_values_are_what_opendkim_e_prints(tmp_path: Path, layout: str) -> None:
         (tmp_path / name).write_text(text.format(d=tmp_path))
     conf_path = tmp_path / "opendkim.conf"
     conf_path.write_text(main.format(d=tmp_path))
-    conf = OpenDkimConf.load(conf_path)
+    conf = attrs.evolve(OpenDkimConf.load(conf_path), include_root="/")
     for name in NAMES:
         expected = opendkim_value(opendkim, conf_path, name)
         assert shown(conf.typed(name)) == expected, name
@@ -72,6 +72,7 @@ def test_values_are_what_opendkim_e_prints(tmp_path: Path, layout: str) -> None:
 def test_an_edit_changes_only_the_file_itself(tmp_path: Path) -> None:
     (tmp_path / "a.conf").write_text("Mode v\n")
     conf = OpenDkimConf.parse(f"Include {tmp_path}/a.conf\n", str(tmp_path / "opendkim.conf"))
+    conf.include_root = "/"
     assert conf.get("Mode") == "v"
     assert conf.set("Mode", "sv")
     assert conf.get("Mode") == "sv"  # after the Include: the file's own line wins
@@ -79,12 +80,19 @@ def test_an_edit_changes_only_the_file_itself(tmp_path: Path) -> None:
     assert not conf.occurrences("Canonicalization")
 
 
-def test_without_a_root_includes_are_not_read(tmp_path: Path) -> None:
-    (tmp_path / "a.conf").write_text("Mode v\n")
-    conf = OpenDkimConf.parse(f"Include {tmp_path}/a.conf\n")
-    assert conf.get("Mode") == "v"
-    alone = attrs.evolve(OpenDkimConf.parse(f"Include {tmp_path}/a.conf\n"), include_root=None)
-    assert alone.get("Mode") is None
+def test_includes_are_read_only_under_a_root_the_caller_names(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/a.conf").write_text("Mode v\n")
+    main = tmp_path / "etc/main.conf"
+    main.write_text("Include /etc/a.conf\n")
+    alone = OpenDkimConf.load(main)
+    assert alone.get("Mode") is None  # which system's /etc? the caller must say
+    assert attrs.evolve(alone, include_root=str(tmp_path)).get("Mode") == "v"
+    command = ["get", "--kind", "opendkim", "--root", str(tmp_path), str(main), "Mode"]
+    result = subprocess.run(
+        [sys.executable, "-m", "mailconf", *command], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout) == (0, "v\n"), result.stderr
 
 
 @pytest.mark.parametrize(

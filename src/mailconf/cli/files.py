@@ -42,7 +42,18 @@ def _file_arguments(parser: argparse.ArgumentParser) -> None:
 def _load(args: argparse.Namespace) -> Document:
     from mailconf.syntax.kinds import load_file
 
-    return load_file(args.file, args.kind)
+    doc = load_file(args.file, args.kind)
+    _read_includes(doc, getattr(args, "root", "/"))
+    return doc
+
+
+def _read_includes(doc: Document, root: str) -> None:
+    """An OpenDKIM file's ``Include``s are read under ``root`` (``--root``, else ``/``), so
+    ``get`` and ``show`` answer what ``opendkim -e`` answers."""
+    from mailconf.milter.conf import MilterConf
+
+    if isinstance(doc, MilterConf):
+        doc.include_root = root
 
 
 # -------------------------------------------------------------------------------------------- show
@@ -97,7 +108,8 @@ def _get_parser(get: argparse.ArgumentParser) -> None:
         "--root",
         default="/",
         type=directory,
-        help="main.cf: whose Postfix's names and defaults count (default /)",
+        help="the system the file belongs to (default /): whose Postfix's names and defaults "
+        "count for main.cf, where opendkim.conf's Include paths are read",
     )
     get.description = (
         "Print each NAME's value as the daemon sees it. For main.cf, as postconf answers:\n"

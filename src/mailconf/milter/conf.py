@@ -73,9 +73,11 @@ class MilterConf(Document):
     cuts_at_cr: ClassVar[bool] = False
     #: Files (option names, lower case) read only once mail flows: ``-n`` ignores them.
     late_files: ClassVar[tuple[str, ...]] = ()
-    #: Where ``Include`` paths are read (OpenDKIM): ``/``, the ``--root`` the file belongs to, or
-    #: None to read this file alone (lint does: each included file is linted as itself).
-    include_root: str | None = attrs.field(default="/", kw_only=True)
+    #: Where ``Include`` paths are read (OpenDKIM): ``/``, the ``--root`` the file belongs to,
+    #: or None (the default) to read this file alone: only the caller knows which system the
+    #: file belongs to, so it says (the CLI, the doctor and lint do; lint reads each included
+    #: file alone too).
+    include_root: str | None = attrs.field(default=None, kw_only=True)
     _read_cache: tuple[tuple[int, ...], list[Option]] | None = attrs.field(
         default=None, init=False, repr=False
     )

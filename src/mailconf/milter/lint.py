@@ -50,8 +50,8 @@ _FILE_LIKE = re.compile(r"(?:/|\.(?:hosts?|table|txt|conf|cfg|list|lst|keys?)$)"
 def lint_milter_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
     """What ``MilterConf.lint`` runs: :meth:`~mailconf.milter.conf.MilterConf.validate`'s errors
     (what the daemon refuses), then :func:`lint_conf`'s findings."""
-    read = attrs.evolve(conf, include_root=root) if conf.include_root is not None else conf
-    return read.validate() + lint_conf(attrs.evolve(conf, include_root=None), root)
+    whole = attrs.evolve(conf, include_root=root)  # the daemon reads the Includes in place
+    return whole.validate() + lint_conf(attrs.evolve(conf, include_root=None), root)
 
 
 def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding]:
