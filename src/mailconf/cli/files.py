@@ -50,9 +50,10 @@ def _load(args: argparse.Namespace) -> Document:
 def _read_includes(doc: Document, root: str) -> None:
     """An OpenDKIM file's ``Include``s are read under ``root`` (``--root``, else ``/``), so
     ``get`` and ``show`` answer what ``opendkim -e`` answers."""
-    from mailconf.milter.conf import MilterConf
+    if doc.kind == "opendkim":  # by kind: other files' commands import no milter model
+        from mailconf.milter.conf import MilterConf
 
-    if isinstance(doc, MilterConf):
+        assert isinstance(doc, MilterConf)
         doc.include_root = root
 
 
