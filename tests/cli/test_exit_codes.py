@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from dmarc_samples import Row, report_xml
 from mailconf.cli import build_parser, main
 from support import run_as_nobody
 
@@ -28,6 +29,12 @@ EXAMPLE_TREE = REPO / "examples" / "ubuntu-22.04"
 EXAMPLE_TOML = REPO / "examples" / "mailconf.toml"
 KEY_DIRS = ("etc/opendkim/keys", "etc/opendkim/keys/hogehoge.com")
 
+DMARC_REPORT = report_xml(
+    "google",
+    "g-1",
+    0,
+    [Row("192.0.2.10", 5, dkim=[("example.com", "pass")], spf=[("example.com", "pass")])],
+).decode()
 FILES = {
     "main.cf": "myhostname = mail.example.com\n"
     "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n",
@@ -47,8 +54,12 @@ FILES = {
     "broken/mailconf.toml": "[[domain]\nname = 1\n",
     "tsig.key": 'key "k" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0";\n};\n',
     "broken/tsig.key": 'key "k" {\n\talgorithm hmac-sha256;\n};\n',
+    "dmarc/report.xml": DMARC_REPORT,
+    "secret/dmarc.xml": DMARC_REPORT,
 }
-SECRET = ("secret/main.cf", "secret/mailconf.toml", "secret/tsig.key")
+SECRET = ("secret/main.cf", "secret/mailconf.toml", "secret/tsig.key", "secret/dmarc.xml")
+DMARC = ("{d}/dmarc/report.xml",)
+ADVISE = ("dmarc", "advise", "--domain", "example.com", "--no-dns")
 
 
 def ok(*argv: str) -> tuple[tuple[str, ...], int, str]:
@@ -213,6 +224,33 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
             "check", "--no-dns", "--root", "{broken-master}", *SPEC, why="master.cf:46:1: error:"
         ),
         "bad nameserver": bad("check", "--root", "{applied}", *SPEC, "--nameserver", "x", why="x"),
+        "with reports": ok("check", "--no-dns", "--root", "{applied}", *SPEC, "--reports", *DMARC),
+        "missing report": bad(
+            "check", "--no-dns", "--root", "{applied}", *SPEC, "--reports", "{d}/no.xml", why="No"
+        ),
+    },
+    "dmarc": {
+        "report": ok("dmarc", "report", "--no-dns", *DMARC),
+        "advise: safe": ok(*ADVISE, "--min-days", "1", *DMARC),
+        "advise: not yet": fails(*ADVISE, *DMARC, why="not yet: stay at p=none"),
+        "no subcommand": bad("dmarc", why="required: SUBCOMMAND (see mailconf dmarc --help)"),
+        "no path": bad("dmarc", "report", why="PATH (see mailconf dmarc report --help)"),
+        "unknown option": bad(
+            "dmarc", "report", "--frobnicate", *DMARC, why="see mailconf dmarc report --help"
+        ),
+        "missing path": bad("dmarc", "report", "{d}/nope.xml", why="No such file"),
+        "nothing readable": bad(
+            "dmarc", "report", "--no-dns", "{d}/main.cf", why="no report attachment"
+        ),
+        "bad domain": bad("dmarc", "advise", "--domain", "../x", *DMARC, why="empty label"),
+        "bad since": bad("dmarc", "report", "--since", "yesterday", *DMARC, why="not a date"),
+        "bad threshold": bad(*ADVISE, "--threshold", "101", *DMARC, why="not a percentage"),
+        "bad nameserver": bad("dmarc", "report", "--nameserver", "x", *DMARC, why="'x'"),
+        "bad ip": bad(*ADVISE, "--ip", "192.0.2.300", *DMARC, why="--ip"),
+        "advise with the spec's ips": fails(*ADVISE, *SPEC, *DMARC, why="not yet"),
+        "unparsable config": bad(
+            *ADVISE, "--config", "{d}/broken/mailconf.toml", *DMARC, why="TOML"
+        ),
     },
 }
 
@@ -254,6 +292,9 @@ AS_NOBODY = {
     "check public half from the txt": ok("check", "--no-dns", "--root", "{open}", *SPEC),
     "dns key closed to the user": bad(
         "dns", "--root", "{applied}", *SPEC, why="keys is mode 0700 owned by uid"
+    ),
+    "dmarc unreadable report": bad(
+        "dmarc", "report", "--no-dns", "{d}/secret/dmarc.xml", why="Permission denied"
     ),
     "check key closed to the user": bad(
         "check", "--no-dns", "--root", "{applied}", *SPEC, why="nor its public half"

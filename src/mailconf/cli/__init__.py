@@ -58,6 +58,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "dns": Command("doctor", "print the SPF, DKIM and DMARC TXT records to publish"),
     "check": Command("doctor", "the doctor: lint, cross-file wiring, keys, DNS and sender rules"),
+    "dmarc": Command("dmarc", "read DMARC aggregate reports and advise the next policy step"),
 }
 
 _DESCRIPTION = (

@@ -26,6 +26,17 @@ def directory(text: str) -> str:
     return text
 
 
+def seconds(text: str) -> float:
+    """The argparse type of ``--dns-timeout``: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def examples(parser: argparse.ArgumentParser, *command_lines: str) -> None:
     """Show ``command_lines`` under "examples:" at the end of the command's ``--help``.
 

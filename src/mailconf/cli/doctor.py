@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mailconf.cli import publish
+from mailconf.cli.common import seconds
 from mailconf.cli.spec_args import root_from_args, setup_from_args, spec_command
 from mailconf.errors import EXIT_FAILED, EXIT_OK
 
@@ -54,20 +55,16 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--dns-timeout",
         metavar="SECONDS",
-        type=_seconds,
+        type=seconds,
         help="time all DNS queries may take together; the DNS checks left then are skipped "
         "(default: 10)",
     )
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return seconds
+    check.add_argument(
+        "--reports",
+        nargs="+",
+        metavar="PATH",
+        help="DMARC aggregate reports: warn when the published policy is ahead of them",
+    )
 
 
 def run_dns(args: argparse.Namespace) -> int:
@@ -134,6 +131,11 @@ def run_check(args: argparse.Namespace) -> int:
         query_dns=not args.no_dns,
         dns_timeout=DEFAULT_BUDGET if args.dns_timeout is None else args.dns_timeout,
     )
+    if args.reports:
+        from mailconf.reports.advice import check_reports
+
+        names = [domain.name for domain in setup.domains]
+        findings += check_reports(args.reports, names, own_ips=[str(ip) for ip in setup.ips])
     if args.json:
         json.dump([f.to_json() for f in findings], sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -1,0 +1,163 @@
+"""Benchmark for ``mailconf dmarc report`` (issue 16): 10,000 aggregate reports, about 1 GB of
+XML uncompressed, summarised in under a minute with flat memory.
+
+    .venv/bin/python benchmarks/dmarc_reports.py                 # 10,000 reports
+    .venv/bin/python benchmarks/dmarc_reports.py --reports 1000  # a smaller run, for comparison
+    .venv/bin/python benchmarks/dmarc_reports.py --keep DIR      # keep the generated reports
+
+The reports are generated on the fly (deterministically) into a temporary directory, each gzipped
+as receivers send them, so the disk holds a few tens of MB.  Each report has ``--records`` rows
+(default 165, about 100 kB of XML, indented as Google's) for 400 sources of one domain, a mix of
+aligned, forwarded and spoofed mail.  The command then runs as a separate process
+(``python -m mailconf dmarc report --no-dns --json DIR``); the wall time, CPU time and peak RSS
+(``getrusage(RUSAGE_CHILDREN).ru_maxrss``) of that process are printed.  Flat memory shows as the
+same peak RSS for 1,000 and 10,000 reports.  It is a report, not a test: it always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = REPO / ".venv" / "bin" / "python"
+
+_HEAD = """<?xml version="1.0" encoding="UTF-8" ?>
+<feedback>
+  <report_metadata>
+    <org_name>google.com</org_name>
+    <email>noreply-dmarc-support@google.com</email>
+    <extra_contact_info>https://support.google.com/a/answer/2466580</extra_contact_info>
+    <report_id>{report_id}</report_id>
+    <date_range>
+      <begin>{begin}</begin>
+      <end>{end}</end>
+    </date_range>
+  </report_metadata>
+  <policy_published>
+    <domain>example.com</domain>
+    <adkim>r</adkim>
+    <aspf>r</aspf>
+    <p>none</p>
+    <sp>none</sp>
+    <pct>100</pct>
+    <np>none</np>
+  </policy_published>
+"""
+
+_RECORD = """  <record>
+    <row>
+      <source_ip>{ip}</source_ip>
+      <count>{count}</count>
+      <policy_evaluated>
+        <disposition>none</disposition>
+        <dkim>{dkim}</dkim>
+        <spf>{spf}</spf>
+      </policy_evaluated>
+    </row>
+    <identifiers>
+      <header_from>example.com</header_from>
+    </identifiers>
+    <auth_results>
+      <dkim>
+        <domain>{dkim_domain}</domain>
+        <result>{dkim}</result>
+        <selector>default</selector>
+      </dkim>
+      <spf>
+        <domain>{spf_domain}</domain>
+        <result>{spf}</result>
+      </spf>
+    </auth_results>
+  </record>
+"""
+
+
+def generate(directory: Path, reports: int, records: int) -> int:
+    """Write ``reports`` gzipped reports into ``directory``; return the uncompressed bytes."""
+    rng = random.Random(16)
+    kinds = (
+        ("pass", "example.com", "pass", "example.com"),
+        ("pass", "example.com", "fail", "forwarder.example.net"),
+        ("fail", "example.com", "pass", "bulk.example.org"),
+        ("fail", "spoof.example", "fail", "spoof.example"),
+    )
+    total = 0
+    for number in range(reports):
+        begin = 1_700_000_000 + 86_400 * (number % 30)
+        parts = [_HEAD.format(report_id=f"{number:020d}", begin=begin, end=begin + 86_399)]
+        for _ in range(records):
+            source = rng.randrange(400)
+            dkim, dkim_domain, spf, spf_domain = kinds[source % 4]
+            parts.append(
+                _RECORD.format(
+                    ip=f"198.51.{source // 200}.{source % 200 + 1}",
+                    count=rng.randrange(1, 50),
+                    dkim=dkim,
+                    dkim_domain=dkim_domain,
+                    spf=spf,
+                    spf_domain=spf_domain,
+                )
+            )
+        parts.append("</feedback>\n")
+        data = "".join(parts).encode()
+        total += len(data)
+        name = f"google.com!example.com!{begin}!{begin + 86_399}!{number}.xml.gz"
+        (directory / name).write_bytes(gzip.compress(data, compresslevel=6))
+    return total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=10_000)
+    parser.add_argument("--records", type=int, default=165)
+    parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it")
+    args = parser.parse_args()
+    directory = Path(args.keep or tempfile.mkdtemp(prefix="mailconf-dmarc-bench-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        started = time.perf_counter()
+        size = generate(directory, args.reports, args.records)
+        made = time.perf_counter() - started
+        on_disk = sum(p.stat().st_size for p in directory.iterdir())
+        print(
+            f"generated {args.reports} reports in {made:.1f} s: {size / 1e9:.2f} GB of XML, "
+            f"{on_disk / 1e6:.1f} MB gzipped"
+        )
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        result = subprocess.run(
+            [str(PYTHON), "-m", "mailconf", "dmarc", "report", "--no-dns", "--json", directory],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if result.returncode != 0:
+            print(f"exit {result.returncode}: {result.stderr.strip()}")
+            return 0
+        summary = json.loads(result.stdout)
+        print(
+            f"summarised {summary['reports']} reports, {summary['messages']} messages, "
+            f"{len(summary['sources'])} sources: wall {wall:.1f} s, CPU {cpu:.1f} s, "
+            f"peak RSS {after.ru_maxrss / 1024:.0f} MiB (target: under 60 s)"
+        )
+    finally:
+        if not args.keep:
+            shutil.rmtree(directory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
