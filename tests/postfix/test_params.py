@@ -33,10 +33,10 @@ from postfix.test_oracle import config_dir, postconf, postconf_path, unused_warn
 @pytest.fixture(autouse=True)
 def fresh_tables() -> Iterator[None]:
     """Each test sees the table chosen anew (the process keeps the first one it reads)."""
-    for cached in (postfix_params._table_for, postfix_params._live):
+    for cached in (postfix_params._table_for, postfix_params._run_postconf):
         cached.cache_clear()
     yield
-    for cached in (postfix_params._table_for, postfix_params._live):
+    for cached in (postfix_params._table_for, postfix_params._run_postconf):
         cached.cache_clear()
 
 

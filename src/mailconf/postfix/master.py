@@ -22,19 +22,30 @@ from mailconf.errors import EditError
 from mailconf.postfix.lines import (
     ISSPACE,
     content_end,
+    is_trivia_line,
     line_end,
     logical_positions,
     logical_text,
     split_braced,
     split_braced_spans,
     split_nameval,
-    strip_braces,
 )
 from mailconf.syntax import grammar
 from mailconf.syntax.document import Document, Entry, split_lines
 
 SERVICE_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
 FIELD_NAMES = ("service", "type", "private", "unpriv", "chroot", "wakeup", "maxproc", "command")
+#: The same fields as ``postconf -F`` names them (``smtp/inet/process_limit``).
+POSTCONF_FIELDS = (
+    "service",
+    "type",
+    "private",
+    "unprivileged",
+    "chroot",
+    "wakeup",
+    "process_limit",
+    "command",
+)
 MASTER_BLANKS = " \t\r\n"  # postconf_master.c splits entries on these, with { } grouping
 _BLANKS = " \t\v\f"
 # The columns ``postconf -M`` prints, used when the file has no service to copy a layout from.
@@ -163,7 +174,7 @@ class Service(Entry):
         while index < len(fields):
             arg = fields[index]
             if not arg.startswith("-") or arg == "--":
-                args.extend(strip_braces(a) if a.startswith("{") else a for a in fields[index:])
+                args.extend(extract_braced(a)[0] for a in fields[index:])
                 break
             o_at = arg.find("o", 1)
             if o_at < 0:
@@ -181,7 +192,7 @@ class Service(Entry):
                 args.extend([flags, "-o"] if flags != "-" else ["-o"])
                 break
             braced = text.startswith("{")
-            inner = strip_braces(text) if braced else text
+            inner = extract_braced(text)[0]
             nameval = split_nameval(inner)
             if flags != "-":
                 args.append(flags)
@@ -219,6 +230,82 @@ class Service(Entry):
     def args(self) -> list[str]:
         """The command's arguments other than the ``-o`` overrides, outer ``{ }`` removed."""
         return list(self._options[1])
+
+    @property
+    def brace_problems(self) -> list[str]:
+        """What ``postconf`` warns about the ``{ }`` groups of the command's arguments ("missing
+        '}'", "syntax error after '}'"), each of which master(8) refuses to start on."""
+        return [
+            problem
+            for field in self.fields[len(FIELD_NAMES) - 1 :]
+            if field.startswith("{")
+            for problem in [extract_braced(field)[1]]
+            if problem is not None
+        ]
+
+    @functools.cached_property
+    def argv(self) -> list[str]:
+        """The entry's words as ``postconf`` normalises them (``pcf_normalize_daemon_args``):
+        ``-vo...`` split into ``-v`` and ``-o...``, ``-oname=value`` into ``-o`` and
+        ``name=value``, ``{ }`` taken off (repaired as postconf repairs them, see
+        :func:`extract_braced`) and a braced ``-o`` value written ``name=value``."""
+        argv = list(self.fields)
+        index = len(FIELD_NAMES)
+        while index < len(argv):
+            arg = argv[index]
+            if not arg.startswith("-") or arg == "--":
+                break
+            cut = arg.find("o", 2)
+            if cut > 0:  # -vo...: -v, then -o...
+                argv[index : index + 1] = [arg[:cut], "-" + arg[cut:]]
+                index += 1
+                continue
+            if arg[1:2] == "o":
+                if len(arg) > 2:
+                    argv[index : index + 1] = ["-o", arg[2:]]
+                index += 1
+                if index < len(argv) and argv[index].startswith("{"):
+                    argv[index] = extract_braced(argv[index])[0]
+                    nameval = split_nameval(argv[index])
+                    if nameval is not None:
+                        argv[index] = "=".join(nameval)
+            index += 1
+        for rest in range(index, len(argv)):
+            if argv[rest].startswith("{"):
+                argv[rest] = extract_braced(argv[rest])[0]
+        return argv
+
+    @property
+    def command_line(self) -> str:
+        """The ``command`` field as ``postconf -F`` prints it: :attr:`argv` from the command on,
+        in ``{ }`` when it has blanks: a ``-o`` value, or an argument after the first one that
+        is not a daemon option (postconf leaves that first one bare)."""
+        words = self.argv[len(FIELD_NAMES) - 1 :]
+        printed = [words[0]]
+        in_options, value_next, first_argument = True, False, True
+        for word in words[1:]:
+            braced = False
+            if value_next:
+                braced, value_next = True, False
+            elif in_options and word.startswith("-") and word != "--":
+                value_next = word[1:2] == "o"
+            elif first_argument:
+                in_options = first_argument = False
+            else:
+                braced = True
+            blanks = any(c in MASTER_BLANKS for c in word)
+            printed.append("{" + word + "}" if braced and blanks else word)
+        return " ".join(printed)
+
+    def field(self, name: str) -> str:
+        """One field by its ``postconf -F`` name (``command``: :attr:`command_line`)."""
+        if name not in POSTCONF_FIELDS:
+            raise EditError(
+                f"invalid service attribute name {name!r} (one of {', '.join(POSTCONF_FIELDS)})"
+            )
+        if name == "command":
+            return self.command_line
+        return self.fields[POSTCONF_FIELDS.index(name)]
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -437,6 +524,10 @@ class MasterCf(Document):
             return False
         text = service.text
         for override in reversed(matching):
+            flags = text[override.start : override.value_start].rstrip(ISSPACE)[:-1]
+            if flags != "-":  # -vo name=value: the other flags stay (so does postconf -PX)
+                text = text[: override.start] + flags + text[override.end :]
+                continue
             line_start = text.rfind("\n", 0, override.start) + 1
             alone = (
                 line_start > 0
@@ -462,23 +553,140 @@ class MasterCf(Document):
                     text = text[: override.start] + text[end:]
                 else:
                     text = text[:start] + text[override.end :]
-        self.replace(service, text)
+        self._replace_and_hand_on(service, text)
         return True
 
+    def _replace_and_hand_on(self, service: Service, text: str) -> None:
+        """Replace ``service`` with ``text``; comment lines that end up after its last line (they
+        were among its continuation lines) go to the next entry's leading trivia, where the
+        file's grammar puts a comment after an entry."""
+        lines = split_lines(text)
+        keep = len(lines)
+        while keep > 1 and is_trivia_line(lines[keep - 1]):
+            keep -= 1
+        index = self.entries.index(service)
+        self.replace_at(index, "".join(lines[:keep]))
+        tail = "".join(lines[keep:])
+        if not tail:
+            return
+        if index + 1 < len(self.entries):
+            following = self.entries[index + 1]
+            self.entries[index + 1] = attrs.evolve(following, leading=tail + following.leading)
+        else:
+            self.trailer = tail + self.trailer
+
     def _need(self, name: str, type: str) -> Service:
+        """The service to edit; EditError when there is none, or when its ``{ }`` are broken:
+        postconf would rewrite the entry as it repaired it, master(8) refuses it, and an edit
+        of the text could land inside the unclosed group."""
         service = self.service(name, type)
         if service is None:
             raise EditError(f"master.cf has no service {name}/{type}")
+        problems = service.brace_problems
+        if problems:
+            raise EditError(f"{name}/{type}: {problems[0]}: fix the braces first")
         return service
+
+    # ------------------------------------------------------------------ fields
+    def set_field(self, name: str, type: str, field: str, value: str) -> bool:
+        """Set one field of ``name/type`` (``postconf -F name/type/field=value``): ``field`` as
+        postconf names it (:data:`POSTCONF_FIELDS`); ``command`` replaces the command and all
+        its arguments.  Only that field's text changes; the blanks after a single-column field
+        absorb a change of width, so the columns after it stay where they were.  EditError for
+        a service that is not there, a value the field cannot hold, or a new ``name/type``
+        that another service has."""
+        service = self._need(name, type)
+        if field not in POSTCONF_FIELDS:
+            raise EditError(
+                f"invalid service attribute name {field!r} (one of {', '.join(POSTCONF_FIELDS)})"
+            )
+        index = POSTCONF_FIELDS.index(field)
+        value = value.strip(ISSPACE)
+        if not value or "\n" in value or (index < 7 and _has_any(value, MASTER_BLANKS + "{}")):
+            raise EditError(f"invalid {field} value {value!r}")
+        if index == 0 and value.startswith("#"):
+            raise EditError(f"invalid service name {value!r}: '#' starts a comment line")
+        if service.field(field) == value:
+            return False
+        text, spans = service.text, service._spans
+        start, end = spans[index][0], spans[-1 if index == 7 else index][1]
+        if index < 7:
+            fields = service.fields.copy()
+            fields[index] = value
+            problem = _field_problem(fields)
+            if problem is not None:
+                raise EditError(f"{name}/{type}: {problem[1]}")
+        new_text = text[:start] + value + _refill(text[end:], len(value) - (end - start))
+        candidate = self.parse_entry(new_text)
+        assert isinstance(candidate, Service)
+        if candidate.key != service.key and self.service(candidate.name, candidate.type):
+            raise EditError(f"master.cf already has a service {candidate.key}")
+        self.replace(service, new_text)
+        return True
+
+    # The names of postconf's options, which are also the names of ``edit``'s flags.
+    set_option = set_override  #: ``postconf -P name/type/param=value``
+    unset_option = remove_override  #: ``postconf -PX name/type/param``
 
     # ------------------------------------------------------------------ protocol
     def get(self, name: str) -> str | None:
-        """The service ``name`` (``smtp/inet``: service name and type) as master(8) uses it, the
-        last duplicate: its fields and arguments as ``postconf -M`` splits them, one blank
-        apart; None when there is no such service."""
-        service_name, slash, service_type = name.rpartition("/")
-        service = self.service(service_name, service_type) if slash else None
-        return " ".join(service.fields) if service is not None else None
+        """What ``postconf`` prints (without the name) for ``name``, as master(8) uses the
+        file (the last duplicate of a service wins), or None when there is nothing:
+
+        * ``smtp/inet``: the entry, its words one blank apart (``postconf -M``);
+        * ``smtp/inet/chroot``: one field by its ``postconf -F`` name (:data:`POSTCONF_FIELDS`);
+        * ``smtp/inet/syslog_name``: the value of that ``-o`` override (``postconf -P``).
+        """
+        parts = name.split("/")
+        if len(parts) not in (2, 3):
+            return None
+        service = self.service(parts[0], parts[1])
+        if service is None:
+            return None
+        if len(parts) == 2:
+            return " ".join(service.fields[:7]) + " " + service.command_line
+        if parts[2] in POSTCONF_FIELDS:
+            return service.field(parts[2])
+        return service.overrides.get(parts[2])
+
+
+def _has_any(text: str, characters: str) -> bool:
+    return any(c in characters for c in text)
+
+
+def _refill(rest: str, grown: int) -> str:
+    """``rest`` (what follows a field) with the blanks before the next field on the same line
+    shortened (or lengthened) by ``grown``, at least one left, so the next column stays put."""
+    blanks = len(rest) - len(rest.lstrip(" "))
+    if blanks == len(rest) or rest[blanks] in "\t\r\n":
+        return rest
+    return " " * max(blanks - grown, 1) + rest[blanks:]
+
+
+def extract_braced(token: str) -> tuple[str, str | None]:
+    """A ``{``-word taken apart as postconf and master(8) do (``extpar()``, blanks stripped),
+    and what postconf warns about it (master(8) refuses to start on it), or None:
+
+    * ``{ text }``: ``text``;
+    * ``{text`` (no closing brace, so the word ran to the end of the entry): the text after the
+      ``{``, "missing '}'";
+    * ``{text}more``: ``text``, "syntax error after '}'" (``more`` is dropped).
+    """
+    if not token.startswith("{"):
+        return token, None
+    level, end = 1, 0
+    for index in range(1, len(token)):
+        if token[index] == "}":
+            level -= 1
+            if level == 0:
+                end = index + 1
+                break
+        elif token[index] == "{":
+            level += 1
+    if end == 0:
+        return token[1:].strip(ISSPACE), f"missing '}}' in \"{token}\""
+    problem = f"syntax error after '}}' in \"{token}\"" if end < len(token) else None
+    return token[1 : end - 1].strip(ISSPACE), problem
 
 
 def _override_token(param: str, value: str, braced: bool) -> str:
