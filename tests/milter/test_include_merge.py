@@ -121,3 +121,16 @@ def test_a_configuration_split_over_includes_is_linted_as_a_whole(
         timeout=60,
     )
     assert (ours.returncode == 1) == (daemon.returncode != 0), (daemon.stderr, ours.stdout)
+
+
+def test_set_of_a_value_an_include_already_gives_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a.conf").write_text("KeyTable /etc/opendkim/KeyTable\n")
+    text = f"Mode sv\nInclude {tmp_path}/a.conf\n"
+    conf = OpenDkimConf.parse(text)
+    conf.include_root = "/"
+    assert conf.set("KeyTable", "/etc/opendkim/KeyTable") is False
+    assert conf.dump() == text
+    assert conf.set("KeyTable", "/etc/opendkim/key.table") is True  # a new value: a line of its own
+    assert conf.get("KeyTable") == "/etc/opendkim/key.table"
+    unread = OpenDkimConf.parse(text)  # without include_root the Include is not read
+    assert unread.set("KeyTable", "/etc/opendkim/KeyTable") is True

@@ -187,7 +187,8 @@ class MilterConf(Document):
         return spec.name, stripped
 
     def set(self, name: str, value: Value, *, after: str | None = None) -> bool:
-        """Set ``name`` to ``value``; False when it already has that value (nothing changes).  A
+        """Set ``name`` to ``value``; False when the daemon already reads that value (from this
+        file, or from an ``Include`` when :attr:`include_root` is set): nothing changes.  A
         number is written in decimal, a boolean as ``yes``/``no``.
 
         An existing option is replaced in place (its spelling, indentation, separator and trailing
@@ -202,6 +203,8 @@ class MilterConf(Document):
                 return False
             self.replace(last, last.with_value(value))
             return True
+        if self.get(canonical) == value:  # an Include already sets it so: the daemon has it
+            return False
         reference: Option | None = None
         if after is not None:
             anchors = self.occurrences(after)
