@@ -149,6 +149,10 @@ def _get(args: argparse.Namespace) -> int:
 
 def _get_main(doc: MainCf, args: argparse.Namespace) -> int:
     """postconf's answers (:mod:`mailconf.postfix.postconf`), one value per line."""
+    if not args.defaults and not args.expand and _set_builtins(doc, args.names):
+        for name in args.names:  # what postconf prints for them: the file's values
+            print(doc.get(name))
+        return EXIT_OK
     from mailconf.postfix.postconf import Mode, Postconf, sibling_master
 
     mode = Mode.DEFAULTS if args.defaults else Mode.NO_DEFAULTS if args.no_defaults else None
@@ -165,6 +169,16 @@ def _get_main(doc: MainCf, args: argparse.Namespace) -> int:
         else:
             print(answer.value)
     return status
+
+
+def _set_builtins(doc: MainCf, names: list[str]) -> bool:
+    """Whether main.cf sets every name and each is a built-in of every supported Postfix: then
+    the answer is the file's value whatever Postfix reads it (the common ``get``, answered
+    without running ``postconf -d``)."""
+    from mailconf.postfix.params import builtin_everywhere
+
+    builtins = builtin_everywhere()
+    return all(name in builtins and doc.get(name) is not None for name in names)
 
 
 # -------------------------------------------------------------------------------------------- lint
