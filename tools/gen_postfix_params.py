@@ -7,6 +7,14 @@ tell).  Run it with each release's own binary, e.g. Debian 12's and, in a Debian
 Debian 13's (``.ci/debian-root trixie --exec python tools/gen_postfix_params.py`` prints the
 table there: ``--stdout``):  ``python tools/gen_postfix_params.py [--stdout] [POSTCONF]``.
 
+A release no machine here has (Ubuntu 22.04's 3.6, Ubuntu 24.04's 3.8) is made from a ``postconf``
+built from the upstream release's sources, with the defaults Debian's packaging compiles in
+(the directories, ``alias_maps``, ``smtpd_sasl_type``) taken over from a packaged binary:
+``--packaging UPSTREAM_POSTCONF:PACKAGED_POSTCONF`` names an upstream build and a packaged binary
+of one same release; every default they disagree on (but the host's own: ``process_id``...) is
+the packaging's and is applied to the table.  ``--source TEXT`` says in the table where it came
+from.
+
 What it records, and how it finds out (the binary is the authority, not the documentation):
 
 * ``parameters``: every built-in name with its compiled-in default, from ``postconf -d`` run on an
@@ -20,6 +28,8 @@ What it records, and how it finds out (the binary is the authority, not the docu
   Postfix's shared libraries, and keeping those it knows that ``-d`` alone did not print.
 * ``read_only``: names postconf refuses to take from main.cf (it warns "read-only parameter
   assignment" and drops them), found by setting every name and seeing which ``postconf -n`` omits.
+* ``raw``: names whose value postconf never expands (``postconf -x`` prints ``$name`` as is:
+  ``mailbox_command``, ``forward_path``...), found by setting every name to a ``$reference``.
 """
 
 from __future__ import annotations
@@ -54,10 +64,46 @@ def _candidate_names(postconf: str) -> list[str]:
     return sorted(names)
 
 
+#: Defaults that describe the generating host, not the packaging.
+HOST_DEFAULTS = frozenset({"process_id", "process_name", "myhostname", "mydomain", "mynetworks"})
+
+
+def _defaults(postconf: str) -> dict[str, str]:
+    with tempfile.TemporaryDirectory() as directory:
+        Path(directory, "main.cf").write_text("")
+        Path(directory, "master.cf").write_text("")
+        return _parse(_run(postconf, "-c", directory, "-d"))
+
+
+def _packaging(pair: str) -> dict[str, str]:
+    """The defaults a packaged binary has and an upstream build of the same release lacks."""
+    upstream, packaged = (_defaults(binary) for binary in pair.split(":", 1))
+    if upstream["mail_version"] != packaged["mail_version"]:
+        raise SystemExit(f"--packaging {pair}: not the same release")
+    return {
+        name: value
+        for name, value in packaged.items()
+        if upstream.get(name) != value and name not in HOST_DEFAULTS
+    }
+
+
+def _option(arguments: list[str], flag: str) -> str | None:
+    if flag not in arguments:
+        return None
+    at = arguments.index(flag)
+    value = arguments[at + 1]
+    del arguments[at : at + 2]
+    return value
+
+
 def main(argv: list[str]) -> int:
-    to_stdout = "--stdout" in argv
-    arguments = [arg for arg in argv[1:] if arg != "--stdout"]
+    arguments = argv[1:]
+    to_stdout = "--stdout" in arguments
+    arguments = [arg for arg in arguments if arg != "--stdout"]
+    packaging_pair = _option(arguments, "--packaging")
+    source = _option(arguments, "--source")
     postconf = arguments[0] if arguments else POSTCONF
+    packaging = _packaging(packaging_pair) if packaging_pair else {}
     with tempfile.TemporaryDirectory() as directory:
         Path(directory, "main.cf").write_text("")
         Path(directory, "master.cf").write_text("")
@@ -71,13 +117,23 @@ def main(argv: list[str]) -> int:
         # Set every name (to a harmless marker) and see which ones postconf drops as read-only.
         Path(directory, "main.cf").write_text("".join(f"{name} = x\n" for name in defaults))
         kept = _parse(_run(postconf, "-c", directory, "-n"))
+        # Set every name to a reference and see which ones -x leaves unexpanded.
+        Path(directory, "main.cf").write_text(
+            "".join(f"{name} = $mailconf_raw_marker\n" for name in defaults)
+        )
+        expanded = _parse(_run(postconf, "-c", directory, "-n", "-x"))
     read_only = sorted(name for name in defaults if name not in kept)
+    raw = sorted(name for name, value in expanded.items() if value == "$mailconf_raw_marker")
+    defaults.update((name, value) for name, value in packaging.items() if name in defaults)
     data = {
         "generated_by": "tools/gen_postfix_params.py",
+        "source": source or f"postconf -d of {postconf} (Postfix {version})",
+        "packaging": dict(sorted(packaging.items())),
         "postfix_version": version,
         "parameters": dict(sorted(defaults.items())),
         "legacy": legacy,
         "read_only": read_only,
+        "raw": raw,
     }
     text = json.dumps(data, indent=1, sort_keys=False) + "\n"
     major_minor = re.match(r"\d+\.\d+", version)

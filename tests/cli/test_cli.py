@@ -87,7 +87,10 @@ def test_get_prints_value_or_fails(tmp_path: Path) -> None:
     assert run("get", str(path), "a").stdout == "2 # not a comment\n"
     missing = run("get", str(path), "b")
     assert missing.returncode == 1
-    assert "b is not set" in missing.stderr
+    assert "b: unknown parameter" in missing.stderr
+    unset = run("get", "--no-defaults", str(path), "relayhost")
+    assert unset.returncode == 1
+    assert "relayhost is not set" in unset.stderr
 
 
 def test_edit_diff_writes_nothing(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ FILES = {
     "signing.table": "*@example.com default._domainkey.example.com\n",
     "broken/signing.table": "*@[ default._domainkey.example.com\n",
     "key.table": "default._domainkey.example.com example.com:default:/k/default.private\n",
+    "edit/master.cf": "smtp      inet  n       -       y       -       -       smtpd\n",
     "mailconf.toml": EXAMPLE_TOML.read_text(),
     "secret/mailconf.toml": EXAMPLE_TOML.read_text(),
     "secret/tsig.key": 'key "k" { algorithm hmac-sha256; secret "c2VjcmV0"; };\n',
@@ -132,7 +133,14 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
     },
     "get": {
         "success": ok("get", "{d}/main.cf", "myhostname"),
-        "not set": fails("get", "{d}/main.cf", "relayhost", why="relayhost is not set"),
+        "default": ok("get", "{d}/main.cf", "queue_directory"),
+        "not set": fails("get", "-n", "{d}/main.cf", "relayhost", why="relayhost is not set"),
+        "unknown name": fails(
+            "get", "{d}/main.cf", "smtpd_milter", why="did you mean smtpd_milters"
+        ),
+        "mode for another kind": bad(
+            "get", "-x", "{d}/opendkim.conf", "Mode", why="--expand are for main.cf"
+        ),
         "no name": bad("get", "{d}/main.cf", why="see mailconf get --help"),
         "missing file": bad("get", "{d}/nope/main.cf", "myhostname", why="No such file"),
         "unparsable": bad("get", "{d}/broken/opendkim.conf", "Mode", why=":2:7:"),
@@ -270,6 +278,22 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
 }
 
 #: Run as nobody: (argv, status, why).
+# master.cf's postconf-style edits (-F, -P, -PX, -MX), kept apart from the rows above.
+CASES["edit"].update(
+    {
+        "master field": ok("edit", "{d}/edit/master.cf", "--set-field", "smtp/inet/chroot=n"),
+        "master field refused": fails(
+            "edit", "{d}/edit/master.cf", "--set-field", "smtp/inet/chroot=x", why="invalid chroot"
+        ),
+        "master no such service": fails(
+            "edit", "{d}/edit/master.cf", "--unset-option", "a/unix/b", why="no service a/unix"
+        ),
+        "master bad form": bad(
+            "edit", "{d}/edit/master.cf", "--set-option", "smtp/inet", why="NAME/TYPE/PARAM=VALUE"
+        ),
+    }
+)
+
 AS_NOBODY = {
     "show unreadable file": bad("show", "{d}/secret/main.cf", why="Permission denied"),
     "fmt unreadable file": bad("fmt", "--check", "{d}/secret/main.cf", why="Permission denied"),

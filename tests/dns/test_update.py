@@ -28,19 +28,18 @@ from authserver import AuthServer, require_knotd
 from dnsserver import closed_port
 from mailconf.cli import main
 from mailconf.dns.records import Record, dmarc_record, spf_record
+from mailconf.dns.tsig_server import Server
 from mailconf.dns.update import (
     TsigKey,
     UpdateError,
     _check_update_answer,
-    _Server,
-    owned,
     parse_tsig_keys,
     plan_update,
     publish,
     read_tsig_key,
-    record_kind,
     send_update,
 )
+from mailconf.dns.update_plan import owned, record_kind
 from mailconf.errors import ParseError, ReadError, ValidationError
 from mailconf.keys import ensure_key_pair
 
@@ -280,7 +279,7 @@ def test_an_unknown_key_name_is_refused(tree: Path, server: AuthServer, tmp_path
 )
 def test_what_each_refusal_of_an_update_says(rcode: str, reason: str) -> None:
     """Knot refuses a key it does not allow with BADKEY, so the other answers are shown here."""
-    server = _Server("192.0.2.53", 53, TsigKey("k", "hmac-sha256", b"k"), 1.0)
+    server = Server("192.0.2.53", 53, TsigKey("k", "hmac-sha256", b"k"), 1.0)
     response = dns.message.make_response(dns.update.UpdateMessage("example.test."))
     response.set_rcode(dns.rcode.from_text(rcode))
     with pytest.raises(UpdateError) as caught:
@@ -337,7 +336,7 @@ def test_a_silent_server_times_out(key_file: Path) -> None:
             publish(address, key, [spf_record(DOMAIN, ["192.0.2.10"])[0]], timeout=0.3)
         # An update that was sent and got no answer may have been applied: it says so.
         host, port = address.split(":")
-        silent = _Server(host, int(port), key, 0.3)
+        silent = Server(host, int(port), key, 0.3)
         with pytest.raises(UpdateError, match="the update was sent, and may have been applied"):
             silent.exchange(dns.update.UpdateMessage(DOMAIN + ".", keyring=key.dns_key()))
 

@@ -33,10 +33,10 @@ from postfix.test_oracle import config_dir, postconf, postconf_path, unused_warn
 @pytest.fixture(autouse=True)
 def fresh_tables() -> Iterator[None]:
     """Each test sees the table chosen anew (the process keeps the first one it reads)."""
-    for cached in (postfix_params._table_for, postfix_params._live):
+    for cached in (postfix_params._table_for, postfix_params._run_postconf):
         cached.cache_clear()
     yield
-    for cached in (postfix_params._table_for, postfix_params._live):
+    for cached in (postfix_params._table_for, postfix_params._run_postconf):
         cached.cache_clear()
 
 
@@ -182,3 +182,14 @@ def test_a_release_without_a_table_gets_the_nearest_older_one() -> None:
         assert chosen(f"{newer[0]}.{newer[1]}.0-1+deb13u1") == newer
         if older[0] == newer[0] and older[1] + 1 < newer[1]:
             assert chosen(f"{older[0]}.{older[1] + 1}.6") == older  # 3.8 gets 3.7's
+
+
+def test_names_built_in_everywhere_are_built_in_here() -> None:
+    """``get`` answers a set name from the file alone when every supported Postfix has it as a
+    writable built-in: the installed Postfix must then know it too (and not as read-only)."""
+    everywhere = postfix_params.builtin_everywhere()
+    assert {"myhostname", "smtpd_milters", "non_smtpd_milters"} <= everywhere
+    installed = postfix_params.parameter_table("/")
+    assert everywhere <= set(installed.parameters)
+    assert not everywhere & installed.read_only
+    assert "process_id" not in everywhere  # read-only: postconf drops it from main.cf

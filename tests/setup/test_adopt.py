@@ -213,3 +213,23 @@ def test_existing_spf_check_is_kept_and_not_doubled(
     assert "spf_time_limit" not in changed(main.diff)
     notes = [n for n in plan.notes if n.code == "setup.spf-adopted"]
     assert bool(notes) == noted and all(service in n.message for n in notes)
+
+
+def test_tables_named_in_an_include_are_adopted(adopt_root: tuple[Path, bytes]) -> None:
+    """OpenDKIM reads an ``Include``d file in place: the planner sees the KeyTable and the
+    SigningTable set there (as ``opendkim -e`` does) and adopts them, not adds new ones."""
+    root, _ = adopt_root
+    conf = root / "etc/opendkim.conf"
+    text = conf.read_text()
+    tables = (
+        "KeyTable\t\t/etc/opendkim/KeyTable\nSigningTable\t\trefile:/etc/opendkim/SigningTable\n"
+    )
+    assert tables in text
+    conf.write_text(text.replace(tables, "Include\t\t\t/etc/opendkim/signing.conf\n"))
+    (root / "etc/opendkim/signing.conf").write_text(tables)
+    plan = make_plan(spec(), SystemRoot(root))
+    assert "setup.key-adopted" in {note.code for note in plan.notes}
+    targets = {step.target for step in plan.steps}
+    assert not targets & {"/etc/opendkim/key.table", "/etc/opendkim/signing.table"}
+    changed_conf = changed(next(s for s in plan.steps if s.target == "/etc/opendkim.conf").diff)
+    assert "KeyTable" not in changed_conf and "SigningTable" not in changed_conf

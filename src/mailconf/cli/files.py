@@ -43,7 +43,19 @@ def _file_arguments(parser: argparse.ArgumentParser) -> None:
 def _load(args: argparse.Namespace) -> Document:
     from mailconf.syntax.kinds import load_file
 
-    return load_file(args.file, args.kind)
+    doc = load_file(args.file, args.kind)
+    _read_includes(doc, getattr(args, "root", "/"))
+    return doc
+
+
+def _read_includes(doc: Document, root: str) -> None:
+    """An OpenDKIM file's ``Include``s are read under ``root`` (``--root``, else ``/``), so
+    ``get`` and ``show`` answer what ``opendkim -e`` answers."""
+    if doc.kind == "opendkim":  # by kind: other files' commands import no milter model
+        from mailconf.milter.conf import MilterConf
+
+        assert isinstance(doc, MilterConf)
+        doc.include_root = root
 
 
 # -------------------------------------------------------------------------------------------- show
@@ -146,23 +158,94 @@ def _fmt(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------- get
 def _get_parser(get: argparse.ArgumentParser) -> None:
     _file_arguments(get)
-    get.add_argument("name", metavar="NAME")
+    get.add_argument("names", metavar="NAME", nargs="+")
+    mode = get.add_mutually_exclusive_group()
+    mode.add_argument(
+        "-d", "--defaults", action="store_true", help="main.cf: the built-in default (postconf -d)"
+    )
+    mode.add_argument(
+        "-n",
+        "--no-defaults",
+        action="store_true",
+        help="main.cf: only a value the file sets (postconf -n)",
+    )
+    get.add_argument(
+        "-x", "--expand", action="store_true", help="main.cf: expand $name (postconf -x)"
+    )
+    get.add_argument(
+        "--root",
+        default="/",
+        type=directory,
+        help="the system the file belongs to (default /): whose Postfix's names and defaults "
+        "count for main.cf, where opendkim.conf's Include paths are read",
+    )
+    get.description = (
+        "Print each NAME's value as the daemon sees it. For main.cf, as postconf answers:\n"
+        "the value the file sets, else the built-in default of the Postfix that reads it; an\n"
+        "unknown name is warned about (with a close known name). For master.cf, NAME is\n"
+        "SERVICE/TYPE (the entry), SERVICE/TYPE/FIELD (a field as postconf -F names it) or\n"
+        "SERVICE/TYPE/PARAMETER (a -o override, postconf -P)."
+    )
     examples(
         get,
-        "mailconf get /etc/postfix/main.cf smtpd_milters",
-        "mailconf get /etc/opendkim.conf Socket",
+        "mailconf get /etc/postfix/main.cf queue_directory    # the default when unset",
+        "mailconf get -x /etc/postfix/main.cf smtpd_banner     # $names expanded",
+        "mailconf get /etc/postfix/master.cf smtp/inet/chroot",
     )
     get.set_defaults(handler=_get)
 
 
 def _get(args: argparse.Namespace) -> int:
     doc = _load(args)
-    value = doc.get(args.name)
-    if value is None:
-        fail(f"{args.file}: {args.name} is not set")
-        return EXIT_FAILED
-    print(value)
-    return EXIT_OK
+    from mailconf.postfix.main import MainCf
+
+    if isinstance(doc, MainCf):
+        return _get_main(doc, args)
+    if args.defaults or args.no_defaults or args.expand:
+        raise UsageError(f"--defaults, --no-defaults and --expand are for main.cf, not {doc.kind}")
+    status = EXIT_OK
+    for name in args.names:
+        value = doc.get(name)
+        if value is None:
+            fail(f"{args.file}: {name} is not set")
+            status = EXIT_FAILED
+        else:
+            print(value)
+    return status
+
+
+def _get_main(doc: MainCf, args: argparse.Namespace) -> int:
+    """postconf's answers (:mod:`mailconf.postfix.postconf`), one value per line."""
+    if not args.defaults and not args.expand and _set_builtins(doc, args.names):
+        for name in args.names:  # what postconf prints for them: the file's values
+            print(doc.get(name))
+        return EXIT_OK
+    from mailconf.postfix.postconf import Mode, Postconf, sibling_master
+
+    mode = Mode.DEFAULTS if args.defaults else Mode.NO_DEFAULTS if args.no_defaults else None
+    view = Postconf(doc, sibling_master(doc), args.root)
+    status = EXIT_OK
+    for name in args.names:
+        answer = view.answer(name, mode or Mode.EFFECTIVE, expanded=args.expand)
+        if answer.warning:
+            fail(f"warning: {args.file}: {answer.warning}")
+        if answer.value is None:
+            if answer.known:
+                fail(f"{args.file}: {name} is not set")
+            status = EXIT_FAILED
+        else:
+            print(answer.value)
+    return status
+
+
+def _set_builtins(doc: MainCf, names: list[str]) -> bool:
+    """Whether main.cf sets every name and each is a built-in of every supported Postfix: then
+    the answer is the file's value whatever Postfix reads it (the common ``get``, answered
+    without running ``postconf -d``)."""
+    from mailconf.postfix.params import builtin_everywhere
+
+    builtins = builtin_everywhere()
+    return all(name in builtins and doc.get(name) is not None for name in names)
 
 
 # -------------------------------------------------------------------------------------------- lint
@@ -285,6 +368,7 @@ def _edit_parser(edit: argparse.ArgumentParser) -> None:
     add("--remove-entry", action="append", default=[], metavar="KEY")
     add("--add-host", action="append", default=[], metavar="HOST", help="host list: add a host")
     add("--remove-host", action="append", default=[], metavar="HOST")
+    _master_edit_arguments(edit)
     add(
         "--root",
         default="/",
@@ -379,6 +463,7 @@ _EDIT_OPTIONS = (
     "remove_entry",
     "add_host",
     "remove_host",
+    *("remove_service", "set_field", "set_option", "unset_option"),
 )
 
 
@@ -405,7 +490,7 @@ def _editor(doc: Document) -> _Editor:
     from mailconf.postfix.master import MasterCf
 
     if isinstance(doc, MasterCf):
-        return _Editor(frozenset({"add_service"}), functools.partial(_edit_master, doc))
+        return _Editor(_MASTER_OPTIONS, functools.partial(_edit_master, doc))
     from mailconf.milter.tables import HostList, KeyTable, SigningTable
 
     if isinstance(doc, (KeyTable, SigningTable)):
@@ -448,6 +533,65 @@ def _edit_main(doc: MainCf, args: argparse.Namespace) -> None:
 def _edit_master(doc: MasterCf, args: argparse.Namespace) -> None:
     for line in args.add_service:
         doc.add_service(line)
+    _postconf_master_edits(doc, args)
+
+
+# ------------------------------------------------------------- master.cf edits as postconf's
+_MASTER_OPTIONS = frozenset(
+    {"add_service", "remove_service", "set_field", "set_option", "unset_option"}
+)
+
+
+def _master_edit_arguments(edit: argparse.ArgumentParser) -> None:
+    """master.cf's edits named as postconf's options (-MX, -F, -P, -PX) do them."""
+    add = edit.add_argument
+    add("--remove-service", action="append", default=[], metavar="NAME/TYPE", help="postconf -MX")
+    add(
+        "--set-field",
+        action="append",
+        default=[],
+        metavar="NAME/TYPE/FIELD=VALUE",
+        help="master.cf: set a field (postconf -F; FIELD as postconf names it)",
+    )
+    add(
+        "--set-option",
+        action="append",
+        default=[],
+        metavar="NAME/TYPE/PARAM=VALUE",
+        help="master.cf: set a -o override (postconf -P)",
+    )
+    add(
+        "--unset-option",
+        action="append",
+        default=[],
+        metavar="NAME/TYPE/PARAM",
+        help="master.cf: remove a -o override (postconf -PX)",
+    )
+
+
+def _postconf_master_edits(doc: MasterCf, args: argparse.Namespace) -> None:
+    for text in args.set_field:
+        name, type_, field, value = _service_path(text, "--set-field", "NAME/TYPE/FIELD=VALUE")
+        doc.set_field(name, type_, field, value)
+    for text in args.set_option:
+        name, type_, param, value = _service_path(text, "--set-option", "NAME/TYPE/PARAM=VALUE")
+        doc.set_option(name, type_, param, value)
+    for text in args.unset_option:
+        name, type_, param, _ = _service_path(text, "--unset-option", "NAME/TYPE/PARAM")
+        doc.unset_option(name, type_, param)
+    for text in args.remove_service:
+        name, type_, _, _ = _service_path(text, "--remove-service", "NAME/TYPE")
+        doc.remove_service(name, type_)
+
+
+def _service_path(text: str, flag: str, form: str) -> tuple[str, str, str, str]:
+    """``NAME/TYPE[/PART][=VALUE]`` in the form ``form`` says, else a usage error."""
+    key, equals, value = text.partition("=")
+    parts = key.split("/")
+    wants_value = form.endswith("=VALUE")
+    if len(parts) != form.count("/") + 1 or not all(parts) or bool(equals) != wants_value:
+        raise UsageError(f"{flag} needs {form}, got {text!r}")
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else "", value
 
 
 def _edit_table(doc: KeyTable | SigningTable, args: argparse.Namespace) -> None:

@@ -67,7 +67,10 @@ class SystemView:
                 )
             return None
         try:
-            return load_file(host_path, kind=kind)
+            document = load_file(host_path, kind=kind)
+            if isinstance(document, MilterConf):
+                document.include_root = str(self.root)  # its Includes are under the root too
+            return document
         except ParseError as error:
             self.problems.append(
                 Finding(

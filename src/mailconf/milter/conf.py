@@ -4,7 +4,8 @@ Both daemons read their file with the same routine (``config.c``); they differ i
 ends (OpenDKIM also cuts at a carriage return) and in their option tables
 (:mod:`mailconf.milter.options`, measured on the packaged binaries).
 
-Reading: :meth:`MilterConf.get` (raw string, last occurrence wins, name case-insensitive),
+Reading: :meth:`MilterConf.get` (raw string, last occurrence wins, name case-insensitive; for
+OpenDKIM with every ``Include`` read in place, as ``opendkim -e`` answers),
 :meth:`~MilterConf.typed` (the daemon's boolean/integer), :meth:`~MilterConf.dataset` (what a
 data-set value points at).  Editing: :meth:`~MilterConf.set` / :meth:`~MilterConf.unset`, which
 refuse what the daemon would refuse and keep comments and the file's name/value alignment.
@@ -72,14 +73,23 @@ class MilterConf(Document):
     cuts_at_cr: ClassVar[bool] = False
     #: Files (option names, lower case) read only once mail flows: ``-n`` ignores them.
     late_files: ClassVar[tuple[str, ...]] = ()
+    #: Where ``Include`` paths are read (OpenDKIM): ``/``, the ``--root`` the file belongs to,
+    #: or None (the default) to read this file alone: only the caller knows which system the
+    #: file belongs to, so it says (the CLI, the doctor and lint do; lint reads each included
+    #: file alone too).
+    include_root: str | None = attrs.field(default=None, kw_only=True)
+    _read_cache: tuple[tuple[int, ...], list[Option]] | None = attrs.field(
+        default=None, init=False, repr=False
+    )
 
     # ------------------------------------------------------------------ reading
     @property
     def options(self) -> dict[str, str]:
-        """Name (as first written) -> value of the last occurrence, names matched ignoring case."""
+        """Name (as first written) -> value of the last occurrence, names matched ignoring case
+        (included options too: :meth:`read_options`)."""
         spelled: dict[str, str] = {}
         values: dict[str, str] = {}
-        for entry in self._options:
+        for entry in self.read_options():
             folded = entry.name.lower()
             spelled.setdefault(folded, entry.name)
             values[folded] = entry.value
@@ -89,14 +99,33 @@ class MilterConf(Document):
     def _options(self) -> list[Option]:
         return [entry for entry in self.entries if isinstance(entry, Option)]
 
+    def read_options(self) -> list[Option]:
+        """The options in the order the daemon reads them: this file's, each OpenDKIM
+        ``Include`` replaced by the options of the file it names (recursively, as deep as
+        opendkim goes), so the last occurrence of a name is the one ``opendkim -e`` prints
+        first.  An included file that cannot be read or parsed adds nothing (lint says why).
+        Read once per state of the entries."""
+        key = tuple(map(id, self.entries))
+        if self._read_cache is None or self._read_cache[0] != key:
+            self._read_cache = (key, self._read_includes())
+        return self._read_cache[1]
+
+    def _read_includes(self) -> list[Option]:
+        return self._options
+
     def occurrences(self, name: str) -> list[Option]:
+        """This file's own lines for ``name`` (what edits change; includes not read)."""
         folded = name.lower()
         return [entry for entry in self._options if entry.name.lower() == folded]
 
     def get(self, name: str) -> str | None:
-        """The raw value the daemon uses for ``name`` (last occurrence; name ignoring case)."""
-        found = self.occurrences(name)
-        return found[-1].value if found else None
+        """The raw value the daemon uses for ``name`` (last occurrence, included files read in
+        place; name ignoring case)."""
+        folded = name.lower()
+        for entry in reversed(self.read_options()):
+            if entry.name.lower() == folded:
+                return entry.value
+        return None
 
     def typed(self, name: str) -> bool | int | str | None:
         """``get(name)`` read the daemon's way: booleans by first character, integers as C
@@ -160,7 +189,8 @@ class MilterConf(Document):
     def set(
         self, name: str, value: Value, *, after: str | None = None, force: bool = False
     ) -> bool:
-        """Set ``name`` to ``value``; False when it already has that value (nothing changes).  A
+        """Set ``name`` to ``value``; False when the daemon already reads that value (from this
+        file, or from an ``Include`` when :attr:`include_root` is set): nothing changes.  A
         number is written in decimal, a boolean as ``yes``/``no``.
 
         An existing option is replaced in place (its spelling, indentation, separator and trailing
@@ -188,6 +218,8 @@ class MilterConf(Document):
                 return False
             self.replace(last, last.with_value(value))
             return True
+        if self.get(canonical) == value:  # an Include already sets it so: the daemon has it
+            return False
         if after is None and self._next_to_commented(canonical, value):
             return True
         reference: Option | None = None
@@ -250,14 +282,20 @@ class MilterConf(Document):
         return None
 
     def validate(self) -> list[Finding]:
-        """What the daemon refuses (errors), the daemon's first complaint first."""
+        """What the daemon refuses (errors), the daemon's first complaint first: this file's
+        lines, then the checks on every option read (included ones too)."""
+        return self.validate_lines() or self._semantics()
+
+    def validate_lines(self) -> list[Finding]:
+        """The lines of this file the daemon refuses (names, values), without the checks made
+        on the whole configuration (an included file is only part of it)."""
         findings: list[Finding] = []
         for entry in self._options:
             problem = mo.value_problem(self.kind, entry.name, entry.value)
             if problem is None:
                 continue
             findings.append(self._line_finding(entry, problem))
-        return findings or self._semantics()
+        return findings
 
     def _semantics(self) -> list[Finding]:
         """The checks the daemon makes after reading the file (each kind its own)."""
@@ -314,6 +352,28 @@ class MilterConf(Document):
 _KEY_ACTIONS = ("none", "neutral", "fail")
 _ALGORITHMS = ("rsa-sha1", "rsa-sha256", "ed25519-sha256")
 _CANON = ("relaxed", "simple")
+# opendkim/config.c refuses nesting deeper than this (MAXLEVEL).
+INCLUDE_DEPTH = 5
+
+
+def _with_includes(options: list[Option], root: str, depth: int) -> list[Option]:
+    """``options`` with each ``Include`` replaced by the included file's options, in place."""
+    from mailconf.errors import MailconfError
+    from mailconf.rootpath import under
+
+    result: list[Option] = []
+    for entry in options:
+        if entry.name.lower() != mo.INCLUDE or depth >= INCLUDE_DEPTH:
+            result.append(entry)
+            continue
+        try:
+            included = OpenDkimConf.load(under(root, entry.value))
+        except (MailconfError, OSError):
+            continue
+        result.extend(_with_includes(included._options, root, depth + 1))
+    return result
+
+
 _KEY_OPTIONS = ("KeyTable", "Selector", "KeyFile", "Domain", "SigningTable", "SetupPolicyScript")
 
 
@@ -349,6 +409,11 @@ class OpenDkimConf(MilterConf):
     entry_type = OpenDkimOption
     daemon = "OpenDKIM"
     cuts_at_cr = True
+
+    def _read_includes(self) -> list[Option]:
+        if self.include_root is None:
+            return self._options
+        return _with_includes(self._options, self.include_root, 0)
 
     def _semantics(self) -> list[Finding]:
         """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the

@@ -27,7 +27,7 @@ import attrs
 from mailconf.errors import ParseError
 from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
-from mailconf.milter.conf import MilterConf, OpenDkimConf, OpenDmarcConf
+from mailconf.milter.conf import INCLUDE_DEPTH, MilterConf, OpenDkimConf, OpenDmarcConf
 from mailconf.milter.datasets import DataSetSpec
 from mailconf.milter.host_lint import lint_hostlist
 from mailconf.milter.sockets import is_daemon_socket
@@ -46,14 +46,12 @@ if TYPE_CHECKING:
 
 _FILE_LIKE = re.compile(r"(?:/|\.(?:hosts?|table|txt|conf|cfg|list|lst|keys?)$)", re.I)
 
-# opendkim/config.c refuses nesting deeper than this (MAXLEVEL).
-INCLUDE_DEPTH = 5
-
 
 def lint_milter_conf(conf: MilterConf, root: str = "/") -> list[Finding]:
     """What ``MilterConf.lint`` runs: :meth:`~mailconf.milter.conf.MilterConf.validate`'s errors
     (what the daemon refuses), then :func:`lint_conf`'s findings."""
-    return conf.validate() + lint_conf(conf, root)
+    whole = attrs.evolve(conf, include_root=root)  # the daemon reads the Includes in place
+    return whole.validate() + lint_conf(attrs.evolve(conf, include_root=None), root)
 
 
 def lint_conf(conf: MilterConf, root: str = "/", depth: int = 0) -> list[Finding]:
@@ -184,6 +182,9 @@ def _opendkim_options(lint: ConfLint) -> None:
             lint.line_of("ReplaceHeaders"),
         )
     conf = lint.conf
+    # Measured with opendkim -n: Domain's data set is opened only when there is no KeyTable
+    # (signing by Domain/Selector/KeyFile, or verifying); with a KeyTable it is never read.
+    unopened = {"Domain"} if conf.get("KeyTable") is not None else set()
     for name in conf.options:
         spec = mo.option_spec(conf.kind, name)
         if spec is None or spec.type != mo.DATASET:
@@ -191,7 +192,14 @@ def _opendkim_options(lint: ConfLint) -> None:
         data = conf.dataset(name)
         assert data is not None
         lint.findings.extend(
-            _lint_dataset_value(conf, spec.name, data, lint.root, lint.line_of(name))
+            _lint_dataset_value(
+                conf,
+                spec.name,
+                data,
+                lint.root,
+                lint.line_of(name),
+                opened=spec.name not in unopened,
+            )
         )
     lint.findings.extend(_lint_tables(conf, lint.root))
 
@@ -235,14 +243,24 @@ def _lint_includes(conf: MilterConf, root: str, depth: int) -> list[Finding]:
                 Finding(Severity.ERROR, "milter.include-invalid", str(error), "", conf.path, line)
             )
             continue
-        findings.extend(included.validate())
-        findings.extend(lint_conf(included, root, depth + 1))
+        # its lines; the checks on the whole configuration ran on the including file, which
+        # reads this one in place (validate() of the file that includes it)
+        findings.extend(included.validate_lines())
+        findings.extend(lint_conf(attrs.evolve(included, include_root=None), root, depth + 1))
     return findings
 
 
 def _lint_dataset_value(
-    conf: MilterConf, name: str, data: DataSetSpec, root: str, line: int | None
+    conf: MilterConf,
+    name: str,
+    data: DataSetSpec,
+    root: str,
+    line: int | None,
+    *,
+    opened: bool = True,
 ) -> list[Finding]:
+    """A data-set value's problems; a missing file is an error only when the daemon ``opened``
+    it at start (else a warning: the value is unused, the file may be a leftover)."""
     findings: list[Finding] = []
     if (
         data.kind == "csl"
@@ -264,10 +282,15 @@ def _lint_dataset_value(
     if data.path is not None and not os.path.isfile(under(root, data.path)):
         findings.append(
             Finding(
-                Severity.ERROR,
+                Severity.ERROR if opened else Severity.WARNING,
                 "milter.missing-file",
-                f"{name}: {data.path} does not exist (opendkim refuses to start)",
-                "",
+                f"{name}: {data.path} does not exist ("
+                + (
+                    "opendkim refuses to start)"
+                    if opened
+                    else "opendkim does not read it while a KeyTable is set)"
+                ),
+                "" if opened else f"remove {name}: the KeyTable and SigningTable decide",
                 conf.path,
                 line,
             )

@@ -423,8 +423,9 @@ class _MainLint:
 
 
 def lint_master(master: MasterCf, root: str = "/") -> list[Finding]:
-    """Duplicated services, ``-o name = value`` written with blanks outside braces, and ``-o``
-    names the Postfix under ``root`` does not know (what ``MasterCf.lint`` runs)."""
+    """Duplicated services, ``-o name = value`` written with blanks outside braces, ``{ }`` that
+    master(8) cannot take apart, and ``-o`` names the Postfix under ``root`` does not know (what
+    ``MasterCf.lint`` runs)."""
     findings: list[Finding] = []
     path = master.path
     known = set(known_parameters(root)) | service_parameter_names(master)
@@ -461,6 +462,18 @@ def lint_master(master: MasterCf, root: str = "/") -> list[Finding]:
                         line,
                     )
                 )
+        for problem in service.brace_problems:
+            findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "postfix.master-braces",
+                    f"{service.key}: {problem}: master(8) refuses to start (postconf warns and "
+                    "reads the text inside the braces)",
+                    "close the '{ }' group where it ends, with nothing after the '}'",
+                    path,
+                    line,
+                )
+            )
         local_refs = set()
         for value in service.overrides.values():
             local_refs.update(references(value))

@@ -1,9 +1,8 @@
 """/etc/postfix/master.cf: services with the meaning Postfix gives them, and semantic edits.
 
-A service is keyed by ``name/type`` (``smtp/inet`` and ``smtp/unix`` coexist; a later duplicate
-wins).  Its ``-o`` overrides are the ``-o`` options *before the first non-option argument* of
-the command, in any of the forms ``-o name=value``, ``-oname=value`` and ``-o { name = value }``
-(``postconf_master.c``); a ``-o`` after a non-option argument is just an argument.
+A file is a list of :class:`~mailconf.postfix.master_service.Service` entries (what one entry
+means, its fields and ``-o`` overrides, is in :mod:`mailconf.postfix.master_service`; the names
+are re-exported here for callers).  A later duplicate of a ``name/type`` wins, as in master(8).
 
 Edits keep the file's layout: a new service is padded to the columns of the services around it,
 a new ``-o`` goes on its own indented line when the service already writes them so, and a
@@ -13,7 +12,6 @@ the comment lines above it: in master.cf those are usually other, disabled servi
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 
 import attrs
@@ -22,251 +20,37 @@ from mailconf.errors import EditError
 from mailconf.postfix.lines import (
     ISSPACE,
     content_end,
+    is_trivia_line,
     line_end,
-    logical_positions,
-    logical_text,
-    split_braced,
     split_braced_spans,
-    split_nameval,
-    strip_braces,
 )
-from mailconf.syntax import grammar
-from mailconf.syntax.document import Document, Entry, split_lines
+from mailconf.postfix.master_service import (
+    FIELD_NAMES,
+    MASTER_BLANKS,
+    POSTCONF_FIELDS,
+    SERVICE_TYPES,
+    Override,
+    Service,
+    extract_braced,
+    field_problem,
+)
+from mailconf.syntax.document import Document, split_lines
 
-SERVICE_TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
-FIELD_NAMES = ("service", "type", "private", "unpriv", "chroot", "wakeup", "maxproc", "command")
-MASTER_BLANKS = " \t\r\n"  # postconf_master.c splits entries on these, with { } grouping
+__all__ = [
+    "DEFAULT_COLUMNS",
+    "FIELD_NAMES",
+    "MASTER_BLANKS",
+    "POSTCONF_FIELDS",
+    "SERVICE_TYPES",
+    "MasterCf",
+    "Override",
+    "Service",
+    "extract_braced",
+]
+
 _BLANKS = " \t\v\f"
 # The columns ``postconf -M`` prints, used when the file has no service to copy a layout from.
 DEFAULT_COLUMNS = (0, 11, 17, 25, 33, 41, 49, 57)
-
-
-@attrs.frozen
-class Override:
-    """One ``-o`` override: its name and value, and where it is in the entry's raw text
-    (``start`` at the ``-o``, ``value_start``/``end`` around the ``name=value`` text)."""
-
-    name: str
-    value: str
-    start: int
-    value_start: int
-    end: int
-    braced: bool
-
-
-@attrs.frozen(eq=False)
-class Service(Entry):
-    """One master.cf entry: seven fields, a command and its arguments."""
-
-    @functools.cached_property
-    def fields(self) -> list[str]:
-        """The logical line split as ``postconf`` splits it (``{ }`` groups kept whole)."""
-        return split_braced(logical_text(self.text), MASTER_BLANKS)
-
-    @functools.cached_property
-    def _spans(self) -> list[tuple[int, int]]:
-        """Raw-text ``(start, end)`` of every field."""
-        logical, positions = logical_positions(self.text)
-        return [
-            (positions[start], positions[end - 1] + 1)
-            for start, end in split_braced_spans(logical, MASTER_BLANKS)
-        ]
-
-    def validate(self) -> tuple[int, int, str] | None:
-        fields = self.fields
-        if len(fields) < len(FIELD_NAMES):
-            return (
-                0,
-                1,
-                (
-                    f"master.cf entry has {len(fields)} field(s); Postfix needs at least 8 "
-                    "(service type private unpriv chroot wakeup maxproc command)"
-                ),
-            )
-        problem = _field_problem(fields)
-        if problem is None:
-            return None
-        index, message = problem
-        return 0, _column_of_field(self.text, index), message
-
-    @property
-    def name(self) -> str:
-        return self.fields[0]
-
-    @property
-    def type(self) -> str:
-        return self.fields[1]
-
-    @property
-    def key(self) -> str:
-        """``name/type``: ``smtp/inet`` and ``smtp/unix`` are different services."""
-        return f"{self.fields[0]}/{self.fields[1]}"
-
-    @property
-    def private(self) -> str:
-        """``y``, ``n`` or ``-`` as written (so for unpriv and chroot)."""
-        return self.fields[2]
-
-    @property
-    def unpriv(self) -> str:
-        return self.fields[3]
-
-    @property
-    def chroot(self) -> str:
-        return self.fields[4]
-
-    @property
-    def wakeup(self) -> str:
-        """``-``, ``N`` or ``N?`` as written."""
-        return self.fields[5]
-
-    @property
-    def maxproc(self) -> str:
-        """``-`` or ``N`` as written (0 = no limit)."""
-        return self.fields[6]
-
-    @property
-    def command(self) -> str:
-        """The program name (field 8)."""
-        return self.fields[7]
-
-    @property
-    def wakeup_seconds(self) -> int | None:
-        """The wakeup interval (None for ``-``; ``0`` also means never)."""
-        text = self.wakeup.rstrip("?")
-        return int(text) if text.isdigit() else None
-
-    @property
-    def wakeup_if_used(self) -> bool:
-        """``N?``: wake the service only when it has been used (``pickup``, ``qmgr``)."""
-        return self.wakeup.endswith("?")
-
-    @property
-    def process_limit(self) -> int | None:
-        """``maxproc``: None for ``-`` (``default_process_limit``), 0 for no limit."""
-        return int(self.maxproc) if self.maxproc.isdigit() else None
-
-    @functools.cached_property
-    def _options(self) -> tuple[list[Override], list[str]]:
-        """One pass over the arguments as ``postconf`` reads them (``postconf_master.c``): the
-        ``-o name=value`` overrides among the daemon options, and every other argument.
-
-        Daemon options are the ``-`` words before the first other word (or ``--``).  ``-o``
-        takes a value, glued (``-oname=value``, ``-vo...``) or in the next word; a value without
-        ``=`` (``-o name``, or a ``-o`` with nothing after it) is no override: ``postconf -P``
-        skips it (so does the daemon) and ``-F`` still shows it, so it stays an argument.
-        """
-        overrides: list[Override] = []
-        args: list[str] = []
-        fields, spans = self.fields, self._spans
-        index = len(FIELD_NAMES)
-        while index < len(fields):
-            arg = fields[index]
-            if not arg.startswith("-") or arg == "--":
-                args.extend(strip_braces(a) if a.startswith("{") else a for a in fields[index:])
-                break
-            o_at = arg.find("o", 1)
-            if o_at < 0:
-                args.append(arg)
-                index += 1
-                continue
-            flags = arg[:o_at]
-            if o_at + 1 < len(arg):  # -oname=value, or glued to other flags: -vox=y
-                text, consumed = arg[o_at + 1 :], 1
-                value_start, end = spans[index][0] + o_at + 1, spans[index][1]
-            elif index + 1 < len(fields):
-                text, consumed = fields[index + 1], 2
-                value_start, end = spans[index + 1]
-            else:  # a -o with nothing after it
-                args.extend([flags, "-o"] if flags != "-" else ["-o"])
-                break
-            braced = text.startswith("{")
-            inner = strip_braces(text) if braced else text
-            nameval = split_nameval(inner)
-            if flags != "-":
-                args.append(flags)
-            if nameval is not None:
-                name, value = nameval
-                overrides.append(Override(name, value, spans[index][0], value_start, end, braced))
-            else:
-                args.extend(["-o", inner])
-            index += consumed
-        return overrides, args
-
-    @property
-    def overrides_list(self) -> list[Override]:
-        """The ``-o`` overrides in order (duplicates included; the last one wins)."""
-        return self._options[0]
-
-    @property
-    def overrides(self) -> dict[str, str]:
-        return {o.name: o.value for o in self.overrides_list}
-
-    @property
-    def option_end(self) -> int:
-        """Index of the first field after the daemon options (where ``postconf -P`` adds ``-o``)."""
-        fields = self.fields
-        index = len(FIELD_NAMES)
-        while index < len(fields):
-            arg = fields[index]
-            if not arg.startswith("-") or arg == "--":
-                break
-            takes_value = "o" in arg[1:] and arg.endswith("o")
-            index += 2 if takes_value else 1
-        return min(index, len(fields))
-
-    @property
-    def args(self) -> list[str]:
-        """The command's arguments other than the ``-o`` overrides, outer ``{ }`` removed."""
-        return list(self._options[1])
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "private": self.private,
-            "unpriv": self.unpriv,
-            "chroot": self.chroot,
-            "wakeup": self.wakeup,
-            "maxproc": self.maxproc,
-            "command": self.command,
-            "args": self.args,
-            "overrides": self.overrides,
-        }
-
-
-# What each of fields 2-7 must be, as the grammar's terminals (postfix-master.lark) spell it.
-_FIELD_TERMINALS = {
-    1: ("TYPE", "one of " + ", ".join(SERVICE_TYPES)),
-    2: ("PRIVATE", "y, n or -"),
-    3: ("UNPRIV", "y, n or -"),
-    4: ("CHROOT", "y, n or -"),
-    5: ("WAKEUP", "-, or a number optionally followed by ?"),
-    6: ("MAXPROC", "- or a number"),
-}
-
-
-def _field_problem(fields: list[str]) -> tuple[int, str] | None:
-    """The first field ``postconf`` would call invalid (pcf_check_master_entry), if any."""
-    for index, (terminal, expected) in _FIELD_TERMINALS.items():
-        if grammar.part_pattern("postfix-master", terminal).fullmatch(fields[index]) is None:
-            name = FIELD_NAMES[index]
-            return index, f"invalid {name} field {fields[index]!r} (expected {expected})"
-    return None
-
-
-def _column_of_field(text: str, index: int) -> int:
-    first_line = text.split("\n", 1)[0]
-    fields = split_braced(first_line, MASTER_BLANKS)
-    if index >= len(fields):
-        return 1
-    position = 0
-    for number, field in enumerate(fields):
-        position = first_line.index(field, position)
-        if number == index:
-            return position + 1
-        position += len(field)
-    return 1
 
 
 @attrs.define(eq=False)
@@ -437,6 +221,10 @@ class MasterCf(Document):
             return False
         text = service.text
         for override in reversed(matching):
+            flags = text[override.start : override.value_start].rstrip(ISSPACE)[:-1]
+            if flags != "-":  # -vo name=value: the other flags stay (so does postconf -PX)
+                text = text[: override.start] + flags + text[override.end :]
+                continue
             line_start = text.rfind("\n", 0, override.start) + 1
             alone = (
                 line_start > 0
@@ -462,23 +250,114 @@ class MasterCf(Document):
                     text = text[: override.start] + text[end:]
                 else:
                     text = text[:start] + text[override.end :]
-        self.replace(service, text)
+        self._replace_and_hand_on(service, text)
         return True
 
+    def _replace_and_hand_on(self, service: Service, text: str) -> None:
+        """Replace ``service`` with ``text``; comment lines that end up after its last line (they
+        were among its continuation lines) go to the next entry's leading trivia, where the
+        file's grammar puts a comment after an entry."""
+        lines = split_lines(text)
+        keep = len(lines)
+        while keep > 1 and is_trivia_line(lines[keep - 1]):
+            keep -= 1
+        index = self.entries.index(service)
+        self.replace_at(index, "".join(lines[:keep]))
+        tail = "".join(lines[keep:])
+        if not tail:
+            return
+        if index + 1 < len(self.entries):
+            following = self.entries[index + 1]
+            self.entries[index + 1] = attrs.evolve(following, leading=tail + following.leading)
+        else:
+            self.trailer = tail + self.trailer
+
     def _need(self, name: str, type: str) -> Service:
+        """The service to edit; EditError when there is none, or when its ``{ }`` are broken:
+        postconf would rewrite the entry as it repaired it, master(8) refuses it, and an edit
+        of the text could land inside the unclosed group."""
         service = self.service(name, type)
         if service is None:
             raise EditError(f"master.cf has no service {name}/{type}")
+        problems = service.brace_problems
+        if problems:
+            raise EditError(f"{name}/{type}: {problems[0]}: fix the braces first")
         return service
+
+    # ------------------------------------------------------------------ fields
+    def set_field(self, name: str, type: str, field: str, value: str) -> bool:
+        """Set one field of ``name/type`` (``postconf -F name/type/field=value``): ``field`` as
+        postconf names it (:data:`POSTCONF_FIELDS`); ``command`` replaces the command and all
+        its arguments.  Only that field's text changes; the blanks after a single-column field
+        absorb a change of width, so the columns after it stay where they were.  EditError for
+        a service that is not there, a value the field cannot hold, or a new ``name/type``
+        that another service has."""
+        service = self._need(name, type)
+        if field not in POSTCONF_FIELDS:
+            raise EditError(
+                f"invalid service attribute name {field!r} (one of {', '.join(POSTCONF_FIELDS)})"
+            )
+        index = POSTCONF_FIELDS.index(field)
+        value = value.strip(ISSPACE)
+        if not value or "\n" in value or (index < 7 and _has_any(value, MASTER_BLANKS + "{}")):
+            raise EditError(f"invalid {field} value {value!r}")
+        if index == 0 and value.startswith("#"):
+            raise EditError(f"invalid service name {value!r}: '#' starts a comment line")
+        if service.field(field) == value:
+            return False
+        text, spans = service.text, service._spans
+        start, end = spans[index][0], spans[-1 if index == 7 else index][1]
+        if index < 7:
+            fields = service.fields.copy()
+            fields[index] = value
+            problem = field_problem(fields)
+            if problem is not None:
+                raise EditError(f"{name}/{type}: {problem[1]}")
+        new_text = text[:start] + value + _refill(text[end:], len(value) - (end - start))
+        candidate = self.parse_entry(new_text)
+        assert isinstance(candidate, Service)
+        if candidate.key != service.key and self.service(candidate.name, candidate.type):
+            raise EditError(f"master.cf already has a service {candidate.key}")
+        self.replace(service, new_text)
+        return True
+
+    # The names of postconf's options, which are also the names of ``edit``'s flags.
+    set_option = set_override  #: ``postconf -P name/type/param=value``
+    unset_option = remove_override  #: ``postconf -PX name/type/param``
 
     # ------------------------------------------------------------------ protocol
     def get(self, name: str) -> str | None:
-        """The service ``name`` (``smtp/inet``: service name and type) as master(8) uses it, the
-        last duplicate: its fields and arguments as ``postconf -M`` splits them, one blank
-        apart; None when there is no such service."""
-        service_name, slash, service_type = name.rpartition("/")
-        service = self.service(service_name, service_type) if slash else None
-        return " ".join(service.fields) if service is not None else None
+        """What ``postconf`` prints (without the name) for ``name``, as master(8) uses the
+        file (the last duplicate of a service wins), or None when there is nothing:
+
+        * ``smtp/inet``: the entry, its words one blank apart (``postconf -M``);
+        * ``smtp/inet/chroot``: one field by its ``postconf -F`` name (:data:`POSTCONF_FIELDS`);
+        * ``smtp/inet/syslog_name``: the value of that ``-o`` override (``postconf -P``).
+        """
+        parts = name.split("/")
+        if len(parts) not in (2, 3):
+            return None
+        service = self.service(parts[0], parts[1])
+        if service is None:
+            return None
+        if len(parts) == 2:
+            return " ".join(service.fields[:7]) + " " + service.command_line
+        if parts[2] in POSTCONF_FIELDS:
+            return service.field(parts[2])
+        return service.overrides.get(parts[2])
+
+
+def _has_any(text: str, characters: str) -> bool:
+    return any(c in characters for c in text)
+
+
+def _refill(rest: str, grown: int) -> str:
+    """``rest`` (what follows a field) with the blanks before the next field on the same line
+    shortened (or lengthened) by ``grown``, at least one left, so the next column stays put."""
+    blanks = len(rest) - len(rest.lstrip(" "))
+    if blanks == len(rest) or rest[blanks] in "\t\r\n":
+        return rest
+    return " " * max(blanks - grown, 1) + rest[blanks:]
 
 
 def _override_token(param: str, value: str, braced: bool) -> str:

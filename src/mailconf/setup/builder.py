@@ -17,10 +17,10 @@ from mailconf import fileio
 from mailconf.diff import unified_diff
 from mailconf.errors import MailconfError
 from mailconf.findings import Finding, Severity
+from mailconf.setup.existing import parse_under
 from mailconf.setup.plan import Step
 from mailconf.setup.spec import KeySpec, Setup
 from mailconf.syntax.document import Document
-from mailconf.syntax.kinds import parse_kind
 from mailconf.system import accounts
 from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner
@@ -65,9 +65,7 @@ class StepBuilder:
         """The file at ``path`` parsed as ``kind`` (empty when missing) and its bytes (None when
         missing): a :meth:`file` step compares the edited document with those bytes."""
         data = self.root.read_if_present(path)
-        doc = parse_kind(fileio.decode(data) if data is not None else "", kind, path=path)
-        assert isinstance(doc, doc_type)
-        return doc, data
+        return parse_under(self.root, data if data is not None else b"", path, doc_type), data
 
     # -- files ----------------------------------------------------------------------------
     def file(

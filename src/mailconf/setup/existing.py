@@ -206,8 +206,15 @@ def _table_file(conf: MilterConf, option: str, existing: Existing) -> TableFile 
 
 def _load(root: SystemRoot, path: str, doc_type: type[DocT]) -> DocT | None:
     data = root.read_if_present(path)
-    if data is None:
-        return None
+    return None if data is None else parse_under(root, data, path, doc_type)
+
+
+def parse_under(root: SystemRoot, data: bytes, path: str, doc_type: type[DocT]) -> DocT:
+    """``data`` (the file at ``path`` under ``root``) parsed as ``doc_type``; a milter conf reads
+    its ``Include``s in place, under the same root, as the daemon would (edits still change only
+    the file's own lines)."""
     doc = parse_kind(fileio.decode(data), doc_type.kind, path=path)
     assert isinstance(doc, doc_type)
+    if isinstance(doc, MilterConf):
+        doc.include_root = str(root)
     return doc
