@@ -1,0 +1,159 @@
+"""What only OpenDKIM does with its conf: read ``Include`` in place, and refuse bad values.
+
+:class:`~mailconf.milter.conf.OpenDkimConf` calls these: kept apart from :mod:`mailconf.milter.conf`
+(what both daemons share) so each module stays small and the checks ``dkimf_config_load()`` makes
+read as one list, in its order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from mailconf.errors import MailconfError
+from mailconf.milter import options as mo
+
+if TYPE_CHECKING:
+    from mailconf.milter.conf import MilterConf, Option
+
+__all__ = ["INCLUDE_DEPTH", "config_errors", "value_error", "with_includes"]
+
+
+# dkimf_keyactions[] (BogusKey, UnprotectedKey), matched ignoring case
+_KEY_ACTIONS = ("none", "neutral", "fail")
+_ALGORITHMS = ("rsa-sha1", "rsa-sha256", "ed25519-sha256")
+_CANON = ("relaxed", "simple")
+# opendkim/config.c refuses nesting deeper than this (MAXLEVEL).
+INCLUDE_DEPTH = 5
+
+
+def with_includes(options: list[Option], root: str, depth: int) -> list[Option]:
+    """``options`` with each ``Include`` replaced by the included file's options, in place."""
+    from mailconf.milter.conf import OpenDkimConf  # the module that imports this one
+    from mailconf.rootpath import under
+
+    result: list[Option] = []
+    for entry in options:
+        if entry.name.lower() != mo.INCLUDE or depth >= INCLUDE_DEPTH:
+            result.append(entry)
+            continue
+        try:
+            included = OpenDkimConf.load(under(root, entry.value))
+        except (MailconfError, OSError):
+            continue
+        result.extend(with_includes(included.read_options(), root, depth + 1))
+    return result
+
+
+_KEY_OPTIONS = ("KeyTable", "Selector", "KeyFile", "Domain", "SigningTable", "SetupPolicyScript")
+
+
+def _minimum_ok(value: str) -> bool:
+    """``Minimum``: ``strtoul`` base 10 of a non-negative number, then nothing, ``%``
+    (at most 100) or ``+``."""
+    match = re.match(r"[ \t\n\v\f\r]*\+?([0-9]*)", value)
+    assert match is not None
+    if value.lstrip(" \t\n\v\f\r").startswith("-"):
+        return False
+    digits = match.group(1)
+    number = int(digits) if digits else 0
+    if number > 2**32 - 1:
+        return False
+    rest = value[match.end() :] if digits else value
+    if rest.startswith("%"):
+        return number <= 100
+    return rest == "" or rest.startswith("+")
+
+
+def config_errors(conf: MilterConf) -> list[tuple[str, str]]:
+    """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the
+    opening of data sets and key files is left to lint: it depends on the machine), each as
+    (message, finding code)."""
+    errors = [*_table_errors(conf), *_signing_errors(conf)]
+    mode = conf.get("Mode")
+    if mode is None or "s" in mode:
+        errors += _key_errors(conf)
+    return errors
+
+
+def _table_errors(conf: MilterConf) -> list[tuple[str, str]]:
+    """Key actions, data-set types, the ATPS hash, SigningTable without KeyTable."""
+    errors: list[tuple[str, str]] = []
+    for name in ("BogusKey", "UnprotectedKey"):
+        action = conf.get(name)
+        if action is not None and action.lower() not in _KEY_ACTIONS:
+            errors.append((f"unknown key action '{action}'", "milter.bad-key-action"))
+    for name in conf.options:
+        data = conf.dataset(name)
+        if data is not None and data.kind == "unknown":
+            errors.append(
+                (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
+            )
+    errors += _value_errors(conf, "ATPSHashAlgorithm")
+    if conf.get("SigningTable") is not None and conf.get("KeyTable") is None:
+        errors.append(
+            ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
+        )
+    macros = conf.dataset("MacroList")
+    if macros is not None and macros.kind not in ("file", "csl", "unknown"):
+        errors.append((f"{macros.raw}: invalid data set type for MacroList", "milter.dataset-type"))
+    return errors
+
+
+def _signing_errors(conf: MilterConf) -> list[tuple[str, str]]:
+    """The algorithm, canonicalization, ``Minimum`` and ``Mode`` values."""
+    return _value_errors(conf, "SignatureAlgorithm", "Canonicalization", "Minimum", "Mode")
+
+
+def _value_errors(conf: MilterConf, *names: str) -> list[tuple[str, str]]:
+    errors = []
+    for name in names:
+        value = conf.get(name)
+        error = None if value is None else value_error(name, value)
+        if error is not None:
+            errors.append(error)
+    return errors
+
+
+def value_error(name: str, value: str) -> tuple[str, str] | None:
+    folded = name.lower()
+    if folded == "atpshashalgorithm" and value.lower() not in ("sha256", "sha1", "none"):
+        return f'unknown ATPS hash "{value}"', "milter.bad-atps-hash"
+    if folded == "signaturealgorithm" and value.lower() not in _ALGORITHMS:
+        return f'unknown signing algorithm "{value}"', "milter.bad-algorithm"
+    if folded == "canonicalization":
+        bad = next((part for part in value.split("/", 1) if part.lower() not in _CANON), None)
+        if bad is not None:
+            return f'unknown canonicalization algorithm "{bad}"', "milter.bad-canonicalization"
+    if folded == "minimum" and not _minimum_ok(value):
+        return 'illegal value for "Minimum"', "milter.bad-minimum"
+    wrong = next((char for char in value if char not in "sv"), None)
+    if folded == "mode" and wrong is not None:
+        return f'unknown mode "{wrong}"', "milter.bad-mode"
+    return None
+
+
+def _key_errors(conf: MilterConf) -> list[tuple[str, str]]:
+    """A signer's key: KeyFile + Selector (+ Domain), or a KeyTable with a SigningTable."""
+    has = {name: conf.get(name) is not None for name in _KEY_OPTIONS}
+    keytable = has["KeyTable"]
+    selector = has["Selector"] and not keytable
+    keyfile = has["KeyFile"] and not keytable
+    if selector != keyfile:
+        return [
+            (
+                "KeyFile and Selector must both be defined or both be undefined",
+                "milter.keyfile-selector",
+            )
+        ]
+    if has["Domain"] and not keytable and not (selector and keyfile):
+        # measured: with a KeyTable, opendkim -n accepts Domain without KeyFile/Selector
+        return [("Domain requires KeyFile and Selector", "milter.domain-needs-key")]
+    if keytable and not has["SigningTable"] and not has["SetupPolicyScript"]:
+        return [
+            (
+                "KeyTable requires either SigningTable or SetupPolicyScript",
+                "milter.keytable-needs-signingtable",
+            )
+        ]
+    return []
