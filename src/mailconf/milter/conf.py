@@ -11,7 +11,7 @@ data-set value points at).  Editing: :meth:`~MilterConf.set` / :meth:`~MilterCon
 refuse what the daemon would refuse and keep comments and the file's name/value alignment.
 Checking: :meth:`~MilterConf.validate` (errors: the daemon would not start) and
 :meth:`~MilterConf.lint` (those errors, and warnings, see :mod:`mailconf.milter.lint`).
-What only OpenDKIM does (``Include``, its value checks) is in :mod:`mailconf.milter.opendkim_rules`.
+The values OpenDKIM refuses are checked in :mod:`mailconf.milter.opendkim_rules`.
 """
 
 from __future__ import annotations
@@ -350,6 +350,28 @@ class MilterConf(Document):
         return column + len(spelled), message
 
 
+# opendkim/config.c refuses nesting deeper than this (MAXLEVEL).
+INCLUDE_DEPTH = 5
+
+
+def _with_includes(options: list[Option], root: str, depth: int) -> list[Option]:
+    """``options`` with each ``Include`` replaced by the included file's options, in place."""
+    from mailconf.errors import MailconfError
+    from mailconf.rootpath import under
+
+    result: list[Option] = []
+    for entry in options:
+        if entry.name.lower() != mo.INCLUDE or depth >= INCLUDE_DEPTH:
+            result.append(entry)
+            continue
+        try:
+            included = OpenDkimConf.load(under(root, entry.value))
+        except (MailconfError, OSError):
+            continue
+        result.extend(_with_includes(included._options, root, depth + 1))
+    return result
+
+
 def _aligned_line(name: str, value: str, reference: Option | None, options: list[Option]) -> str:
     """``name value`` laid out like ``reference`` (tabs or spaces up to the same value column)."""
     if reference is None:
@@ -369,7 +391,7 @@ class OpenDkimConf(MilterConf):
     def _read_includes(self) -> list[Option]:
         if self.include_root is None:
             return self._options
-        return opendkim_rules.with_includes(self._options, self.include_root, 0)
+        return _with_includes(self._options, self.include_root, 0)
 
     def _semantics(self) -> list[Finding]:
         """The checks ``dkimf_config_load()`` makes (:mod:`mailconf.milter.opendkim_rules`)."""

@@ -27,10 +27,9 @@ import attrs
 from mailconf.errors import ParseError
 from mailconf.findings import Finding, Severity
 from mailconf.milter import options as mo
-from mailconf.milter.conf import MilterConf, OpenDkimConf, OpenDmarcConf
+from mailconf.milter.conf import INCLUDE_DEPTH, MilterConf, OpenDkimConf, OpenDmarcConf
 from mailconf.milter.datasets import DataSetSpec
 from mailconf.milter.host_lint import lint_hostlist
-from mailconf.milter.opendkim_rules import INCLUDE_DEPTH
 from mailconf.milter.sockets import is_daemon_socket
 from mailconf.milter.table_lint import (
     LINE_LIMIT,

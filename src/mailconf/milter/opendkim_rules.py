@@ -1,50 +1,36 @@
-"""What only OpenDKIM does with its conf: read ``Include`` in place, and refuse bad values.
+"""The values OpenDKIM refuses in its conf: the checks ``dkimf_config_load()`` makes.
 
 :class:`~mailconf.milter.conf.OpenDkimConf` calls these: kept apart from :mod:`mailconf.milter.conf`
-(what both daemons share) so each module stays small and the checks ``dkimf_config_load()`` makes
-read as one list, in its order.
+(what both daemons share) so each module stays small and the checks read as one list, in
+OpenDKIM's order.  This module does not import the conf model (it would be an import cycle): it
+reads the conf through :class:`ConfOptions`, the three methods it needs.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from mailconf.errors import MailconfError
-from mailconf.milter import options as mo
+from mailconf.milter.datasets import DataSetSpec
 
-if TYPE_CHECKING:
-    from mailconf.milter.conf import MilterConf, Option
+__all__ = ["ConfOptions", "config_errors", "value_error"]
 
-__all__ = ["INCLUDE_DEPTH", "config_errors", "value_error", "with_includes"]
+
+class ConfOptions(Protocol):
+    """What the checks read of an OpenDKIM conf (:class:`~mailconf.milter.conf.OpenDkimConf`)."""
+
+    @property
+    def options(self) -> dict[str, str]: ...
+
+    def get(self, name: str) -> str | None: ...
+
+    def dataset(self, name: str) -> DataSetSpec | None: ...
 
 
 # dkimf_keyactions[] (BogusKey, UnprotectedKey), matched ignoring case
 _KEY_ACTIONS = ("none", "neutral", "fail")
 _ALGORITHMS = ("rsa-sha1", "rsa-sha256", "ed25519-sha256")
 _CANON = ("relaxed", "simple")
-# opendkim/config.c refuses nesting deeper than this (MAXLEVEL).
-INCLUDE_DEPTH = 5
-
-
-def with_includes(options: list[Option], root: str, depth: int) -> list[Option]:
-    """``options`` with each ``Include`` replaced by the included file's options, in place."""
-    from mailconf.milter.conf import OpenDkimConf  # the module that imports this one
-    from mailconf.rootpath import under
-
-    result: list[Option] = []
-    for entry in options:
-        if entry.name.lower() != mo.INCLUDE or depth >= INCLUDE_DEPTH:
-            result.append(entry)
-            continue
-        try:
-            included = OpenDkimConf.load(under(root, entry.value))
-        except (MailconfError, OSError):
-            continue
-        result.extend(with_includes(included.read_options(), root, depth + 1))
-    return result
-
-
 _KEY_OPTIONS = ("KeyTable", "Selector", "KeyFile", "Domain", "SigningTable", "SetupPolicyScript")
 
 
@@ -65,7 +51,7 @@ def _minimum_ok(value: str) -> bool:
     return rest == "" or rest.startswith("+")
 
 
-def config_errors(conf: MilterConf) -> list[tuple[str, str]]:
+def config_errors(conf: ConfOptions) -> list[tuple[str, str]]:
     """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the
     opening of data sets and key files is left to lint: it depends on the machine), each as
     (message, finding code)."""
@@ -76,7 +62,7 @@ def config_errors(conf: MilterConf) -> list[tuple[str, str]]:
     return errors
 
 
-def _table_errors(conf: MilterConf) -> list[tuple[str, str]]:
+def _table_errors(conf: ConfOptions) -> list[tuple[str, str]]:
     """Key actions, data-set types, the ATPS hash, SigningTable without KeyTable."""
     errors: list[tuple[str, str]] = []
     for name in ("BogusKey", "UnprotectedKey"):
@@ -100,12 +86,12 @@ def _table_errors(conf: MilterConf) -> list[tuple[str, str]]:
     return errors
 
 
-def _signing_errors(conf: MilterConf) -> list[tuple[str, str]]:
+def _signing_errors(conf: ConfOptions) -> list[tuple[str, str]]:
     """The algorithm, canonicalization, ``Minimum`` and ``Mode`` values."""
     return _value_errors(conf, "SignatureAlgorithm", "Canonicalization", "Minimum", "Mode")
 
 
-def _value_errors(conf: MilterConf, *names: str) -> list[tuple[str, str]]:
+def _value_errors(conf: ConfOptions, *names: str) -> list[tuple[str, str]]:
     errors = []
     for name in names:
         value = conf.get(name)
@@ -133,7 +119,7 @@ def value_error(name: str, value: str) -> tuple[str, str] | None:
     return None
 
 
-def _key_errors(conf: MilterConf) -> list[tuple[str, str]]:
+def _key_errors(conf: ConfOptions) -> list[tuple[str, str]]:
     """A signer's key: KeyFile + Selector (+ Domain), or a KeyTable with a SigningTable."""
     has = {name: conf.get(name) is not None for name in _KEY_OPTIONS}
     keytable = has["KeyTable"]
