@@ -47,7 +47,7 @@ COMMANDS: dict[str, Command] = {
     "lint": Command("files", "report what the daemon would refuse or do wrong"),
     "lookup": Command("files", "answer a table lookup the way OpenDKIM does"),
     "edit": Command(
-        "files", "change a file, touching only the lines the change needs (atomic write)"
+        "edit", "change a file, touching only the lines the change needs (atomic write)"
     ),
     "plan": Command(
         "setup", "show what the SPF + DKIM + DMARC setup would change (diffs and steps)"

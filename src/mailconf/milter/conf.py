@@ -11,6 +11,7 @@ data-set value points at).  Editing: :meth:`~MilterConf.set` / :meth:`~MilterCon
 refuse what the daemon would refuse and keep comments and the file's name/value alignment.
 Checking: :meth:`~MilterConf.validate` (errors: the daemon would not start) and
 :meth:`~MilterConf.lint` (those errors, and warnings, see :mod:`mailconf.milter.lint`).
+The values OpenDKIM refuses are checked in :mod:`mailconf.milter.opendkim_rules`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import attrs
 
 from mailconf.errors import EditError, ValidationError
 from mailconf.findings import Finding, Severity
+from mailconf.milter import opendkim_rules
 from mailconf.milter import options as mo
 from mailconf.milter.datasets import DataSetSpec, parse_dataset
 from mailconf.syntax import grammar
@@ -348,10 +350,6 @@ class MilterConf(Document):
         return column + len(spelled), message
 
 
-# dkimf_keyactions[] (BogusKey, UnprotectedKey), matched ignoring case
-_KEY_ACTIONS = ("none", "neutral", "fail")
-_ALGORITHMS = ("rsa-sha1", "rsa-sha256", "ed25519-sha256")
-_CANON = ("relaxed", "simple")
 # opendkim/config.c refuses nesting deeper than this (MAXLEVEL).
 INCLUDE_DEPTH = 5
 
@@ -372,26 +370,6 @@ def _with_includes(options: list[Option], root: str, depth: int) -> list[Option]
             continue
         result.extend(_with_includes(included._options, root, depth + 1))
     return result
-
-
-_KEY_OPTIONS = ("KeyTable", "Selector", "KeyFile", "Domain", "SigningTable", "SetupPolicyScript")
-
-
-def _minimum_ok(value: str) -> bool:
-    """``Minimum``: ``strtoul`` base 10 of a non-negative number, then nothing, ``%``
-    (at most 100) or ``+``."""
-    match = re.match(r"[ \t\n\v\f\r]*\+?([0-9]*)", value)
-    assert match is not None
-    if value.lstrip(" \t\n\v\f\r").startswith("-"):
-        return False
-    digits = match.group(1)
-    number = int(digits) if digits else 0
-    if number > 2**32 - 1:
-        return False
-    rest = value[match.end() :] if digits else value
-    if rest.startswith("%"):
-        return number <= 100
-    return rest == "" or rest.startswith("+")
 
 
 def _aligned_line(name: str, value: str, reference: Option | None, options: list[Option]) -> str:
@@ -416,93 +394,12 @@ class OpenDkimConf(MilterConf):
         return _with_includes(self._options, self.include_root, 0)
 
     def _semantics(self) -> list[Finding]:
-        """The checks ``dkimf_config_load()`` makes after reading the file, in its order (the
-        opening of data sets and key files is left to lint: it depends on the machine)."""
-        errors = [*self._table_errors(), *self._signing_errors()]
-        mode = self.get("Mode")
-        if mode is None or "s" in mode:
-            errors += self._key_errors()
+        """The checks ``dkimf_config_load()`` makes (:mod:`mailconf.milter.opendkim_rules`)."""
+        errors = opendkim_rules.config_errors(self)
         return [Finding(Severity.ERROR, code, message, "", self.path) for message, code in errors]
 
-    def _table_errors(self) -> list[tuple[str, str]]:
-        """Key actions, data-set types, the ATPS hash, SigningTable without KeyTable."""
-        errors: list[tuple[str, str]] = []
-        for name in ("BogusKey", "UnprotectedKey"):
-            action = self.get(name)
-            if action is not None and action.lower() not in _KEY_ACTIONS:
-                errors.append((f"unknown key action '{action}'", "milter.bad-key-action"))
-        for name in self.options:
-            data = self.dataset(name)
-            if data is not None and data.kind == "unknown":
-                errors.append(
-                    (f"{data.raw}: dkimf_db_open(): Unknown database type", "milter.dataset-type")
-                )
-        errors += self._value_errors("ATPSHashAlgorithm")
-        if self.get("SigningTable") is not None and self.get("KeyTable") is None:
-            errors.append(
-                ("use of SigningTable requires KeyTable", "milter.signingtable-needs-keytable")
-            )
-        macros = self.dataset("MacroList")
-        if macros is not None and macros.kind not in ("file", "csl", "unknown"):
-            errors.append(
-                (f"{macros.raw}: invalid data set type for MacroList", "milter.dataset-type")
-            )
-        return errors
-
-    def _signing_errors(self) -> list[tuple[str, str]]:
-        """The algorithm, canonicalization, ``Minimum`` and ``Mode`` values."""
-        return self._value_errors("SignatureAlgorithm", "Canonicalization", "Minimum", "Mode")
-
-    def _value_errors(self, *names: str) -> list[tuple[str, str]]:
-        errors = []
-        for name in names:
-            value = self.get(name)
-            error = None if value is None else self.value_error(name, value)
-            if error is not None:
-                errors.append(error)
-        return errors
-
     def value_error(self, name: str, value: str) -> tuple[str, str] | None:
-        folded = name.lower()
-        if folded == "atpshashalgorithm" and value.lower() not in ("sha256", "sha1", "none"):
-            return f'unknown ATPS hash "{value}"', "milter.bad-atps-hash"
-        if folded == "signaturealgorithm" and value.lower() not in _ALGORITHMS:
-            return f'unknown signing algorithm "{value}"', "milter.bad-algorithm"
-        if folded == "canonicalization":
-            bad = next((part for part in value.split("/", 1) if part.lower() not in _CANON), None)
-            if bad is not None:
-                return f'unknown canonicalization algorithm "{bad}"', "milter.bad-canonicalization"
-        if folded == "minimum" and not _minimum_ok(value):
-            return 'illegal value for "Minimum"', "milter.bad-minimum"
-        wrong = next((char for char in value if char not in "sv"), None)
-        if folded == "mode" and wrong is not None:
-            return f'unknown mode "{wrong}"', "milter.bad-mode"
-        return None
-
-    def _key_errors(self) -> list[tuple[str, str]]:
-        """A signer's key: KeyFile + Selector (+ Domain), or a KeyTable with a SigningTable."""
-        has = {name: self.get(name) is not None for name in _KEY_OPTIONS}
-        keytable = has["KeyTable"]
-        selector = has["Selector"] and not keytable
-        keyfile = has["KeyFile"] and not keytable
-        if selector != keyfile:
-            return [
-                (
-                    "KeyFile and Selector must both be defined or both be undefined",
-                    "milter.keyfile-selector",
-                )
-            ]
-        if has["Domain"] and not keytable and not (selector and keyfile):
-            # measured: with a KeyTable, opendkim -n accepts Domain without KeyFile/Selector
-            return [("Domain requires KeyFile and Selector", "milter.domain-needs-key")]
-        if keytable and not has["SigningTable"] and not has["SetupPolicyScript"]:
-            return [
-                (
-                    "KeyTable requires either SigningTable or SetupPolicyScript",
-                    "milter.keytable-needs-signingtable",
-                )
-            ]
-        return []
+        return opendkim_rules.value_error(name, value)
 
 
 @attrs.define(eq=False)
