@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from mailconf.errors import printable
 
@@ -15,6 +16,19 @@ from mailconf.errors import printable
 def fail(message: str) -> None:
     """Say what went wrong in one line on stderr, as every error of the command is said."""
     sys.stderr.write(f"mailconf: {printable(message)}\n")
+
+
+def progress_printer(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where ``apply`` and the ``dkim`` commands report each step as it runs: stderr, when it is
+    a terminal and neither ``--quiet`` nor ``--json`` was given (scripts get the result only)."""
+    shown = not args.quiet and not args.json and sys.stderr.isatty()
+
+    def progress(line: str) -> None:
+        if shown:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    return progress
 
 
 def directory(text: str) -> str:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mailconf.cli.common import directory, examples
+from mailconf.cli.common import directory, examples, progress_printer
 from mailconf.cli.spec_args import root_from_args
 from mailconf.errors import EXIT_OK, MailconfError, UsageError
 
@@ -228,15 +228,8 @@ def _perform(args: argparse.Namespace, root: Any, make: Callable[[], Any]) -> in
             json.dumps(plan.to_json(), indent=2) + "\n" if args.json else plan.render()
         )
         return EXIT_OK
-    show_progress = not args.quiet and not args.json and sys.stderr.isatty()
-
-    def progress(line: str) -> None:
-        if show_progress:
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-
     try:
-        result = perform(root, make, progress=progress)
+        result = perform(root, make, progress=progress_printer(args))
     except ApplyError as exc:
         _show(args, exc.result)
         raise MailconfError(f"failed: {exc.reason}") from None

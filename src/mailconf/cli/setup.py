@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mailconf.cli.common import fail
+from mailconf.cli.common import fail, progress_printer
 from mailconf.cli.spec_args import root_from_args, setup_from_args, spec_command, write_result
 from mailconf.errors import EXIT_FAILED, EXIT_OK, MailconfError
 
@@ -119,15 +119,8 @@ def run_apply(args: argparse.Namespace) -> int:
     if not args.yes and not args.json and sys.stdin.isatty() and not _confirmed():
         fail("nothing applied")
         return EXIT_FAILED
-    show_progress = not args.quiet and not args.json and sys.stderr.isatty()
-
-    def progress(line: str) -> None:
-        if show_progress:
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-
     try:
-        result = apply_plan(plan, progress=progress)
+        result = apply_plan(plan, progress=progress_printer(args))
     except ApplyError as exc:
         _write_outcome(args, exc.result)
         raise MailconfError(f"apply failed: {exc.reason}") from None
