@@ -42,7 +42,7 @@ class Command(NamedTuple):
 
 COMMANDS: dict[str, Command] = {
     "show": Command("files", "print the parsed structure of a file"),
-    "fmt": Command("files", "check that a file parses (it is never reformatted)"),
+    "fmt": Command("files", "align a file's values in one column (--check: only report)"),
     "get": Command("files", "print a parameter/option value as the daemon sees it"),
     "lint": Command("files", "report what the daemon would refuse or do wrong"),
     "lookup": Command("files", "answer a table lookup the way OpenDKIM does"),
