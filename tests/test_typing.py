@@ -21,7 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 #: What a user writes beyond the README: each kind typed by its literal, the protocol on a file
 #: whose kind is known only at run time, the CLI's options as the methods' keywords.
 USER_CODE = """
-from typing import assert_type
+import sys
+
+if sys.version_info >= (3, 11):
+    from typing import assert_type
+else:  # Python 3.10 (Ubuntu 22.04): mypy knows typing_extensions without it being installed
+    from typing_extensions import assert_type
 
 import mailconf
 from mailconf import Document, MainCf
