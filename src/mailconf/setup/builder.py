@@ -59,11 +59,9 @@ class StepBuilder:
     def note(self, code: str, message: str, severity: Severity = Severity.INFO) -> None:
         self.notes.append(Finding(severity, code, message))
 
-    def load(
-        self, path: str, kind: str, doc_type: type[DocumentT]
-    ) -> tuple[DocumentT, bytes | None]:
-        """The file at ``path`` parsed as ``kind`` (empty when missing) and its bytes (None when
-        missing): a :meth:`file` step compares the edited document with those bytes."""
+    def load(self, path: str, doc_type: type[DocumentT]) -> tuple[DocumentT, bytes | None]:
+        """The file at ``path`` parsed as ``doc_type`` (empty when missing) and its bytes (None
+        when missing): a :meth:`file` step compares the edited document with those bytes."""
         data = self.root.read_if_present(path)
         return parse_under(self.root, data if data is not None else b"", path, doc_type), data
 

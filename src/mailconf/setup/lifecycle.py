@@ -222,7 +222,7 @@ def plan_rotate(
         if not root.resolve(path).is_dir():
             b.directory(path, 0o700, "opendkim", "opendkim", (), why)
     b.key(spec)
-    table, old = b.load(existing.key_table.path, "keytable", KeyTable)
+    table, old = b.load(existing.key_table.path, KeyTable)
     table.add_key(domain, selector, spec.private_path, spec.key_name)
     set_marks(table, rows_named(table, spec.key_name)[0], {"staged": stamp(now)})
     b.file(
@@ -300,7 +300,7 @@ def plan_activate(
             )
     assert existing.signing_table is not None and existing.key_table is not None
     replaced = {entry.keyname for entry in signing} & {s.keyname for s in old}
-    table, table_old = b.load(existing.signing_table.path, "signingtable", SigningTable)
+    table, table_old = b.load(existing.signing_table.path, SigningTable)
     flags = []
     for row in list(table.rows):
         keyname = row.value.split(":", 1)[0]
@@ -325,7 +325,7 @@ def plan_activate(
         description=f"sign {domain} with {new.keyname}",
         replaces=flags,
     )
-    key_table, key_old = b.load(existing.key_table.path, "keytable", KeyTable)
+    key_table, key_old = b.load(existing.key_table.path, KeyTable)
     set_marks(key_table, rows_named(key_table, new.keyname)[0], {"activated": stamp(now)})
     for state in old:
         for row in rows_named(key_table, state.keyname)[:1]:
@@ -388,7 +388,7 @@ def plan_retire(
             )
         b.note("setup.retired-early", f"{state.keyname} retired early: {why}", Severity.WARNING)
     assert existing.key_table is not None
-    table, old = b.load(existing.key_table.path, "keytable", KeyTable)
+    table, old = b.load(existing.key_table.path, KeyTable)
     table.remove_each(rows_named(table, state.keyname))
     b.file(
         existing.key_table.path,

@@ -121,7 +121,7 @@ def plan_dkim_conf(b: StepBuilder, hostname: str, socket: str, tables: DkimTable
     setup = b.setup
     if setup.socket_style == "unix":
         b.member("opendkim", "postfix", "Postfix must open OpenDKIM's socket")
-    dkim, dkim_old = b.load(OPENDKIM_CONF, "opendkim", OpenDkimConf)
+    dkim, dkim_old = b.load(OPENDKIM_CONF, OpenDkimConf)
     settings = [
         ("Canonicalization", "relaxed/simple"),
         ("Mode", "sv"),
@@ -170,9 +170,9 @@ def plan_dkim_tables(b: StepBuilder, tables: DkimTables, stage_only: bool) -> No
             dkim,
             f"keys of {domain.name}",
         )
-    key_table, key_table_old = b.load(tables.key_table, "keytable", KeyTable)
-    signing, signing_old = b.load(tables.signing_table, "signingtable", SigningTable)
-    trusted, trusted_old = b.load(TRUSTED_HOSTS, "hostlist", HostList)
+    key_table, key_table_old = b.load(tables.key_table, KeyTable)
+    signing, signing_old = b.load(tables.signing_table, SigningTable)
+    trusted, trusted_old = b.load(TRUSTED_HOSTS, HostList)
     for spec in b.setup.keys:
         if spec.adopted:  # its rows are there and sign: left exactly as the admin wrote them
             continue
@@ -224,7 +224,7 @@ def plan_dkim_tables(b: StepBuilder, tables: DkimTables, stage_only: bool) -> No
 
 def plan_dmarc(b: StepBuilder, hostname: str, socket: str) -> None:
     """4. DMARC: opendmarc.conf, and the hosts it does not check."""
-    dmarc, dmarc_old = b.load(OPENDMARC_CONF, "opendmarc", OpenDmarcConf)
+    dmarc, dmarc_old = b.load(OPENDMARC_CONF, OpenDmarcConf)
     settings = [
         ("AuthservID", "OpenDMARC"),
         ("TrustedAuthservIDs", hostname),
@@ -245,7 +245,7 @@ def plan_dmarc(b: StepBuilder, hostname: str, socket: str) -> None:
         replaces=flags,
     )
     b.directory(OPENDMARC_DIR, 0o755, "root", "root", ("opendmarc",), "OpenDMARC's host list")
-    ignore, ignore_old = b.load(IGNORE_HOSTS, "hostlist", HostList)
+    ignore, ignore_old = b.load(IGNORE_HOSTS, HostList)
     for host in ("127.0.0.1", "::1"):
         ignore.add_host(host)
     b.file(IGNORE_HOSTS, ignore, ignore_old, ("opendmarc",), description="hosts not checked")
@@ -277,7 +277,7 @@ def plan_milter_socket(
         if postfix_joins:
             b.member(daemon, "postfix", f"Postfix must open {label}'s socket")
     path = f"/etc/default/{daemon}"
-    default, default_old = b.load(path, "shellvars", ShellVars)
+    default, default_old = b.load(path, ShellVars)
     old = default.get("SOCKET", expand=True, environment=init_script_environment(daemon))
     default.set("SOCKET", socket)
     flags = []

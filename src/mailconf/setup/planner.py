@@ -101,7 +101,7 @@ def make_plan(
     wanted, adopted = adopt_setup(setup, existing, root)
     b = StepBuilder(root, wanted, runner)
     b.notes.extend(adopted)
-    main, main_old = b.load(MAIN_CF, "postfix-main", MainCf)
+    main, main_old = b.load(MAIN_CF, MainCf)
     if main_old is None:
         raise MailconfError(
             f"{MAIN_CF} not found under {root}: install and configure Postfix first "
@@ -163,7 +163,7 @@ def _plan_policy_service(b: StepBuilder, existing: Existing) -> None:
             checks = "; ".join(check.describe() for check in foreign)
             b.note("setup.spf-adopted", f"SPF is already checked ({checks}): kept, none added")
         return
-    master, master_old = b.load(MASTER_CF, "postfix-master", MasterCf)
+    master, master_old = b.load(MASTER_CF, MasterCf)
     master.add_service(POLICYD_SPF_SERVICE)
     b.file(MASTER_CF, master, master_old, ("postfix",), description="policyd-spf service")
 
