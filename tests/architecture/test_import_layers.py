@@ -1,7 +1,8 @@
 """The package's layers depend downward only, and no module imports itself back through others.
 
     base (errors, findings, fileio, walk, names, _data, _version)
-      → syntax → models (postfix, milter) → keys, dns, reports → system → setup → doctor → cli
+      → syntax → models (postfix, milter) → keys, dns, reports, edits → system → setup
+      → doctor → cli
 
 The facade ``mailconf/__init__`` sits beside ``cli``: it may import anything (lazily), nothing in
 the package imports it.  Every ``import`` statement counts, at module level or inside a function:
@@ -34,7 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("mailconf.syntax",),
     ("mailconf.postfix", "mailconf.milter"),
-    ("mailconf.keys", "mailconf.dns", "mailconf.reports"),
+    ("mailconf.keys", "mailconf.dns", "mailconf.reports", "mailconf.edits"),
     ("mailconf.system",),
     ("mailconf.setup",),
     ("mailconf.doctor",),

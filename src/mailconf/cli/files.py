@@ -8,7 +8,7 @@ holds it to that).
 Every command is a call of the document's public API, so the CLI and a Python caller cannot
 disagree: ``show``, ``get`` and ``lint`` use the protocol every kind implements
 (:class:`~mailconf.syntax.document.Document`).  ``edit`` is in :mod:`mailconf.cli.edit`, which
-shares :func:`file_arguments` and :func:`load`.
+shares :func:`file_arguments`.
 """
 
 from __future__ import annotations
@@ -35,22 +35,11 @@ def file_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace) -> Document:
-    """The document FILE holds, as its kind's model, with its ``Include``s under ``--root``."""
-    from mailconf.syntax.kinds import load_file
+    """The document FILE holds, as its kind's model, with its ``Include``s under ``--root``
+    (:func:`mailconf.edits.load`, which ``edit`` reads it with too)."""
+    from mailconf.edits import load as load_document
 
-    doc = load_file(args.file, args.kind)
-    _read_includes(doc, getattr(args, "root", "/"))
-    return doc
-
-
-def _read_includes(doc: Document, root: str) -> None:
-    """An OpenDKIM file's ``Include``s are read under ``root`` (``--root``, else ``/``), so
-    ``get`` and ``show`` answer what ``opendkim -e`` answers."""
-    if doc.kind == "opendkim":  # by kind: other files' commands import no milter model
-        from mailconf.milter.conf import MilterConf
-
-        assert isinstance(doc, MilterConf)
-        doc.include_root = root
+    return load_document(args.file, args.kind, getattr(args, "root", "/"))
 
 
 # -------------------------------------------------------------------------------------------- show
