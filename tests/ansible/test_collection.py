@@ -3,10 +3,15 @@ every module's documentation, examples and return values render from the install
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
-MODULES = ("setup", "edit", "check")
+MODULES = ("setup", "edit", "check", "dkim")
+COMMON = (
+    Path(__file__).resolve().parents[2] / "ansible/plugins/module_utils/mailconf_common.py"
+)
 
 
 def test_every_module_is_documented(ansible: Any) -> None:
@@ -32,3 +37,35 @@ def test_ansible_doc_renders_the_text(ansible: Any) -> None:
     for module in MODULES:
         assert f"mailconf.mailconf.{module}" in shown.stdout
     assert shown.stdout.count("EXAMPLES") == shown.stdout.count("RETURN VALUES") == len(MODULES)
+
+
+def _common() -> Any:
+    """The collection's module_utils, as a module (it imports only mailconf at its top)."""
+    spec = importlib.util.spec_from_file_location("mailconf_common", COMMON)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _shape(spec: dict[str, Any]) -> dict[str, Any]:
+    """What the documentation and the argument spec must agree on, for one option."""
+    shape = {key: spec.get(key) for key in ("type", "elements", "default")}
+    shape["required"] = bool(spec.get("required"))
+    shape["options"] = {k: _shape(v) for k, v in (spec.get("options") or {}).items()}
+    return shape
+
+
+def test_edit_documents_exactly_the_options_the_catalogue_makes(ansible: Any) -> None:
+    """The edit module's argument spec is made from the library's catalogue at run time; its
+    DOCUMENTATION (read by ansible-doc, a literal) must say the same options, shaped the same."""
+    shown = ansible.run("doc", "--json", "mailconf.mailconf.edit")
+    assert shown.returncode == 0, shown.stderr
+    documented = json.loads(shown.stdout)["mailconf.mailconf.edit"]["doc"]["options"]
+    for spec in documented.values():  # ansible-doc's name for a dict's options
+        if "suboptions" in spec:
+            spec["options"] = spec.pop("suboptions")
+    arguments = _common().edit_options()["argument_spec"]
+    assert {k: _shape(v) for k, v in documented.items()} == {
+        k: _shape(v) for k, v in arguments.items()
+    }

@@ -21,6 +21,20 @@ else:
     MAILCONF_IMPORT_ERROR = None
 
 
+def library_module(options: Any, **rules: Any) -> Any:
+    """The task's AnsibleModule, its options and their rules given by ``options()`` (a
+    function: options that the library's catalogue makes need the library).  On a host without
+    mailconf the task fails saying how to install it, not that every option is unknown."""
+    from ansible.module_utils.basic import AnsibleModule, _load_params
+
+    if MAILCONF_IMPORT_ERROR is None:
+        return AnsibleModule(**options(), **rules)
+    given = {name: {"type": "raw"} for name in _load_params() if not name.startswith("_ansible")}
+    module = AnsibleModule(argument_spec=given, supports_check_mode=True)
+    require_mailconf(module)
+    return module
+
+
 def require_mailconf(module: Any) -> None:
     """Fail the task, saying how to install it, when this host's Python has no mailconf."""
     if MAILCONF_IMPORT_ERROR is None:
@@ -84,6 +98,44 @@ SPEC_RULES: dict[str, Any] = {
     "mutually_exclusive": [("config", key) for key in _SPEC_KEYS],
     "required_one_of": [("config", "domains")],
 }
+
+
+#: How each shape of edit (:class:`mailconf.edits.Shape`) is given as a module option.
+_EDIT_OPTIONS: dict[str, dict[str, Any]] = {
+    "item": {"type": "list", "elements": "str"},
+    "pair": {"type": "dict"},
+    "restriction": {
+        "type": "dict",
+        "options": {
+            "list": {"type": "str", "required": True},
+            "item": {"type": "str", "required": True},
+            "after": {"type": "str"},
+            "last": {"type": "bool", "default": False},
+        },
+        "mutually_exclusive": [("after", "last")],
+    },
+}
+
+
+def edit_options() -> dict[str, Any]:
+    """The options of mailconf.mailconf.edit (AnsibleModule's ``argument_spec`` and
+    ``required_one_of``): the file, and one option per operation of the library's catalogue
+    (:data:`mailconf.edits.OPERATIONS`, which ``mailconf edit`` builds its options from too),
+    shaped as the operation's argument; one of them at least."""
+    from mailconf import edits
+
+    arguments: dict[str, Any] = {
+        "path": {"type": "path", "required": True},
+        "kind": {"type": "str"},
+    }
+    for op in edits.OPERATIONS:
+        arguments[op.name] = dict(_EDIT_OPTIONS[op.shape.value])
+    arguments["root"] = {"type": "path", "default": "/"}
+    arguments["force"] = {"type": "bool", "default": False}
+    return {
+        "argument_spec": arguments,
+        "required_one_of": [[op.name for op in edits.OPERATIONS]],
+    }
 
 
 def setup_from_params(params: dict[str, Any]) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 DOCUMENTATION = r"""
 module: edit
 short_description: Change one Postfix, OpenDKIM or OpenDMARC file, touching only what must change
@@ -10,10 +12,14 @@ description:
     The file is parsed the way its daemon reads it, only the lines the change needs are touched
     (comments, blank lines, layout and line endings are kept), and it is written atomically with
     its owner and mode kept.
-  - Each option calls the file model's method of the same name (O(add_milter) is
+  - The options are C(mailconf edit)'s, from the one catalogue of edits in the library
+    (C(mailconf.edits)). Each calls the file model's method of the same name (O(add_milter) is
     C(MainCf.add_milter)), in the order the options are listed here. An option that does not
     apply to the file's kind fails the task; so does an edit the library refuses (one that would
     open a relay, say), with the library's message.
+  - As C(mailconf edit) does, the result is linted. An edit after which lint reports an error
+    the file did not have fails the task and writes nothing, unless O(force); a new warning is
+    shown as the task's warning. Both are returned in RV(findings).
   - Idempotent. An edit that is already there changes nothing and the task reports no change.
 version_added: 0.1.0
 author:
@@ -74,6 +80,24 @@ options:
     description: master.cf only. Services to add or update, each as a master.cf line.
     type: list
     elements: str
+  set_field:
+    description:
+      - master.cf only. Fields to set, C(NAME/TYPE/FIELD) to value, as C(postconf -F) does
+        (FIELD as postconf names it, for example V(smtp/inet/chroot)).
+    type: dict
+  set_option:
+    description:
+      - master.cf only. C(-o) overrides to set, C(NAME/TYPE/PARAM) to value, as C(postconf -P)
+        does (for example V(submission/inet/smtpd_tls_security_level)).
+    type: dict
+  unset_option:
+    description: master.cf only. C(-o) overrides to remove, each C(NAME/TYPE/PARAM) (postconf -PX).
+    type: list
+    elements: str
+  remove_service:
+    description: master.cf only. Services to remove, each C(NAME/TYPE) (C(postconf -MX)).
+    type: list
+    elements: str
   add_entry:
     description: KeyTable or SigningTable only. Rows to add or update, key to value.
     type: dict
@@ -90,9 +114,17 @@ options:
     type: list
     elements: str
   root:
-    description: Where O(add_milter) and O(remove_milter) find opendkim.conf and opendmarc.conf.
+    description:
+      - Where O(add_milter) and O(remove_milter) find opendkim.conf and opendmarc.conf, and
+        where an opendkim.conf's C(Include) files are read.
     type: path
     default: /
+  force:
+    description:
+      - Write even when lint calls the result an error (C(mailconf edit --force)); the error is
+        still returned in RV(findings) and shown as a warning.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -139,6 +171,15 @@ EXAMPLES = r"""
     path: /etc/postfix/master.cf
     add_service:
       - "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf"
+
+- name: smtpd outside the chroot, TLS required on submission, no relayhost override
+  mailconf.mailconf.edit:
+    path: /etc/postfix/master.cf
+    set_field:
+      smtp/inet/chroot: "n"
+    set_option:
+      submission/inet/smtpd_tls_security_level: encrypt
+    unset_option: [submission/inet/relayhost]
 """
 
 RETURN = r"""
@@ -147,107 +188,78 @@ kind:
   returned: success
   type: str
   sample: postfix-main
+findings:
+  description:
+    - What lint says of the edited file that it did not say before (the warnings, and with
+      O(force) the errors), each as C(mailconf lint --json) gives it. On a refused edit, the
+      failed task returns them too.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - severity: warning
+      code: postfix.unknown-parameter
+      message: "unknown parameter smtpd_milter (did you mean smtpd_milters?)"
+      path: /etc/postfix/main.cf
+      line: 12
 """
 
 # Ansible's layout: the documentation first, then the imports.
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (  # noqa: E402
+    edit_options,
     fail_on_mailconf_error,
-    mailconf,
-    require_mailconf,
+    library_module,
 )
-
-#: The edit options, in the order they are applied; each calls the file model's method of the
-#: same name, as the options of ``mailconf edit`` do.
-EDITS = (
-    "set",
-    "unset",
-    "add_milter",
-    "remove_milter",
-    "add_restriction",
-    "add_service",
-    "add_entry",
-    "remove_entry",
-    "add_host",
-    "remove_host",
-)
-
-ARGUMENTS = {
-    "path": {"type": "path", "required": True},
-    "kind": {"type": "str"},
-    "set": {"type": "dict"},
-    "unset": {"type": "list", "elements": "str"},
-    "add_milter": {"type": "list", "elements": "str"},
-    "remove_milter": {"type": "list", "elements": "str"},
-    "add_restriction": {
-        "type": "dict",
-        "options": {
-            "list": {"type": "str", "required": True},
-            "item": {"type": "str", "required": True},
-            "after": {"type": "str"},
-            "last": {"type": "bool", "default": False},
-        },
-        "mutually_exclusive": [("after", "last")],
-    },
-    "add_service": {"type": "list", "elements": "str"},
-    "add_entry": {"type": "dict"},
-    "remove_entry": {"type": "list", "elements": "str"},
-    "add_host": {"type": "list", "elements": "str"},
-    "remove_host": {"type": "list", "elements": "str"},
-    "root": {"type": "path", "default": "/"},
-}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=ARGUMENTS, supports_check_mode=True, required_one_of=[EDITS]
-    )
-    require_mailconf(module)
+    module = library_module(edit_options, supports_check_mode=True)
     try:
         module.exit_json(**run(module))
     except Exception as error:
         fail_on_mailconf_error(module, error)
 
 
-def run(module: AnsibleModule) -> dict[str, object]:
+def run(module: Any) -> dict[str, object]:
+    """``mailconf edit PATH`` with the task's options: the library's catalogue reads them and
+    applies them, lint checks the result; the task writes (unless in check mode) and reports."""
+    from mailconf import edits
+    from mailconf.errors import UsageError
+
     params = module.params
     path = params["path"]
-    doc = mailconf.load(path, params["kind"])
-    before = doc.dump()
-    for option in EDITS:
-        value = params[option]
-        if value is None:
-            continue
-        method = getattr(doc, option, None)
-        if method is None:
-            module.fail_json(msg=f"{path}: {option} does not apply to a {doc.kind} file")
-        for arguments, keywords in _calls(option, value, params["root"]):
-            method(*arguments, **keywords)
-    after = doc.dump()
-    changed = after != before
-    if changed and not module.check_mode:
+    doc = edits.load(path, params["kind"], params["root"])
+    try:
+        edits.check_kind(doc.kind, [op.name for op in edits.OPERATIONS if params[op.name]])
+        result = edits.apply(
+            doc, edits.from_structured(params), root=params["root"], force=params["force"]
+        )
+    except UsageError as error:
+        module.fail_json(msg=f"{path}: {error}", kind=doc.kind)
+    except edits.LintRefusal as refusal:
+        first = refusal.errors[0].render()
+        module.fail_json(
+            msg=f"{path}: {refusal}, the first: {first} (force: true writes it anyway)",
+            kind=doc.kind,
+            findings=[finding.to_json() for finding in refusal.findings],
+        )
+    for finding in result.findings:
+        module.warn(finding.render())
+    if result.changed and not module.check_mode:
         doc.save()
-    result: dict[str, object] = {"changed": changed, "kind": doc.kind}
+    outcome: dict[str, object] = {
+        "changed": result.changed,
+        "kind": doc.kind,
+        "findings": [finding.to_json() for finding in result.findings],
+    }
     if module._diff:
-        result["diff"] = {
+        outcome["diff"] = {
             "before_header": path,
             "after_header": path,
-            "before": before,
-            "after": after,
+            "before": result.before,
+            "after": result.after,
         }
-    return result
-
-
-def _calls(option: str, value: object, root: str) -> list[tuple[tuple[object, ...], dict]]:
-    """The calls of the model's method ``option`` that the option's ``value`` asks for."""
-    if option == "add_restriction":
-        assert isinstance(value, dict)
-        return [((value["list"], value["item"]), {"after": value["after"], "last": value["last"]})]
-    if isinstance(value, dict):  # set, add_entry: name to value
-        return [((name, item), {}) for name, item in value.items()]
-    assert isinstance(value, list)
-    keywords = {"root": root} if option in ("add_milter", "remove_milter") else {}
-    return [((item,), keywords) for item in value]
+    return outcome
 
 
 if __name__ == "__main__":
