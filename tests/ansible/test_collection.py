@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 MODULES = ("setup", "edit", "check", "dkim")
-COMMON = (
-    Path(__file__).resolve().parents[2] / "ansible/plugins/module_utils/mailconf_common.py"
-)
+COMMON = Path(__file__).resolve().parents[2] / "ansible/plugins/module_utils/mailconf_common.py"
 
 
 def test_every_module_is_documented(ansible: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: dkim
-short_description: The DKIM key's life - stage a new key, activate it once DNS serves it, retire the old one
+short_description: The DKIM key's life - stage, activate once DNS serves it, retire the old
 description:
   - The key rotation of C(mailconf dkim), with the mailconf library on the managed host. A new
     key is staged (written, with its KeyTable row, but not signing) while its DNS record is
@@ -77,7 +77,9 @@ options:
 attributes:
   check_mode:
     support: full
-    description: The plan is made and returned; nothing is written and RV(changed) says whether it would be.
+    description:
+      - The plan is made and returned; nothing is written and RV(changed) says whether it would
+        be.
   diff_mode:
     support: full
     description: The KeyTable and SigningTable before and after (keys are never shown).
@@ -145,7 +147,9 @@ steps:
   type: list
   elements: dict
 findings:
-  description: The plan's notes (what to publish or remove in DNS, what was forced), as the doctor's findings.
+  description:
+    - The plan's notes (what to publish or remove in DNS, what was forced), as the doctor's
+      findings.
   returned: always
   type: list
   elements: dict
@@ -278,10 +282,10 @@ def _planner(module: Any, root: Any, domain: str, states: list[Any]) -> Any:
         )
     if not any(s.selector == selector for s in states):
         return None
+    if not 0 <= params["grace_days"] < 36500:
+        module.fail_json(msg=f"grace_days: {params['grace_days']} is not a number of days")
     grace = dt.timedelta(days=params["grace_days"])
-    return lambda: lifecycle.plan_retire(
-        root, domain, selector, grace=grace, force=params["force"]
-    )
+    return lambda: lifecycle.plan_retire(root, domain, selector, grace=grace, force=params["force"])
 
 
 def _lookup(module: Any) -> Any:
