@@ -35,6 +35,16 @@ def library_module(options: Any, **rules: Any) -> Any:
     return module
 
 
+def run_task(options: Any, run: Any) -> None:
+    """A module's whole task: its AnsibleModule (:func:`library_module`, check mode supported),
+    ``run(module)``'s return values, or the library's refusal as the task's failure."""
+    module = library_module(options, supports_check_mode=True)
+    try:
+        module.exit_json(**run(module))
+    except Exception as error:
+        fail_on_mailconf_error(module, error)
+
+
 def require_mailconf(module: Any) -> None:
     """Fail the task, saying how to install it, when this host's Python has no mailconf."""
     if MAILCONF_IMPORT_ERROR is None:
@@ -169,6 +179,27 @@ def system_root(params: dict[str, Any]) -> Any:
     from mailconf.system.root import SystemRoot
 
     return SystemRoot.live() if params["root"] == "/" else SystemRoot(params["root"])
+
+
+def plan_or_perform(
+    module: Any, make: Any, perform: Any, failed: str
+) -> tuple[Any, dict[str, Any]]:
+    """In check mode the plan ``make()`` makes; else what ``perform()`` did (an ApplyResult),
+    its plan and its result for the task's return.  A failed apply fails the task with
+    ``failed`` and the library's account of what was done and restored."""
+    if module.check_mode:
+        return make(), {}
+    from mailconf.setup.apply import ApplyError
+
+    try:
+        result = perform()
+    except ApplyError as error:
+        module.fail_json(
+            msg=f"{failed}: {error}",
+            result=error.result.to_json(),
+            steps=[step.to_json() for step in error.result.plan.steps],
+        )
+    return result.plan, {"result": result.to_json()}
 
 
 def file_diffs(plan: Any) -> list[dict[str, str]]:

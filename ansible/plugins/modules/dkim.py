@@ -168,9 +168,9 @@ from typing import Any  # noqa: E402
 
 # Ansible's layout: the documentation first, then the imports.
 from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (  # noqa: E402
-    fail_on_mailconf_error,
     file_diffs,
-    library_module,
+    plan_or_perform,
+    run_task,
     system_root,
 )
 
@@ -204,11 +204,7 @@ def _options() -> dict[str, Any]:
 
 
 def main() -> None:
-    module = library_module(_options, supports_check_mode=True)
-    try:
-        module.exit_json(**run(module))
-    except Exception as error:
-        fail_on_mailconf_error(module, error)
+    run_task(_options, run)
 
 
 def run(module: Any) -> dict[str, Any]:
@@ -224,22 +220,9 @@ def run(module: Any) -> dict[str, Any]:
     make = _planner(module, root, domain, lifecycle.key_states(root, domain))
     if make is None:  # already done: see DOCUMENTATION's idempotence rules
         return {"changed": False, "keys": _keys(module, root, domain), "steps": [], "findings": []}
-    outcome: dict[str, Any] = {}
-    if module.check_mode:
-        plan = make()
-    else:
-        from mailconf.setup.apply import ApplyError, perform
+    from mailconf.setup.apply import perform
 
-        try:
-            result = perform(root, make)
-        except ApplyError as error:
-            module.fail_json(
-                msg=f"failed: {error.reason}",
-                result=error.result.to_json(),
-                steps=[step.to_json() for step in error.result.plan.steps],
-            )
-        plan = result.plan
-        outcome["result"] = result.to_json()
+    plan, outcome = plan_or_perform(module, make, lambda: perform(root, make), "failed")
     outcome.update(
         changed=not plan.empty,
         keys=_keys(module, root, domain),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 DOCUMENTATION = r"""
 module: edit
 short_description: Change one Postfix, OpenDKIM or OpenDMARC file, touching only what must change
@@ -204,20 +202,17 @@ findings:
       line: 12
 """
 
+from typing import Any  # noqa: E402
+
 # Ansible's layout: the documentation first, then the imports.
 from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common import (  # noqa: E402
     edit_options,
-    fail_on_mailconf_error,
-    library_module,
+    run_task,
 )
 
 
 def main() -> None:
-    module = library_module(edit_options, supports_check_mode=True)
-    try:
-        module.exit_json(**run(module))
-    except Exception as error:
-        fail_on_mailconf_error(module, error)
+    run_task(edit_options, run)
 
 
 def run(module: Any) -> dict[str, object]:

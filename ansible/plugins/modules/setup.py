@@ -143,6 +143,7 @@ from ansible_collections.mailconf.mailconf.plugins.module_utils.mailconf_common 
     fail_on_mailconf_error,
     file_diffs,
     mailconf,
+    plan_or_perform,
     require_mailconf,
     setup_from_params,
     system_root,
@@ -164,25 +165,14 @@ def main() -> None:
 
 def run(module: AnsibleModule) -> dict[str, object]:
     from mailconf.cli.doctor import records_for
-    from mailconf.setup.apply import ApplyError, apply
+    from mailconf.setup.apply import apply
     from mailconf.setup.planner import make_plan
 
     setup = setup_from_params(module.params)
     root = system_root(module.params)
-    outcome: dict[str, object] = {}
-    if module.check_mode:
-        plan = make_plan(setup, root)
-    else:
-        try:
-            result = apply(setup, root)
-        except ApplyError as error:
-            module.fail_json(
-                msg=f"apply failed: {error}",
-                result=error.result.to_json(),
-                steps=[step.to_json() for step in error.result.plan.steps],
-            )
-        plan = result.plan
-        outcome["result"] = result.to_json()
+    plan, outcome = plan_or_perform(
+        module, lambda: make_plan(setup, root), lambda: apply(setup, root), "apply failed"
+    )
     notes = list(plan.notes)
     try:
         records, record_notes = records_for(setup, root, hard_fail=module.params["hard_fail"])
