@@ -77,6 +77,8 @@ def test_structured_values_are_typed_as_the_model_takes_them() -> None:
         edits.from_structured({"unset": "biff"})
     (row,) = edits.from_structured({"add_entry": {"onlykey": None}})
     assert row.arguments == ("onlykey", "")
+    with pytest.raises(UsageError, match="add_entry needs text for 'k True'"):
+        edits.from_structured({"add_entry": {"k": True}})
 
 
 def test_an_operation_of_another_kind_is_named() -> None:

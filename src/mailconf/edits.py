@@ -282,10 +282,12 @@ def _split(op: Operation, key: str, text: str, spell: Spell) -> tuple[str, ...]:
 
 
 def _value(op: Operation, value: object, text: str, spell: Spell) -> Value:
-    """A value as the model takes it: text, or (a parameter or option) a number or a boolean,
-    which the model spells as the file's daemon does.  A master.cf field or override is text: a
-    YAML boolean there is refused rather than guessed (``y``, ``yes`` or ``true``?)."""
-    if isinstance(value, str) or (isinstance(value, (int, bool)) and not op.parts):
+    """A value as the model takes it: text, or (a parameter or option, ``set``) a number or a
+    boolean, which the model spells as the file's daemon does.  A master.cf field or override
+    and a table row's value are text: a YAML boolean there is refused rather than guessed (``y``,
+    ``yes`` or ``true``?), a number is written in decimal."""
+    settable = not op.parts and op.separator == "="
+    if isinstance(value, str) or (isinstance(value, (int, bool)) and settable):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
