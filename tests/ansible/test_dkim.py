@@ -5,6 +5,7 @@ dates aside)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -23,17 +24,36 @@ def _applied(tools: Any, target: Path) -> Path:
 
 
 def _undated(tree: dict[str, tuple[object, ...]]) -> dict[str, tuple[object, ...]]:
-    """``tree`` without the dates of the marks, and without the key material the backups keep
-    (``tools.tree`` leaves out the live keys' only)."""
+    """``tree`` (``tools.tree``) without the dates of the marks, and without the backups."""
     return {
-        path: tuple(
-            ("key" if "/etc/opendkim/keys/" in path else _STAMP.sub(b"DATE", v))
-            if isinstance(v, bytes)
-            else v
-            for v in entry
-        )
+        path: tuple(_STAMP.sub(b"DATE", v) if isinstance(v, bytes) else v for v in entry)
         for path, entry in tree.items()
+        if not path.startswith("var/backups/")
     }
+
+
+def _backups(root: Path) -> list[list[tuple[str, bytes]]]:
+    """Each backup under ``root`` (in no order: two made in one second sort by process id), its
+    files' contents without key material, dates and key sizes (an RSA key's length varies)."""
+    backups = []
+    for directory in (root / "var/backups/mailconf").iterdir():
+        files = []
+        for path in sorted(directory.rglob("*")):
+            relative = path.relative_to(directory).as_posix()
+            if not path.is_file():
+                continue
+            content = path.read_bytes().replace(bytes(root), b"$ROOT")
+            if "/etc/opendkim/keys/" in f"/{relative}":
+                content = b"key"
+            elif relative == "manifest.json":
+                manifest = json.loads(content)
+                for entry in manifest["entries"]:
+                    if "/etc/opendkim/keys/" in entry["system_path"]:
+                        entry["size"] = None
+                content = json.dumps(manifest, sort_keys=True).encode()
+            files.append((relative, _STAMP.sub(b"DATE", content)))
+        backups.append(files)
+    return sorted(backups)
 
 
 def test_a_key_life_as_the_command_lives_it(ansible: Any, tools: Any, tmp_path: Path) -> None:
@@ -60,5 +80,7 @@ def test_a_key_life_as_the_command_lives_it(ansible: Any, tools: Any, tmp_path: 
         done = tools.mailconf_cli("dkim", *argv)
         assert done.returncode == 0, done.stderr
     assert _undated(tools.tree(by_module)) == _undated(tools.tree(by_cli))
+    assert len(_backups(by_module)) == 4  # the apply's, then rotate, activate, retire
+    assert _backups(by_module) == _backups(by_cli)
     assert not (by_module / "etc/opendkim/keys/hogehoge.com/default.private").exists()
     assert (by_module / "etc/opendkim/keys/hogehoge.com/s2.private").exists()
