@@ -42,11 +42,14 @@ DISPOSITIONS: Final = {
 
 #: At most this many characters of an element's text are kept (a report's values are short).
 _TEXT_LIMIT: Final = 1024
-#: pyexpat hands character data over in pieces of up to this many characters (and at the end of
-#: each chunk parsed); the last few pieces are kept, so a text of up to three pieces is read whole,
-#: and the blanks between the elements that are not read take a bounded place.
-_TEXT_BUFFER: Final = 64 * 1024
-_TEXT_PIECES: Final = 4
+#: expat is given the XML in slices of at most this many bytes, and pyexpat hands character data
+#: over in pieces of at most this many characters (at each start tag, when its buffer is full and
+#: at the end of each slice), so a piece is never longer.
+_SLICE: Final = 64 * 1024
+#: The last pieces kept: a kept leaf's text (a few characters, and the blanks after it) is one or
+#: two; a text that fills them all may have lost its beginning, and is refused.  The blanks
+#: between the elements that are not read take at most this many pieces of memory.
+_TEXT_PIECES: Final = 8
 #: At most this many DKIM or SPF results per row (DMARCbis: a row SHOULD carry at most 100).
 _RESULT_LIMIT: Final = 100
 
@@ -229,6 +232,8 @@ class _Handlers:
 
     def end_leaf(self) -> None:
         """The kept leaf's text, from its start tag to the next one (or the document's end)."""
+        if len(self.texts) == _TEXT_PIECES:
+            raise ReportError(f"the text of <{self.leaf}> is far too long for a report")
         text = "".join(self.texts).strip()[:_TEXT_LIMIT]
         if self.target is None:
             self.reasons.append(text.lower())
@@ -336,12 +341,14 @@ def parse_feedback(chunks: Iterable[bytes], feedback: Feedback) -> Iterator[Reco
     """
     parser = xml.parsers.expat.ParserCreate(namespace_separator=_SEPARATOR)
     parser.buffer_text = True
-    parser.buffer_size = _TEXT_BUFFER
+    parser.buffer_size = _SLICE
     parser.ordered_attributes = True  # a list per element is cheaper than a dict
     handlers = _Handlers(parser, feedback)
     try:
         for chunk in chunks:
-            parser.Parse(chunk, False)
+            view = memoryview(chunk)
+            for start in range(0, len(view), _SLICE):
+                parser.Parse(view[start : start + _SLICE], False)
             yield from handlers.done
             handlers.done.clear()
         parser.Parse(b"", True)
