@@ -13,7 +13,8 @@ these handlers keep only the text of the few elements a summary needs (an Elemen
 this parser, with the C builder, ran at two thirds of this one's speed).
 
 The handlers keep one record at a time and hand each over as soon as it ends, so memory does not
-grow with the size of a report; an element's text is kept up to 1,024 characters.  Element names
+grow with the size of a report; an element's text is kept up to 1,024 characters, and one so long
+that its beginning may have been dropped (hundreds of kB) is refused.  Element names
 are compared without their namespace, taken from the root element: Google and Yahoo send none, the
 DMARCbis schema has ``urn:ietf:params:xml:ns:dmarc-2.0``, some reporters
 ``http://dmarc.org/dmarc-xml/0.1``.  Elements of other namespaces (extensions) and unknown
