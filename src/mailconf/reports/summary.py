@@ -1,10 +1,11 @@
 """Many aggregate reports summed into one view per sending source (``mailconf dmarc report``).
 
-Reports are read one at a time and each record is folded into a counter per source (the source IP
-and the From domain it sent for) at once, so memory grows with the number of distinct sources,
-never with the number or size of the reports.  A report's rows are kept apart until the report
-has been read to its end: a report that turns out broken halfway, or is a second copy of one
-already counted (same ``org_name`` and ``report_id``), adds nothing.
+Reports are read one at a time and each record is folded at once into a tally of its report (per
+source, the source IP and the From domain it sent for, and per verdict), then the report's tallies
+into a counter per source, so memory grows with the number of distinct sources, never with the
+number or size of the reports.  A report's tallies are kept apart until the report has been read
+to its end: a report that turns out broken halfway, or is a second copy of one already counted
+(same ``org_name`` and ``report_id``), adds nothing.
 
 The figures per source are message counts (the sum of the rows' ``<count>``): ``spf_aligned`` and
 ``dkim_aligned`` as DMARC's alignment rules judge the row's ``auth_results`` under the published
