@@ -44,8 +44,9 @@ def _long_org_name(size: int, chunk: int) -> Iterator[bytes]:
     """A report whose org_name has ``size`` bytes of text, blanks then letters, in ``chunk``s."""
     head, tail = report_xml("google", "r-1", 0, [OWN]).split(b"google.com</org_name>")
     yield head
+    piece = b" " * (chunk // 2) + b"y" * (chunk // 2)
     for _ in range(size // chunk):
-        yield b" " * (chunk // 2) + b"y" * (chunk // 2)
+        yield piece
     yield b"google.com</org_name>" + tail
 
 
