@@ -8,11 +8,16 @@ paths and the machine is left as it was (``/etc`` is hashed before and after, be
 
 Inside: ``lo`` up; the server's address 192.0.2.1 and the partner's 192.0.2.2 on a dummy
 interface (a veth pair when the kernel has no dummy driver) — not loopback, which policyd-spf
-skips; ``/etc/resolv.conf`` -> a DNS server on 127.0.0.1:53 serving exactly what
-``mailconf dns --format json`` prints for both domains, plus the test's own records: the
-server's A/PTR, ``partner.test`` (SPF covering 192.0.2.2, a DKIM key the test signs with dkimpy,
-DMARC ``p=reject``), ``forger.test`` (SPF not covering 192.0.2.2, ``-all``). Syslog lines are read
-from ``/dev/log`` (and the Postfix chroot's ``dev/log``), which the test binds: there is no syslogd.
+skips; ``/etc/resolv.conf`` -> a DNS server on 127.0.0.1:53 (``tests/dnsserver.py``) serving the
+test's own records: the server's PTR, ``partner.test`` (SPF covering 192.0.2.2, a DKIM key the
+test signs with dkimpy, DMARC ``p=reject``), ``forger.test`` (SPF not covering 192.0.2.2,
+``-all``); it passes every question about the two mail domains' zones on to a real authoritative
+server, Knot (``tests/authserver.py``, on 127.0.0.1 and a free port, accepting RFC 2136 updates
+signed with a TSIG key), which holds the server's A record and gets the SPF, DKIM and DMARC
+records from ``mailconf dns --update``: the zone must then hold exactly what ``mailconf dns
+--format json`` prints. dkimpy verifies outbound signatures against Knot's answers. Syslog lines
+are read from ``/dev/log`` (and the Postfix chroot's ``dev/log``), which the test binds: there is
+no syslogd.
 
 Setup is ``python -m mailconf apply --config FILE`` (two domains) and nothing else; the services
 are then started through mailconf's service layer (``ServiceManager.start``: a no-op for those
@@ -34,6 +39,18 @@ null envelope sender passes DMARC through aligned DKIM alone (OpenDMARC trusts O
 results); a tampered one with a null sender is rejected by OpenDMARC; the forger is rejected by
 policyd-spf; ``mailconf check`` finds no errors; a second apply changes no byte and restarts
 nothing; every daemon is stopped by its PID.
+
+Then a key rotation of example.test (issue 12): ``dkim rotate`` stages a new selector (which does
+not sign), ``dkim activate`` is refused while DNS does not serve it, ``mailconf dns --update``
+publishes it to Knot, ``dkim activate`` switches to it, ``dkim retire --update`` deletes the old
+selector's record from Knot; mail verifies at every step, ``dkim status --json`` is kept at each.
+
+A second, separate run of the driver (issue 14) sets the same system up with ``ansible-playbook``
+and ``mailconf.mailconf.setup`` instead of ``mailconf apply`` (the collection built and installed
+as tests/ansible does it): the daemons run after the playbook, outbound mail of both domains is
+signed and verifies, and a second run of the playbook changes nothing and passes
+``mailconf.mailconf.check``. It needs ansible-core (skipped, saying so, without it); both runs
+need ``knotd`` (Debian's knot, which ``.ci/install-daemons`` installs).
 
 On failure the assertion message carries the Postfix log, the milters' log lines and the
 delivered message.
@@ -111,8 +128,8 @@ class Flow:
         return outcome
 
 
-@pytest.fixture(scope="module")
-def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
+def require_namespace() -> None:
+    """Skip, saying why, when the namespace or a program the driver needs is missing here."""
     reason = ns.unavailable()
     if reason:
         pytest.skip(reason)
@@ -124,7 +141,12 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
         check=False,
     )
     assert probe.returncode == 0, f"`mailconf apply` is not available: {probe.stderr[-500:]}"
-    base = tmp_path_factory.mktemp("e2e")
+
+
+def run_driver(base: Path, *extra: str | Path) -> Flow:
+    """One run of the driver in new namespaces, ``extra`` its arguments after the two
+    directories."""
+    require_namespace()
     scratch, out = base / "ns", base / "out"
     out.mkdir()
     etc_before = ns.tree_digest("/etc")
@@ -143,6 +165,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
                 str(DRIVER),
                 str(scratch),
                 str(out),
+                *map(str, extra),
             ],
             capture_output=True,
             text=True,
@@ -169,6 +192,24 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     return flow
 
 
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
+    return run_driver(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="module")
+def ansible_flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
+    """The driver's Ansible run, with the collection installed as tests/ansible installs it."""
+    require_namespace()
+    # Its import skips the test, saying why, when ansible-core is missing.
+    helpers = ns.load_by_path("mailconf_ansible_helpers", HERE.parent / "ansible" / "conftest.py")
+    base = tmp_path_factory.mktemp("e2e-ansible")
+    started = time.monotonic()
+    helpers.install_collection(base / "ansible")
+    print(f"\ne2e: the collection built and installed in {time.monotonic() - started:.1f} s")
+    return run_driver(base, base / "ansible")
+
+
 def test_driver_ran_to_the_end(flow: Flow) -> None:
     assert flow.report.get("error") is None, flow.explain()
     assert flow.report["driver_exit"] == 0, flow.report["driver_stderr"]
@@ -179,6 +220,10 @@ def test_driver_ran_to_the_end(flow: Flow) -> None:
 
 @pytest.mark.parametrize("domain", sorted(SELECTORS))
 def test_outbound_is_signed_and_verifies_elsewhere(flow: Flow, domain: str) -> None:
+    _signed_and_verifies(flow, domain)
+
+
+def _signed_and_verifies(flow: Flow, domain: str) -> None:
     label = f"outbound-{domain}"
     outcome = flow.mail(label)
     assert outcome["accepted"] and outcome["delivered"], flow.explain(label)
@@ -198,6 +243,25 @@ def test_outbound_is_signed_and_verifies_elsewhere(flow: Flow, domain: str) -> N
     assert outcome["dkimpy_verify"] is True, "dkimpy says the signature is bad\n" + flow.explain(
         label
     )
+
+
+def _by_name(printed: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
+    """``mailconf dns --format json`` as the driver reads a zone: name -> sorted strings lists."""
+    names: dict[str, list[list[str]]] = {}
+    for record in printed:
+        assert record["type"] == "TXT", record
+        names.setdefault(record["name"], []).append(list(record["strings"]))
+    return {name: sorted(records) for name, records in names.items()}
+
+
+def test_records_are_published_by_rfc2136_to_knot(flow: Flow) -> None:
+    update = flow.report.get("dns_update")
+    assert update is not None, flow.explain()
+    assert update["rc"] == 0, f"{update['stdout']}\n{update['stderr']}"
+    published = flow.report["published"]
+    names = {r["name"] for r in published["printed"]}
+    assert {f"{s}._domainkey.{d}" for d, s in SELECTORS.items()} | set(SELECTORS) <= names
+    assert published["served"] == _by_name(published["printed"])
 
 
 def _auth_results(headers: str) -> str:
@@ -320,10 +384,50 @@ def test_key_rotation_stage_activate_retire(flow: Flow) -> None:
     assert _signed_by(flow, "rotation-staged") == old, "a staged key must not sign"
     refused = rotation["activate-unpublished"]
     assert refused["rc"] == 1 and "DNS does not serve" in refused["stderr"], refused
+    assert rotation["publish"]["rc"] == 0, rotation["publish"]
+    published = rotation["published"]
+    staged = _by_name(published["printed"])
+    assert {f"{old}._domainkey.example.test", "s2._domainkey.example.test"} <= set(staged)
+    assert published["served"] == staged, "Knot does not hold what `mailconf dns` prints"
     assert _states(flow, "published") == {old: ("active", True), "s2": ("staged", True)}
     assert rotation["activate"]["rc"] == 0, rotation["activate"]
     assert _states(flow, "active") == {old: ("retiring", True), "s2": ("active", True)}
     assert _signed_by(flow, "rotation-active") == "s2", flow.explain("rotation-active")
     assert rotation["retire"]["rc"] == 0, rotation["retire"]
+    served = rotation["served-after-retire"]
+    assert served[f"{old}._domainkey.example.test"] == [], "the old record is still in the zone"
+    assert served["s2._domainkey.example.test"] == staged["s2._domainkey.example.test"]
     assert _states(flow, "retired") == {"s2": ("active", True)}
     assert _signed_by(flow, "rotation-retired") == "s2", flow.explain("rotation-retired")
+
+
+def test_ansible_playbook_sets_up_the_real_daemons(ansible_flow: Flow) -> None:
+    """Issue 14: mailconf.mailconf.setup instead of `mailconf apply`, the daemons running after
+    the playbook (it started them), the records published from the result."""
+    report = ansible_flow.report
+    first = report.get("playbook1")
+    assert first is not None, ansible_flow.explain()
+    assert first["rc"] == 0, first["output"]
+    [recap] = first["recap"].values()
+    assert recap["changed"] == 1 and recap["failed"] == 0, first["output"]
+    assert all(report["pids_after_playbook1"].values()), report["pids_after_playbook1"]
+    assert report.get("error") is None, ansible_flow.explain()
+    assert report["published"]["served"] == _by_name(report["published"]["printed"])
+
+
+@pytest.mark.parametrize("domain", sorted(SELECTORS))
+def test_ansible_set_up_mail_is_signed_and_verifies(ansible_flow: Flow, domain: str) -> None:
+    _signed_and_verifies(ansible_flow, domain)
+
+
+def test_ansible_second_run_changes_nothing_and_the_doctor_passes(ansible_flow: Flow) -> None:
+    second = ansible_flow.report.get("playbook2")
+    assert second is not None, ansible_flow.explain()
+    assert second["rc"] == 0, second["output"]
+    [recap] = second["recap"].values()
+    # Two tasks ran and passed: the setup (unchanged) and the doctor (skipped in the first run).
+    assert recap == {"ok": 2, "changed": 0, "failed": 0}, second["output"]
+    stopped = ansible_flow.report.get("stopped", {})
+    assert set(stopped) == {"postfix", "opendkim", "opendmarc"}, stopped
+    assert all(s["stopped"] for s in stopped.values()), stopped
+    assert ansible_flow.etc_changes == [], "\n".join(ansible_flow.etc_changes[:50])
