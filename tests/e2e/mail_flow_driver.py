@@ -564,6 +564,7 @@ class Driver:
         self.playbook("playbook2")
 
     def stop_all(self) -> None:
+        self.knot.stop()
         current = self.service_pids()
         pids = {**self.started_pids, **{k: v for k, v in current.items() if v}}
         stopped: dict[str, Any] = {}
@@ -635,8 +636,8 @@ class Driver:
                 self.stop_all()
             except BaseException as exc:
                 self.report["stop_error"] = "".join(traceback.format_exception(exc))
+            self.knot.stop()  # a second time: nothing to do unless stop_all failed early
             self.dns.stop()
-            self.knot.stop()
             self.report["dns_queries"] = [list(q) for q in self.dns.queries]
             if self.syslog is not None:
                 self.syslog.stop()

@@ -205,6 +205,7 @@ def ansible_flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
     helpers = ns.load_by_path("mailconf_ansible_helpers", HERE.parent / "ansible" / "conftest.py")
     base = tmp_path_factory.mktemp("e2e-ansible")
     started = time.monotonic()
+    (base / "ansible").mkdir()
     helpers.install_collection(base / "ansible")
     print(f"\ne2e: the collection built and installed in {time.monotonic() - started:.1f} s")
     return run_driver(base, base / "ansible")
