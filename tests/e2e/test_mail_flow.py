@@ -44,6 +44,8 @@ Then a key rotation of example.test (issue 12): ``dkim rotate`` stages a new sel
 not sign), ``dkim activate`` is refused while DNS does not serve it, ``mailconf dns --update``
 publishes it to Knot, ``dkim activate`` switches to it, ``dkim retire --update`` deletes the old
 selector's record from Knot; mail verifies at every step, ``dkim status --json`` is kept at each.
+A message signed with the new selector is also sent in again from the partner's address, as a
+receiver would get it: OpenDKIM verifies it (``dkim=pass``) and OpenDMARC passes it.
 
 A second, separate run of the driver (issue 14) sets the same system up with ``ansible-playbook``
 and ``mailconf.mailconf.setup`` instead of ``mailconf apply`` (the collection built and installed
@@ -394,6 +396,14 @@ def test_key_rotation_stage_activate_retire(flow: Flow) -> None:
     assert rotation["activate"]["rc"] == 0, rotation["activate"]
     assert _states(flow, "active") == {old: ("retiring", True), "s2": ("active", True)}
     assert _signed_by(flow, "rotation-active") == "s2", flow.explain("rotation-active")
+    # The same message at a receiver: OpenDKIM finds the new key (its resolver reaches Knot), and
+    # with a null envelope sender only that aligned DKIM pass can make OpenDMARC pass it.
+    relayed = "rotation-active-relayed"
+    outcome = flow.mail(relayed)
+    assert outcome["accepted"] and outcome["delivered"], flow.explain(relayed)
+    results = _auth_results(outcome["headers"])
+    assert re.search(r"\bdkim=pass\b.*header\.d=example\.test", results), flow.explain(relayed)
+    assert re.search(r"\bdmarc=pass\b.*header\.from=example\.test", results), flow.explain(relayed)
     assert rotation["retire"]["rc"] == 0, rotation["retire"]
     served = rotation["served-after-retire"]
     assert served[f"{old}._domainkey.example.test"] == [], "the old record is still in the zone"
