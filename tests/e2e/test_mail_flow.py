@@ -1,6 +1,6 @@
 """End to end: real Postfix, OpenDKIM, OpenDMARC and policyd-spf, configured by ``mailconf apply``.
 
-The proof of issues 5 and 6 (issue 7). ``mail_flow_driver.py`` runs once, as PID 1 of private
+The proof of issues 5 and 6 (issue 7). ``mail_flow_driver.py`` runs as PID 1 of private
 mount, network, pid and UTS namespaces (``unshare --mount --net --pid --uts --fork``), with
 overlays over ``/etc``, ``/var`` (``/var/spool/postfix``, ``/var/mail``, ``/var/lib``, ...),
 ``/run`` and ``/dev`` whose upper directories live on a tmpfs: the whole setup runs on the real
@@ -38,16 +38,18 @@ a body-tampered copy gets ``dkim=fail`` but ``dmarc=pass`` (aligned SPF); a sign
 null envelope sender passes DMARC through aligned DKIM alone (OpenDMARC trusts OpenDKIM's
 results); a tampered one with a null sender is rejected by OpenDMARC; the forger is rejected by
 policyd-spf; ``mailconf check`` finds no errors; a second apply changes no byte and restarts
-nothing; every daemon is stopped by its PID.
+nothing.
 
 Then a key rotation of example.test (issue 12): ``dkim rotate`` stages a new selector (which does
 not sign), ``dkim activate`` is refused while DNS does not serve it, ``mailconf dns --update``
 publishes it to Knot, ``dkim activate`` switches to it, ``dkim retire --update`` deletes the old
 selector's record from Knot; mail verifies at every step, ``dkim status --json`` is kept at each.
 A message signed with the new selector is also sent in again from the partner's address, as a
-receiver would get it: OpenDKIM verifies it (``dkim=pass``) and OpenDMARC passes it.
+receiver would get it: OpenDKIM verifies it (``dkim=pass``) and OpenDMARC passes it. At the
+end every daemon is stopped by its PID.
 
-A second, separate run of the driver (issue 14) sets the same system up with ``ansible-playbook``
+A second run of the driver (issue 14), in namespaces of its own and at the same time as the
+first (both mostly wait for daemons), sets the same system up with ``ansible-playbook``
 and ``mailconf.mailconf.setup`` instead of ``mailconf apply`` (the collection built and installed
 as tests/ansible does it): the daemons run after the playbook, outbound mail of both domains is
 signed and verifies, and a second run of the playbook changes nothing and passes
