@@ -68,6 +68,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,12 @@ class Run:
             )  # fmt: skip
         self.flow: Flow | None = None
 
+    def kill(self) -> None:
+        """End the run if it still runs (--kill-child takes the namespace along)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def finish(self) -> Flow:
         if self.flow is None:
             self.flow = self._wait()
@@ -177,9 +184,7 @@ class Run:
             exit_status = self.proc.wait(timeout=max(left, 0.0))
             killed = ""
         except subprocess.TimeoutExpired:
-            # unshare is killed; --kill-child takes the namespace (and every daemon in it) along.
-            self.proc.kill()
-            self.proc.wait()
+            self.kill()
             exit_status, killed = -1, f"killed after {TOTAL_TIMEOUT:g} s\n"
         seconds = time.monotonic() - self.started
         stderr = killed + self.output.read_text(errors="replace")
@@ -194,7 +199,7 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run | str | Exception]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run | str | Exception]]:
     """Both runs of the driver, at the same time (they share nothing but the CPUs, and mostly
     wait for daemons): the mail flow, and the Ansible run once the collection is built and
     installed as tests/ansible does it. Instead of the Ansible run: why it is skipped, or the
@@ -216,7 +221,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run | str | Exce
         started["ansible"] = str(skipped.msg)
     except Exception as error:
         started["ansible"] = error
-    return started
+    yield started
+    # A run no selected test waited for (``-k``) must not outlive the session.
+    for run in started.values():
+        if isinstance(run, Run):
+            run.kill()
 
 
 @pytest.fixture(scope="module")
