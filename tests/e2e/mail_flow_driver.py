@@ -129,7 +129,8 @@ class Driver:
         # The mail domains' zones; mail.example.test's address is the provider's, in its zone.
         zones = {domain: "" for domain in DOMAINS}
         zones[HOSTNAME.split(".", 1)[1]] = f"{HOSTNAME}. 300 IN A {SERVER_IP}"
-        self.knot = AuthServer(zones)
+        # Its files on the namespace's tmpfs: they vanish with it, even when the run is killed.
+        self.knot = AuthServer(zones, parent=scratch)
         self.dns = ForwardingDns(self.knot)
         self.tsig_key = scratch / "tsig.key"
         self.syslog: namespace.SyslogListener | None = None
