@@ -96,12 +96,13 @@ class Session:
         root: bool = True,
         nameserver: bool = False,
         append: bool = False,
+        actual: dict[str, str] | None = None,
     ) -> str:
         """Run ``command`` (a mailconf command line as shown) and store ``$ command``, its
         output and, when not 0, its exit status under ``name``."""
         from mailconf.cli import main
 
-        argv = shlex.split(command)
+        argv = [(actual or {}).get(word, word) for word in shlex.split(command)]
         assert argv[0] == "mailconf", command
         hidden = []
         if root:
@@ -119,6 +120,8 @@ class Session:
         ):
             status = main(_with_hidden(argv[1:], hidden))
         text = self._shown(captured.getvalue())
+        for shown, real in (actual or {}).items():
+            text = text.replace(real, shown)
         transcript = f"$ {command}\n{text}"
         if status:
             transcript += f"$ echo $?\n{status}\n"
@@ -310,7 +313,33 @@ def _story(s: Session) -> None:
     s.run("dns-quarantine", "mailconf dns --format line")
 
 
-STORIES: Sequence[Callable[[Session], None]] = (_story,)
+#: The server the RFC 2136 page updates (a documentation address; really knotd on a free port).
+SHOWN_PRIMARY = "192.0.2.53"
+#: The outputs that need Knot DNS (``knotd``); without it they are not made.
+KNOT_OUTPUTS = ("dns-update-dry-run.txt", "dns-update.txt", "dns-update-again.txt")
+
+
+def _update_story(s: Session) -> None:
+    """``dns --update`` against a real primary server (Knot DNS) that accepts TSIG-signed updates,
+    serving the zone with an SOA, an NS and a site-verification TXT record."""
+    import authserver
+
+    assert s.run(None, "mailconf apply --yes --quiet").startswith("mailconf: using the spec")
+    zone = f'{DOMAIN}. 3600 IN TXT "google-site-verification=4Xc9Qm0Lz2"'
+    with authserver.AuthServer({DOMAIN: zone}, key_name="mail-update") as primary:
+        key = primary.key_file(s.cwd / "tsig.key")
+        actual = {SHOWN_PRIMARY: primary.address, "tsig.key": str(key)}
+        update = f"mailconf dns --update {SHOWN_PRIMARY} --tsig-key tsig.key"
+        s.run("dns-update-dry-run", update + " --dry-run", actual=actual)
+        s.run("dns-update", update, actual=actual)
+        s.run("dns-update-again", update, actual=actual)
+
+
+def _stories() -> list[Callable[[Session], None]]:
+    stories: list[Callable[[Session], None]] = [_story]
+    if shutil.which("knotd") or Path("/usr/sbin/knotd").exists():
+        stories.append(_update_story)
+    return stories
 
 
 def generate(out: Path) -> list[str]:
@@ -319,13 +348,14 @@ def generate(out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     server = _dns_server()
-    with tempfile.TemporaryDirectory(prefix="mailconf-tutorial-") as tmp, _fixed_keys():
+    with tempfile.TemporaryDirectory(prefix="mailconf-tutorial-") as tmp:
         with server:  # type: ignore[attr-defined]
-            for number, story in enumerate(STORIES):
+            for number, story in enumerate(_stories()):
                 work = Path(tmp) / str(number)
                 work.mkdir()
                 session = Session(work, out, server)
-                story(session)
+                with _fixed_keys():  # each story's server gets the same keys
+                    story(session)
                 written += session.written
     return written
 
