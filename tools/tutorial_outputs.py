@@ -28,15 +28,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import io
 import os
 import re
+import runpy
 import shlex
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,9 +122,10 @@ class Session:
             mock.patch("mailconf.setup.lifecycle.now_utc", lambda: self.now),
         ):
             status = main(_with_hidden(argv[1:], hidden))
-        text = self._shown(captured.getvalue())
+        text = captured.getvalue()
         for shown, real in (actual or {}).items():
             text = text.replace(real, shown)
+        text = self._shown(text)
         transcript = f"$ {command}\n{text}"
         if status:
             transcript += f"$ echo $?\n{status}\n"
@@ -335,8 +339,109 @@ def _update_story(s: Session) -> None:
         s.run("dns-update-again", update, actual=actual)
 
 
+def _test_module(relative: str) -> ModuleType:
+    """A module of the test suite that builds a system the guides start from (one builder for
+    the tests and the pages)."""
+    path = REPO / "tests" / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ADOPT_SPEC = f"""\
+# mailconf.toml on a server that already signs with OpenDKIM: no selector, so the configured
+# one is adopted.
+ips = ["{SERVER_V4}", "{SERVER_V6}"]
+hostname = "{HOSTNAME}"
+
+[[domain]]
+name = "{DOMAIN}"
+"""
+
+
+def _adopt_story(s: Session) -> None:
+    """The how-to "adopt an existing OpenDKIM setup": OpenDKIM on inet:8891 with selector
+    ``mail``, ``milter_default_action = tempfail`` and rspamd (the test suite's server)."""
+    _test_module("setup/test_adopt.py").build_adopt_tree(s.root)
+    (s.cwd / "mailconf.toml").write_text(ADOPT_SPEC)
+    s.run("howto-adopt-plan", "mailconf plan")
+    s.edit_spec(f'name = "{DOMAIN}"\n', f'name = "{DOMAIN}"\nselector = "default"\n')
+    s.run("howto-adopt-conflict", "mailconf plan")
+    s.edit_spec('selector = "default"\n', "")
+    s.run("howto-adopt-apply", "mailconf apply --yes --quiet")
+    s.run("howto-adopt-dns", "mailconf dns --format line")
+
+
+def _sockets_story(s: Session) -> None:
+    """The how-to "move sockets into the chroot": a server set up by hand whose milters listen
+    under /run, where the chrooted smtpd cannot reach them."""
+    _test_module("setup/test_adopt.py").build_adopt_tree(s.root)
+    conf = s.root / "etc/opendkim.conf"
+    conf.write_text(
+        conf.read_text().replace(
+            "Socket\t\t\tinet:8891@localhost", "Socket\t\t\tlocal:/run/opendkim/opendkim.sock", 1
+        )
+    )
+    main = s.root / "etc/postfix/main.cf"
+    main.write_text(
+        main.read_text()
+        .replace("inet:localhost:8891, ", "local:/run/opendkim/opendkim.sock, ")
+        .replace("non_smtpd_milters = inet:localhost:8891", "non_smtpd_milters = $smtpd_milters")
+    )
+    (s.cwd / "mailconf.toml").write_text(ADOPT_SPEC)
+    s.run("howto-sockets-check", "mailconf check --no-dns")
+    s.run("howto-sockets-plan", "mailconf plan")
+
+
+def _add_domain_story(s: Session) -> None:
+    """The how-to "add a domain": the tutorial's server, then a second domain in the spec."""
+    s.run(None, "mailconf apply --yes --quiet")
+    spec = s.cwd / "mailconf.toml"
+    spec.write_text(spec.read_text() + ADD_DOMAIN)
+    s.run("howto-add-domain-plan", "mailconf plan")
+    s.run("howto-add-domain-apply", "mailconf apply --yes --quiet")
+    s.run("howto-add-domain-dns", "mailconf dns --format line")
+
+
+ADD_DOMAIN = """
+[[domain]]
+name = "example.net"
+selector = "default"
+"""
+
+
+def _backup_story(s: Session) -> None:
+    """The how-to "recover with backups": the tutorial's apply, its backup, a restore with the
+    script the page shows, and the plan afterwards."""
+    s.run(None, "mailconf apply --yes --quiet")
+    (backup,) = (s.root / "var/backups/mailconf").iterdir()
+    manifest = (backup / "manifest.json").read_text()
+    (s.out / "howto-backup-manifest.json").write_text(s._shown(manifest))
+    s.written.append("howto-backup-manifest.json")
+    shown_dir = f"/var/backups/mailconf/{SHOWN_BACKUP}"
+    captured = io.StringIO()
+    argv = [str(RESTORE_SCRIPT), "--root", str(s.root), f"/var/backups/mailconf/{backup.name}"]
+    with contextlib.redirect_stdout(captured), mock.patch.object(sys, "argv", argv):
+        runpy.run_path(str(RESTORE_SCRIPT), run_name="__main__")
+    text = f"$ python restore-backup.py {shown_dir}\n" + s._shown(captured.getvalue())
+    (s.out / "howto-backup-restore.txt").write_text(text)
+    s.written.append("howto-backup-restore.txt")
+    s.run("howto-backup-plan", "mailconf plan --detailed-exitcode", append=False)
+
+
+RESTORE_SCRIPT = REPO / "docs" / "howto" / "restore-backup.py"
+
+
 def _stories() -> list[Callable[[Session], None]]:
-    stories: list[Callable[[Session], None]] = [_story]
+    stories: list[Callable[[Session], None]] = [
+        _story,
+        _adopt_story,
+        _sockets_story,
+        _add_domain_story,
+        _backup_story,
+    ]
     if shutil.which("knotd") or Path("/usr/sbin/knotd").exists():
         stories.append(_update_story)
     return stories
