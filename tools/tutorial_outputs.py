@@ -393,6 +393,19 @@ def _sockets_story(s: Session) -> None:
     (s.cwd / "mailconf.toml").write_text(ADOPT_SPEC)
     s.run("howto-sockets-check", "mailconf check --no-dns")
     s.run("howto-sockets-plan", "mailconf plan")
+    # The same, by hand, one file at a time.
+    files = ("/etc/opendkim.conf", "/etc/default/opendkim", "/etc/postfix/main.cf")
+    actual = {path: str(s.root) + path for path in files}
+    socket = "local:/var/spool/postfix/opendkim/opendkim.sock"
+    edits = [
+        f"mailconf edit /etc/opendkim.conf --set Socket={socket} --diff",
+        f"mailconf edit /etc/opendkim.conf --set Socket={socket}",
+        f"mailconf edit /etc/default/opendkim --set SOCKET={socket}",
+        "mailconf edit /etc/postfix/main.cf"
+        " --remove-milter local:/run/opendkim/opendkim.sock --add-milter opendkim --diff",
+    ]
+    for number, command in enumerate(edits):
+        s.run("howto-sockets-edit", command, actual=actual, append=number > 0)
 
 
 def _add_domain_story(s: Session) -> None:
