@@ -1,4 +1,4 @@
-"""Produce every command output the tutorial and the how-to guides show (``docs/tutorial/_outputs``).
+"""Make every command output the tutorial and the how-to guides show (docs/tutorial/_outputs).
 
 Run ``.venv/bin/python tools/tutorial_outputs.py`` after a change to what a command prints, and
 commit the files it rewrites; ``tests/docs/test_tutorial.py`` runs :func:`generate` into a
@@ -18,7 +18,13 @@ pages show differs from the run in these ways only, each needed for the same byt
   ``docs/tutorial/_keys/`` in order (documentation keys, published here: never sign with them);
 * the clock of the DKIM key life (:func:`mailconf.setup.keymarks.now_utc`) reads the fixed dates
   of :data:`CLOCK`, so rotation, activation and retirement happen on known days;
-* the name of a backup directory (UTC time and process id) is printed as :data:`SHOWN_BACKUP`.
+* the name of a backup directory (UTC time and process id) is printed as :data:`SHOWN_BACKUP`;
+* ``dns --update`` sends to a real primary server, Knot DNS (``tests/authserver.py``) on a free
+  local port, printed as :data:`SHOWN_PRIMARY` (those outputs are made only where ``knotd`` is
+  installed), and ``edit FILE`` names the scratch tree's file, printed as the system path.
+
+The how-to guides' servers start from the test suite's builders (``tests/setup/test_adopt.py``: an
+OpenDKIM on inet:8891 with selector ``mail``, ``tempfail`` and rspamd).
 
 The DMARC aggregate reports the DMARC pages read are made by ``tests/dmarc_samples.py`` (the shapes
 Google, Microsoft and Yahoo send).
@@ -40,6 +46,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,7 +87,7 @@ class Session:
     """One scratch server, its working directory (where ``mailconf.toml`` lies), a DNS server,
     and the output files written so far."""
 
-    def __init__(self, work: Path, out: Path, dns: object) -> None:
+    def __init__(self, work: Path, out: Path, dns: Any) -> None:
         self.root = work / "server"
         self.cwd = work / "admin"
         self.out = out
@@ -111,7 +118,7 @@ class Session:
         if root:
             hidden += ["--root", str(self.root)]
         if nameserver:
-            hidden += ["--nameserver", self.dns.address]  # type: ignore[attr-defined]
+            hidden += ["--nameserver", self.dns.address]
         captured = io.StringIO()
         with (
             _chdir(self.cwd),
@@ -140,7 +147,6 @@ class Session:
 
     def _shown(self, text: str) -> str:
         text = text.replace(str(self.root), SHOWN_ROOT)
-        text = text.replace(self.dns.address, "127.0.0.1:53")  # type: ignore[attr-defined]
         return BACKUP_NAME.sub(rf"\g<1>{SHOWN_BACKUP}", text)
 
     def publish(self) -> None:
@@ -150,13 +156,17 @@ class Session:
         from mailconf.cli import main
 
         printed = io.StringIO()
-        with _chdir(self.cwd), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+        with (
+            _chdir(self.cwd),
+            contextlib.redirect_stdout(printed),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             assert main(["dns", "--root", str(self.root), "--format", "json"]) == 0
         records = json.loads(printed.getvalue())
         for name in {r["name"] for r in records}:
-            self.dns.set_txt(name)  # type: ignore[attr-defined]
+            self.dns.set_txt(name)
         for record in records:
-            self.dns.add_txt(record["name"], *_chunks(record["value"]))  # type: ignore[attr-defined]
+            self.dns.add_txt(record["name"], *_chunks(record["value"]))
 
     def edit_spec(self, old: str, new: str) -> None:
         spec = self.cwd / "mailconf.toml"
@@ -213,7 +223,11 @@ def _reports(folder: Path, first_day: int, days: int, *, service_signs: bool) ->
     mails = []
     for day in range(first_day, first_day + days):
         own = samples.Row(
-            SERVER_V4, 38 + day % 5, dkim=[(DOMAIN, "pass")], spf=[(DOMAIN, "pass")], header_from=DOMAIN
+            SERVER_V4,
+            38 + day % 5,
+            dkim=[(DOMAIN, "pass")],
+            spf=[(DOMAIN, "pass")],
+            header_from=DOMAIN,
         )
         service_dkim = [("sendgrid.net", "pass")]
         if service_signs:
@@ -245,7 +259,7 @@ def _reports(folder: Path, first_day: int, days: int, *, service_signs: bool) ->
     samples.maildir(folder, mails)
 
 
-def _dns_server() -> object:
+def _dns_server() -> Any:
     import dnsserver
 
     return dnsserver.DnsServer(
@@ -466,21 +480,23 @@ def generate(out: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     server = _dns_server()
-    with tempfile.TemporaryDirectory(prefix="mailconf-tutorial-") as tmp:
-        with server:  # type: ignore[attr-defined]
-            for number, story in enumerate(_stories()):
-                work = Path(tmp) / str(number)
-                work.mkdir()
-                session = Session(work, out, server)
-                with _fixed_keys():  # each story's server gets the same keys
-                    story(session)
-                written += session.written
+    with (
+        tempfile.TemporaryDirectory(prefix="mailconf-tutorial-") as tmp,
+        server,
+    ):
+        for number, story in enumerate(_stories()):
+            work = Path(tmp) / str(number)
+            work.mkdir()
+            session = Session(work, out, server)
+            with _fixed_keys():  # each story's server gets the same keys
+                story(session)
+            written += session.written
     return written
 
 
 def main(argv: Sequence[str]) -> int:
     out = Path(argv[0]) if argv else OUTPUTS
-    for stale in out.glob("*.txt"):
+    for stale in out.glob("*"):
         stale.unlink()
     names = generate(out)
     print(f"wrote {len(names)} outputs into {out}")
