@@ -40,6 +40,9 @@ exclude_patterns = ["_build", "man/mailconf.1", "Thumbs.db", ".DS_Store"]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
 
+# Literal blocks without a language (the usage lines) are plain text, not Python.
+highlight_language = "none"
+
 html_theme = "furo"
 html_title = f"mailconf {release}"
 
