@@ -45,13 +45,15 @@ def _completion(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _mark_paths(
-    parser: argparse.ArgumentParser, files: dict[str, str], directories: dict[str, str]
-) -> None:
+def _mark_paths(parser: argparse.ArgumentParser, files: object, directories: object) -> None:
     """Tell shtab which arguments take a file or a directory name (its ``complete`` attribute),
-    from their metavar or destination, in every command's parser."""
+    from their metavar or destination, in every command's parser; and describe each command by
+    its one-line help (zsh shows it), not by the first line of its longer description."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            for choice in action._get_subactions():
+                if choice.help:
+                    action.choices[choice.dest].description = None
             for sub in dict.fromkeys(action.choices.values()):
                 _mark_paths(sub, files, directories)
             continue
