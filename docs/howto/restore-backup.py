@@ -1,7 +1,7 @@
 """Put back every file of one mailconf backup: python restore-backup.py [--root DIR] BACKUP_DIR
 
-Run it as root with the Python mailconf is installed for (with pipx:
-~/.local/pipx/venvs/mailconf/bin/python). BACKUP_DIR is a directory under
+Run it as root with the Python mailconf is installed for (installed with pipx as the install
+page says: /opt/pipx/venvs/mailconf/bin/python). BACKUP_DIR is a directory under
 /var/backups/mailconf/, as apply's last line names it; each file gets back its bytes, mode and
 owner, and a file the apply created is removed.
 """
