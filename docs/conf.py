@@ -23,7 +23,8 @@ from mailconf import __version__  # noqa: E402
 
 project = "mailconf"
 author = "the mailconf authors"
-copyright = "the mailconf authors"
+# No copyright: the man page would get a section titled differently by each Sphinx version.
+copyright = ""
 release = version = __version__
 language = "en"
 

@@ -17,9 +17,11 @@ COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "man" / "mailconf.1"
 
 
 def words(troff: str) -> list[str]:
-    """The page without its comment lines (they name the Docutils version), blanks collapsed:
-    argparse wraps the usage lines differently from one Python version to the next."""
-    return " ".join(line for line in troff.splitlines() if not line.startswith('.\\"')).split()
+    """The page without what differs between versions of the tools and says nothing: comment
+    lines (they name the Docutils version) and empty requests (a lone ``.``), blanks collapsed
+    (argparse wraps the usage lines differently from one Python version to the next)."""
+    kept = [line for line in troff.splitlines() if line != "." and not line.startswith('.\\"')]
+    return " ".join(kept).split()
 
 
 def test_the_committed_man_page_is_a_fresh_build(man_page: Path) -> None:
