@@ -38,6 +38,7 @@ import contextlib
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,7 @@ def postconf_check(
             for name, path in names.items():
                 data = _content(root, staged, path)
                 if data is not None:
-                    (directory / name).write_bytes(data)
+                    _write_aged(directory / name, data)
         if not (directory / "main.cf").is_file():
             return Validation(
                 "postconf",
@@ -176,6 +177,15 @@ def postconf_check(
     return Validation(
         "postconf", ok=True, message="\n".join(messages), argv=argv_n, conf=config_directory
     )
+
+
+def _write_aged(path: Path, data: bytes) -> None:
+    """Write a copy for postconf dated a minute back: postconf sleeps about two seconds before
+    reading a file changed in the current second (``dict_load_file`` guards against reading one
+    being written), which would make every plan two seconds slower; the copy is ours alone."""
+    path.write_bytes(data)
+    past = time.time() - 60
+    os.utime(path, (past, past))
 
 
 def _content(root: SystemRoot, staged: Staged, system_path: str) -> bytes | None:
