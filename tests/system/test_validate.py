@@ -261,4 +261,4 @@ def test_staged_check_on_the_live_root_writes_nothing_there() -> None:
 
 def test_postfix_check_never_runs_on_planned_files() -> None:
     check = postfix_check(SystemRoot.live(), staged={"/etc/postfix/main.cf": b""})
-    assert check.skipped and check.ok and "after writing" in check.message
+    assert check.skipped and check.ok and "once written" in check.message

@@ -125,12 +125,10 @@ def postfix_check(
 ) -> Validation:
     """``postfix check`` (live root only: it inspects and repairs the live spool and daemon
     directories, so it checks the files in place, after an apply wrote them, never a plan's)."""
+    if staged:
+        return _skip("postfix check", "it inspects the files in place, once written")
     if not root.is_live:
         return _skip("postfix check", f"postfix check only runs on / (root is {root})")
-    if staged:
-        return _skip(
-            "postfix check", "postfix check inspects the files in place: run after writing"
-        )
     return _run_checked("postfix check", ["postfix", "check"], runner)
 
 
