@@ -310,8 +310,8 @@ def _validate_milter_conf(
     program = argv_for("X")[0]
     if which(program) is None:
         return _skip(tool, f"{program} is not installed; {conf} not validated")
-    if root.is_live and not staged:
-        return _run_checked(tool, argv_for(conf), runner)
+    if root.is_live and not staged:  # resolve: the symlink checks, as for every file read
+        return _run_checked(tool, argv_for(str(root.resolve(conf))), runner)
     if "#" in str(root.path):
         return _skip(tool, f"root path {root} contains '#', which the daemon would cut")
     with scratch_directory() as tmp:
