@@ -260,5 +260,8 @@ def test_staged_check_on_the_live_root_writes_nothing_there() -> None:
 
 
 def test_postfix_check_never_runs_on_planned_files() -> None:
-    check = postfix_check(SystemRoot.live(), staged={"/etc/postfix/main.cf": b""})
-    assert check.skipped and check.ok and "once written" in check.message
+    """Even for a plan that changes no file (directories only): it would check, and repair, the
+    live spool before the apply wrote anything."""
+    for staged in ({"/etc/postfix/main.cf": b""}, {}):
+        check = postfix_check(SystemRoot.live(), staged=staged)
+        assert check.skipped and check.ok and "once written" in check.message

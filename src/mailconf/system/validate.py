@@ -55,8 +55,9 @@ from mailconf.system.run import CommandResult, Runner, run, which
 VALIDATE_TIMEOUT = 30.0
 
 #: Planned content by system path (None: the plan removes the file); see the module docstring.
+#: A validator given ``staged=None`` checks the files in place (an apply's check once written),
+#: given a mapping, even an empty one, the files as a plan leaves them.
 Staged = Mapping[str, "bytes | None"]
-NOTHING_STAGED: Staged = {}
 
 #: Options ``opendkim -n`` opens as data sets (values may carry file:/refile:/db: prefixes), and
 #: those it opens as plain paths (files or directories): from the measured option tables.
@@ -121,11 +122,11 @@ def _run_checked(
 
 
 def postfix_check(
-    root: SystemRoot, *, runner: Runner = run, staged: Staged = NOTHING_STAGED
+    root: SystemRoot, *, runner: Runner = run, staged: Staged | None = None
 ) -> Validation:
     """``postfix check`` (live root only: it inspects and repairs the live spool and daemon
     directories, so it checks the files in place, after an apply wrote them, never a plan's)."""
-    if staged:
+    if staged is not None:
         return _skip("postfix check", "it inspects the files in place, once written")
     if not root.is_live:
         return _skip("postfix check", f"postfix check only runs on / (root is {root})")
@@ -137,7 +138,7 @@ def postconf_check(
     config_directory: str = "/etc/postfix",
     *,
     runner: Runner = run,
-    staged: Staged = NOTHING_STAGED,
+    staged: Staged | None = None,
 ) -> Validation:
     """``postconf -c DIR -n`` then ``postconf -c DIR -M``: main.cf and master.cf both parse.
 
@@ -146,6 +147,7 @@ def postconf_check(
     copied to a scratch directory (postconf reads the two together: master.cf names the services
     whose parameters main.cf may set) and ``-c`` names that directory.
     """
+    staged = staged or {}
     names = {name: f"{config_directory.rstrip('/')}/{name}" for name in ("main.cf", "master.cf")}
     with contextlib.ExitStack() as stack:
         directory, rename = root.resolve(config_directory), {}
@@ -267,12 +269,13 @@ def milter_check(
     conf: str | None = None,
     *,
     runner: Runner = run,
-    staged: Staged = NOTHING_STAGED,
+    staged: Staged | None = None,
 ) -> Validation:
     """``DAEMON -n`` on its configuration (``/etc/DAEMON.conf`` by default): ``opendkim -n -x``,
     ``opendmarc -n -c``; under an alternate root, or with planned files, on copies."""
     conf = conf or f"/etc/{daemon}.conf"
-    return attrs.evolve(_validate_milter_conf(daemon, root, conf, runner, staged), conf=conf)
+    verdict = _validate_milter_conf(daemon, root, conf, runner, staged or {})
+    return attrs.evolve(verdict, conf=conf)
 
 
 def opendkim_check(
@@ -280,7 +283,7 @@ def opendkim_check(
     conf: str = "/etc/opendkim.conf",
     *,
     runner: Runner = run,
-    staged: Staged = NOTHING_STAGED,
+    staged: Staged | None = None,
 ) -> Validation:
     """``opendkim -n -x CONF`` (:func:`milter_check`)."""
     return milter_check("opendkim", root, conf, runner=runner, staged=staged)
@@ -291,7 +294,7 @@ def opendmarc_check(
     conf: str = "/etc/opendmarc.conf",
     *,
     runner: Runner = run,
-    staged: Staged = NOTHING_STAGED,
+    staged: Staged | None = None,
 ) -> Validation:
     """``opendmarc -n -c CONF`` (:func:`milter_check`)."""
     return milter_check("opendmarc", root, conf, runner=runner, staged=staged)
