@@ -71,7 +71,8 @@ class AuthServer:
     and ``port`` (default: 127.0.0.1 and a free port).
 
     Each zone gets an SOA and an NS record besides its lines.  :attr:`secret` is the TSIG
-    secret of :attr:`key_name` (``hmac-sha256``), random per server.
+    secret of :attr:`key_name` (``hmac-sha256``), random per server.  Its directory is made in
+    ``parent`` (default: the temporary directory).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class AuthServer:
         key_name: str = "mailconf-test",
         host: str = "127.0.0.1",
         port: int = 0,
+        parent: Path | None = None,
     ) -> None:
         self.zones = {apex.rstrip(".").lower(): lines for apex, lines in zones.items()}
         self.key_name = key_name
@@ -88,6 +90,7 @@ class AuthServer:
         self.host = host
         self.port = port
         self._fixed_port = port != 0  # 53 in the e2e namespace, say; 0: a free one
+        self.parent = parent
         self.directory: Path | None = None
         self.started_in = 0.0
         self._process: subprocess.Popen[bytes] | None = None
@@ -184,7 +187,7 @@ class AuthServer:
         )
 
     def start(self) -> AuthServer:
-        self.directory = Path(tempfile.mkdtemp(prefix="knot-"))
+        self.directory = Path(tempfile.mkdtemp(prefix="knot-", dir=self.parent))
         for apex, lines in self.zones.items():
             (self.directory / f"{apex}.zone").write_text(self._zone_file(apex, lines))
         errors = ""

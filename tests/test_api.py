@@ -13,6 +13,7 @@ import mailconf
 from mailconf.cli import main as cli
 from mailconf.findings import Severity
 from mailconf.setup.planner import make_plan
+from mailconf.setup.validation import validate_plan
 from mailconf.system.root import SystemRoot
 
 EXAMPLE_TREE = Path(__file__).resolve().parents[1] / "examples" / "ubuntu-22.04"
@@ -200,5 +201,7 @@ def test_plan_takes_a_path(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
     setup = mailconf.Setup(domains=["example.com"], ips=["192.0.2.10"])
     planned = mailconf.plan(setup, root=root)
-    assert planned.render() == make_plan(setup, SystemRoot(root)).render()
+    made = make_plan(setup, SystemRoot(root))
+    assert planned.steps == made.steps and planned.validations  # checked, as `mailconf plan`
+    assert planned.render() == validate_plan(made).render()
     assert planned.to_json() == mailconf.plan(setup, root=str(root)).to_json()

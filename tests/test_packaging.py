@@ -34,6 +34,7 @@ def test_wheel_contains_grammars_and_data(tmp_path: Path) -> None:
         assert f"mailconf/data/postfix/parameters-{major}.{minor}.json" in names
     assert any(name.startswith("mailconf/data/milter/") for name in names)
     assert "mailconf/py.typed" in names  # PEP 561: users' type checkers read our annotations
+    assert any(name.endswith(".data/data/share/man/man1/mailconf.1") for name in names)
 
 
 @pytest.mark.parametrize(

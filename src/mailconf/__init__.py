@@ -161,8 +161,10 @@ def load(path: str | os.PathLike[str], kind: str | None = None) -> Document:
 
 def plan(setup: Setup, root: str | os.PathLike[str] = "/") -> Plan:
     """The steps that bring the system under ``root`` (a directory; ``/`` is the live system) to
-    ``setup``, with the diff of every file; nothing is changed (``mailconf plan``)."""
+    ``setup``, with the diff of every file and the real daemons' verdict on the planned files;
+    nothing is changed (``mailconf plan``)."""
     from mailconf.setup.planner import make_plan
+    from mailconf.setup.validation import validate_plan
     from mailconf.system.root import SystemRoot
 
-    return make_plan(setup, SystemRoot(root))
+    return validate_plan(make_plan(setup, SystemRoot(root)))

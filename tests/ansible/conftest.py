@@ -95,10 +95,9 @@ class Playbook:
         return self.recap[name]
 
 
-@pytest.fixture(scope="session")
-def ansible(tmp_path_factory: pytest.TempPathFactory) -> Ansible:
-    """The collection as a user installs it: built into a tarball, then installed from it."""
-    base = tmp_path_factory.mktemp("ansible")
+def install_collection(base: Path) -> Ansible:
+    """The collection as a user installs it: built into a tarball under ``base``, then installed
+    from it into the private collections path (tests/e2e uses this too)."""
     tool = Ansible(base)
     built = tool.run("galaxy", "collection", "build", COLLECTION, "--output-path", base / "dist")
     assert built.returncode == 0, built.stdout + built.stderr
@@ -106,6 +105,11 @@ def ansible(tmp_path_factory: pytest.TempPathFactory) -> Ansible:
     installed = tool.run("galaxy", "collection", "install", tarball, "-p", tool.collections)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     return tool
+
+
+@pytest.fixture(scope="session")
+def ansible(tmp_path_factory: pytest.TempPathFactory) -> Ansible:
+    return install_collection(tmp_path_factory.mktemp("ansible"))
 
 
 def write_inventory(path: Path, hosts: dict[str, dict[str, object]]) -> Path:

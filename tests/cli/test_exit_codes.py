@@ -275,6 +275,12 @@ CASES: dict[str, dict[str, tuple[tuple[str, ...], int, str]]] = {
         ),
         "unparsable system file": bad("dkim", "status", "--root", "{broken}", why="main.cf:1:"),
     },
+    "completion": {
+        "bash": ok("completion", "bash"),
+        "zsh": ok("completion", "zsh"),
+        "no shell": bad("completion", why="required: shell (see mailconf completion --help)"),
+        "unknown shell": bad("completion", "fish", why="invalid choice: 'fish'"),
+    },
 }
 
 #: Run as nobody: (argv, status, why).
@@ -325,6 +331,7 @@ AS_NOBODY = {
     "check key closed to the user": bad(
         "check", "--no-dns", "--root", "{applied}", *SPEC, why="nor its public half"
     ),
+    "completion for any user": ok("completion", "bash"),
 }
 
 

@@ -113,7 +113,7 @@ def test_opendkim_show_is_typed_and_bad_values_are_refused(system: Path) -> None
     assert run("edit", str(conf), "--set", "SubDomains=no", "--set", "UMask=007").returncode == 0
     options = json.loads(run("show", str(conf), "--json").stdout)["options"]
     assert options["SubDomains"] is False
-    assert options["UMask"] == 7
+    assert options["UMask"] == "007"  # a file mode: as written, as `show` and `get` print it
     refused = run("edit", str(conf), "--set", "SubDomains=off")
     assert refused.returncode == 2  # a value that is not a boolean: a bad argument
     assert "Traceback" not in refused.stderr
@@ -277,3 +277,24 @@ def test_fmt_aligns_the_values_and_the_daemon_reads_the_same(tmp_path: Path) -> 
     assert table.read_text() == (
         "a._domainkey.a.example\ta.example:a:/k/a\nb\t\t\tb.example:b:/k/b\n"
     )
+
+
+@pytest.mark.parametrize("kind", ["opendkim", "opendmarc"])
+@pytest.mark.parametrize("written", ["022", "0027", "18"])
+def test_a_file_mode_reads_the_same_in_show_json_and_get(
+    tmp_path: Path, kind: str, written: str
+) -> None:
+    """``UMask 022``: one truth, the value as written, in the human view, JSON and ``get``
+    (the daemon's integer, 18, is what the model's ``typed`` gives)."""
+    from mailconf.milter.options import MODE_OPTIONS, option_spec
+
+    conf = tmp_path / f"{kind}.conf"
+    conf.write_text(f"Syslog yes\nUMask\t{written}\n")
+    for name in MODE_OPTIONS:  # each mode option is a known integer option of both daemons
+        spec = option_spec(kind, name)
+        assert spec is not None and spec.type == "integer", name
+    human = run("show", str(conf)).stdout.splitlines()
+    options = json.loads(run("show", str(conf), "--json").stdout)["options"]
+    got = run("get", str(conf), "UMask").stdout.strip()
+    assert f"UMask {written}" in human and options["UMask"] == written and got == written
+    assert options["Syslog"] is True  # the other options stay typed

@@ -5,6 +5,16 @@ scratch directory (a tmpfs is mounted there; the overlays' upper directories liv
 with the namespace) and an output directory (seen from outside: ``report.json``, the syslog
 lines, the delivered messages). It records what happened; the test decides what is right.
 
+A third argument, a directory where tests/ansible/conftest.py installed the collection, runs the
+Ansible scenario instead of the mail flow: ``ansible-playbook`` with ``mailconf.mailconf.setup``
+sets the system up (no ``mailconf apply``), then outbound mail and ``mailconf.mailconf.check``.
+
+DNS: ``knotd`` (tests/authserver.py) is the authoritative server of the two mail domains' zones,
+on 127.0.0.1 and a free port, and gets their records by RFC 2136 (``mailconf dns --update`` with a
+TSIG key); the in-process server on 127.0.0.1:53 (tests/dnsserver.py), which ``/etc/resolv.conf``
+and OpenDKIM's unbound.conf name, answers the rest (partner, forger, reverse names) and passes
+every question under those two zones on to Knot, as a resolver with a forward zone would.
+
 Inside the namespace, on the real paths: overlays over ``/etc``, ``/var`` (which holds
 ``/var/spool/postfix``, ``/var/mail``, ``/var/lib`` and wherever mailconf keeps backups),
 ``/run`` and ``/dev`` (no syslogd on these machines: the test binds ``/dev/log`` itself, and an
@@ -18,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import smtplib
 import subprocess
 import sys
@@ -33,10 +44,17 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import dkim  # noqa: E402
+import dns.exception  # noqa: E402
+import dns.message  # noqa: E402
+import dns.name  # noqa: E402
+import dns.query  # noqa: E402
+import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
 import namespace  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
+from authserver import AuthServer  # noqa: E402
 from dnsserver import DnsServer  # noqa: E402
 from mailconf.system.root import SystemRoot  # noqa: E402
 from mailconf.system.services import ServiceManager, pid_alive, stop_pid  # noqa: E402
@@ -57,16 +75,64 @@ UNBOUND_CONF = "/etc/opendkim-resolver.conf"
 WAIT_DELIVERY = 30.0
 SMTP_TIMEOUT = 30.0
 MAILCONF_TIMEOUT = 120.0
+FORWARD_TIMEOUT = 5.0
+#: What local delivery and this host's milters added to a message (a header and its folded lines).
+DELIVERY_HEADERS = re.compile(
+    rb"^(?:Return-Path|X-Original-To|Delivered-To|Authentication-Results):.*\n(?:[ \t].*\n)*",
+    re.M | re.I,
+)
+#: The Ansible run's playbook (mailconf.mailconf.setup, then mailconf.mailconf.check).
+PLAYBOOK = HERE / "setup_playbook.yml"
+
+
+class ForwardingDns(DnsServer):
+    """The test's DNS server, passing every question under ``knot``'s zones on to ``knot``.
+
+    One address serves everything, so ``/etc/resolv.conf`` and OpenDKIM's unbound.conf name just
+    127.0.0.1, and whatever resolves the mail domains (mailconf's doctor and ``dkim`` commands,
+    the daemons) gets Knot's answers to them.
+    """
+
+    def __init__(self, knot: AuthServer) -> None:
+        super().__init__(zone="test", port=53)
+        self.knot = knot
+        self.forwarded = [dns.name.from_text(apex) for apex in knot.zones]
+
+    def respond(self, wire: bytes, *, max_size: int | None) -> bytes | None:
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None
+        if len(query.question) != 1 or not any(
+            query.question[0].name.is_subdomain(apex) for apex in self.forwarded
+        ):
+            return super().respond(wire, max_size=max_size)
+        question = query.question[0]
+        self.queries.append((f"{question.name} (Knot)", dns.rdatatype.to_text(question.rdtype)))
+        ask = dns.query.udp if max_size is not None else dns.query.tcp
+        try:
+            answer = ask(query, self.knot.host, port=self.knot.port, timeout=FORWARD_TIMEOUT)
+        except (OSError, dns.exception.DNSException):
+            answer = dns.message.make_response(query)
+            answer.set_rcode(dns.rcode.SERVFAIL)
+        return answer.to_wire()
 
 
 class Driver:
-    def __init__(self, scratch: Path, out: Path) -> None:
+    def __init__(self, scratch: Path, out: Path, ansible_base: Path | None = None) -> None:
         self.scratch = scratch
         self.out = out
+        self.ansible_base = ansible_base
         self.report: dict[str, Any] = {"timings": {}, "steps": []}
         self.started_pids: dict[str, int] = {}
         self.t0 = time.monotonic()
-        self.dns = DnsServer(zone="test", port=53)
+        # The mail domains' zones; mail.example.test's address is the provider's, in its zone.
+        zones = {domain: "" for domain in DOMAINS}
+        zones[HOSTNAME.split(".", 1)[1]] = f"{HOSTNAME}. 300 IN A {SERVER_IP}"
+        # Its files on the namespace's tmpfs: they vanish with it, even when the run is killed.
+        self.knot = AuthServer(zones, parent=scratch)
+        self.dns = ForwardingDns(self.knot)
+        self.tsig_key = scratch / "tsig.key"
         self.syslog: namespace.SyslogListener | None = None
 
     # -- small tools --------------------------------------------------------------------------
@@ -124,7 +190,30 @@ class Driver:
         self.mark("prepared")
 
     def start_dns(self) -> None:
+        self.knot.start()
+        self.knot.key_file(self.tsig_key)
+        self.report["knot"] = {"address": self.knot.address, "started_in": self.knot.started_in}
         self.dns.start()
+        self.mark("dns-servers")
+
+    def update_args(self) -> list[str]:
+        """The options that send an RFC 2136 update to Knot, signed with its TSIG key."""
+        return ["--update", self.knot.address, "--tsig-key", str(self.tsig_key)]
+
+    def served(self, name: str) -> list[list[str]]:
+        """The TXT records Knot serves at ``name``, each as its character-strings, sorted."""
+        return [[s.decode() for s in strings] for strings in self.knot.txt_strings(name)]
+
+    def printed_and_served(self) -> dict[str, Any]:
+        """What ``mailconf dns --format json`` prints, and what Knot serves at each of its names."""
+        printed = self.mailconf("dns", "--config", str(self.config_file()), "--format", "json")
+        if printed["rc"] != 0:
+            raise RuntimeError(f"mailconf dns failed: {printed['stderr']}{printed['stdout']}")
+        records: list[dict[str, Any]] = json.loads(printed["stdout"])
+        return {
+            "printed": records,
+            "served": {r["name"]: self.served(r["name"]) for r in records},
+        }
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -144,19 +233,15 @@ class Driver:
         return result
 
     def publish_dns(self) -> None:
-        """The zone: exactly ``mailconf dns --format json`` for each domain, plus the test's own."""
-        result = self.mailconf("dns", "--config", str(self.config_file()), "--format", "json")
-        self.report["dns_cli"] = result
+        """The mail domains' records sent to Knot by ``mailconf dns --update``; the test's own
+        records (the reverse name, partner, forger) into the in-process server."""
+        result = self.mailconf("dns", "--config", str(self.config_file()), *self.update_args())
+        self.report["dns_update"] = result
         if result["rc"] != 0:
-            raise RuntimeError(f"mailconf dns failed: {result['stderr']}{result['stdout']}")
-        published: list[dict[str, Any]] = json.loads(result["stdout"])
-        for record in published:
-            if record["type"] != "TXT":
-                raise RuntimeError(f"unexpected record type: {record}")
-            self.dns.add_txt(record["name"], *record["strings"])
-        self.report["published"] = published
-        # The server's own forward and reverse names (the provider's zones).
-        self.dns.a[HOSTNAME] = [SERVER_IP]
+            raise RuntimeError(
+                f"mailconf dns --update failed: {result['stderr']}{result['stdout']}"
+            )
+        self.report["published"] = self.printed_and_served()
         self.dns.ptr[SERVER_IP] = [HOSTNAME]
         self.partner_records()
         self.mark("dns")
@@ -276,12 +361,17 @@ class Driver:
             time.sleep(0.1)
 
     def dnsfunc(self, name: bytes, timeout: int = 5) -> bytes | None:
-        """dkimpy's DNS hook, reading the test zone directly (not through any resolver)."""
-        records = self.dns.txt.get(name.decode().rstrip(".").lower())
-        if not records:
-            return None
-        strings = records[0]
-        return b"".join(s.encode() if isinstance(s, str) else s for s in strings)
+        """dkimpy's DNS hook: Knot's answer for the mail domains, the test's zone for the
+        partner (no resolver in between)."""
+        text = name.decode().rstrip(".").lower()
+        if any(text == apex or text.endswith("." + apex) for apex in self.knot.zones):
+            records = self.knot.txt_strings(text)
+        else:
+            records = [
+                tuple(s.encode() if isinstance(s, str) else s for s in strings)
+                for strings in self.dns.txt.get(text, [])
+            ]
+        return b"".join(records[0]) if records else None
 
     def record(self, label: str, outcome: dict[str, Any], token: str) -> bytes | None:
         """Wait for ``token``'s delivery and keep what happened under ``report["mail"][label]``."""
@@ -302,17 +392,31 @@ class Driver:
         self.mark(f"mail:{label}")
         return message
 
+    def outbound(self, label: str, domain: str) -> None:
+        """Submitted from 127.0.0.1 for ``domain``: OpenDKIM signs it."""
+        raw, token = self.message(f"alice@{domain}", label, "Hello from us.")
+        outcome = self.send(label, raw, f"alice@{domain}", source=None, helo="localhost")
+        self.record(label, outcome, token)
+
+    def relay_back(self, label: str, source: str) -> None:
+        """The message delivered as ``source``, as a receiver elsewhere gets it, sent in again
+        from the partner's address: OpenDKIM verifies our signature (asking its unbound.conf's
+        forwarder, hence Knot) and OpenDMARC judges it. The null envelope sender leaves only
+        DKIM to pass DMARC. Local delivery's own headers go; a new one carries a fresh token."""
+        head, body = (self.out / f"delivered-{source}.eml").read_bytes().split(b"\n\n", 1)
+        head = DELIVERY_HEADERS.sub(b"", head + b"\n")
+        token = uuid.uuid4().hex[:12]
+        raw = b"X-Relay-Token: " + token.encode() + b"\n" + head + b"\n" + body
+        outcome = self.send(label, raw, "", source=PARTNER_IP, helo=PARTNER_HELO)
+        self.record(label, outcome, token)
+
     def scenario(self) -> None:
-        self.report["mail"] = {}
+        self.report.setdefault("mail", {})
         record = self.record
 
         # 1. Outbound: submitted from 127.0.0.1 for each domain, signed by OpenDKIM.
         for domain in DOMAINS:
-            raw, token = self.message(f"alice@{domain}", f"outbound {domain}", "Hello from us.")
-            outcome = self.send(
-                f"outbound-{domain}", raw, f"alice@{domain}", source=None, helo="localhost"
-            )
-            record(f"outbound-{domain}", outcome, token)
+            self.outbound(f"outbound-{domain}", domain)
 
         # 2. Inbound from the partner, signed with dkimpy.
         raw, token = self.message(
@@ -403,48 +507,84 @@ class Driver:
 
     def rotation(self) -> None:
         """A key's life for example.test (issue 12): stage a new key, activation refused while
-        DNS does not serve it, publish what ``mailconf dns`` prints, activate (OpenDKIM
-        restarts), retire the old selector (``--force``: no week to wait here); outbound mail
-        is sent and verified after each step and ``dkim status --json`` kept at each state.
-        The records go into the test's zone directly: publishing by RFC 2136 is not part of this
-        test yet."""
+        DNS does not serve it, publish by RFC 2136 (``mailconf dns --update``, which sends the
+        staged record), activate (OpenDKIM restarts), retire the old selector (``--force``: no
+        week to wait here) deleting its record by RFC 2136 too; outbound mail is sent and
+        verified against Knot after each step, and ``dkim status --json`` kept at each state."""
         domain, new = "example.test", "s2"
+        old_name, new_name = (f"{s}._domainkey.{domain}" for s in (DOMAINS[domain], new))
         rotation: dict[str, Any] = {}
         self.report["rotation"] = rotation
 
         def status(label: str) -> None:
             rotation[f"status-{label}"] = self.mailconf("dkim", "status", "--json")
 
-        def outbound(label: str) -> None:
-            raw, token = self.message(f"alice@{domain}", label, "Hello after a rotation step.")
-            self.record(
-                label,
-                self.send(label, raw, f"alice@{domain}", source=None, helo="localhost"),
-                token,
-            )
-
         status("before")
         rotation["rotate"] = self.mailconf("dkim", "rotate", "--domain", domain, "--selector", new)
         status("staged")
-        outbound("rotation-staged")
+        self.outbound("rotation-staged", domain)
         rotation["activate-unpublished"] = self.mailconf("dkim", "activate", "--domain", domain)
-        dns = self.mailconf("dns", "--config", str(self.config_file()), "--format", "json")
-        rotation["dns"] = dns
-        for record in json.loads(dns["stdout"]):
-            if record["name"].rstrip(".").lower() not in self.dns.txt:
-                self.dns.add_txt(record["name"], *record["strings"])
+        rotation["publish"] = self.mailconf(
+            "dns", "--config", str(self.config_file()), *self.update_args()
+        )
+        rotation["published"] = self.printed_and_served()
         status("published")
         rotation["activate"] = self.mailconf("dkim", "activate", "--domain", domain)
         status("active")
-        outbound("rotation-active")
+        self.outbound("rotation-active", domain)
+        self.relay_back("rotation-active-relayed", "rotation-active")
         rotation["retire"] = self.mailconf(
-            "dkim", "retire", "--domain", domain, "--selector", DOMAINS[domain], "--force"
-        )
+            "dkim", "retire", "--domain", domain, "--selector", DOMAINS[domain], "--force",
+            *self.update_args(),
+        )  # fmt: skip
+        rotation["served-after-retire"] = {n: self.served(n) for n in (old_name, new_name)}
         status("retired")
-        outbound("rotation-retired")
+        self.outbound("rotation-retired", domain)
         self.mark("rotation")
 
+    # -- the Ansible run ----------------------------------------------------------------------
+
+    def playbook(self, label: str, *args: str) -> dict[str, Any]:
+        """``ansible-playbook`` of :data:`PLAYBOOK` on this host, with the collection and the
+        configuration tests/ansible/conftest.py installed under the Ansible base directory."""
+        assert self.ansible_base is not None
+        helpers = namespace.load_by_path(
+            "mailconf_ansible_helpers", HERE.parent / "ansible" / "conftest.py"
+        )
+        host = {
+            "mailconf_domains": [{"name": d, "selector": s} for d, s in DOMAINS.items()],
+            "mailconf_ips": [SERVER_IP],
+            "mailconf_hostname": HOSTNAME,
+            "mailconf_resolver_configuration": UNBOUND_CONF,
+        }
+        inventory = helpers.write_inventory(self.out / "inventory.yml", {HOSTNAME: host})
+        started = time.monotonic()
+        done = helpers.Ansible(self.ansible_base).playbook(inventory, PLAYBOOK, *args)
+        result = {
+            "rc": done.returncode,
+            "output": done.output,
+            "recap": done.recap,
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        self.report[label] = result
+        self.mark(label)
+        return result
+
+    def ansible_flow(self) -> None:
+        """The setup by ``mailconf.mailconf.setup`` (the doctor's task skipped: nothing is
+        published yet), the records published, mail signed, then the playbook again with the
+        doctor: nothing changes and ``mailconf.mailconf.check`` passes."""
+        if self.playbook("playbook1", "-e", "doctor=false")["rc"] != 0:
+            raise RuntimeError("the first ansible-playbook run failed")
+        self.report["pids_after_playbook1"] = self.service_pids()
+        self.publish_dns()
+        self.report["mail"] = {}
+        for domain in DOMAINS:
+            self.outbound(f"outbound-{domain}", domain)
+        self.playbook("playbook2")
+
     def stop_all(self) -> None:
+        self.knot.stop()
         current = self.service_pids()
         pids = {**self.started_pids, **{k: v for k, v in current.items() if v}}
         stopped: dict[str, Any] = {}
@@ -489,20 +629,26 @@ class Driver:
 
     # -- all ----------------------------------------------------------------------------------
 
+    def mail_flow(self) -> None:
+        self.apply("apply1")
+        if self.report["apply1"]["rc"] != 0:
+            raise RuntimeError("the first mailconf apply failed")
+        self.publish_dns()
+        self.start_services()
+        self.scenario()
+        self.check()
+        self.second_apply()
+        self.rotation()
+
     def run(self) -> None:
         try:
             self.enter()
             self.prepare_system()
             self.start_dns()
-            self.apply("apply1")
-            if self.report["apply1"]["rc"] != 0:
-                raise RuntimeError("the first mailconf apply failed")
-            self.publish_dns()
-            self.start_services()
-            self.scenario()
-            self.check()
-            self.second_apply()
-            self.rotation()
+            if self.ansible_base is not None:
+                self.ansible_flow()
+            else:
+                self.mail_flow()
         except BaseException as exc:
             self.report["error"] = "".join(traceback.format_exception(exc))
         finally:
@@ -510,6 +656,7 @@ class Driver:
                 self.stop_all()
             except BaseException as exc:
                 self.report["stop_error"] = "".join(traceback.format_exception(exc))
+            self.knot.stop()  # a second time: nothing to do unless stop_all failed early
             self.dns.stop()
             self.report["dns_queries"] = [list(q) for q in self.dns.queries]
             if self.syslog is not None:
@@ -542,8 +689,9 @@ class Driver:
 
 def main() -> int:
     scratch, out = Path(sys.argv[1]), Path(sys.argv[2])
+    ansible_base = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     out.mkdir(parents=True, exist_ok=True)
-    Driver(scratch, out).run()
+    Driver(scratch, out, ansible_base).run()
     return 0
 
 

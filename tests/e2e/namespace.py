@@ -8,7 +8,9 @@ Used on both sides of the namespace boundary:
   :func:`overlay` (overlayfs over a system directory with its upper directory on a tmpfs),
   :func:`network`, :class:`SyslogListener` (no syslogd here: the daemons log to ``/dev/log``,
   which the test binds itself).  The test DNS server is ``tests/dnsserver.py`` bound to
-  127.0.0.1:53, where ``/etc/resolv.conf`` can point.
+  127.0.0.1:53, where ``/etc/resolv.conf`` can point; ``knotd`` (``tests/authserver.py``) serves
+  the mail domains' zones behind it.
+* both: :func:`load_by_path` (the Ansible tests' helpers, whose directory name is no package).
 
 Every blocking call here has a timeout.
 """
@@ -27,6 +29,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 COMMAND_TIMEOUT = 30.0
 
@@ -43,6 +47,7 @@ PROGRAMS = {
     "ip": "iproute2",
     "useradd": "passwd",
     "hostname": "hostname",
+    "knotd": "knot",
 }
 
 
@@ -75,6 +80,16 @@ def unavailable() -> str | None:
     if probe.returncode != 0:
         return f"unshare refused here: {probe.stderr.decode(errors='replace').strip()}"
     return None
+
+
+def load_by_path(name: str, path: Path) -> Any:
+    """The module in ``path``, imported as ``name`` (works under any --import-mode; no top-level
+    name like ``namespace`` or ``ansible`` is taken)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # --------------------------------------------------------------------------------------------

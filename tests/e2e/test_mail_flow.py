@@ -1,6 +1,6 @@
 """End to end: real Postfix, OpenDKIM, OpenDMARC and policyd-spf, configured by ``mailconf apply``.
 
-The proof of issues 5 and 6 (issue 7). ``mail_flow_driver.py`` runs once, as PID 1 of private
+The proof of issues 5 and 6 (issue 7). ``mail_flow_driver.py`` runs as PID 1 of private
 mount, network, pid and UTS namespaces (``unshare --mount --net --pid --uts --fork``), with
 overlays over ``/etc``, ``/var`` (``/var/spool/postfix``, ``/var/mail``, ``/var/lib``, ...),
 ``/run`` and ``/dev`` whose upper directories live on a tmpfs: the whole setup runs on the real
@@ -8,11 +8,16 @@ paths and the machine is left as it was (``/etc`` is hashed before and after, be
 
 Inside: ``lo`` up; the server's address 192.0.2.1 and the partner's 192.0.2.2 on a dummy
 interface (a veth pair when the kernel has no dummy driver) — not loopback, which policyd-spf
-skips; ``/etc/resolv.conf`` -> a DNS server on 127.0.0.1:53 serving exactly what
-``mailconf dns --format json`` prints for both domains, plus the test's own records: the
-server's A/PTR, ``partner.test`` (SPF covering 192.0.2.2, a DKIM key the test signs with dkimpy,
-DMARC ``p=reject``), ``forger.test`` (SPF not covering 192.0.2.2, ``-all``). Syslog lines are read
-from ``/dev/log`` (and the Postfix chroot's ``dev/log``), which the test binds: there is no syslogd.
+skips; ``/etc/resolv.conf`` -> a DNS server on 127.0.0.1:53 (``tests/dnsserver.py``) serving the
+test's own records: the server's PTR, ``partner.test`` (SPF covering 192.0.2.2, a DKIM key the
+test signs with dkimpy, DMARC ``p=reject``), ``forger.test`` (SPF not covering 192.0.2.2,
+``-all``); it passes every question about the two mail domains' zones on to a real authoritative
+server, Knot (``tests/authserver.py``, on 127.0.0.1 and a free port, accepting RFC 2136 updates
+signed with a TSIG key), which holds the server's A record and gets the SPF, DKIM and DMARC
+records from ``mailconf dns --update``: the zone must then hold exactly what ``mailconf dns
+--format json`` prints. dkimpy verifies outbound signatures against Knot's answers. Syslog lines
+are read from ``/dev/log`` (and the Postfix chroot's ``dev/log``), which the test binds: there is
+no syslogd.
 
 Setup is ``python -m mailconf apply --config FILE`` (two domains) and nothing else; the services
 are then started through mailconf's service layer (``ServiceManager.start``: a no-op for those
@@ -33,7 +38,23 @@ a body-tampered copy gets ``dkim=fail`` but ``dmarc=pass`` (aligned SPF); a sign
 null envelope sender passes DMARC through aligned DKIM alone (OpenDMARC trusts OpenDKIM's
 results); a tampered one with a null sender is rejected by OpenDMARC; the forger is rejected by
 policyd-spf; ``mailconf check`` finds no errors; a second apply changes no byte and restarts
-nothing; every daemon is stopped by its PID.
+nothing.
+
+Then a key rotation of example.test (issue 12): ``dkim rotate`` stages a new selector (which does
+not sign), ``dkim activate`` is refused while DNS does not serve it, ``mailconf dns --update``
+publishes it to Knot, ``dkim activate`` switches to it, ``dkim retire --update`` deletes the old
+selector's record from Knot; mail verifies at every step, ``dkim status --json`` is kept at each.
+A message signed with the new selector is also sent in again from the partner's address, as a
+receiver would get it: OpenDKIM verifies it (``dkim=pass``) and OpenDMARC passes it. At the
+end every daemon is stopped by its PID.
+
+A second run of the driver (issue 14), in namespaces of its own and at the same time as the
+first (both mostly wait for daemons), sets the same system up with ``ansible-playbook``
+and ``mailconf.mailconf.setup`` instead of ``mailconf apply`` (the collection built and installed
+as tests/ansible does it): the daemons run after the playbook, outbound mail of both domains is
+signed and verifies, and a second run of the playbook changes nothing and passes
+``mailconf.mailconf.check``. It needs ansible-core (skipped, saying so, without it); both runs
+need ``knotd`` (Debian's knot, which ``.ci/install-daemons`` installs).
 
 On failure the assertion message carries the Postfix log, the milters' log lines and the
 delivered message.
@@ -47,6 +68,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +133,8 @@ class Flow:
         return outcome
 
 
-@pytest.fixture(scope="module")
-def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
+def require_namespace() -> None:
+    """Skip, saying why, when the namespace or a program the driver needs is missing here."""
     reason = ns.unavailable()
     if reason:
         pytest.skip(reason)
@@ -124,49 +146,104 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Flow:
         check=False,
     )
     assert probe.returncode == 0, f"`mailconf apply` is not available: {probe.stderr[-500:]}"
-    base = tmp_path_factory.mktemp("e2e")
-    scratch, out = base / "ns", base / "out"
-    out.mkdir()
-    etc_before = ns.tree_digest("/etc")
-    started = time.monotonic()
+
+
+class Run:
+    """The driver started in new namespaces (``extra``: its arguments after the two directories);
+    :meth:`finish` waits for it, once, and reads its report."""
+
+    def __init__(self, base: Path, *extra: str | Path) -> None:
+        scratch, self.out = base / "ns", base / "out"
+        self.out.mkdir()
+        self.etc_before = ns.tree_digest("/etc")
+        # Its output goes to a file: two drivers run at once, neither may block on a full pipe.
+        self.output = base / "driver-output.txt"
+        self.started = time.monotonic()
+        with self.output.open("wb") as output:
+            self.proc = subprocess.Popen(
+                ["unshare", "--mount", "--net", "--pid", "--uts", "--fork", "--kill-child",
+                 sys.executable, DRIVER, scratch, self.out, *extra],
+                stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+            )  # fmt: skip
+        self.flow: Flow | None = None
+
+    def kill(self) -> None:
+        """End the run if it still runs (--kill-child takes the namespace along)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def finish(self) -> Flow:
+        if self.flow is None:
+            self.flow = self._wait()
+        return self.flow
+
+    def _wait(self) -> Flow:
+        left = TOTAL_TIMEOUT - (time.monotonic() - self.started)
+        try:
+            exit_status = self.proc.wait(timeout=max(left, 0.0))
+            killed = ""
+        except subprocess.TimeoutExpired:
+            self.kill()
+            exit_status, killed = -1, f"killed after {TOTAL_TIMEOUT:g} s\n"
+        seconds = time.monotonic() - self.started
+        stderr = killed + self.output.read_text(errors="replace")
+        etc_changes = ns.digest_changes(self.etc_before, ns.tree_digest("/etc"))
+        report_path = self.out / "report.json"
+        assert report_path.exists(), f"the driver wrote no report (exit {exit_status}):\n{stderr}"
+        report = json.loads(report_path.read_text())
+        report["driver_exit"] = exit_status
+        report["driver_stderr"] = stderr
+        print(f"\ne2e: {seconds:.1f} s; steps at {report.get('timings')}")
+        return Flow(report, self.out, etc_changes, seconds)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run | str | Exception]]:
+    """Both runs of the driver, at the same time (they share nothing but the CPUs, and mostly
+    wait for daemons): the mail flow, and the Ansible run once the collection is built and
+    installed as tests/ansible does it. Instead of the Ansible run: why it is skipped, or the
+    error that stopped it (the mail flow runs on)."""
+    require_namespace()
+    started: dict[str, Run | str | Exception] = {"mail": Run(tmp_path_factory.mktemp("e2e"))}
     try:
-        proc = subprocess.run(
-            [
-                "unshare",
-                "--mount",
-                "--net",
-                "--pid",
-                "--uts",
-                "--fork",
-                "--kill-child",
-                sys.executable,
-                str(DRIVER),
-                str(scratch),
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=TOTAL_TIMEOUT,
-            check=False,
+        # Its import skips, saying why, when ansible-core is missing.
+        helpers = ns.load_by_path(
+            "mailconf_ansible_helpers", HERE.parent / "ansible" / "conftest.py"
         )
-        exit_status, stderr = proc.returncode, proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        # unshare is killed; --kill-child takes the namespace (and every daemon in it) along.
-        exit_status = -1
-        partial = exc.stderr or b""
-        if isinstance(partial, bytes):
-            partial = partial.decode(errors="replace")
-        stderr = f"killed after {TOTAL_TIMEOUT:g} s\n{partial}"
-    seconds = time.monotonic() - started
-    etc_changes = ns.digest_changes(etc_before, ns.tree_digest("/etc"))
-    report_path = out / "report.json"
-    assert report_path.exists(), f"the driver wrote no report (exit {exit_status}):\n{stderr}"
-    report = json.loads(report_path.read_text())
-    report["driver_exit"] = exit_status
-    report["driver_stderr"] = stderr
-    flow = Flow(report, out, etc_changes, seconds)
-    print(f"\ne2e: {seconds:.1f} s; steps at {report.get('timings')}")
-    return flow
+        base = tmp_path_factory.mktemp("e2e-ansible")
+        (base / "ansible").mkdir()
+        began = time.monotonic()
+        helpers.install_collection(base / "ansible")
+        print(f"\ne2e: the collection built and installed in {time.monotonic() - began:.1f} s")
+        started["ansible"] = Run(base, base / "ansible")
+    except pytest.skip.Exception as skipped:
+        started["ansible"] = str(skipped.msg)
+    except Exception as error:
+        started["ansible"] = error
+    yield started
+    # A run no selected test waited for (``-k``) must not outlive the session.
+    for run in started.values():
+        if isinstance(run, Run):
+            run.kill()
+
+
+@pytest.fixture(scope="module")
+def flow(runs: dict[str, Run | str | Exception]) -> Flow:
+    run = runs["mail"]
+    assert isinstance(run, Run)
+    return run.finish()
+
+
+@pytest.fixture(scope="module")
+def ansible_flow(runs: dict[str, Run | str | Exception]) -> Flow:
+    """The driver's Ansible run."""
+    run = runs["ansible"]
+    if isinstance(run, str):
+        pytest.skip(run)
+    if isinstance(run, Exception):
+        raise run
+    return run.finish()
 
 
 def test_driver_ran_to_the_end(flow: Flow) -> None:
@@ -179,6 +256,10 @@ def test_driver_ran_to_the_end(flow: Flow) -> None:
 
 @pytest.mark.parametrize("domain", sorted(SELECTORS))
 def test_outbound_is_signed_and_verifies_elsewhere(flow: Flow, domain: str) -> None:
+    _signed_and_verifies(flow, domain)
+
+
+def _signed_and_verifies(flow: Flow, domain: str) -> None:
     label = f"outbound-{domain}"
     outcome = flow.mail(label)
     assert outcome["accepted"] and outcome["delivered"], flow.explain(label)
@@ -198,6 +279,25 @@ def test_outbound_is_signed_and_verifies_elsewhere(flow: Flow, domain: str) -> N
     assert outcome["dkimpy_verify"] is True, "dkimpy says the signature is bad\n" + flow.explain(
         label
     )
+
+
+def _by_name(printed: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
+    """``mailconf dns --format json`` as the driver reads a zone: name -> sorted strings lists."""
+    names: dict[str, list[list[str]]] = {}
+    for record in printed:
+        assert record["type"] == "TXT", record
+        names.setdefault(record["name"], []).append(list(record["strings"]))
+    return {name: sorted(records) for name, records in names.items()}
+
+
+def test_records_are_published_by_rfc2136_to_knot(flow: Flow) -> None:
+    update = flow.report.get("dns_update")
+    assert update is not None, flow.explain()
+    assert update["rc"] == 0, f"{update['stdout']}\n{update['stderr']}"
+    published = flow.report["published"]
+    names = {r["name"] for r in published["printed"]}
+    assert {f"{s}._domainkey.{d}" for d, s in SELECTORS.items()} | set(SELECTORS) <= names
+    assert published["served"] == _by_name(published["printed"])
 
 
 def _auth_results(headers: str) -> str:
@@ -320,10 +420,58 @@ def test_key_rotation_stage_activate_retire(flow: Flow) -> None:
     assert _signed_by(flow, "rotation-staged") == old, "a staged key must not sign"
     refused = rotation["activate-unpublished"]
     assert refused["rc"] == 1 and "DNS does not serve" in refused["stderr"], refused
+    assert rotation["publish"]["rc"] == 0, rotation["publish"]
+    published = rotation["published"]
+    staged = _by_name(published["printed"])
+    assert {f"{old}._domainkey.example.test", "s2._domainkey.example.test"} <= set(staged)
+    assert published["served"] == staged, "Knot does not hold what `mailconf dns` prints"
     assert _states(flow, "published") == {old: ("active", True), "s2": ("staged", True)}
     assert rotation["activate"]["rc"] == 0, rotation["activate"]
     assert _states(flow, "active") == {old: ("retiring", True), "s2": ("active", True)}
     assert _signed_by(flow, "rotation-active") == "s2", flow.explain("rotation-active")
+    # The same message at a receiver: OpenDKIM finds the new key (its resolver reaches Knot), and
+    # with a null envelope sender only that aligned DKIM pass can make OpenDMARC pass it.
+    relayed = "rotation-active-relayed"
+    outcome = flow.mail(relayed)
+    assert outcome["accepted"] and outcome["delivered"], flow.explain(relayed)
+    results = _auth_results(outcome["headers"])
+    assert re.search(r"\bdkim=pass\b.*header\.d=example\.test", results), flow.explain(relayed)
+    assert re.search(r"\bdmarc=pass\b.*header\.from=example\.test", results), flow.explain(relayed)
     assert rotation["retire"]["rc"] == 0, rotation["retire"]
+    served = rotation["served-after-retire"]
+    assert served[f"{old}._domainkey.example.test"] == [], "the old record is still in the zone"
+    assert served["s2._domainkey.example.test"] == staged["s2._domainkey.example.test"]
     assert _states(flow, "retired") == {"s2": ("active", True)}
     assert _signed_by(flow, "rotation-retired") == "s2", flow.explain("rotation-retired")
+
+
+def test_ansible_playbook_sets_up_the_real_daemons(ansible_flow: Flow) -> None:
+    """Issue 14: mailconf.mailconf.setup instead of `mailconf apply`, the daemons running after
+    the playbook (it started them), the records published from the result."""
+    report = ansible_flow.report
+    first = report.get("playbook1")
+    assert first is not None, ansible_flow.explain()
+    assert first["rc"] == 0, first["output"]
+    [recap] = first["recap"].values()
+    assert recap["changed"] == 1 and recap["failed"] == 0, first["output"]
+    assert all(report["pids_after_playbook1"].values()), report["pids_after_playbook1"]
+    assert report.get("error") is None, ansible_flow.explain()
+    assert report["published"]["served"] == _by_name(report["published"]["printed"])
+
+
+@pytest.mark.parametrize("domain", sorted(SELECTORS))
+def test_ansible_set_up_mail_is_signed_and_verifies(ansible_flow: Flow, domain: str) -> None:
+    _signed_and_verifies(ansible_flow, domain)
+
+
+def test_ansible_second_run_changes_nothing_and_the_doctor_passes(ansible_flow: Flow) -> None:
+    second = ansible_flow.report.get("playbook2")
+    assert second is not None, ansible_flow.explain()
+    assert second["rc"] == 0, second["output"]
+    [recap] = second["recap"].values()
+    # Two tasks ran and passed: the setup (unchanged) and the doctor (skipped in the first run).
+    assert recap == {"ok": 2, "changed": 0, "failed": 0}, second["output"]
+    stopped = ansible_flow.report.get("stopped", {})
+    assert set(stopped) == {"postfix", "opendkim", "opendmarc"}, stopped
+    assert all(s["stopped"] for s in stopped.values()), stopped
+    assert ansible_flow.etc_changes == [], "\n".join(ansible_flow.etc_changes[:50])

@@ -24,7 +24,13 @@ def test_get_typed_last_wins_and_json() -> None:
     assert doc.typed("UMask") == 7 and doc.typed("DNSTimeout") == 16 and doc.typed("Mode") == "sv"
     assert doc.get("Nope") is None and doc.typed("Nope") is None
     assert doc.to_json() == {
-        "options": {"Syslog": True, "UMask": 7, "Mode": "sv", "DNSTimeout": 16, "KeyTable": "/k"}
+        "options": {
+            "Syslog": True,
+            "UMask": "007",
+            "Mode": "sv",
+            "DNSTimeout": 16,
+            "KeyTable": "/k",
+        }
     }
 
 

@@ -11,6 +11,8 @@ from mailconf.errors import EditError
 from mailconf.postfix.master import MasterCf
 from postfix.test_oracle import DEBIAN_MASTER, assert_master_agrees, config_dir, corpus, postconf
 
+REPO = Path(__file__).resolve().parents[2]
+
 SPF = "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf"
 LAYOUT = (
     "# service type  private unpriv  chroot  wakeup  maxproc command + args\n"
@@ -95,15 +97,102 @@ def test_options_that_are_no_override_stay_arguments(tmp_path: Path) -> None:
 
 
 def test_add_service_pads_to_the_columns() -> None:
+    # LAYOUT's services continue their arguments on lines indented by two blanks: so does SPF.
     out = edited(LAYOUT, "add_service", SPF)
     assert out == LAYOUT + (
-        "policyd-spf unix -       n       n       -       0       spawn user=policyd-spf"
-        " argv=/usr/bin/policyd-spf\n"
+        "policyd-spf unix -       n       n       -       0       spawn\n"
+        "  user=policyd-spf argv=/usr/bin/policyd-spf\n"
     )
     out = edited(LAYOUT, "add_service", "x unix - n n - 0 spawn argv=/bin/true")
     assert out.endswith(
-        "x         unix  -       n       n       -       0       spawn argv=/bin/true\n"
+        "x         unix  -       n       n       -       0       spawn\n  argv=/bin/true\n"
     )
+
+
+COMPACT = (
+    "smtp inet n - y - - smtpd -o smtpd_milters=inet:127.0.0.1:8891\n"
+    "pickup unix n - y 60 1 pickup\n"
+    "maildrop unix - n n - - pipe flags=DRXhu user=vmail argv=/usr/bin/maildrop -d ${recipient}\n"
+)
+WITH_OPTIONS = "sub2 inet n - y - - smtpd -o syslog_name=x -o { a = b c } -v"
+
+
+def test_new_service_arguments_follow_the_neighbours() -> None:
+    """Arguments stay on the command's line in a file that writes them so; on continuation
+    lines otherwise, each -o on its own line, indented as the file indents each kind."""
+    out = edited(COMPACT, "add_service", SPF.replace("spawn ", "spawn\n  "))
+    assert (
+        out
+        == COMPACT + "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf\n"
+    )
+    out = edited(LAYOUT, "add_service", WITH_OPTIONS)
+    assert out.endswith("smtpd\n  -o syslog_name=x\n  -o { a = b c }\n  -v\n")
+    tabs = LAYOUT.replace("\n  ", "\n\t")
+    assert edited(tabs, "add_service", SPF).endswith(
+        "spawn\n\tuser=policyd-spf argv=/usr/bin/policyd-spf\n"
+    )
+    # No service has arguments: the caller's layout is kept.
+    bare = "smtp inet n - y - - smtpd\n"
+    given = "policyd-spf unix - n n - 0 spawn\n   user=policyd-spf argv=/usr/bin/policyd-spf"
+    assert edited(bare, "add_service", given).endswith(
+        "spawn\n   user=policyd-spf argv=/usr/bin/policyd-spf\n"
+    )
+    # A comment among the given arguments stays where it is, and so do they.
+    commented = "x unix - n n - - spawn\n# why\n  argv=/bin/true"
+    assert edited(COMPACT, "add_service", commented).endswith("spawn\n# why\n  argv=/bin/true\n")
+
+
+def _debian_like() -> list[tuple[str, str]]:
+    texts = [("example", (REPO / "examples/ubuntu-22.04/etc/postfix/master.cf").read_text())]
+    if DEBIAN_MASTER.exists():
+        texts.append(("debian", DEBIAN_MASTER.read_text()))
+    return texts
+
+
+@pytest.mark.parametrize(("label", "text"), _debian_like(), ids=[t[0] for t in _debian_like()])
+def test_debian_master_cf_new_service_reads_like_its_neighbours(label: str, text: str) -> None:
+    """Debian's master.cf: a pipe service's arguments on a continuation line indented by two
+    blanks, a service's -o lines indented by eight: a new service is written the same way."""
+    out = edited(text, "add_service", SPF)
+    assert out.endswith(
+        "\npolicyd-spf unix -       n       n       -       0       spawn\n"
+        "  user=policyd-spf argv=/usr/bin/policyd-spf\n"
+    )
+    out = edited(text, "add_service", WITH_OPTIONS)
+    assert out.endswith(
+        "\nsub2      inet  n       -       y       -       -       smtpd\n"
+        "        -o syslog_name=x\n        -o { a = b c }\n        -v\n"
+    )
+
+
+def _all_masters() -> list[tuple[str, str]]:
+    texts = [("layout", LAYOUT), ("compact", COMPACT), *_debian_like()]
+    texts += [(p.name, p.read_text(errors="surrogateescape")) for p in corpus("postfix-master")]
+    return texts
+
+
+@pytest.mark.parametrize(("label", "text"), _all_masters(), ids=[t[0] for t in _all_masters()])
+def test_new_service_is_the_same_service_for_postconf(
+    label: str, text: str, tmp_path: Path
+) -> None:
+    """Whatever layout the file gives the new service, postconf -M reads the service given
+    (the same as postconf -M adding it itself), the file round-trips and the edit is idempotent."""
+    for index, line in enumerate((SPF, WITH_OPTIONS)):
+        mine = master(text)
+        assert mine.add_service(line) is True
+        written = mine.dump()
+        assert master(written).dump() == written  # round trip
+        assert master(written).add_service(line) is False  # idempotent
+        theirs = config_dir(
+            tmp_path / f"theirs{index}",
+            main="",
+            master=text if text.endswith("\n") else text + "\n",
+        )
+        key = f"{line.split()[0]}/{line.split()[1]}"
+        postconf(theirs, "-M", f"{key}={line}")
+        ours = config_dir(tmp_path / f"ours{index}", main="", master=written)
+        assert postconf(ours, "-M", key).stdout == postconf(theirs, "-M", key).stdout
+        assert_master_agrees(master(written), theirs)
 
 
 def test_add_service_updates_in_place_keeping_comments() -> None:

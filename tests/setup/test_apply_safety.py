@@ -17,7 +17,11 @@ EXAMPLE_TOML = Path(__file__).resolve().parents[2] / "examples" / "mailconf.toml
 SPEC = Setup.from_toml(EXAMPLE_TOML)
 
 
-def failing_postconf(root: SystemRoot, **_: Any) -> validate.Validation:
+def failing_postconf(root: SystemRoot, **kwargs: Any) -> validate.Validation:
+    """Passes the check of the planned files (``staged``, before writing) and refuses the files
+    once written: the failure only an apply's second validation can meet (``postfix check``)."""
+    if "staged" in kwargs:
+        return validate.Validation("postconf", ok=True, message="")
     return validate.Validation("postconf", ok=False, message="main.cf: injected failure")
 
 
@@ -95,7 +99,9 @@ def test_a_damaged_backup_copy_does_not_stop_the_rollback(example_root: Path) ->
     master = example_root / "etc/postfix/master.cf"
     master_before = master.read_bytes()
 
-    def damage_then_fail(root: SystemRoot, **_: Any) -> validate.Validation:
+    def damage_then_fail(root: SystemRoot, **kwargs: Any) -> validate.Validation:
+        if "staged" in kwargs:  # the check before writing: no backup yet
+            return failing_postconf(root, **kwargs)
         (copy,) = (example_root / "var/backups/mailconf").glob("*/files/etc/postfix/main.cf")
         copy.write_bytes(b"x")
         return failing_postconf(root)

@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import pty
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mailconf.cli import main as mailconf
+from mailconf.system.root import SystemRoot
+from mailconf.system.validate import Validation
+
+# The module, not the function ``mailconf.setup.apply`` that the package exports in its place.
+apply_module = importlib.import_module("mailconf.setup.apply")
 
 REPO = Path(__file__).resolve().parents[2]
 TOML = REPO / "examples" / "mailconf.toml"
@@ -141,21 +148,39 @@ def test_spec_discovery_says_which_file(example_root: Path, tmp_path: Path) -> N
 
 
 def test_failed_apply_removes_the_directories_it_created(
-    example_root: Path, capsys: pytest.CaptureFixture[str]
+    example_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (example_root / "etc/opendkim").mkdir(exist_ok=True)  # opendkim -n refuses its pattern
-    (example_root / "etc/opendkim/signing.table").write_text("*@[bad x\n")
+    def refuses_once_written(root: SystemRoot, **kwargs: Any) -> Validation:
+        # The check of the planned files passes; the one of the files in place (where only
+        # ``postfix check`` can differ from it) refuses.
+        return Validation("postfix check", ok="staged" in kwargs, message="injected")
+
+    monkeypatch.setattr(apply_module, "DEFAULT_VALIDATORS", (refuses_once_written,))
     before = sorted(p for p in example_root.rglob("*") if p.is_dir())
     code = mailconf(["apply", "--root", str(example_root), "--config", str(TOML)])
     out = capsys.readouterr().out
-    if "validation opendkim: skipped" in out:
-        pytest.skip("opendkim is not installed")
     assert code == 1
     after = sorted(p for p in example_root.rglob("*") if p.is_dir())
     created = {p.relative_to(example_root).as_posix() for p in set(after) - set(before)}
-    # Only the apply's own bookkeeping (lock, backups, validation scratch) may stay.
+    # Only the apply's own bookkeeping (lock, backups) may stay.
     assert not {p for p in created if not p.startswith(("run", "var/backups", "var/lib"))}
     assert "(created, removed again)" in out
+
+
+def test_a_refusal_of_the_planned_files_writes_nothing(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shutil.which("opendkim", path="/usr/sbin:/usr/bin") is None:
+        pytest.skip("opendkim is not installed")
+    (example_root / "etc/opendkim").mkdir(exist_ok=True)  # opendkim -n refuses its pattern
+    (example_root / "etc/opendkim/signing.table").write_text("*@[bad x\n")
+    before = sorted(example_root.rglob("*"))
+    code = mailconf(["apply", "--root", str(example_root), "--config", str(TOML)])
+    assert code == 1
+    assert "nothing was written" in capsys.readouterr().err
+    created = {p.relative_to(example_root).as_posix() for p in set(example_root.rglob("*"))}
+    created -= {p.relative_to(example_root).as_posix() for p in before}
+    assert not {p for p in created if not p.startswith("run")}  # the apply lock only
 
 
 def test_the_host_name_chosen_is_stated(

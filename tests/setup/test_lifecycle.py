@@ -220,7 +220,8 @@ def test_a_refused_retirement_puts_the_row_and_the_key_back(root: Path, helpers:
     before = helpers.snapshot(root)
 
     def refuse(root: SystemRoot, **kwargs: Any) -> Validation:
-        return Validation("refuser", False, "no")
+        # Passes the check of the planned files (``staged``), refuses the files once written.
+        return Validation("refuser", "staged" in kwargs, "no")
 
     with pytest.raises(ApplyError) as failed:
         perform(

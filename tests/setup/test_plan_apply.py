@@ -181,7 +181,11 @@ def test_inet_sockets_several_domains_ed25519(example_root: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- rollback
-def failing_postconf(root: SystemRoot, **_: Any) -> validate.Validation:
+def failing_postconf(root: SystemRoot, **kwargs: Any) -> validate.Validation:
+    """Passes the check of the planned files (``staged``, before writing) and refuses the files
+    once written: the failure only an apply's second validation can meet (``postfix check``)."""
+    if "staged" in kwargs:
+        return validate.Validation("postconf", ok=True, message="")
     return validate.Validation("postconf", ok=False, message="main.cf: injected failure")
 
 
@@ -199,16 +203,18 @@ def test_rollback_after_injected_validation_failure(example_root: Path, helpers:
     assert make_plan(SPEC, SystemRoot(example_root)).empty
 
 
-def test_rollback_on_real_opendkim_refusal(example_root: Path, helpers: Any) -> None:
+def test_real_opendkim_refusal_stops_apply_before_writing(example_root: Path, helpers: Any) -> None:
     if not (shutil.which("opendkim") or os.path.exists("/usr/sbin/opendkim")):
         pytest.skip("opendkim is not installed")
-    # A SigningTable row opendkim cannot compile, which only the daemon's -n catches here.
+    # A SigningTable row opendkim cannot compile, which only the daemon's -n catches here: the
+    # check of the planned files refuses it before the first write.
     (example_root / "etc/opendkim").mkdir(exist_ok=True)
     (example_root / "etc/opendkim/signing.table").write_text("*@[bad x\n")
     before = helpers.snapshot(example_root)
-    with pytest.raises(ApplyError, match=r"opendkim refused.*regular expression"):
+    with pytest.raises(ApplyError, match=r"nothing was written.*opendkim refuses.*regular") as e:
         quiet_apply(example_root)
     assert helpers.snapshot(example_root) == before
+    assert e.value.result.backup is None and not e.value.result.restored
 
 
 def test_a_missing_referenced_file_stops_plan_and_apply_before_writing(
@@ -317,7 +323,9 @@ def test_kill_before_restart_still_restarts(example_root: Path) -> None:
     # Simulate: everything but the restarts done, pending list written, then death.
     with pytest.raises(Stop):
 
-        def die(*_: Any, **__: Any) -> validate.Validation:
+        def die(*_: Any, **kwargs: Any) -> validate.Validation:
+            if "staged" in kwargs:  # the check before writing passes
+                return validate.Validation("test", ok=True, message="")
             raise Stop
 
         quiet_apply(example_root, validators=[die], before_step=stop_after_files)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from mailconf.system.root import SystemRoot
+from mailconf.system.run import CommandResult, run
 from mailconf.system.validate import (
     OPENDKIM_DATASET_OPTIONS,
     OPENDKIM_PATH_OPTIONS,
@@ -166,3 +170,98 @@ def test_postconf_missing_main_cf(tmp_path: Path) -> None:
 def test_postfix_check_is_skipped_under_an_alternate_root(tmp_path: Path) -> None:
     check = postfix_check(SystemRoot(tmp_path))
     assert check.skipped and check.ok and "only runs on /" in check.message
+
+
+# ------------------------------------------------------------------ planned (staged) content
+BAD_SIGNING = b"*@[bad x\n"
+
+
+def test_staged_content_is_what_the_daemon_reads(tmp_path: Path) -> None:
+    """The planned file is checked, not the one in place, and the one in place is untouched."""
+    need("opendkim")
+    root = dkim_root(tmp_path)
+    real = tmp_path / "etc/opendkim/signing.table"
+    planned = {"/etc/opendkim/signing.table": BAD_SIGNING}
+    check = opendkim_check(root, staged=planned)
+    assert not check.ok and "regular expression" in check.message
+    assert "/etc/opendkim/signing.table" in check.message  # the file, by its system path
+    assert "mailconf-validate" not in check.message and str(tmp_path) not in check.message
+    assert check.conf == "/etc/opendkim.conf"
+    assert real.read_text() == "*@example.test k\n"
+    # And the other way round: the file in place is bad, the planned one is good.
+    real.write_bytes(BAD_SIGNING)
+    assert not opendkim_check(root).ok
+    check = opendkim_check(root, staged={"/etc/opendkim/signing.table": b"*@example.test k\n"})
+    assert check.ok, check.message
+    assert real.read_bytes() == BAD_SIGNING
+
+
+def test_staged_configuration_and_removed_file(tmp_path: Path) -> None:
+    need("opendkim")
+    root = dkim_root(tmp_path)
+    conf = DKIM_CONF + "NoSuchOption yes\n"
+    check = opendkim_check(root, staged={"/etc/opendkim.conf": conf.encode()})
+    assert not check.ok and "/etc/opendkim.conf" in check.message and "line 8" in check.message
+    # A data set the plan removes is missing for the daemon, though it is still in place.
+    check = opendkim_check(root, staged={"/etc/opendkim/key.table": None})
+    assert not check.ok and "/etc/opendkim/key.table" in check.message
+
+
+def test_staged_opendmarc_conf(tmp_path: Path) -> None:
+    need("opendmarc")
+    root = SystemRoot(tmp_path)
+    write(tmp_path, "/etc/opendmarc.conf", "Socket local:/x\nRejectFailures true\n")
+    staged = {"/etc/opendmarc.conf": b"Socket local:/x\nRejectFailures on\n"}
+    check = opendmarc_check(root, staged=staged)
+    assert not check.ok and "illegal value" in check.message
+    assert opendmarc_check(root).ok
+
+
+def test_staged_master_cf_refused_by_postconf(tmp_path: Path) -> None:
+    need("postconf")
+    root = SystemRoot(tmp_path)
+    write(tmp_path, "/etc/postfix/main.cf", "myhostname = mail.example.test\n")
+    write(tmp_path, "/etc/postfix/master.cf", "smtp inet n - y - - smtpd\n")
+    staged = {"/etc/postfix/master.cf": b"smtp inet n - y - - smtpd\nbad inet n - n\n"}
+    check = postconf_check(root, staged=staged)
+    assert not check.ok and "bad field count" in check.message
+    assert "/etc/postfix/master.cf" in check.message and "mailconf-validate" not in check.message
+    assert postconf_check(root).ok  # the files in place are untouched and fine
+    # A planned main.cf is read with the master.cf in place (postconf reads the two together).
+    staged = {"/etc/postfix/main.cf": b"myhostname mail.example.test\n"}
+    check = postconf_check(root, staged=staged)
+    assert not check.ok and "missing '='" in check.message
+
+
+def test_staged_check_on_the_live_root_writes_nothing_there() -> None:
+    """On ``/`` too the planned files go to a private scratch directory, never to /etc."""
+    need("postconf")
+    if os.geteuid() != 0 or not Path("/etc/postfix/main.cf").is_file():
+        pytest.skip("needs root and an installed Postfix configuration")
+    before = Path("/etc/postfix/master.cf").read_bytes()
+    seen: list[tuple[str, int, int]] = []
+
+    def spy(
+        argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        directory = Path(argv[2])
+        info = directory.stat()
+        seen.append((str(directory.parent), stat.S_IMODE(info.st_mode), info.st_uid))
+        return run(argv, timeout=timeout, env=env)
+
+    staged = {"/etc/postfix/master.cf": before + b"bad inet n - n\n"}
+    check = postconf_check(SystemRoot.live(), staged=staged, runner=spy)
+    assert not check.ok and "bad field count" in check.message
+    assert "/etc/postfix/master.cf" in check.message
+    assert Path("/etc/postfix/master.cf").read_bytes() == before
+    assert seen and all(place == ("/run", 0o700, 0) for place in seen)
+    scratch = Path(check.argv[2]) if check.argv else None
+    assert scratch is not None and not scratch.exists()  # removed afterwards
+
+
+def test_postfix_check_never_runs_on_planned_files() -> None:
+    """Even for a plan that changes no file (directories only): it would check, and repair, the
+    live spool before the apply wrote anything."""
+    for staged in ({"/etc/postfix/main.cf": b""}, {}):
+        check = postfix_check(SystemRoot.live(), staged=staged)
+        assert check.skipped and check.ok and "once written" in check.message

@@ -60,6 +60,7 @@ COMMANDS: dict[str, Command] = {
     "check": Command("doctor", "the doctor: lint, cross-file wiring, keys, DNS and sender rules"),
     "dkim": Command("dkim", "the DKIM key's life: status, rotate (stage), activate, retire"),
     "dmarc": Command("dmarc", "read DMARC aggregate reports and advise the next policy step"),
+    "completion": Command("completion", "print the shell completion script for bash or zsh"),
 }
 
 _DESCRIPTION = (

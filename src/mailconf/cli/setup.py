@@ -7,7 +7,9 @@ options, shared with ``dns`` and ``check`` (:mod:`mailconf.cli.doctor`), are
 
 ``apply`` shows what ``plan`` shows (steps, diffs, warnings) before it does anything, and asks
 for confirmation when stdin is a terminal: an admin sees what is about to change, while a script
-or CI without a terminal runs unchanged (``--yes`` skips the question everywhere).
+or CI without a terminal runs unchanged (``--yes`` skips the question everywhere).  Both first
+ask the real daemons about the planned files, as an apply does before its first write, so
+``plan`` exits 1 on what would make ``apply`` fail (:mod:`mailconf.setup.validation`).
 """
 
 from __future__ import annotations
@@ -78,11 +80,19 @@ def _stage_only(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_plan(args: argparse.Namespace) -> int:
+def _validated_plan(args: argparse.Namespace) -> Plan:
+    """The plan, checked as apply checks it before writing: the real daemons on the planned
+    files (:func:`mailconf.setup.validation.validate_plan`)."""
     from mailconf.setup.planner import make_plan
+    from mailconf.setup.validation import validate_plan
 
+    plan = make_plan(setup_from_args(args), root_from_args(args), stage_only=args.stage_only)
+    return validate_plan(plan)
+
+
+def run_plan(args: argparse.Namespace) -> int:
     try:
-        plan = make_plan(setup_from_args(args), root_from_args(args), stage_only=args.stage_only)
+        plan = _validated_plan(args)
     except MailconfError as error:
         if not args.detailed_exitcode:
             raise
@@ -104,9 +114,8 @@ def _has_errors(plan: Plan) -> bool:
 
 def run_apply(args: argparse.Namespace) -> int:
     from mailconf.setup.apply import ApplyError, apply_plan
-    from mailconf.setup.planner import make_plan
 
-    plan = make_plan(setup_from_args(args), root_from_args(args), stage_only=args.stage_only)
+    plan = _validated_plan(args)
     if not args.json:
         if args.quiet:
             sys.stdout.write("".join(note.render() + "\n" for note in plan.notes))
@@ -116,7 +125,8 @@ def run_apply(args: argparse.Namespace) -> int:
         if args.quiet:  # the summary, which plan.render() gave otherwise
             sys.stdout.write(f"nothing to do: {plan.root} already matches the setup\n")
         return EXIT_OK
-    if not args.yes and not args.json and sys.stdin.isatty() and not _confirmed():
+    asks = not args.yes and not args.json and sys.stdin.isatty() and not _has_errors(plan)
+    if asks and not _confirmed():  # a plan with errors is refused below, nothing to confirm
         fail("nothing applied")
         return EXIT_FAILED
     try:

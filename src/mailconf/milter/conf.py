@@ -160,7 +160,14 @@ class MilterConf(Document):
         return parse_dataset(value)
 
     def to_json(self) -> dict[str, object]:
-        return {"options": dict(self.typed_options())}
+        """Each option typed (booleans, integers), except a file mode, given as written (``"022"``,
+        as ``show`` and ``get`` print it: :data:`~mailconf.milter.options.MODE_OPTIONS`)."""
+        return {
+            "options": {
+                name: value if name.lower() in mo.MODE_OPTIONS else self._typed(name, value)
+                for name, value in self.options.items()
+            }
+        }
 
     # ------------------------------------------------------------------ editing
     def check_option(self, name: str, value: str) -> tuple[str, str]:

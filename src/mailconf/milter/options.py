@@ -103,6 +103,12 @@ def path_options(kind: str) -> dict[str, OptionSpec]:
     }
 
 
+#: Integer options whose value is a file mode (folded names; the same in both daemons' tables):
+#: written and read in octal by admins and the manuals (``UMask 022``), so a view of the file
+#: (``show``, its ``--json``, ``get``) gives the value as written, never the integer (18).
+MODE_OPTIONS = frozenset({"umask"})
+
+
 def option_spec(kind: str, name: str) -> OptionSpec | None:
     """The spec of an option the binary accepts, or None (unknown or refused by this build)."""
     spec = option_table(kind).get(name.lower())

@@ -4,10 +4,11 @@ A file is a list of :class:`~mailconf.postfix.master_service.Service` entries (w
 means, its fields and ``-o`` overrides, is in :mod:`mailconf.postfix.master_service`; the names
 are re-exported here for callers).  A later duplicate of a ``name/type`` wins, as in master(8).
 
-Edits keep the file's layout: a new service is padded to the columns of the services around it,
-a new ``-o`` goes on its own indented line when the service already writes them so, and a
-service owns its continuation lines (with the comments among them).  Removing a service leaves
-the comment lines above it: in master.cf those are usually other, disabled services.
+Edits keep the file's layout: a new service is padded to the columns of the services around it
+and its arguments laid out as theirs (:mod:`mailconf.postfix.master_layout`), a new ``-o`` goes
+on its own indented line when the service already writes them so, and a service owns its
+continuation lines (with the comments among them).  Removing a service leaves the comment lines
+above it: in master.cf those are usually other, disabled services.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mailconf.postfix.lines import (
     line_end,
     split_braced_spans,
 )
+from mailconf.postfix.master_layout import argument_layout, lay_out_arguments
 from mailconf.postfix.master_service import (
     FIELD_NAMES,
     MASTER_BLANKS,
@@ -80,8 +82,10 @@ class MasterCf(Document):
 
         The seven fields and the command are padded to the columns the neighbouring services
         use (a field wider than its column gets one blank, as Debian's own file does); the
-        arguments and any continuation lines are kept as given.  A new service goes after the
-        last service; a replaced one keeps the comments above it.
+        arguments go where the file's services put theirs, on continuation lines with their
+        indentation or on the command's line (:mod:`mailconf.postfix.master_layout`; as given
+        when no service has arguments).  A new service goes after the last service; a
+        replaced one keeps the comments above it.
         """
         candidate = self.parse_entry(line.strip("\r\n"))
         assert isinstance(candidate, Service)
@@ -118,7 +122,7 @@ class MasterCf(Document):
                 else:
                     head += " " * max(columns[index + 1] - columns[index] - len(field), 1)
             head += fields[7]
-        return head + text[spans[7][1] :]
+        return head + lay_out_arguments(service, argument_layout(self.services))
 
     def _layout(self) -> tuple[tuple[int, ...], bool]:
         """The most common field columns of the services' first lines, and whether the file

@@ -13,7 +13,8 @@ these handlers keep only the text of the few elements a summary needs (an Elemen
 this parser, with the C builder, ran at two thirds of this one's speed).
 
 The handlers keep one record at a time and hand each over as soon as it ends, so memory does not
-grow with the size of a report; an element's text is kept up to 1,024 characters.  Element names
+grow with the size of a report; an element's text is kept up to 1,024 characters, and one so long
+that its beginning may have been dropped (hundreds of kB) is refused.  Element names
 are compared without their namespace, taken from the root element: Google and Yahoo send none, the
 DMARCbis schema has ``urn:ietf:params:xml:ns:dmarc-2.0``, some reporters
 ``http://dmarc.org/dmarc-xml/0.1``.  Elements of other namespaces (extensions) and unknown
@@ -24,8 +25,9 @@ from __future__ import annotations
 
 import ipaddress
 import xml.parsers.expat
+from collections import deque
 from collections.abc import Iterable, Iterator
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 
@@ -41,6 +43,14 @@ DISPOSITIONS: Final = {
 
 #: At most this many characters of an element's text are kept (a report's values are short).
 _TEXT_LIMIT: Final = 1024
+#: expat is given the XML in slices of at most this many bytes, and pyexpat hands character data
+#: over in pieces of at most this many characters (at each start tag, when its buffer is full and
+#: at the end of each slice), so a piece is never longer.
+_SLICE: Final = 64 * 1024
+#: The last pieces kept: a kept leaf's text (a few characters, and the blanks after it) is one or
+#: two; a text that fills them all may have lost its beginning, and is refused.  The blanks
+#: between the elements that are not read take at most this many pieces of memory.
+_TEXT_PIECES: Final = 8
 #: At most this many DKIM or SPF results per row (DMARCbis: a row SHOULD carry at most 100).
 _RESULT_LIMIT: Final = 100
 
@@ -49,20 +59,23 @@ class ReportError(Exception):
     """What makes one report unusable; the reader skips it with a warning naming the file."""
 
 
-@attrs.frozen
-class AuthResult:
-    """One ``auth_results/dkim`` or ``auth_results/spf``: the domain and the raw result."""
+class AuthResult(NamedTuple):
+    """One ``auth_results/dkim`` or ``auth_results/spf``: the domain and the raw result.
+
+    A named tuple rather than an attrs class, as :class:`Record`: one is made per result of
+    every row, and a tuple is cheaper to make and to hash (the summary's per-row verdicts are
+    cached by the results).
+    """
 
     domain: str
     result: str
 
 
-@attrs.frozen
-class Record:
-    """One ``<record>``: ``count`` messages from ``source_ip`` with these results."""
+class Record(NamedTuple):
+    """One ``<record>``: ``messages`` (its ``<count>``) from ``source_ip`` with these results."""
 
     source_ip: str
-    count: int
+    messages: int
     disposition: str
     header_from: str
     dkim: tuple[AuthResult, ...]
@@ -124,19 +137,25 @@ _TABLES: Final[dict[str, dict[str, int]]] = {
 _SEPARATOR: Final = " "
 #: Source addresses already normalised, as written -> canonical (reports repeat their sources).
 _ADDRESSES: dict[str, str] = {}
-_ADDRESS_CACHE_SIZE: Final = 4096
+#: Auth results already made, by their domain and result as written (reports repeat them too).
+_RESULTS: dict[tuple[str, str], AuthResult] = {}
+#: Each of those caches is emptied when it reaches this size.
+_CACHE_SIZE: Final = 4096
 
 
 class _Handlers:
     """The expat callbacks: they fill ``feedback`` and collect finished records in ``done``.
 
-    Only the start of elements calls Python: a section (``report_metadata``, ``policy_published``,
-    ``record``) ends where the next one starts or the document ends, and a leaf's text is taken
-    by a character-data handler installed at its start (and removed at the next start: pyexpat
-    forbids changing it from inside itself).  The end-of-element handler is the built-in
-    ``len``: a C call that does nothing but makes pyexpat deliver the buffered text at each end
-    tag, so a leaf's text is never joined with what follows it.  Far fewer Python calls than a
-    start/end parser, and on the benchmark's gigabyte those calls are the time.
+    Each pyexpat callback costs about as much as expat's own work on an element, whether the
+    handler is Python or C, and so does installing a handler; on the benchmark's gigabyte those
+    costs are the time.  So only the start of elements calls Python (the reader's state lives
+    there), and the character data goes, through the built-in ``append`` of a bounded deque, to
+    ``texts``: pyexpat hands its buffer over at each start tag, so when a kept leaf starts the
+    deque is emptied, and at the next start tag it holds the leaf's text.  No end-tag callback is
+    needed: a section (``report_metadata``, ``policy_published``, ``record``) ends where the next
+    one starts or the document ends.  What a leaf's text runs to is the next start tag, so it
+    includes the blanks after its end tag; character data there other than blanks is mixed
+    content, which the schemas do not have, and would be read as part of the leaf's text.
     """
 
     def __init__(self, parser: xml.parsers.expat.XMLParserType, feedback: Feedback) -> None:
@@ -147,8 +166,8 @@ class _Handlers:
         self.actions: dict[str, tuple[int, str]] = {}
         self.section = ""  # report_metadata, policy_published, record
         self.auth = ""  # dkim or spf: the auth_results entry being read
-        self.leaf = ""
-        self.collecting = False  # whether collect is the character-data handler
+        self.leaf = ""  # the kept leaf whose text is in texts
+        self.texts: deque[str] = deque(maxlen=_TEXT_PIECES)
         self.target: dict[str, str] | None = None
         self.values: dict[str, str] = {}
         self.auth_values: dict[str, str] = {}
@@ -158,7 +177,7 @@ class _Handlers:
         parser.StartDoctypeDeclHandler = self.refuse_doctype
         parser.EntityDeclHandler = self.refuse_doctype
         parser.StartElementHandler = self.root
-        parser.EndElementHandler = len
+        parser.CharacterDataHandler = self.texts.append
 
     @staticmethod
     def refuse_doctype(*_: object) -> None:
@@ -182,21 +201,18 @@ class _Handlers:
         self.parser.StartElementHandler = self.start
 
     def start(self, name: str, _attributes: object) -> None:
-        if self.collecting:
-            self.parser.CharacterDataHandler = None
-            self.collecting = False
-            self.leaf = ""
+        if self.leaf:
+            self.end_leaf()
         action = self.actions.get(name)
         if action is None:
             return
         kind, local = action
-        target: dict[str, str] | None
         if kind == _LEAF:
-            target = self.values
+            self.target = self.values
         elif kind == _ENTRY_LEAF:
-            target = self.auth_values
+            self.target = self.auth_values
         elif kind == _REASON:
-            target = None
+            self.target = None
         elif kind == _SECTION:
             self.finish()
             self.section = local
@@ -213,19 +229,17 @@ class _Handlers:
             self.actions = self.tables["entry"]
             return
         self.leaf = local
-        self.target = target
-        self.parser.CharacterDataHandler = self.collect
-        self.collecting = True
+        self.texts.clear()
 
-    def collect(self, data: str) -> None:
-        """The leaf's text (one call: pyexpat buffers it up to the end tag); the blanks after
-        it, up to the next start, come as a second call and are ignored."""
-        if not self.leaf:
-            return
+    def end_leaf(self) -> None:
+        """The kept leaf's text, from its start tag to the next one (or the document's end)."""
+        if len(self.texts) == _TEXT_PIECES:
+            raise ReportError(f"the text of <{self.leaf}> is far too long for a report")
+        text = "".join(self.texts).strip()[:_TEXT_LIMIT]
         if self.target is None:
-            self.reasons.append(data.strip()[:_TEXT_LIMIT].lower())
+            self.reasons.append(text.lower())
         else:
-            self.target[self.leaf] = data.strip()[:_TEXT_LIMIT]
+            self.target[self.leaf] = text
         self.leaf = ""
 
     def finish_auth(self) -> None:
@@ -233,14 +247,21 @@ class _Handlers:
             results = self.results[self.auth]
             if len(results) < _RESULT_LIMIT:
                 values = self.auth_values
-                results.append(
-                    AuthResult(_domain(values.get("domain", "")), values.get("result", "").lower())
-                )
+                raw = (values.get("domain", ""), values.get("result", ""))
+                result = _RESULTS.get(raw)
+                if result is None:
+                    result = AuthResult(_domain(raw[0]), raw[1].lower())
+                    if len(_RESULTS) >= _CACHE_SIZE:
+                        _RESULTS.clear()
+                    _RESULTS[raw] = result
+                results.append(result)
             self.auth_values = {}
             self.auth = ""
 
     def finish(self) -> None:
         """The section read so far is complete (the next one starts, or the document ends)."""
+        if self.leaf:
+            self.end_leaf()
         if self.section == "record":
             self.finish_auth()
             self.end_record()
@@ -287,7 +308,7 @@ class _Handlers:
                 address = str(ipaddress.ip_address(text))
             except ValueError:
                 raise ReportError(f"record source_ip {text[:60]!r} is not an IP address") from None
-            if len(_ADDRESSES) >= _ADDRESS_CACHE_SIZE:
+            if len(_ADDRESSES) >= _CACHE_SIZE:
                 _ADDRESSES.clear()
             _ADDRESSES[text] = address
         count = _integer(values.get("count", ""), "record count")
@@ -321,11 +342,14 @@ def parse_feedback(chunks: Iterable[bytes], feedback: Feedback) -> Iterator[Reco
     """
     parser = xml.parsers.expat.ParserCreate(namespace_separator=_SEPARATOR)
     parser.buffer_text = True
+    parser.buffer_size = _SLICE
     parser.ordered_attributes = True  # a list per element is cheaper than a dict
     handlers = _Handlers(parser, feedback)
     try:
         for chunk in chunks:
-            parser.Parse(chunk, False)
+            view = memoryview(chunk)
+            for start in range(0, len(view), _SLICE):
+                parser.Parse(view[start : start + _SLICE], False)
             yield from handlers.done
             handlers.done.clear()
         parser.Parse(b"", True)

@@ -1,10 +1,11 @@
 """Many aggregate reports summed into one view per sending source (``mailconf dmarc report``).
 
-Reports are read one at a time and each record is folded into a counter per source (the source IP
-and the From domain it sent for) at once, so memory grows with the number of distinct sources,
-never with the number or size of the reports.  A report's rows are kept apart until the report
-has been read to its end: a report that turns out broken halfway, or is a second copy of one
-already counted (same ``org_name`` and ``report_id``), adds nothing.
+Reports are read one at a time and each record is folded at once into a tally of its report (per
+source, the source IP and the From domain it sent for, and per verdict), then the report's tallies
+into a counter per source, so memory grows with the number of distinct sources, never with the
+number or size of the reports.  A report's tallies are kept apart until the report has been read
+to its end: a report that turns out broken halfway, or is a second copy of one already counted
+(same ``org_name`` and ``report_id``), adds nothing.
 
 The figures per source are message counts (the sum of the rows' ``<count>``): ``spf_aligned`` and
 ``dkim_aligned`` as DMARC's alignment rules judge the row's ``auth_results`` under the published
@@ -17,16 +18,17 @@ are what an administrator can act on.
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
 from mailconf.findings import Finding, Severity
 from mailconf.reports.alignment import aligned
-from mailconf.reports.feedback import Feedback, Record, ReportError, parse_feedback
+from mailconf.reports.feedback import AuthResult, Feedback, ReportError, parse_feedback
 from mailconf.reports.inputs import Limits, file_documents, input_files
 
 __all__ = ["PolicySeen", "SourceStats", "Summary", "summarise"]
@@ -38,6 +40,60 @@ _DOMAIN_LIMIT: Final = 8
 def _bounded_add(counter: Counter[str], key: str, count: int) -> None:
     if key in counter or len(counter) < _DOMAIN_LIMIT:
         counter[key] += count
+
+
+class Verdict(NamedTuple):
+    """What DMARC makes of one row's auth results, for its From domain and the policy's modes."""
+
+    #: An SPF result passed for a domain aligned with the From domain.
+    spf: bool
+    #: A DKIM signature passed for a domain aligned with the From domain.
+    dkim: bool
+    #: A signature of the From domain's organisation did not verify (altered on the way).
+    broken: bool
+    #: Domains whose SPF passed without being aligned.
+    spf_other: tuple[str, ...]
+    #: Domains whose DKIM signature passed without being aligned.
+    dkim_other: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def verdict(
+    header_from: str,
+    dkim: tuple[AuthResult, ...],
+    spf: tuple[AuthResult, ...],
+    adkim: str,
+    aspf: str,
+) -> Verdict:
+    """The alignment of one row's results (RFC 7489 3.1), cached: the rows of a domain's reports
+    repeat a handful of combinations (its own servers, a forwarder, a mailing service...), so the
+    Organizational Domains are computed once per combination, not once per row."""
+    spf_aligned = False
+    spf_other: list[str] = []
+    for result in spf:
+        if result.result != "pass":
+            continue
+        if aligned(result.domain, header_from, aspf):
+            spf_aligned = True
+        elif result.domain:
+            spf_other.append(result.domain)
+    dkim_aligned = False
+    broken = False
+    dkim_other: list[str] = []
+    for result in dkim:
+        if aligned(result.domain, header_from, "r"):
+            if result.result == "pass" and aligned(result.domain, header_from, adkim):
+                dkim_aligned = True
+            elif result.result != "pass":
+                broken = True
+        elif result.result == "pass" and result.domain:
+            dkim_other.append(result.domain)
+    return Verdict(spf_aligned, dkim_aligned, broken, tuple(spf_other), tuple(dkim_other))
+
+
+#: One report's rows, summed until the report has been read to its end: the messages per source
+#: (IP address, From domain), verdict, disposition and override reasons.
+Tallies = dict[tuple[str, str, Verdict, str, tuple[str, ...]], int]
 
 
 @attrs.define
@@ -70,36 +126,26 @@ class SourceStats:
     def unaligned(self) -> int:
         return self.count - self.dmarc_pass
 
-    def add_record(self, record: Record, feedback: Feedback) -> None:
-        count, header_from = record.count, record.header_from
-        spf = False
-        for result in record.spf:
-            if result.result != "pass":
-                continue
-            if aligned(result.domain, header_from, feedback.aspf):
-                spf = True
-            elif result.domain:
-                _bounded_add(self.spf_other, result.domain, count)
-        dkim = False
-        broken = False
-        for result in record.dkim:
-            if aligned(result.domain, header_from, "r"):
-                if result.result == "pass" and aligned(result.domain, header_from, feedback.adkim):
-                    dkim = True
-                elif result.result != "pass":
-                    broken = True
-            elif result.result == "pass" and result.domain:
-                _bounded_add(self.dkim_other, result.domain, count)
+    def add(self, verdict: Verdict, disposition: str, reasons: tuple[str, ...], count: int) -> None:
+        """Count ``count`` messages with this verdict, disposition and override reasons."""
         self.count += count
-        self.spf_aligned += count if spf else 0
-        self.dkim_aligned += count if dkim else 0
-        self.dmarc_pass += count if spf or dkim else 0
-        self.broken_signature += count if broken and not dkim else 0
-        self.forwarded += count if dkim and not spf else 0
-        self.disposition[record.disposition] += count
-        for reason in record.reasons:
+        if verdict.spf or verdict.dkim:
+            self.dmarc_pass += count
+        if verdict.spf:
+            self.spf_aligned += count
+        if verdict.dkim:
+            self.dkim_aligned += count
+            if not verdict.spf:
+                self.forwarded += count
+        elif verdict.broken:
+            self.broken_signature += count
+        for domain in verdict.spf_other:
+            _bounded_add(self.spf_other, domain, count)
+        for domain in verdict.dkim_other:
+            _bounded_add(self.dkim_other, domain, count)
+        self.disposition[disposition] += count
+        for reason in reasons:
             _bounded_add(self.overrides, reason, count)
-        self.reporters.add(feedback.org_name)
 
     def merge(self, other: SourceStats) -> None:
         self.count += other.count
@@ -176,15 +222,13 @@ class Summary:
             key=lambda s: (-s.count, ipaddress.ip_address(s.ip).packed, s.header_from),
         )
 
-    def add_report(
-        self, feedback: Feedback, rows: dict[tuple[str, str], SourceStats], matched: bool
-    ) -> None:
+    def add_report(self, feedback: Feedback, tallies: Tallies, matched: bool) -> None:
         """Count one fully read report (unless it is a copy of one already counted)."""
         if feedback.key in self._seen:
             self.duplicates += 1
             return
         self._seen.add(feedback.key)
-        if not (rows or matched):
+        if not (tallies or matched):
             return
         self.reports += 1
         self.domains.add(feedback.domain)
@@ -197,13 +241,14 @@ class Summary:
                 self.policies[feedback.domain] = PolicySeen(
                     feedback.end, feedback.policy, feedback.pct
                 )
-        for key, stats in rows.items():
-            self.messages += stats.count
-            total = self.sources.get(key)
-            if total is None:
-                self.sources[key] = stats
-            else:
-                total.merge(stats)
+        sources = self.sources
+        for (ip, header_from, row_verdict, disposition, reasons), count in tallies.items():
+            self.messages += count
+            stats = sources.get((ip, header_from))
+            if stats is None:
+                stats = sources[ip, header_from] = SourceStats(ip, header_from)
+            stats.add(row_verdict, disposition, reasons, count)
+            stats.reporters.add(feedback.org_name)
 
     def merge(self, other: Summary) -> bool:
         """Add ``other`` (reports read elsewhere) to this summary; False, and nothing added,
@@ -342,23 +387,25 @@ def _read_files(files: list[tuple[str, bool]], options: _Options) -> tuple[Summa
     for name, named in files:
         for document in file_documents(name, options.limits, skipped, named=named):
             feedback = Feedback()
-            rows: dict[tuple[str, str], SourceStats] = {}
+            tallies: Tallies = {}
             try:
                 for record in parse_feedback(document.chunks, feedback):
-                    if wanted and not _in_domain(record.header_from, wanted):
+                    header_from = record.header_from
+                    if wanted and not _in_domain(header_from, wanted):
                         continue
-                    key = (record.source_ip, record.header_from)
-                    stats = rows.get(key)
-                    if stats is None:
-                        stats = rows[key] = SourceStats(record.source_ip, record.header_from)
-                    stats.add_record(record, feedback)
+                    judged = verdict(
+                        header_from, record.dkim, record.spf, feedback.adkim, feedback.aspf
+                    )
+                    ip, reasons = record.source_ip, record.reasons
+                    key = (ip, header_from, judged, record.disposition, reasons)
+                    tallies[key] = tallies.get(key, 0) + record.messages
             except ReportError as error:
                 skipped(document.label, str(error))
                 continue
             if since is not None and (feedback.end or 0) <= since:
                 continue
             matched = wanted is None or _in_domain(feedback.domain, wanted)
-            summary.add_report(feedback, rows, matched)
+            summary.add_report(feedback, tallies, matched)
     return summary, found
 
 

@@ -9,14 +9,17 @@ Order of an apply (all under the apply lock, the plan re-made under it):
 3. the services that will need a restart are recorded in ``/var/lib/mailconf/pending-restarts``
    *before* the first change, so an apply killed before its restarts leaves a plan that restarts
    them (otherwise the files would be new and the daemons old, and nothing would say so);
-4. the steps, each file written atomically (temporary file in the same directory, fsync, rename,
+4. the plan's files validated as planned, before anything is written, by the real programs
+   (``postconf -n``/``-M``, ``opendkim -n``, ``opendmarc -n`` on staged copies: the check ``plan``
+   runs, :mod:`mailconf.setup.validation`); a refusal stops the apply with nothing written;
+5. the steps, each file written atomically (temporary file in the same directory, fsync, rename,
    fsync of the directory) with its owner and mode kept and a backup taken first;
-5. validation with the real programs (``postconf -c``, ``postfix check`` on ``/``,
-   ``opendkim -n``, ``opendmarc -n``); a refusal restores every file this apply wrote, byte for
-   byte, and names the check;
-6. restarts, only of the services whose files changed (milters first, then Postfix).
+6. validation with the real programs again, of the files in place (``postfix check`` on ``/``
+   now runs, and the keys generated are there); a refusal restores every file this apply wrote,
+   byte for byte, and names the check;
+7. restarts, only of the services whose files changed (milters first, then Postfix).
 
-Any failure in 4 or 5 restores the files and removes the directories this apply created (when
+Any failure in 5 or 6 restores the files and removes the directories this apply created (when
 they are empty again); the error says what was done, what was undone and what was not done.
 Owners, modes of existing directories and (on ``/``) group memberships are left in place: they are
 harmless and the next apply finds them done.
@@ -44,7 +47,8 @@ from mailconf.setup.plan import Plan, Step
 from mailconf.setup.planner import make_plan
 from mailconf.setup.result import ApplyError, ApplyResult
 from mailconf.setup.spec import Setup
-from mailconf.system import accounts, packages, validate
+from mailconf.setup.validation import DEFAULT_VALIDATORS, Validator, validate_plan
+from mailconf.system import accounts, packages
 from mailconf.system.backup import BACKUPS_SYSTEM_PATH, BackupSet, RestoreError
 from mailconf.system.lock import ApplyLock
 from mailconf.system.root import SystemRoot
@@ -53,16 +57,9 @@ from mailconf.system.services import ServiceError, ServiceManager, ServiceResult
 
 __all__ = ["ApplyError", "ApplyResult", "Validator", "apply", "apply_plan", "perform"]
 
-Validator = Callable[..., validate.Validation]
 Progress = Callable[[str], None]
 BeforeStep = Callable[[int, Step], None]
 
-DEFAULT_VALIDATORS: tuple[Validator, ...] = (
-    validate.postconf_check,
-    validate.postfix_check,
-    validate.opendkim_check,
-    validate.opendmarc_check,
-)
 TEMP_SUFFIXES = (".mailconf-tmp", ".mailconf-new")
 
 
@@ -72,7 +69,7 @@ def apply(
     *,
     runner: Runner = run,
     progress: Progress | None = None,
-    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
+    validators: Sequence[Validator] | None = None,
     before_step: BeforeStep | None = None,
     services: ServiceManager | None = None,
     stage_only: bool = False,
@@ -97,7 +94,7 @@ def perform(
     *,
     runner: Runner = run,
     progress: Progress | None = None,
-    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
+    validators: Sequence[Validator] | None = None,
     before_step: BeforeStep | None = None,
     services: ServiceManager | None = None,
 ) -> ApplyResult:
@@ -114,7 +111,7 @@ def apply_plan(
     *,
     runner: Runner = run,
     progress: Progress | None = None,
-    validators: Sequence[Validator] = DEFAULT_VALIDATORS,
+    validators: Sequence[Validator] | None = None,
     before_step: BeforeStep | None = None,
     services: ServiceManager | None = None,
 ) -> ApplyResult:
@@ -207,20 +204,23 @@ def _execute(
     plan: Plan,
     runner: Runner,
     progress: Progress | None,
-    validators: Sequence[Validator],
+    validators: Sequence[Validator] | None,
     before_step: BeforeStep | None,
     manager: ServiceManager | None,
 ) -> ApplyResult:
     """The numbered phases of the module's docstring, in order; each raises ApplyError with what
-    was done, restored and not done."""
+    was done, restored and not done.  ``validators``: None for :data:`DEFAULT_VALIDATORS`."""
+    if validators is None:
+        validators = DEFAULT_VALIDATORS
     state = _Run(plan, runner, progress, before_step)
     if plan.empty:
         return state.result
     plan = _install_packages(state)
+    plan = state.plan = state.result.plan = validate_plan(plan, validators, runner=runner)
     steps = [s for s in plan.steps if s.kind not in ("package", "restart")]
     restarts = plan.of_kind("restart")
     errors = [note for note in plan.notes if note.severity is Severity.ERROR]
-    if errors:  # what the validation would refuse: stop before writing anything
+    if errors:  # what the validation refuses, or would: stop before writing anything
         state.result.not_done.extend(s.description for s in steps + restarts)
         raise ApplyError(
             "the plan has errors, nothing was written: "
@@ -277,7 +277,7 @@ def _check_accounts(state: _Run, steps: list[Step], restarts: list[Step]) -> Non
 
 
 def _perform_steps(state: _Run, steps: list[Step], restarts: list[Step]) -> None:
-    """4. The steps in order; any failure (even an interrupt) restores every file written."""
+    """5. The steps in order; any failure (even an interrupt) restores every file written."""
     total = len(steps) + len(restarts)
     for index, step in enumerate(steps):
         try:
@@ -299,7 +299,7 @@ def _perform_steps(state: _Run, steps: list[Step], restarts: list[Step]) -> None
 
 
 def _validate(state: _Run, validators: Sequence[Validator], restarts: list[Step]) -> None:
-    """5. The real programs' verdict on the new configuration; a refusal restores the files."""
+    """6. The real programs' verdict on the files in place; a refusal restores the files."""
     for check in validators:
         verdict = check(state.root, runner=state.runner)
         state.result.validations.append(verdict)
@@ -318,7 +318,7 @@ def _validate(state: _Run, validators: Sequence[Validator], restarts: list[Step]
 
 
 def _restart(state: _Run, manager: ServiceManager, done: int, restarts: list[Step]) -> None:
-    """6. The restarts, milters first; one that fails stays owed to the next apply."""
+    """7. The restarts, milters first; one that fails stays owed to the next apply."""
     total = done + len(restarts)
     for offset, step in enumerate(restarts):
         state.progress(f"[{done + offset + 1}/{total}] restart: {step.target}")

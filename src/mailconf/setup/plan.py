@@ -16,6 +16,7 @@ import attrs
 from mailconf.findings import Finding
 from mailconf.setup.spec import KeySpec, Setup
 from mailconf.system.root import SystemRoot
+from mailconf.system.validate import Validation
 
 __all__ = ["Plan", "Step"]
 
@@ -95,6 +96,9 @@ class Plan:
     hostname: str = ""
     #: Made with ``stage_only`` (a first key staged, not signing): apply_plan makes it so again.
     stage_only: bool = False
+    #: The real programs' verdicts on the planned files (:mod:`mailconf.setup.validation`);
+    #: empty until the plan is validated.
+    validations: tuple[Validation, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -108,6 +112,7 @@ class Plan:
             "root": str(self.root),
             "steps": [step.to_json() for step in self.steps],
             "notes": [note.to_json() for note in self.notes],
+            "validations": [check.to_json() for check in self.validations],
         }
 
     def render(self) -> str:
@@ -118,4 +123,13 @@ class Plan:
             lines.append(f"nothing to do: {self.root} already matches the setup")
         for number, step in enumerate(self.steps, 1):
             lines.append(f"[{number}/{len(self.steps)}] {step.render()}")
+        if self.validations:
+            lines.append("checked as planned: " + ", ".join(map(_verdict, self.validations)))
         return "\n".join(lines) + "\n"
+
+
+def _verdict(check: Validation) -> str:
+    """``postconf ok``, ``opendkim FAILED`` (its note says why), ``postfix check skipped (why)``."""
+    if check.skipped:
+        return f"{check.tool} skipped ({check.message})"
+    return f"{check.tool} {'ok' if check.ok else 'FAILED'}"

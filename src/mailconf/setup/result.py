@@ -98,10 +98,7 @@ class ApplyResult:
             "not_done": self.not_done,
             "restored": self.restored,
             "reported": self.reported,
-            "validations": [
-                {"tool": v.tool, "ok": v.ok, "skipped": v.skipped, "message": v.message}
-                for v in self.validations
-            ],
+            "validations": [check.to_json() for check in self.validations],
             "backup": None if self.backup is None else str(self.backup),
         }
 

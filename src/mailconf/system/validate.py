@@ -20,6 +20,13 @@ Alternate roots (``--root DIR``):
 * ``opendmarc -n`` opens only BaseDirectory, DomainWhitelistFile and TestDNSData (measured against
   opendmarc 1.4.2; it ignores IgnoreHosts, PublicSuffixList, HistoryFile): same rewriting.
 
+Planned content (``staged``): ``plan`` and an apply before its first write ask the same programs
+about the files as the plan leaves them.  Every validator takes ``staged``, a mapping from system
+path to planned content (None: the plan removes the file); a configuration with a planned file is
+checked on copies in a private scratch directory (:func:`scratch_directory`), each planned file
+(the configuration, its Includes, the data sets it opens) copied there and its path rewritten, so
+nothing is written to the real files and the daemon reads what the apply would write.
+
 The path options come from the option tables measured on Debian 12's binaries
 (:func:`mailconf.milter.options.path_options`, ``tools/gen_milter_options.py``); see
 :data:`OPENDKIM_PATH_OPTIONS`.
@@ -27,10 +34,14 @@ The path options come from the option tables measured on Debian 12's binaries
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -42,6 +53,11 @@ from mailconf.system.root import SystemRoot
 from mailconf.system.run import CommandResult, Runner, run, which
 
 VALIDATE_TIMEOUT = 30.0
+
+#: Planned content by system path (None: the plan removes the file); see the module docstring.
+#: A validator given ``staged=None`` checks the files in place (an apply's check once written),
+#: given a mapping, even an empty one, the files as a plan leaves them.
+Staged = Mapping[str, "bytes | None"]
 
 #: Options ``opendkim -n`` opens as data sets (values may carry file:/refile:/db: prefixes), and
 #: those it opens as plain paths (files or directories): from the measured option tables.
@@ -70,6 +86,11 @@ class Validation:
     message: str
     skipped: bool = False
     argv: tuple[str, ...] = ()
+    #: The configuration checked (system path: a file, or Postfix's configuration directory).
+    conf: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tool": self.tool, "ok": self.ok, "skipped": self.skipped, "message": self.message}
 
     def __iter__(self) -> Iterator[bool | str]:
         """Allows ``ok, message = check(...)``."""
@@ -100,42 +121,87 @@ def _run_checked(
     return _from_result(tool, result, rename or {})
 
 
-def postfix_check(root: SystemRoot, *, runner: Runner = run) -> Validation:
-    """``postfix check`` (live root only: it inspects and repairs the live spool)."""
+def postfix_check(
+    root: SystemRoot, *, runner: Runner = run, staged: Staged | None = None
+) -> Validation:
+    """``postfix check`` (live root only: it inspects and repairs the live spool and daemon
+    directories, so it checks the files in place, after an apply wrote them, never a plan's)."""
+    if staged is not None:
+        return _skip("postfix check", "it inspects the files in place, once written")
     if not root.is_live:
         return _skip("postfix check", f"postfix check only runs on / (root is {root})")
     return _run_checked("postfix check", ["postfix", "check"], runner)
 
 
 def postconf_check(
-    root: SystemRoot, config_directory: str = "/etc/postfix", *, runner: Runner = run
+    root: SystemRoot,
+    config_directory: str = "/etc/postfix",
+    *,
+    runner: Runner = run,
+    staged: Staged | None = None,
 ) -> Validation:
     """``postconf -c DIR -n`` then ``postconf -c DIR -M``: main.cf and master.cf both parse.
 
     postconf prints warnings (unused parameters, obsolete names) on stderr with exit 0; they are
-    kept in ``message`` of a passing result.
+    kept in ``message`` of a passing result.  With a planned main.cf or master.cf, both files are
+    copied to a scratch directory (postconf reads the two together: master.cf names the services
+    whose parameters main.cf may set) and ``-c`` names that directory.
     """
-    directory = root.resolve(config_directory)
-    if not (directory / "main.cf").is_file():
-        return Validation("postconf", ok=False, message=f"{config_directory}/main.cf is missing")
-    messages = []
-    for flag in ("-n", "-M"):
-        check = _run_checked("postconf", ["postconf", "-c", str(directory), flag], runner)
-        if check.skipped or not check.ok:
-            return check
-        if check.message:
-            messages.append(check.message)
-    argv = ("postconf", "-c", str(directory), "-n")
-    return Validation("postconf", ok=True, message="\n".join(messages), argv=argv)
+    staged = staged or {}
+    names = {name: f"{config_directory.rstrip('/')}/{name}" for name in ("main.cf", "master.cf")}
+    with contextlib.ExitStack() as stack:
+        directory, rename = root.resolve(config_directory), {}
+        if any(path in staged for path in names.values()):
+            directory = Path(stack.enter_context(scratch_directory()))
+            rename = {str(directory): config_directory.rstrip("/")}
+            for name, path in names.items():
+                data = _content(root, staged, path)
+                if data is not None:
+                    _write_aged(directory / name, data)
+        if not (directory / "main.cf").is_file():
+            return Validation(
+                "postconf",
+                ok=False,
+                message=f"{names['main.cf']} is missing",
+                conf=names["main.cf"],
+            )
+        messages = []
+        for flag in ("-n", "-M"):
+            argv = ["postconf", "-c", str(directory), flag]
+            check = _run_checked("postconf", argv, runner, rename)
+            if check.skipped or not check.ok:
+                return attrs.evolve(check, conf=config_directory)
+            if check.message:
+                messages.append(check.message)
+    argv_n = ("postconf", "-c", str(directory), "-n")
+    return Validation(
+        "postconf", ok=True, message="\n".join(messages), argv=argv_n, conf=config_directory
+    )
 
 
-def _rewrite_value(root: SystemRoot, value: str, dataset: bool) -> str:
-    """The value with its file path moved under the root (unchanged when it names no local file:
-    ``csl:``, ``ldap:``, ``dsn:``..., a relative value, a type OpenDKIM does not know)."""
+def _write_aged(path: Path, data: bytes) -> None:
+    """Write a copy for postconf dated a minute back: postconf sleeps about two seconds before
+    reading a file changed in the current second (``dict_load_file`` guards against reading one
+    being written), which would make every plan two seconds slower; the copy is ours alone."""
+    path.write_bytes(data)
+    past = time.time() - 60
+    os.utime(path, (past, past))
+
+
+def _content(root: SystemRoot, staged: Staged, system_path: str) -> bytes | None:
+    """A file as the plan leaves it: its planned content, else what is there."""
+    if system_path in staged:
+        return staged[system_path]
+    return root.read_if_present(system_path)
+
+
+def _rewrite_value(place: Callable[[str], str], value: str, dataset: bool) -> str:
+    """The value with its file path replaced by ``place(path)`` (unchanged when it names no local
+    file: ``csl:``, ``ldap:``, ``dsn:``..., a relative value, a type OpenDKIM does not know)."""
     path = parse_dataset(value).path if dataset else value
     if path is None or not path.startswith("/"):
         return value
-    return value[: len(value) - len(path)] + str(root.resolve(path))
+    return value[: len(value) - len(path)] + place(path)
 
 
 def rewrite_conf_for_root(
@@ -146,17 +212,22 @@ def rewrite_conf_for_root(
     include: Callable[[str], str] | None = None,
     *,
     kind: str = "opendkim",
+    place: Callable[[str], str] | None = None,
 ) -> str:
     """Copy of an opendkim/opendmarc configuration with file paths moved under ``root``.
 
     The file is read by the same model as everywhere else (the daemon's line rules, names
     case-insensitive); each rewritten option stays on its line, so line numbers in the daemon's
     messages still match the original.  ``include`` maps an ``Include`` value to the path of its
-    own rewritten copy.  Text the model refuses is returned as it is: the daemon will refuse it
-    too, with its own message.
+    own rewritten copy; ``place`` maps every other absolute path (default: its place under the
+    root).  Text the model refuses is returned as it is: the daemon will refuse it too, with its
+    own message.
     """
     from mailconf.milter.conf import Option
     from mailconf.syntax.kinds import parse_kind
+
+    def under_root(path: str) -> str:
+        return str(root.resolve(path))
 
     try:
         doc = parse_kind(text, kind)
@@ -168,7 +239,7 @@ def rewrite_conf_for_root(
         if name == "include" and include is not None:
             new = include(value)
         elif name in path_options:
-            new = _rewrite_value(root, value, name in dataset_options)
+            new = _rewrite_value(place or under_root, value, name in dataset_options)
         else:
             continue
         if new != value:
@@ -176,88 +247,126 @@ def rewrite_conf_for_root(
     return doc.dump()
 
 
-def _scratch_directory(root: SystemRoot) -> tempfile.TemporaryDirectory[str]:
-    """A fresh 0700 directory under ``ROOT/run`` for the rewritten copies.
+def scratch_directory() -> tempfile.TemporaryDirectory[str]:
+    """A fresh private (0700) directory for the copies a validation hands to the daemons.
 
-    Not under ``TMPDIR``: the daemon, run as root, reads these copies, and an environment
-    variable must not decide where root takes configuration from. ``ROOT/run`` is where the apply
-    lock lives too (created 0755 when the tree lacks it)."""
-    with root.open("/run", create_parents=0o755) as place:
-        if place.lstat() is None:
-            place.mkdir(0o755)
-    return tempfile.TemporaryDirectory(prefix="mailconf-validate-", dir=root.resolve("/run"))
+    As root, in ``/run``, checked to be root's own and writable by nobody else: the daemon, run
+    as root, reads its configuration from these copies, so neither an environment variable
+    (``TMPDIR``) nor another account may decide where they are.  As another user (a rehearsal
+    under ``--root``), in that user's temporary directory.  Never in the tree under ``--root``:
+    ``plan`` writes nothing there (the example tree is part of the project)."""
+    if os.geteuid() != 0:
+        return tempfile.TemporaryDirectory(prefix="mailconf-validate-")
+    info = os.lstat("/run")
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise MailconfError("/run is not a directory only root can write: no place to validate")
+    return tempfile.TemporaryDirectory(prefix="mailconf-validate-", dir="/run")
 
 
 def milter_check(
-    daemon: str, root: SystemRoot, conf: str | None = None, *, runner: Runner = run
+    daemon: str,
+    root: SystemRoot,
+    conf: str | None = None,
+    *,
+    runner: Runner = run,
+    staged: Staged | None = None,
 ) -> Validation:
     """``DAEMON -n`` on its configuration (``/etc/DAEMON.conf`` by default): ``opendkim -n -x``,
-    ``opendmarc -n -c``; under an alternate root on a copy with paths moved into it."""
-    return _validate_milter_conf(daemon, root, conf or f"/etc/{daemon}.conf", runner)
+    ``opendmarc -n -c``; under an alternate root, or with planned files, on copies."""
+    conf = conf or f"/etc/{daemon}.conf"
+    verdict = _validate_milter_conf(daemon, root, conf, runner, staged or {})
+    return attrs.evolve(verdict, conf=conf)
 
 
 def opendkim_check(
-    root: SystemRoot, conf: str = "/etc/opendkim.conf", *, runner: Runner = run
+    root: SystemRoot,
+    conf: str = "/etc/opendkim.conf",
+    *,
+    runner: Runner = run,
+    staged: Staged | None = None,
 ) -> Validation:
     """``opendkim -n -x CONF`` (:func:`milter_check`)."""
-    return milter_check("opendkim", root, conf, runner=runner)
+    return milter_check("opendkim", root, conf, runner=runner, staged=staged)
 
 
 def opendmarc_check(
-    root: SystemRoot, conf: str = "/etc/opendmarc.conf", *, runner: Runner = run
+    root: SystemRoot,
+    conf: str = "/etc/opendmarc.conf",
+    *,
+    runner: Runner = run,
+    staged: Staged | None = None,
 ) -> Validation:
     """``opendmarc -n -c CONF`` (:func:`milter_check`)."""
-    return milter_check("opendmarc", root, conf, runner=runner)
+    return milter_check("opendmarc", root, conf, runner=runner, staged=staged)
 
 
-def _validate_milter_conf(tool: str, root: SystemRoot, conf: str, runner: Runner) -> Validation:
+def _validate_milter_conf(
+    tool: str, root: SystemRoot, conf: str, runner: Runner, staged: Staged
+) -> Validation:
     path_options, dataset_options = _OPENS[tool]
 
     def argv_for(path: str) -> list[str]:
         return [tool, "-n", CONF_FLAGS[tool], path]
 
-    host = root.resolve(conf)
-    if not host.is_file():
+    if _content(root, staged, conf) is None:
         return Validation(tool, ok=False, message=f"{conf} is missing")
     program = argv_for("X")[0]
     if which(program) is None:
         return _skip(tool, f"{program} is not installed; {conf} not validated")
-    if root.is_live:
-        return _run_checked(tool, argv_for(str(host)), runner)
+    if root.is_live and not staged:  # resolve: the symlink checks, as for every file read
+        return _run_checked(tool, argv_for(str(root.resolve(conf))), runner)
     if "#" in str(root.path):
         return _skip(tool, f"root path {root} contains '#', which the daemon would cut")
-    with _scratch_directory(root) as tmp:
+    with scratch_directory() as tmp:
         rename: dict[str, str] = {}
+        placed: dict[str, str] = {}
         counter = iter(range(1_000_000))
+
+        def scratch_name(system_path: str) -> str:
+            target = str(Path(tmp) / f"{next(counter)}-{Path(system_path).name}")
+            rename[target] = system_path
+            return target
+
+        def place(system_path: str) -> str:
+            """Where the daemon opens a path option's file: a planned file's copy, else the
+            file under the root (a file the plan removes: a name nothing is at)."""
+            if system_path not in staged:
+                return str(root.resolve(system_path))
+            if system_path not in placed:
+                placed[system_path] = scratch_name(system_path)
+                data = staged[system_path]
+                if data is not None:
+                    Path(placed[system_path]).write_bytes(data)
+            return placed[system_path]
 
         def copy(system_path: str, depth: int = 0) -> str:
             if not system_path.startswith("/"):
                 return system_path  # relative Include: as the daemon would (cwd-relative)
             if depth > 10:
                 raise MailconfError(f"{system_path}: Include nested too deep")
-            source = root.resolve(system_path)
-            target = Path(tmp) / f"{next(counter)}-{source.name}"
-            data = root.read_if_present(system_path)
+            data = _content(root, staged, system_path)
             if data is None:
-                return str(source)  # let the daemon report the missing file
-            text = decode(data)
+                return place(system_path)  # let the daemon report the missing file
             rewritten = rewrite_conf_for_root(
                 root,
-                text,
+                decode(data),
                 path_options,
                 dataset_options,
                 lambda v: copy(v, depth + 1),
                 kind=tool,
+                place=place,
             )
-            target.write_bytes(encode(rewritten))
-            rename[str(target)] = system_path
-            return str(target)
+            target = scratch_name(system_path)
+            Path(target).write_bytes(encode(rewritten))
+            return target
 
         try:
             top = copy(conf)
         except MailconfError as exc:
             return Validation(tool, ok=False, message=str(exc))
         result = _run_checked(tool, argv_for(top), runner, rename)
+        if root.is_live:
+            return result
         # Paths under the root read better as system paths too.
         prefix = str(root.path)
         return attrs.evolve(result, message=result.message.replace(prefix + os.sep, os.sep))

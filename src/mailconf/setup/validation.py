@@ -1,0 +1,77 @@
+"""The real programs' verdict on a plan's files, before anything is written: ``plan`` shows it and
+exits 1 on a refusal, and an apply asks the same question, with the same code, before its first
+write (and again once the files are in place, :mod:`mailconf.setup.apply`).
+
+The validators are those of :mod:`mailconf.system.validate` (``postconf -n``/``-M``,
+``opendkim -n``, ``opendmarc -n``; ``postfix check`` only once the files are written), handed the
+plan's files as *staged* content: each configuration with a planned file is checked on copies in
+a private scratch directory, so the daemon reads exactly what the apply would write and the real
+files are untouched, under ``--root`` as on ``/``.  A refusal becomes an error note naming the
+file and carrying the daemon's own message; a warning while the plan still installs packages
+(they bring files the configuration opens, and an apply validates again once they are in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from mailconf.findings import Finding, Severity
+from mailconf.setup.plan import Plan
+from mailconf.system import validate
+from mailconf.system.run import Runner, run
+
+__all__ = ["DEFAULT_VALIDATORS", "Validator", "staged_files", "validate_plan"]
+
+Validator = Callable[..., validate.Validation]
+
+#: What an apply validates, in this order: before writing (staged) and once written.
+DEFAULT_VALIDATORS: tuple[Validator, ...] = (
+    validate.postconf_check,
+    validate.postfix_check,
+    validate.opendkim_check,
+    validate.opendmarc_check,
+)
+
+
+def staged_files(plan: Plan) -> dict[str, bytes | None]:
+    """Every file as the plan leaves it: a file step's new content, None for a removed file."""
+    staged: dict[str, bytes | None] = {}
+    for step in plan.steps:
+        if step.kind == "file":
+            staged[step.target] = step.content
+        elif step.kind == "remove":
+            staged[step.target] = None
+    return staged
+
+
+def validate_plan(
+    plan: Plan, validators: Sequence[Validator] = DEFAULT_VALIDATORS, *, runner: Runner = run
+) -> Plan:
+    """``plan`` with each validator's verdict on its files (``validations``) and a note for each
+    refusal; an empty plan changes nothing and is not validated."""
+    if plan.empty:
+        return plan
+    staged = staged_files(plan)
+    installing = [step.target for step in plan.of_kind("package")]
+    verdicts = tuple(check(plan.root, runner=runner, staged=staged) for check in validators)
+    notes = [_refusal(verdict, installing) for verdict in verdicts if not verdict.ok]
+    return attrs.evolve(plan, notes=(*plan.notes, *notes), validations=verdicts)
+
+
+def _refusal(verdict: validate.Validation, installing: list[str]) -> Finding:
+    unless = (
+        f" (the packages {', '.join(installing)} are not installed yet; apply checks again "
+        "once they are)"
+        if installing
+        else ""
+    )
+    return Finding(
+        Severity.WARNING if installing else Severity.ERROR,
+        "setup.validation-failed",
+        f"{verdict.tool} refuses the configuration as the plan leaves it{unless}: "
+        f"{verdict.message or 'no message'}",
+        f"correct what {verdict.tool} names: the plan keeps the administrator's own settings",
+        verdict.conf or None,
+    )
