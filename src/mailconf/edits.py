@@ -94,8 +94,10 @@ class Operation:
     takes_root: bool = False
 
 
-#: Every edit, in the order :func:`apply` makes them (master.cf's removal of a service after the
-#: edits that could name it, a table's additions before its removals).
+#: Every edit, in the order :func:`apply` makes them and ``mailconf edit --help`` lists them: a
+#: table's additions before its removals; master.cf's services added, then removed, then their
+#: fields and overrides edited (an edit of a service removed in the same command is refused:
+#: the service is not there).
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "set", _SETTABLE, Shape.PAIR, "NAME=VALUE", "set a parameter/option",
@@ -122,6 +124,18 @@ OPERATIONS: tuple[Operation, ...] = (
         "master.cf: add or update a service from a master.cf line",
     ),
     Operation(
+        "add_entry", _TABLES, Shape.PAIR, "'KEY VALUE'", "KeyTable/SigningTable: add a row",
+        separator=" ", force_kinds=_TABLES,
+    ),
+    Operation("remove_entry", _TABLES, Shape.ITEM, "KEY"),
+    Operation(
+        "add_host", _HOSTS, Shape.ITEM, "HOST", "host list: add a host", force_kinds=_HOSTS
+    ),
+    Operation("remove_host", _HOSTS, Shape.ITEM, "HOST"),
+    Operation(
+        "remove_service", _MASTER, Shape.ITEM, "NAME/TYPE", "postconf -MX", parts=("NAME", "TYPE")
+    ),
+    Operation(
         "set_field", _MASTER, Shape.PAIR, "NAME/TYPE/FIELD=VALUE",
         "master.cf: set a field (postconf -F; FIELD as postconf names it)",
         parts=("NAME", "TYPE", "FIELD"),
@@ -136,18 +150,6 @@ OPERATIONS: tuple[Operation, ...] = (
         "master.cf: remove a -o override (postconf -PX)",
         parts=("NAME", "TYPE", "PARAM"),
     ),
-    Operation(
-        "remove_service", _MASTER, Shape.ITEM, "NAME/TYPE", "postconf -MX", parts=("NAME", "TYPE")
-    ),
-    Operation(
-        "add_entry", _TABLES, Shape.PAIR, "'KEY VALUE'", "KeyTable/SigningTable: add a row",
-        separator=" ", force_kinds=_TABLES,
-    ),
-    Operation("remove_entry", _TABLES, Shape.ITEM, "KEY"),
-    Operation(
-        "add_host", _HOSTS, Shape.ITEM, "HOST", "host list: add a host", force_kinds=_HOSTS
-    ),
-    Operation("remove_host", _HOSTS, Shape.ITEM, "HOST"),
 )  # fmt: skip
 
 _BY_NAME = {op.name: op for op in OPERATIONS}

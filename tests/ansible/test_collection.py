@@ -64,6 +64,7 @@ def test_edit_documents_exactly_the_options_the_catalogue_makes(ansible: Any) ->
         if "suboptions" in spec:
             spec["options"] = spec.pop("suboptions")
     arguments = _common().edit_options()["argument_spec"]
+    assert list(documented) == list(arguments)  # the order the edits are made in
     assert {k: _shape(v) for k, v in documented.items()} == {
         k: _shape(v) for k, v in arguments.items()
     }

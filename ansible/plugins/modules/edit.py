@@ -78,24 +78,6 @@ options:
     description: master.cf only. Services to add or update, each as a master.cf line.
     type: list
     elements: str
-  set_field:
-    description:
-      - master.cf only. Fields to set, C(NAME/TYPE/FIELD) to value, as C(postconf -F) does
-        (FIELD as postconf names it, for example V(smtp/inet/chroot)).
-    type: dict
-  set_option:
-    description:
-      - master.cf only. C(-o) overrides to set, C(NAME/TYPE/PARAM) to value, as C(postconf -P)
-        does (for example V(submission/inet/smtpd_tls_security_level)).
-    type: dict
-  unset_option:
-    description: master.cf only. C(-o) overrides to remove, each C(NAME/TYPE/PARAM) (postconf -PX).
-    type: list
-    elements: str
-  remove_service:
-    description: master.cf only. Services to remove, each C(NAME/TYPE) (C(postconf -MX)).
-    type: list
-    elements: str
   add_entry:
     description: KeyTable or SigningTable only. Rows to add or update, key to value.
     type: dict
@@ -109,6 +91,24 @@ options:
     elements: str
   remove_host:
     description: Host lists only. Hosts to remove.
+    type: list
+    elements: str
+  remove_service:
+    description: master.cf only. Services to remove, each C(NAME/TYPE) (C(postconf -MX)).
+    type: list
+    elements: str
+  set_field:
+    description:
+      - master.cf only. Fields to set, C(NAME/TYPE/FIELD) to value, as C(postconf -F) does
+        (FIELD as postconf names it, for example V(smtp/inet/chroot)).
+    type: dict
+  set_option:
+    description:
+      - master.cf only. C(-o) overrides to set, C(NAME/TYPE/PARAM) to value, as C(postconf -P)
+        does (for example V(submission/inet/smtpd_tls_security_level)).
+    type: dict
+  unset_option:
+    description: master.cf only. C(-o) overrides to remove, each C(NAME/TYPE/PARAM) (postconf -PX).
     type: list
     elements: str
   root:
