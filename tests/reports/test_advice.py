@@ -68,7 +68,7 @@ def test_clean_history_moves_to_quarantine(tmp_path: Path) -> None:
     assert data["forwarded"] == 84  # SPF broken by the forwarder, DKIM carried it: fine
     assert data["unaligned_sources"] == []
     assert "next step: p=quarantine is safe" in text
-    assert "mailconf plan --dmarc-policy quarantine" in text
+    assert '[dmarc] policy = "quarantine" in the spec (--dmarc-policy quarantine' in text
 
 
 def test_missing_third_party_sender_is_named_with_its_fix(tmp_path: Path) -> None:

@@ -138,6 +138,11 @@ def test_spec_discovery_says_which_file(example_root: Path, tmp_path: Path) -> N
     shutil.copy(TOML, work / "mailconf.toml")
     result = command("plan", "--root", str(example_root), cwd=work)
     assert result.returncode == 0 and "using the spec ./mailconf.toml" in result.stderr
+    # A flag beside the found spec would hold for one run (the next would undo it): refused.
+    for flag in (["--dmarc-policy", "quarantine"], ["--selector", "s2"], ["--ed25519"]):
+        result = command("plan", "--root", str(example_root), *flag, cwd=work)
+        assert result.returncode == 2, result.stderr
+        assert f"the spec ./mailconf.toml cannot be combined with {flag[0]}" in result.stderr
     (work / "mailconf.toml").chmod(0o666)  # anyone could have written it: not read as root
     result = command("plan", "--root", str(example_root), cwd=work)
     assert result.returncode == 2 and "another user may have written it" in result.stderr

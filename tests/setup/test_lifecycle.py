@@ -17,7 +17,7 @@ from dnsserver import DnsServer
 from mailconf.dns.lookup import make_resolver
 from mailconf.dns.records import dkim_record
 from mailconf.keys import load_public_key
-from mailconf.setup import Setup, apply, make_plan
+from mailconf.setup import Setup, apply, keymarks, make_plan
 from mailconf.setup import lifecycle as lc
 from mailconf.setup.apply import perform
 from mailconf.system.root import SystemRoot
@@ -191,6 +191,8 @@ def test_stage_only_first_key_waits_for_dns(example_root: Path) -> None:
     result = apply(SPEC, r, progress=lambda line: None, stage_only=True)
     assert result.ok and all(v.ok for v in result.validations), result.render()
     assert states(example_root) == {"default": "staged"}
+    (key,) = status(example_root, "--no-dns")
+    assert keymarks.parse_stamp(key["dates"]["staged"]) is not None  # as a rotation stamps it
     signing = (example_root / "etc/opendkim/signing.table").read_text()
     assert "default._domainkey" not in signing
     again = make_plan(SPEC, r)  # without the flag: the staged key stays staged

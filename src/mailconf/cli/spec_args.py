@@ -65,15 +65,12 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
     flags.add_argument(
         "--hostname", metavar="FQDN", help="the host's name (default: main.cf myhostname)"
     )
-    flags.add_argument(
-        "--rsa-bits", type=int, default=2048, help="RSA key size (2048; 1024 warned)"
-    )
+    flags.add_argument("--rsa-bits", type=int, help="RSA key size (2048; 1024 warned)")
     flags.add_argument("--ed25519", action="store_true", help="also an ed25519 key")
     flags.add_argument(
         "--socket",
         choices=("unix", "inet"),
-        default="unix",
-        help="unix: sockets in Postfix's queue directory; inet: loopback TCP ports",
+        help="unix (the default): sockets in Postfix's queue directory; inet: loopback TCP ports",
     )
     flags.add_argument(
         "--resolver-configuration",
@@ -88,8 +85,17 @@ _FLAG_NAMES = (
     "dmarc_policy",
     "dmarc_report",
     "hostname",
+    "rsa_bits",
+    "socket",
     "resolver_configuration",
 )
+
+
+def _flags_used(args: argparse.Namespace) -> list[str]:
+    """The one-domain flags given on the command line, as the user spelled them."""
+    used = [f"--{n.replace('_', '-')}" for n in _FLAG_NAMES if getattr(args, n) is not None]
+    used += [flag for flag, given in (("--ip", args.ip), ("--ed25519", args.ed25519)) if given]
+    return used
 
 
 #: Where a spec is looked for when neither --config nor --domain is given, in this order
@@ -102,18 +108,21 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
     ``--config`` and ``--domain``, the first of :data:`SPEC_PLACES` that exists, said on stderr."""
     from mailconf.setup.spec import Setup
 
-    if args.config is None and args.domain is None and not args.ip:
-        found = _discover_spec(args.root)
-        if found is not None:
-            sys.stderr.write(f"mailconf: using the spec {found}\n")
-            return Setup.from_toml(found)
-    if args.config is not None:
-        used = [f"--{n.replace('_', '-')}" for n in _FLAG_NAMES if getattr(args, n) is not None]
-        if args.ip:
-            used.append("--ip")
+    used = _flags_used(args)
+    spec_file = args.config
+    if spec_file is None and args.domain is None and not args.ip:
+        spec_file = _discover_spec(args.root)
+        if spec_file is not None:
+            sys.stderr.write(f"mailconf: using the spec {spec_file}\n")
+    if spec_file is not None:
+        # A flag beside a spec file would hold for this run only: the next run without it
+        # would undo it (a DMARC policy loosened again, say), so the spec file is the one place.
         if used:
-            raise UsageError(f"--config cannot be combined with {', '.join(used)}")
-        return Setup.from_toml(args.config)
+            raise UsageError(
+                f"the spec {spec_file} cannot be combined with {', '.join(used)}: "
+                "change it in the spec file, or give --domain and --ip without one"
+            )
+        return Setup.from_toml(spec_file)
     if args.domain is None:
         raise UsageError(
             "no ./mailconf.toml or /etc/mailconf/mailconf.toml: give --config FILE, "
@@ -128,9 +137,9 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
         dmarc_policy=args.dmarc_policy or "none",
         dmarc_report=args.dmarc_report,
         hostname=args.hostname,
-        rsa_bits=args.rsa_bits,
+        rsa_bits=2048 if args.rsa_bits is None else args.rsa_bits,
         ed25519=args.ed25519,
-        socket_style=args.socket,
+        socket_style=args.socket or "unix",
         resolver_configuration=args.resolver_configuration,
     )
 

@@ -128,7 +128,10 @@ class Advice:
         """The command of the next step, when it is safe."""
         if not self.safe or self.next_policy is None:
             return ""
-        return f"mailconf plan --dmarc-policy {self.next_policy} (then apply)"
+        return (
+            f'[dmarc] policy = "{self.next_policy}" in the spec (--dmarc-policy '
+            f"{self.next_policy} without one), then mailconf plan and apply"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ from mailconf.postfix.milters import same_milter_endpoint
 from mailconf.setup.adopt import ConflictError
 from mailconf.setup.builder import StepBuilder
 from mailconf.setup.existing import Existing, TableFile
-from mailconf.setup.keymarks import now_utc, row_marks, rows_named, set_marks
+from mailconf.setup.keymarks import now_utc, row_marks, rows_named, set_marks, stamp
 from mailconf.setup.spec import DKIM_KEY_DIRECTORY, Setup
 
 __all__ = [
@@ -181,7 +181,7 @@ def plan_dkim_tables(b: StepBuilder, tables: DkimTables, stage_only: bool) -> No
         key_table.set_key(spec.domain, spec.selector, spec.private_path, spec.key_name)
         if stage_only and not rows:
             row = rows_named(key_table, spec.key_name)[0]
-            set_marks(key_table, row, {"staged": f"{now_utc():%Y-%m-%d}"})
+            set_marks(key_table, row, {"staged": stamp(now_utc())})
         if stage_only or staged:
             b.note(
                 "setup.key-staged",
