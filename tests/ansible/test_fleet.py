@@ -37,8 +37,14 @@ class Fleet:
         )
         assert applied.returncode == 0, applied.stderr
         self.roots = {
-            name: tools.copy_example(base / "roots" / name) for name in [*FLEET, "badspec", "nolib"]
+            name: tools.copy_example(base / "roots" / name)
+            for name in [*FLEET, "badspec", "nolib", "refused"]
         }
+        # A row opendkim cannot compile, which the plan keeps: the daemon refuses the planned files.
+        signing = self.roots["refused"] / "etc/opendkim/signing.table"
+        signing.parent.mkdir(exist_ok=True)
+        signing.write_text("*@[bad x\n")
+        self.before_refused = tools.tree(self.roots["refused"])
         bare = base / "bare-python"
         # A Python without mailconf: a virtual environment of this one, without its packages.
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", bare], check=True)
@@ -69,7 +75,8 @@ def test_check_mode_reports_changed_and_changes_nothing(fleet: Fleet) -> None:
     for name in FLEET:
         assert fleet.check.host(name) == {"ok": 1, "changed": 1, "failed": 0}, fleet.check.output
     for name, snapshot in fleet.after_check.items():
-        assert snapshot == fleet.pristine, f"check mode changed {name}'s tree"
+        before = fleet.before_refused if name == "refused" else fleet.pristine
+        assert snapshot == before, f"check mode changed {name}'s tree"
 
 
 def test_diff_shows_the_main_cf_change(fleet: Fleet) -> None:
@@ -126,9 +133,21 @@ def test_bad_spec_fails_its_host_with_the_library_message(fleet: Fleet) -> None:
     assert fleet.after_apply["badspec"] == fleet.pristine
 
 
+def test_planned_files_the_daemon_refuses_fail_the_host_in_check_mode_too(fleet: Fleet) -> None:
+    # As ``mailconf plan`` exits 1 when a daemon refuses the planned files, check mode fails.
+    assert fleet.check.host("refused")["failed"] == 1, fleet.check.output
+    assert "the plan is refused: /etc/opendkim.conf: error: opendkim refuses" in fleet.check.output
+    assert fleet.apply.host("refused")["failed"] == 1, fleet.apply.output
+    lock = {"run", "run/mailconf.lock"}  # apply's lock, taken before it plans
+    after = {
+        path: entry for path, entry in fleet.after_apply["refused"].items() if path not in lock
+    }
+    assert after == fleet.before_refused  # nothing written
+
+
 def test_host_without_mailconf_says_how_to_install_it(fleet: Fleet) -> None:
     for run in (fleet.check, fleet.apply):
         assert run.host("nolib")["failed"] == 1
         assert "the mailconf Python library is not importable by" in run.output
-        assert "python3 -m pip install mailconf" in run.output
+        assert "python3 -m pip install /path/to/mailconf-VERSION-py3-none-any.whl" in run.output
     assert fleet.after_apply["nolib"] == fleet.pristine

@@ -93,5 +93,6 @@ options:
     default: /
 requirements:
   - The mailconf Python library on the managed host, for the Python Ansible runs there
-    (C(python3 -m pip install mailconf), or C(python3 -m pip install .) in a checkout).
+    (C(python3 -m pip install mailconf-VERSION-py3-none-any.whl), or C(python3 -m pip install .)
+    in a checkout; it is not on the package index).
 """

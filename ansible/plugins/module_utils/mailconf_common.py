@@ -52,8 +52,9 @@ def require_mailconf(module: Any) -> None:
     module.fail_json(
         msg=(
             f"the mailconf Python library is not importable by {sys.executable} on this host: "
-            "install it there (python3 -m pip install mailconf, or from a checkout of the "
-            "repository: python3 -m pip install /path/to/mailconf), or point "
+            "install it there from a wheel or a checkout of the repository (python3 -m pip "
+            "install /path/to/mailconf-VERSION-py3-none-any.whl or /path/to/mailconf; it is "
+            "not on the package index), or point "
             "ansible_python_interpreter at a Python that has it"
         ),
         exception=MAILCONF_IMPORT_ERROR,

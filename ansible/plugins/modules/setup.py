@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 DOCUMENTATION = r"""
 module: setup
 short_description: SPF, DKIM and DMARC for Postfix, as mailconf apply does it
@@ -30,6 +32,8 @@ attributes:
   check_mode:
     support: full
     description: Makes the plan and changes nothing; RV(changed) says whether the plan has steps.
+      The real daemons check the planned files, as C(mailconf plan) does; a file they refuse
+      fails the task, as it would fail the real run.
   diff_mode:
     support: full
     description: Before and after of every configuration file the plan writes (keys never).
@@ -165,13 +169,28 @@ def main() -> None:
 
 def run(module: AnsibleModule) -> dict[str, object]:
     from mailconf.cli.doctor import records_for
+    from mailconf.findings import Severity
     from mailconf.setup.apply import apply
     from mailconf.setup.planner import make_plan
+    from mailconf.setup.validation import validate_plan
 
     setup = setup_from_params(module.params)
     root = system_root(module.params)
+
+    def checked_plan() -> Any:
+        # As ``mailconf plan``: the daemons judge the planned files, and a refusal fails the
+        # task in check mode as it would fail the real run.
+        plan = validate_plan(make_plan(setup, root))
+        errors = [n.render() for n in plan.notes if n.severity is Severity.ERROR]
+        if errors:
+            module.fail_json(
+                msg="the plan is refused: " + "; ".join(errors),
+                steps=[step.to_json() for step in plan.steps],
+            )
+        return plan
+
     plan, outcome = plan_or_perform(
-        module, lambda: make_plan(setup, root), lambda: apply(setup, root), "apply failed"
+        module, checked_plan, lambda: apply(setup, root), "apply failed"
     )
     notes = list(plan.notes)
     try:

@@ -162,8 +162,8 @@ class Advice:
         ]
         if self.forwarded:
             lines.append(
-                f"{self.forwarded} message(s) passed on DKIM alone (forwarded, SPF no longer "
-                "passing): fine"
+                f"{self.forwarded} message(s) passed on aligned DKIM alone (SPF not aligned: "
+                "a forwarder, or a sender using its own envelope domain): fine"
             )
         if self.next_policy is None and self.policy == "reject":
             verdict = (

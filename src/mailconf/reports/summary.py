@@ -117,7 +117,8 @@ class SourceStats:
     #: Messages that carried a signature of the From domain's organisation that did not verify
     #: (altered on the way: a mailing list, a forwarder that rewrites).
     broken_signature: int = 0
-    #: Messages that passed on DKIM alone: forwarded on, SPF no longer passing (fine).
+    #: Messages that passed on aligned DKIM alone, SPF not aligned: forwarded on, or a sender
+    #: with its own envelope domain (fine).
     forwarded: int = 0
     #: Messages for which the reporter named an override (``forwarded``, ``mailing_list``...).
     overrides: Counter[str] = attrs.field(factory=Counter)
