@@ -127,11 +127,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "add_entry", _TABLES, Shape.PAIR, "'KEY VALUE'", "KeyTable/SigningTable: add a row",
         separator=" ", force_kinds=_TABLES,
     ),
-    Operation("remove_entry", _TABLES, Shape.ITEM, "KEY"),
+    Operation(
+        "remove_entry", _TABLES, Shape.ITEM, "KEY", "KeyTable/SigningTable: remove KEY's rows"
+    ),
     Operation(
         "add_host", _HOSTS, Shape.ITEM, "HOST", "host list: add a host", force_kinds=_HOSTS
     ),
-    Operation("remove_host", _HOSTS, Shape.ITEM, "HOST"),
+    Operation("remove_host", _HOSTS, Shape.ITEM, "HOST", "host list: remove a host"),
     Operation(
         "remove_service", _MASTER, Shape.ITEM, "NAME/TYPE", "postconf -MX", parts=("NAME", "TYPE")
     ),

@@ -238,7 +238,7 @@ def _lint_parser(lint: argparse.ArgumentParser) -> None:
     lint.add_argument(
         "--root", default="/", type=directory, help="system root for file checks (default /)"
     )
-    lint.add_argument("--json", action="store_true")
+    lint.add_argument("--json", action="store_true", help="the findings as JSON")
     lint.description = (
         "Report what the daemon would refuse or do wrong. A main.cf is linted together with\n"
         "the master.cf beside it."
