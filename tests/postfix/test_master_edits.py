@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -149,20 +150,40 @@ def _debian_like() -> list[tuple[str, str]]:
     return texts
 
 
+def continuation_indent(text: str) -> str:
+    """How the file's own services indent a continuation line of arguments: most often among
+    their continuation lines that are not ``-o``, else among their ``-o`` lines.  Read off the
+    file, not assumed: Debian 12's master.cf has pipe services with arguments indented by two
+    blanks, Debian 13's has those only commented out and its ``-o`` lines indented by eight."""
+    plain: Counter[str] = Counter()
+    options: Counter[str] = Counter()
+    in_service = False
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        if not line[0].isspace():
+            in_service = True
+            continue
+        if in_service:
+            words = line.lstrip()
+            (options if words.startswith("-o") else plain)[line[: len(line) - len(words)]] += 1
+    return (plain or options).most_common(1)[0][0]
+
+
 @pytest.mark.parametrize(("label", "text"), _debian_like(), ids=[t[0] for t in _debian_like()])
 def test_debian_master_cf_new_service_reads_like_its_neighbours(label: str, text: str) -> None:
-    """Debian's master.cf: a pipe service's arguments on a continuation line indented by two
-    blanks, a service's -o lines indented by eight: a new service is written the same way."""
+    """Debian's master.cf: the new service's arguments on a continuation line indented as the
+    file's own services indent theirs."""
     out = edited(text, "add_service", SPF)
-    assert out.endswith(
+    assert (
         "\npolicyd-spf unix -       n       n       -       0       spawn\n"
-        "  user=policyd-spf argv=/usr/bin/policyd-spf\n"
-    )
-    out = edited(text, "add_service", WITH_OPTIONS)
-    assert out.endswith(
+        f"{continuation_indent(text)}user=policyd-spf argv=/usr/bin/policyd-spf\n"
+    ) in out
+    out = edited(text, "add_service", WITH_OPTIONS)  # after the last service, comments below it
+    assert (
         "\nsub2      inet  n       -       y       -       -       smtpd\n"
         "        -o syslog_name=x\n        -o { a = b c }\n        -v\n"
-    )
+    ) in out
 
 
 def _all_masters() -> list[tuple[str, str]]:

@@ -15,6 +15,7 @@ import mailconf
 from mailconf.postfix.lint import lint_main
 from mailconf.postfix.main import MainCf, milter_socket_for_postfix
 from mailconf.postfix.master import MasterCf
+from postfix.test_master_edits import continuation_indent
 from postfix.test_oracle import DEBIAN_MAIN, DEBIAN_MASTER, config_dir, postconf, unused_warnings
 
 SPF_SERVICE = "policyd-spf  unix  -  n  n  -  0  spawn  user=policyd-spf argv=/usr/bin/policyd-spf"
@@ -29,10 +30,14 @@ EXPECTED_MAIN = [
 ]
 # Padded like the neighbours (and like postconf -M prints it); the arguments laid out like
 # Debian's own pipe services: on a continuation line indented by two blanks.
-EXPECTED_MASTER = [
-    "policyd-spf unix -       n       n       -       0       spawn",
-    "  user=policyd-spf argv=/usr/bin/policyd-spf",
-]
+
+
+def expected_master(master_text: str) -> list[str]:
+    """The SPF service as the walkthrough adds it, its arguments indented as the file's own."""
+    return [
+        "policyd-spf unix -       n       n       -       0       spawn",
+        f"{continuation_indent(master_text)}user=policyd-spf argv=/usr/bin/policyd-spf",
+    ]
 
 
 def added_lines(before: str, after: str) -> tuple[list[str], list[str], int]:
@@ -83,7 +88,7 @@ def test_walkthrough_golden_diff(debian: tuple[str, str], tmp_path: Path) -> Non
 
     added, removed, at = added_lines(master_text, master.dump())
     assert removed == []
-    assert added == EXPECTED_MASTER
+    assert added == expected_master(master_text)
     # right after the last service (Debian 13's file has commented-out examples after it)
     original = mailconf.parse(master_text, "postfix-master")
     assert isinstance(original, MasterCf)
