@@ -171,8 +171,6 @@ def run(module: AnsibleModule) -> dict[str, object]:
     from mailconf.cli.doctor import records_for
     from mailconf.findings import Severity
     from mailconf.setup.apply import apply
-    from mailconf.setup.planner import make_plan
-    from mailconf.setup.validation import validate_plan
 
     setup = setup_from_params(module.params)
     root = system_root(module.params)
@@ -180,7 +178,7 @@ def run(module: AnsibleModule) -> dict[str, object]:
     def checked_plan() -> Any:
         # As ``mailconf plan``: the daemons judge the planned files, and a refusal fails the
         # task in check mode as it would fail the real run.
-        plan = validate_plan(make_plan(setup, root))
+        plan = mailconf.plan(setup, root.path)
         errors = [n.render() for n in plan.notes if n.severity is Severity.ERROR]
         if errors:
             module.fail_json(
