@@ -84,8 +84,9 @@ def _records_with_huge_texts(count: int, size: int) -> Iterator[bytes]:
     for n in range(count):
         padding = b" " * size
         yield (
-            record.replace(b"<header_from>", b"<header_from>" + padding + b"from%d." % n)
-            .replace(b"<domain>", b"<domain>" + padding + b"signer%d." % n)
+            record.replace(b"<header_from>", b"<header_from>" + padding + b"from%d." % n).replace(
+                b"<domain>", b"<domain>" + padding + b"signer%d." % n
+            )
             + b"</record>"
         )
     yield tail
