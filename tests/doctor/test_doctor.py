@@ -10,7 +10,6 @@ import ipaddress
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,14 @@ import pytest
 
 import mailconf
 from dnsserver import DnsServer, closed_port
+from example_tree import check_cli
 from mailconf.cli.doctor import records_for
 from mailconf.dns.lookup import make_resolver
 from mailconf.doctor import DomainCheck, run_checks
 from mailconf.findings import Finding, Severity
-from mailconf.setup.apply import apply
 from mailconf.setup.spec import Setup
 from mailconf.system.root import SystemRoot
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_TREE = REPO / "examples" / "ubuntu-22.04"
 IP = "192.0.2.10"
 SPEC = Setup.from_flags(
     domain="example.test",
@@ -41,21 +38,8 @@ SPEC = Setup.from_flags(
 
 
 @pytest.fixture(scope="module")
-def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
-    root = tmp_path_factory.mktemp("doctor") / "root"
-    shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
-    apply(SPEC, SystemRoot(root), progress=lambda line: None)
-    return root
-
-
-@pytest.fixture
-def root(applied: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "root"
-    # cp -a, not copytree: owners matter to the checks and copytree does not keep them.
-    subprocess.run(["cp", "-a", str(applied), str(copy)], check=True)
-    return copy
+def spec() -> Setup:
+    return SPEC
 
 
 @pytest.fixture
@@ -239,29 +223,11 @@ def test_ptr_not_confirmed(root: Path, zone: DnsServer) -> None:
 
 
 def test_cli_check_exit_status_and_json(root: Path, zone: DnsServer) -> None:
-    argv = [
-        sys.executable,
-        "-m",
-        "mailconf",
-        "check",
-        "--root",
-        str(root),
-        "--domain",
-        "example.test",
-        "--selector",
-        "mail",
-        "--ip",
-        IP,
-        "--hostname",
-        "mail.example.test",
-        "--nameserver",
-        zone.address,
-        "--json",
-    ]
-    good = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    argv = ("--ip", IP, "--hostname", "mail.example.test", "--nameserver", zone.address, "--json")
+    good = check_cli(root, *argv)
     assert good.returncode == 0, good.stdout + good.stderr
     edit(root, "/etc/postfix/main.cf", lambda d: d.remove_milter("local:opendkim/opendkim.sock"))
-    bad = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    bad = check_cli(root, *argv)
     assert bad.returncode == 1
     import json
 
@@ -549,26 +515,7 @@ def test_a_file_that_does_not_parse_is_an_error_finding_and_the_rest_is_checked(
     assert parse_error.render().startswith(f"{system_path}:{line}:{column}: error: ")
     assert "milter.key-mode" in errors(findings)
     assert ("postfix.unknown-parameter" in codes(findings)) == system_path.endswith("master.cf")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mailconf",
-            "check",
-            "--no-dns",
-            "--root",
-            str(root),
-            "--domain",
-            "example.test",
-            "--selector",
-            "mail",
-            "--ip",
-            IP,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = check_cli(root, "--no-dns", "--ip", IP)
     assert out.returncode == 1, out.stdout + out.stderr
     assert f"{system_path}:{line}:{column}: error: " in out.stdout
     assert out.stderr == ""
