@@ -102,32 +102,22 @@ def test_servfail_is_a_failed_lookup_of_that_name_not_a_missing_record(
 
 
 @pytest.mark.parametrize(
-    ("spf", "failure", "name", "answered"),
+    ("failure", "name", "more"),
     [
-        (
-            "include:broken.example.test a:gone.example.test",
-            "servfail",
-            "broken.example.test",
-            "SERVFAIL",
-        ),
+        ("servfail", "broken.example.test", " a:gone.example.test"),
         # An authoritative server asked for a name outside its zones: about that one name too.
-        ("include:_spf.provider.test", "refused", "_spf.provider.test", "REFUSED"),
+        ("refused", "_spf.provider.test", ""),
     ],
     ids=["servfail-inside-the-spf-tree", "refused-out-of-zone"],
 )
 def test_a_name_failing_inside_the_spf_tree_is_a_named_failed_lookup(
-    dns_server: DnsServer,
-    resolver: dns.resolver.Resolver,
-    spf: str,
-    failure: str,
-    name: str,
-    answered: str,
+    dns_server: DnsServer, resolver: dns.resolver.Resolver, failure: str, name: str, more: str
 ) -> None:
-    dns_server.add_txt(DOMAIN, f"v=spf1 {spf} ~all")
+    dns_server.add_txt(DOMAIN, f"v=spf1 include:{name}{more} ~all")
     getattr(dns_server, failure).add(name)
     findings = check_spf(resolver, DOMAIN)
     assert codes(findings) == ["dns.lookup-failed"]
-    assert name in findings[0].message and answered in findings[0].message
+    assert name in findings[0].message and failure.upper() in findings[0].message
     assert spf_check_host(resolver, IP4, DOMAIN) == "temperror"
 
 
