@@ -20,7 +20,7 @@ import mailconf
 from dnsserver import DnsServer, closed_port
 from example_tree import check_cli
 from mailconf.cli.doctor import records_for
-from mailconf.dns.lookup import make_resolver
+from mailconf.dns.lookup import DEFAULT_BUDGET, make_resolver
 from mailconf.doctor import DomainCheck, run_checks
 from mailconf.findings import Finding, Severity
 from mailconf.setup.spec import Setup
@@ -54,14 +54,20 @@ def zone(applied: Path) -> Iterator[DnsServer]:
         yield server
 
 
-def doctor(root: Path, server: DnsServer | None = None) -> list[Finding]:
+def doctor(
+    root: Path, server: DnsServer | str | None = None, dns_timeout: float = DEFAULT_BUDGET
+) -> list[Finding]:
+    """The doctor on ``root`` for SPEC's domain; DNS asked only of ``server`` (a test server or
+    an address), when given."""
+    address = server.address if isinstance(server, DnsServer) else server
     return run_checks(
         SystemRoot(root),
         [DomainCheck("example.test", "mail")],
         ips=[IP],
         hostname="mail.example.test",
-        dns=make_resolver(server.address) if server else None,
-        query_dns=server is not None,
+        dns=make_resolver(address) if address else None,
+        query_dns=address is not None,
+        dns_timeout=dns_timeout,
     )
 
 
@@ -444,13 +450,7 @@ def test_forward_servfail_is_a_failed_lookup_not_an_unconfirmed_ptr(
 
 
 def test_unreachable_resolver_is_one_finding_and_the_dns_checks_are_skipped(root: Path) -> None:
-    findings = run_checks(
-        SystemRoot(root),
-        [DomainCheck("example.test", "mail")],
-        ips=[IP],
-        hostname="mail.example.test",
-        dns=make_resolver(closed_port()),
-    )
+    findings = doctor(root, closed_port())
     # The setup is correct: the only error is that DNS could not be asked, said once.
     assert errors(findings) == ["dns.unreachable"]
     assert not codes(findings) & DNS_DEPENDENT
@@ -459,14 +459,7 @@ def test_unreachable_resolver_is_one_finding_and_the_dns_checks_are_skipped(root
 
 def test_dns_budget_is_one_finding(root: Path, zone: DnsServer) -> None:
     zone.delay = 0.5
-    findings = run_checks(
-        SystemRoot(root),
-        [DomainCheck("example.test", "mail")],
-        ips=[IP],
-        hostname="mail.example.test",
-        dns=make_resolver(zone.address),
-        dns_timeout=2.0,
-    )
+    findings = doctor(root, zone, dns_timeout=2.0)
     assert errors(findings).count("dns.budget-exhausted") == 1
     assert "dns.unreachable" not in codes(findings)
 
