@@ -41,12 +41,17 @@ def copy_owned(source: Path, target: Path) -> Path:
     return target
 
 
+def require_root_to_apply() -> None:
+    """Skip unless root: an apply sets owners from the tree's passwd (CI runs as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
+
+
 @pytest.fixture(scope="module")
 def applied(spec: Setup, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example tree with the module's ``spec`` applied, once per module (tests change
     ``root``, a copy)."""
-    if os.geteuid() != 0:
-        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
+    require_root_to_apply()
     # Imported here: the Ansible conftest (which the e2e driver loads too) needs none of it.
     from mailconf.setup import apply
     from mailconf.system.root import SystemRoot

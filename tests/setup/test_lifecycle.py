@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from dnsserver import DnsServer
-from example_tree import mailconf_cli
+from example_tree import mailconf_cli, require_root_to_apply
 from mailconf.dns.lookup import make_resolver
 from mailconf.dns.records import dkim_record
 from mailconf.keys import load_public_key
@@ -169,8 +168,7 @@ def test_cli_rotate_activate_retire(root: Path) -> None:
 
 
 def test_stage_only_first_key_waits_for_dns(example_root: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
+    require_root_to_apply()
     r = SystemRoot(example_root)
     result = apply(SPEC, r, progress=lambda line: None, stage_only=True)
     assert result.ok and all(v.ok for v in result.validations), result.render()
