@@ -133,19 +133,26 @@ def test_load_refuses_encrypted_and_garbage(rsa_key: DkimKey, tmp_path: Path) ->
         load_private_key(tmp_path / "missing.private")
 
 
-@pytest.mark.skipif(not Path(GENKEY).exists(), reason="opendkim-genkey (opendkim-tools) missing")
-def test_txt_stub_matches_opendkim_genkey_byte_for_byte(tmp_path: Path) -> None:
-    # Let the real tool make a key, then rebuild its .txt from that key: the bytes must agree.
+@pytest.fixture
+def genkey(tmp_path: Path) -> Path:
+    """The directory where the real opendkim-genkey made sel.private and sel.txt (2048 bits)."""
+    if not Path(GENKEY).exists():
+        pytest.skip("opendkim-genkey (opendkim-tools) missing")
     subprocess.run(
         [GENKEY, "-b", "2048", "-d", "example.test", "-s", "sel", "-D", str(tmp_path)],
         check=True,
         capture_output=True,
     )
-    theirs = (tmp_path / "sel.txt").read_text()
-    key = load_private_key(tmp_path / "sel.private")
+    return tmp_path
+
+
+def test_txt_stub_matches_opendkim_genkey_byte_for_byte(genkey: Path) -> None:
+    # Let the real tool make a key, then rebuild its .txt from that key: the bytes must agree.
+    theirs = (genkey / "sel.txt").read_text()
+    key = load_private_key(genkey / "sel.private")
     assert txt_stub("sel", "example.test", key) == theirs
     # Our PEM serialisation of their key is their file, byte for byte.
-    assert key.private_pem() == (tmp_path / "sel.private").read_bytes()
+    assert key.private_pem() == (genkey / "sel.private").read_bytes()
 
 
 def test_txt_stub_layout(rsa_key: DkimKey) -> None:
@@ -177,15 +184,9 @@ def test_public_half_read_back_from_the_txt_stub(algorithm: str) -> None:
     assert public.findings() == key.findings()
 
 
-@pytest.mark.skipif(not Path(GENKEY).exists(), reason="opendkim-genkey (opendkim-tools) missing")
-def test_public_half_of_opendkim_genkey_output(tmp_path: Path) -> None:
-    subprocess.run(
-        [GENKEY, "-b", "2048", "-d", "example.test", "-s", "sel", "-D", str(tmp_path)],
-        check=True,
-        capture_output=True,
-    )
-    public = public_key_from_txt((tmp_path / "sel.txt").read_text())
-    assert public.public_value() == load_private_key(tmp_path / "sel.private").public_value()
+def test_public_half_of_opendkim_genkey_output(genkey: Path) -> None:
+    public = public_key_from_txt((genkey / "sel.txt").read_text())
+    assert public.public_value() == load_private_key(genkey / "sel.private").public_value()
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -19,15 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from example_tree import EXAMPLE_TOML, REPO, copy_example, mailconf_cli
+
 # ansible.release, not ansible: with tests/ on the path, this directory could pass for the package.
 pytest.importorskip(
     "ansible.release", reason="ansible-core is not installed (pip install -e '.[test]')"
 )
 
-REPO = Path(__file__).resolve().parents[2]
 COLLECTION = REPO / "ansible"
-EXAMPLE_TREE = REPO / "examples" / "ubuntu-22.04"
-EXAMPLE_TOML = REPO / "examples" / "mailconf.toml"
 HERE = Path(__file__).resolve().parent
 
 #: ``HOST : ok=1 changed=1 unreachable=0 failed=0 ...`` of PLAY RECAP.
@@ -118,19 +116,6 @@ def write_inventory(path: Path, hosts: dict[str, dict[str, object]]) -> Path:
     group_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     path.write_text(json.dumps({"fleet": {"hosts": hosts, "vars": group_vars}}, indent=2))
     return path
-
-
-def copy_example(target: Path) -> Path:
-    shutil.copytree(EXAMPLE_TREE, target, symlinks=True)
-    return target
-
-
-def mailconf_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """The ``mailconf`` command of this interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "mailconf", *map(str, args)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
 
 
 #: Different in two trees set up alike: the key material, and the backups' directory names (a

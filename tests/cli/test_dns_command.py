@@ -3,62 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from example_tree import EXAMPLE_TOML, copy_example, mailconf_cli, require_root_to_apply
 from mailconf.keys import load_private_key
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
-    root = tmp_path_factory.mktemp("dns") / "root"
-    shutil.copytree(REPO / "examples" / "ubuntu-22.04", root, symlinks=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mailconf",
-            "apply",
-            "--yes",
-            "--root",
-            str(root),
-            "--config",
-            str(REPO / "examples" / "mailconf.toml"),
-            "-q",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
+    require_root_to_apply()
+    root = copy_example(tmp_path_factory.mktemp("dns") / "root")
+    done = mailconf_cli(
+        "apply", "--yes", "--root", root, "--config", EXAMPLE_TOML, "-q", timeout=300
     )
+    assert done.returncode == 0, done.stdout + done.stderr
     return root
 
 
 def dns(root: Path, *extra: str) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mailconf",
-            "dns",
-            "--root",
-            str(root),
-            "--config",
-            str(REPO / "examples" / "mailconf.toml"),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = mailconf_cli("dns", "--root", root, "--config", EXAMPLE_TOML, *extra)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -98,18 +63,10 @@ def test_hard_fail_on_request(applied: Path) -> None:
 def test_json_flag_spf_include_and_the_report_authorisation(applied: Path, tmp_path: Path) -> None:
     spec = tmp_path / "mailconf.toml"
     spec.write_text(
-        (REPO / "examples" / "mailconf.toml")
-        .read_text()
-        .replace("dmarc-reports@hogehoge.com", "reports@dmarc.example.net")
+        EXAMPLE_TOML.read_text().replace("dmarc-reports@hogehoge.com", "reports@dmarc.example.net")
         + '\n[spf]\ninclude = ["_spf.example.net"]\nall = "-all"\n'
     )
-    argv = ["dns", "--root", str(applied), "--config", str(spec), "--json"]
-    result = subprocess.run(
-        [sys.executable, "-m", "mailconf", *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = mailconf_cli("dns", "--root", applied, "--config", spec, "--json")
     assert result.returncode == 0, result.stderr
     by_name = {r["name"]: r["value"] for r in json.loads(result.stdout)}  # --json = --format json
     assert by_name["hogehoge.com"] == (

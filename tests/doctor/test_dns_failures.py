@@ -8,9 +8,7 @@ The tree is the example one, not applied: only the DNS findings matter here.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,39 +16,21 @@ from typing import Any
 import pytest
 
 from dnsserver import DnsServer, closed_port, silent_server
+from example_tree import check_cli, copy_example
 
-REPO = Path(__file__).resolve().parents[2]
 DNS_CODES = ("spf.", "dkim.key-missing", "dmarc.", "sender.ptr-", "dns.")
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("check-dns") / "root"
-    shutil.copytree(REPO / "examples" / "ubuntu-22.04", copy, symlinks=True)
-    return copy
+    return copy_example(tmp_path_factory.mktemp("check-dns") / "root")
 
 
 def check(root: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    argv = [
-        sys.executable,
-        "-m",
-        "mailconf",
-        "check",
-        "--root",
-        str(root),
-        "--domain",
-        "example.test",
-        "--selector",
-        "mail",
-        "--ip",
-        "203.0.113.5",
-        "--hostname",
-        "mail.example.test",
-        "--json",
-        *extra,
-    ]
     start = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    result = check_cli(
+        root, "--ip", "203.0.113.5", "--hostname", "mail.example.test", "--json", *extra
+    )
     return result, time.monotonic() - start
 
 

@@ -10,7 +10,6 @@ import ipaddress
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,14 @@ import pytest
 
 import mailconf
 from dnsserver import DnsServer, closed_port
+from example_tree import check_cli
 from mailconf.cli.doctor import records_for
-from mailconf.dns.lookup import make_resolver
+from mailconf.dns.lookup import DEFAULT_BUDGET, make_resolver
 from mailconf.doctor import DomainCheck, run_checks
 from mailconf.findings import Finding, Severity
-from mailconf.setup.apply import apply
 from mailconf.setup.spec import Setup
 from mailconf.system.root import SystemRoot
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_TREE = REPO / "examples" / "ubuntu-22.04"
 IP = "192.0.2.10"
 SPEC = Setup.from_flags(
     domain="example.test",
@@ -41,21 +38,8 @@ SPEC = Setup.from_flags(
 
 
 @pytest.fixture(scope="module")
-def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
-    root = tmp_path_factory.mktemp("doctor") / "root"
-    shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
-    apply(SPEC, SystemRoot(root), progress=lambda line: None)
-    return root
-
-
-@pytest.fixture
-def root(applied: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "root"
-    # cp -a, not copytree: owners matter to the checks and copytree does not keep them.
-    subprocess.run(["cp", "-a", str(applied), str(copy)], check=True)
-    return copy
+def spec() -> Setup:
+    return SPEC
 
 
 @pytest.fixture
@@ -70,14 +54,20 @@ def zone(applied: Path) -> Iterator[DnsServer]:
         yield server
 
 
-def doctor(root: Path, server: DnsServer | None = None) -> list[Finding]:
+def doctor(
+    root: Path, server: DnsServer | str | None = None, dns_timeout: float = DEFAULT_BUDGET
+) -> list[Finding]:
+    """The doctor on ``root`` for SPEC's domain; DNS asked only of ``server`` (a test server or
+    an address), when given."""
+    address = server.address if isinstance(server, DnsServer) else server
     return run_checks(
         SystemRoot(root),
         [DomainCheck("example.test", "mail")],
         ips=[IP],
         hostname="mail.example.test",
-        dns=make_resolver(server.address) if server else None,
-        query_dns=server is not None,
+        dns=make_resolver(address) if address else None,
+        query_dns=address is not None,
+        dns_timeout=dns_timeout,
     )
 
 
@@ -239,29 +229,11 @@ def test_ptr_not_confirmed(root: Path, zone: DnsServer) -> None:
 
 
 def test_cli_check_exit_status_and_json(root: Path, zone: DnsServer) -> None:
-    argv = [
-        sys.executable,
-        "-m",
-        "mailconf",
-        "check",
-        "--root",
-        str(root),
-        "--domain",
-        "example.test",
-        "--selector",
-        "mail",
-        "--ip",
-        IP,
-        "--hostname",
-        "mail.example.test",
-        "--nameserver",
-        zone.address,
-        "--json",
-    ]
-    good = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    argv = ("--ip", IP, "--hostname", "mail.example.test", "--nameserver", zone.address, "--json")
+    good = check_cli(root, *argv)
     assert good.returncode == 0, good.stdout + good.stderr
     edit(root, "/etc/postfix/main.cf", lambda d: d.remove_milter("local:opendkim/opendkim.sock"))
-    bad = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    bad = check_cli(root, *argv)
     assert bad.returncode == 1
     import json
 
@@ -478,13 +450,7 @@ def test_forward_servfail_is_a_failed_lookup_not_an_unconfirmed_ptr(
 
 
 def test_unreachable_resolver_is_one_finding_and_the_dns_checks_are_skipped(root: Path) -> None:
-    findings = run_checks(
-        SystemRoot(root),
-        [DomainCheck("example.test", "mail")],
-        ips=[IP],
-        hostname="mail.example.test",
-        dns=make_resolver(closed_port()),
-    )
+    findings = doctor(root, closed_port())
     # The setup is correct: the only error is that DNS could not be asked, said once.
     assert errors(findings) == ["dns.unreachable"]
     assert not codes(findings) & DNS_DEPENDENT
@@ -493,14 +459,7 @@ def test_unreachable_resolver_is_one_finding_and_the_dns_checks_are_skipped(root
 
 def test_dns_budget_is_one_finding(root: Path, zone: DnsServer) -> None:
     zone.delay = 0.5
-    findings = run_checks(
-        SystemRoot(root),
-        [DomainCheck("example.test", "mail")],
-        ips=[IP],
-        hostname="mail.example.test",
-        dns=make_resolver(zone.address),
-        dns_timeout=2.0,
-    )
+    findings = doctor(root, zone, dns_timeout=2.0)
     assert errors(findings).count("dns.budget-exhausted") == 1
     assert "dns.unreachable" not in codes(findings)
 
@@ -549,26 +508,7 @@ def test_a_file_that_does_not_parse_is_an_error_finding_and_the_rest_is_checked(
     assert parse_error.render().startswith(f"{system_path}:{line}:{column}: error: ")
     assert "milter.key-mode" in errors(findings)
     assert ("postfix.unknown-parameter" in codes(findings)) == system_path.endswith("master.cf")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mailconf",
-            "check",
-            "--no-dns",
-            "--root",
-            str(root),
-            "--domain",
-            "example.test",
-            "--selector",
-            "mail",
-            "--ip",
-            IP,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = check_cli(root, "--no-dns", "--ip", IP)
     assert out.returncode == 1, out.stdout + out.stderr
     assert f"{system_path}:{line}:{column}: error: " in out.stdout
     assert out.stderr == ""

@@ -96,6 +96,21 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=20)
 
 
+def daemon_check(kind: str, text: str, conf: Path) -> subprocess.CompletedProcess[str]:
+    """The daemon's own check (``-n``: read the configuration, do not start) of ``text``, written
+    to ``conf`` byte for byte (a CR stays a CR)."""
+    binary = require_binary(kind)
+    conf.write_bytes(text.encode())
+    return _run([binary, "-n", "-x" if kind == "opendkim" else "-c", str(conf)])
+
+
+def assert_same_verdict(kind: str, text: str, conf: Path) -> bool:
+    """mailconf accepts ``text`` exactly when the daemon does; whether they do."""
+    result = daemon_check(kind, text, conf)
+    assert mailconf_accepts(text, kind) == (result.returncode == 0), (text, result.stderr)
+    return result.returncode == 0
+
+
 @pytest.fixture(scope="module")
 def workdir() -> Path:
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,13 +125,10 @@ SETTINGS = settings(
 @SETTINGS
 @given(text=conf_texts("opendkim"))
 def test_opendkim_accepts_what_the_daemon_accepts(text: str, workdir: Path) -> None:
-    binary = require_binary("opendkim")
     conf = workdir / "opendkim.conf"
-    conf.write_text(text)
-    result = _run([binary, "-n", "-x", str(conf)])
-    assert mailconf_accepts(text, "opendkim") == (result.returncode == 0), (text, result.stderr)
-    if result.returncode != 0:
+    if not assert_same_verdict("opendkim", text, conf):
         return
+    binary = require_binary("opendkim")
     doc = mailconf.parse(text, kind="opendkim")
     for name, value in list(doc.typed_options().items())[:3]:  # type: ignore[attr-defined]
         shown = _run([binary, "-x", str(conf), "-e", name]).stdout.splitlines()
@@ -131,11 +143,7 @@ def test_opendkim_accepts_what_the_daemon_accepts(text: str, workdir: Path) -> N
 @SETTINGS
 @given(text=conf_texts("opendmarc"))
 def test_opendmarc_accepts_what_the_daemon_accepts(text: str, workdir: Path) -> None:
-    binary = require_binary("opendmarc")
-    conf = workdir / "opendmarc.conf"
-    conf.write_text(text)
-    result = _run([binary, "-n", "-c", str(conf)])
-    assert mailconf_accepts(text, "opendmarc") == (result.returncode == 0), (text, result.stderr)
+    assert_same_verdict("opendmarc", text, workdir / "opendmarc.conf")
 
 
 @pytest.mark.parametrize(
@@ -160,12 +168,7 @@ def test_opendmarc_accepts_what_the_daemon_accepts(text: str, workdir: Path) -> 
     ],
 )
 def test_daemon_edge_cases(kind: str, text: str, workdir: Path) -> None:
-    binary = require_binary(kind)
-    conf = workdir / f"{kind}.edge.conf"
-    conf.write_bytes(text.encode())
-    flag = "-x" if kind == "opendkim" else "-c"
-    result = _run([binary, "-n", flag, str(conf)])
-    assert mailconf_accepts(text, kind) == (result.returncode == 0), result.stderr
+    assert_same_verdict(kind, text, workdir / f"{kind}.edge.conf")
 
 
 def _opened_at_start() -> list[tuple[str, str]]:
@@ -183,12 +186,8 @@ def _opened_at_start() -> list[tuple[str, str]]:
 def test_lint_refuses_a_missing_path_the_daemon_opens(kind: str, name: str, workdir: Path) -> None:
     """`mailconf lint` fails exactly when `-n` does for every file/directory option the option
     tables say the daemon opens at start (ReplaceRules, the Lua scripts, DomainWhitelistFile...)."""
-    binary = require_binary(kind)
     text = ("Mode v\n" if kind == "opendkim" else "") + f"{name} /nonexistent/mailconf\n"
-    conf = workdir / f"{kind}.path.conf"
-    conf.write_text(text)
-    flag = "-x" if kind == "opendkim" else "-c"
-    assert _run([binary, "-n", flag, str(conf)]).returncode != 0
+    assert daemon_check(kind, text, workdir / f"{kind}.path.conf").returncode != 0
     doc = mailconf.parse(text, kind=kind)
     findings = doc.validate() + doc.lint()  # type: ignore[attr-defined]
     assert has_errors(findings), findings

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples"
-EXAMPLE_TREE = EXAMPLES / "ubuntu-22.04"
-EXAMPLE_TOML = EXAMPLES / "mailconf.toml"
+from example_tree import EXAMPLE_TOML, EXAMPLE_TREE, applied, copy_example, root
+
+__all__ = ["applied", "root"]  # the fixtures of a tree with the module's ``spec`` applied
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
 #: Written by an apply but not part of the configuration (lock, backups, bookkeeping).
 BOOKKEEPING = ("run/", "var/backups/", "var/lib/mailconf/", "etc/.pwd.lock")
@@ -34,12 +34,6 @@ DEBIAN_FILES = (
     "/usr/share/dns/root.key",
     "/var/lib/dpkg/status",
 )
-
-
-def copy_example(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
-    return root
 
 
 def copy_debian(tmp_path: Path) -> Path:
@@ -102,4 +96,4 @@ def helpers() -> type[Helpers]:
 @pytest.fixture
 def example_root(tmp_path: Path) -> Path:
     """A private copy of examples/ubuntu-22.04."""
-    return copy_example(tmp_path)
+    return copy_example(tmp_path / "root")

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dnsserver import DnsServer
+from example_tree import mailconf_cli, require_root_to_apply
 from mailconf.dns.lookup import make_resolver
 from mailconf.dns.records import dkim_record
 from mailconf.keys import load_public_key
@@ -29,28 +28,13 @@ KEYS = "etc/opendkim/keys/hogehoge.com"
 
 
 @pytest.fixture(scope="module")
-def applied(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
-    root = tmp_path_factory.mktemp("life") / "root"
-    subprocess.run(
-        ["cp", "-a", str(Path(__file__).parents[2] / "examples/ubuntu-22.04"), str(root)]
-    )
-    apply(SPEC, SystemRoot(root), progress=lambda line: None)
-    return root
-
-
-@pytest.fixture
-def root(applied: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "root"
-    subprocess.run(["cp", "-a", str(applied), str(copy)], check=True)
-    return copy
+def spec() -> Setup:
+    return SPEC
 
 
 def status(root: Path, *extra: str) -> list[dict[str, Any]]:
     """``mailconf dkim status --json`` as a user runs it."""
-    argv = [sys.executable, "-m", "mailconf", "dkim", "status", "--root", str(root), "--json"]
-    done = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=120)
+    done = mailconf_cli("dkim", "status", "--root", root, "--json", *extra)
     assert done.returncode == 0, done.stderr
     data: list[dict[str, Any]] = json.loads(done.stdout)
     return data
@@ -163,11 +147,10 @@ def test_forced_activation_and_early_retirement_warn(root: Path) -> None:
 
 
 def test_cli_rotate_activate_retire(root: Path) -> None:
-    base = [sys.executable, "-m", "mailconf", "dkim"]
     where = ["--root", str(root), "--domain", DOMAIN]
 
     def mailconf(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*base, *argv], capture_output=True, text=True, timeout=120)
+        return mailconf_cli("dkim", *argv)
 
     rotated = mailconf("rotate", *where, "--selector", "s1", "--json")
     assert rotated.returncode == 0, rotated.stderr
@@ -185,8 +168,7 @@ def test_cli_rotate_activate_retire(root: Path) -> None:
 
 
 def test_stage_only_first_key_waits_for_dns(example_root: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("apply sets owners from the tree's passwd: needs root (CI runs as root)")
+    require_root_to_apply()
     r = SystemRoot(example_root)
     result = apply(SPEC, r, progress=lambda line: None, stage_only=True)
     assert result.ok and all(v.ok for v in result.validations), result.render()
@@ -243,12 +225,11 @@ def test_rotation_published_by_rfc2136(root: Path, tmp_path: Path) -> None:
     from authserver import AuthServer, require_knotd
 
     require_knotd()
-    base = [sys.executable, "-m", "mailconf"]
     spec = ["--root", str(root), "--domain", DOMAIN, "--ip", "192.0.2.10"]
     where = ["--root", str(root), "--domain", DOMAIN]
 
     def mailconf(*argv: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([*base, *argv], capture_output=True, text=True, timeout=120)
+        done = mailconf_cli(*argv)
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 

@@ -5,7 +5,7 @@ stays, and removing an entry from between two blank lines leaves one blank line,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -46,54 +46,55 @@ IDS = [kind for kind, _, _ in KINDS]
 HEADING = "# --- customer hosts (do not remove) ---"
 
 
-def removed(kind: str, text: str, remove: Callable[[Any], bool], newline: str) -> str:
-    doc = mailconf.parse(text.replace("\n", newline), kind=kind)
-    assert remove(doc)
-    assert not remove(doc)
-    return doc.dump().replace(newline, "\n")
+class Case(NamedTuple):
+    """One kind of KINDS: its three entries and the edit that removes the victim."""
+
+    kind: str
+    lines: tuple[str, str, str]
+    remove: Callable[[Any], bool]
+
+    def removed(self, text: str, newline: str = "\n") -> str:
+        """``text`` (written with ``newline``) after the victim's removal, which removes it once."""
+        doc = mailconf.parse(text.replace("\n", newline), kind=self.kind)
+        assert self.remove(doc)
+        assert not self.remove(doc)
+        return doc.dump().replace(newline, "\n")
+
+
+@pytest.fixture(params=KINDS, ids=IDS)
+def case(request: pytest.FixtureRequest) -> Case:
+    return Case(*request.param)
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
-@pytest.mark.parametrize(("kind", "lines", "remove"), KINDS, ids=IDS)
-def test_heading_stays_owned_comments_go(
-    kind: str, lines: tuple[str, str, str], remove: Callable[[Any], bool], newline: str
-) -> None:
-    if kind == "opendmarc" and newline == "\r\n":
+def test_heading_stays_owned_comments_go(case: Case, newline: str) -> None:
+    if case.kind == "opendmarc" and newline == "\r\n":
         pytest.skip("OpenDMARC reads a CR-only line as an unnamed option: no CRLF file parses")
-    first, victim, last = lines
+    first, victim, last = case.lines
     text = f"{first}\n{HEADING}\n\n# about the victim\n# more about it\n{victim}\n{last}\n"
-    assert removed(kind, text, remove, newline) == f"{first}\n{HEADING}\n\n{last}\n"
+    assert case.removed(text, newline) == f"{first}\n{HEADING}\n\n{last}\n"
 
 
-@pytest.mark.parametrize(("kind", "lines", "remove"), KINDS, ids=IDS)
-def test_rule_holds_at_both_ends_of_the_file(
-    kind: str, lines: tuple[str, str, str], remove: Callable[[Any], bool]
-) -> None:
-    first, victim, last = lines
+def test_rule_holds_at_both_ends_of_the_file(case: Case) -> None:
+    first, victim, last = case.lines
     # the first entry: the file's introduction (above the last blank line) is not its own
     text = f"{HEADING}\n\n# about the victim\n{victim}\n{last}\n"
-    assert removed(kind, text, remove, "\n") == f"{HEADING}\n\n{last}\n"
+    assert case.removed(text) == f"{HEADING}\n\n{last}\n"
     # the last entry: the heading stays, without a blank line left dangling at the end
     text = f"{first}\n{HEADING}\n\n# about the victim\n{victim}\n"
-    assert removed(kind, text, remove, "\n") == f"{first}\n{HEADING}\n"
+    assert case.removed(text) == f"{first}\n{HEADING}\n"
 
 
-@pytest.mark.parametrize(("kind", "lines", "remove"), KINDS, ids=IDS)
-def test_no_double_blank_line_where_one_was(
-    kind: str, lines: tuple[str, str, str], remove: Callable[[Any], bool]
-) -> None:
-    first, victim, last = lines
+def test_no_double_blank_line_where_one_was(case: Case) -> None:
+    first, victim, last = case.lines
     text = f"{first}\n\n# about the victim\n{victim}\n\n{last}\n"
-    assert removed(kind, text, remove, "\n") == f"{first}\n\n{last}\n"
+    assert case.removed(text) == f"{first}\n\n{last}\n"
 
 
-@pytest.mark.parametrize(("kind", "lines", "remove"), KINDS, ids=IDS)
-def test_every_occurrence_goes_with_its_own_comments(
-    kind: str, lines: tuple[str, str, str], remove: Callable[[Any], bool]
-) -> None:
-    first, victim, last = lines
+def test_every_occurrence_goes_with_its_own_comments(case: Case) -> None:
+    first, victim, last = case.lines
     text = f"# a\n{victim}\n{first}\n\n# kept\n\n# b\n{victim}\n{last}\n"
-    assert removed(kind, text, remove, "\n") == f"{first}\n\n# kept\n\n{last}\n"
+    assert case.removed(text) == f"{first}\n\n# kept\n\n{last}\n"
 
 
 def test_commented_out_entries_are_disabled_configuration_not_owned_comments() -> None:

@@ -21,11 +21,17 @@ def _meta(path: Path) -> tuple[int, int, int]:
     return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
 
 
+def _file(root: SystemRoot, system_path: str, data: bytes) -> Path:
+    """A file of ``data`` at ``system_path`` under ``root``, with the directories on its way."""
+    path = root.resolve(system_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def test_backup_and_restore_byte_identical(tmp_path: Path) -> None:
     root = SystemRoot(tmp_path)
-    conf = root.resolve("/etc/opendkim.conf")
-    conf.parent.mkdir(parents=True)
-    conf.write_bytes(ODD_BYTES)
+    conf = _file(root, "/etc/opendkim.conf", ODD_BYTES)
     os.chmod(conf, 0o640)
     if os.geteuid() == 0:
         os.chown(conf, 105, 111)
@@ -52,9 +58,8 @@ def test_backup_and_restore_byte_identical(tmp_path: Path) -> None:
 
 def test_backup_directory_is_private(tmp_path: Path) -> None:
     root = SystemRoot(tmp_path)
-    key = root.resolve("/etc/opendkim/keys/example.test/default.private")
-    key.parent.mkdir(parents=True)
-    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\n")
+    key_bytes = b"-----BEGIN PRIVATE KEY-----\n"
+    key = _file(root, "/etc/opendkim/keys/example.test/default.private", key_bytes)
     os.chmod(key, 0o600)
     backup = BackupSet.create(root)
     backup.backup(str(root.system_path(key)))
@@ -65,9 +70,7 @@ def test_backup_directory_is_private(tmp_path: Path) -> None:
 
 def test_restore_single_file_and_unknown_file(tmp_path: Path) -> None:
     root = SystemRoot(tmp_path)
-    a = root.resolve("/etc/a")
-    a.parent.mkdir(parents=True)
-    a.write_bytes(b"a\n")
+    a = _file(root, "/etc/a", b"a\n")
     backup = BackupSet.create(root)
     backup.backup("/etc/a")
     a.write_bytes(b"b\n")
@@ -79,9 +82,7 @@ def test_restore_single_file_and_unknown_file(tmp_path: Path) -> None:
 
 def test_damaged_backup_is_refused(tmp_path: Path) -> None:
     root = SystemRoot(tmp_path)
-    a = root.resolve("/etc/a")
-    a.parent.mkdir(parents=True)
-    a.write_bytes(b"abc\n")
+    a = _file(root, "/etc/a", b"abc\n")
     backup = BackupSet.create(root)
     backup.backup("/etc/a")
     (backup.directory / "files/etc/a").write_bytes(b"x")
@@ -99,10 +100,7 @@ def test_backup_of_a_directory_refused(tmp_path: Path) -> None:
 
 def test_one_damaged_copy_does_not_stop_the_others_being_restored(tmp_path: Path) -> None:
     root = SystemRoot(tmp_path)
-    (tmp_path / "etc").mkdir()
-    first, second = root.resolve("/etc/a.conf"), root.resolve("/etc/b.conf")
-    first.write_bytes(b"a old\n")
-    second.write_bytes(b"b old\n")
+    first, second = _file(root, "/etc/a.conf", b"a old\n"), _file(root, "/etc/b.conf", b"b old\n")
     backup = BackupSet.create(root)
     backup.backup("/etc/a.conf")
     backup.backup("/etc/b.conf")

@@ -33,7 +33,8 @@ print("acquired")
 """
 
 
-def test_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
+def _holder(tmp_path: Path) -> subprocess.Popen[str]:
+    """A process holding the lock of ``tmp_path`` (it has said so) until its stdin has a line."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(tmp_path)],
         stdin=subprocess.PIPE,
@@ -42,12 +43,24 @@ def test_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        other = subprocess.run(
-            [sys.executable, "-c", CONTENDER, str(tmp_path)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+    except BaseException:
+        holder.kill()
+        holder.wait(timeout=30)
+        raise
+    return holder
+
+
+def _contender(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Another process trying to take the lock of ``tmp_path``."""
+    return subprocess.run(
+        [sys.executable, "-c", CONTENDER, str(tmp_path)], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
+    holder = _holder(tmp_path)
+    try:
+        other = _contender(tmp_path)
         assert other.returncode == 3, other.stderr
         assert f"another mailconf apply is running (pid {holder.pid})" in other.stdout
         # In this process too (flock conflicts between open file descriptions).
@@ -60,20 +73,12 @@ def test_second_process_cannot_take_the_lock(tmp_path: Path) -> None:
         holder.stdin.close()
         holder.wait(timeout=30)
     # Released when the holder exits: now it can be taken.
-    again = subprocess.run(
-        [sys.executable, "-c", CONTENDER, str(tmp_path)], capture_output=True, text=True, timeout=30
-    )
+    again = _contender(tmp_path)
     assert again.returncode == 0 and "acquired" in again.stdout
 
 
 def test_lock_released_when_holder_dies(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(tmp_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    holder = _holder(tmp_path)
     holder.kill()
     holder.wait(timeout=30)
     with ApplyLock(SystemRoot(tmp_path)) as lock:

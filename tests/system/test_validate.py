@@ -52,6 +52,12 @@ def dkim_root(tmp_path: Path) -> SystemRoot:
     return SystemRoot(tmp_path)
 
 
+def postfix_root(tmp_path: Path) -> SystemRoot:
+    write(tmp_path, "/etc/postfix/main.cf", "myhostname = mail.example.test\n")
+    write(tmp_path, "/etc/postfix/master.cf", "smtp inet n - y - - smtpd\n")
+    return SystemRoot(tmp_path)
+
+
 def test_opendkim_alternate_root_validates_the_root_data_sets(tmp_path: Path) -> None:
     need("opendkim")
     root = dkim_root(tmp_path)
@@ -152,9 +158,7 @@ def test_opendmarc_validates(tmp_path: Path) -> None:
 
 def test_postconf_on_an_alternate_directory(tmp_path: Path) -> None:
     need("postconf")
-    root = SystemRoot(tmp_path)
-    write(tmp_path, "/etc/postfix/main.cf", "myhostname = mail.example.test\n")
-    write(tmp_path, "/etc/postfix/master.cf", "smtp inet n - y - - smtpd\n")
+    root = postfix_root(tmp_path)
     check = postconf_check(root)
     assert check.ok, check.message
     write(tmp_path, "/etc/postfix/main.cf", "myhostname mail.example.test\n")
@@ -219,9 +223,7 @@ def test_staged_opendmarc_conf(tmp_path: Path) -> None:
 
 def test_staged_master_cf_refused_by_postconf(tmp_path: Path) -> None:
     need("postconf")
-    root = SystemRoot(tmp_path)
-    write(tmp_path, "/etc/postfix/main.cf", "myhostname = mail.example.test\n")
-    write(tmp_path, "/etc/postfix/master.cf", "smtp inet n - y - - smtpd\n")
+    root = postfix_root(tmp_path)
     staged = {"/etc/postfix/master.cf": b"smtp inet n - y - - smtpd\nbad inet n - n\n"}
     check = postconf_check(root, staged=staged)
     assert not check.ok and "bad field count" in check.message

@@ -58,3 +58,27 @@ def examples(parser: argparse.ArgumentParser, *command_lines: str) -> None:
     example must parse (tests/cli/test_help.py runs them through the parser).
     """
     parser.epilog = "examples:\n" + "".join(f"  {line}\n" for line in command_lines)
+
+
+def command(
+    parser: argparse.ArgumentParser,
+    description: str,
+    handler: Callable[[argparse.Namespace], int],
+    *command_lines: str,
+) -> None:
+    """Give ``parser`` what every command has besides its options: the description of its
+    ``--help``, the examples under it (:func:`examples`) and the function that runs it."""
+    parser.description = description
+    examples(parser, *command_lines)
+    parser.set_defaults(handler=handler)
+
+
+def system_root_argument(parser: argparse.ArgumentParser, reported: str) -> None:
+    """``--root DIR`` of the commands that change a system: they work on the tree under DIR, and
+    what would act on this machine instead (``reported``: restarts, packages) is only reported."""
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        type=directory,
+        help=f"work on the system tree under DIR ({reported} are reported, not run)",
+    )

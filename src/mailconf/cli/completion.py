@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mailconf.cli.common import examples
+from mailconf.cli.common import command
 from mailconf.errors import EXIT_OK
 
 SHELLS = ("bash", "zsh")
@@ -22,16 +22,14 @@ _DIRECTORIES = {"DIR", "ROOT"}
 
 def _completion_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("shell", choices=SHELLS, help="the shell to print the script for")
-    parser.description = (
-        "Print the completion script for bash or zsh on stdout. It completes the commands,\n"
-        "their options and the choices of each option, and file names where a file is asked for."
-    )
-    examples(
+    command(
         parser,
+        "Print the completion script for bash or zsh on stdout. It completes the commands,\n"
+        "their options and the choices of each option, and file names where a file is asked for.",
+        _completion,
         "mailconf completion bash    # in ~/.bashrc: source <(mailconf completion bash)",
         "mailconf completion zsh     # saved as _mailconf in a directory of $fpath",
     )
-    parser.set_defaults(handler=_completion)
 
 
 def _completion(args: argparse.Namespace) -> int:

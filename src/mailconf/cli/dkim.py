@@ -14,18 +14,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mailconf.cli.common import directory, examples, progress_printer
+from mailconf.cli.common import examples, progress_printer, system_root_argument
 from mailconf.cli.spec_args import root_from_args
 from mailconf.errors import EXIT_OK, MailconfError, UsageError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--root",
-        metavar="DIR",
-        type=directory,
-        help="work on the system tree under DIR (restarts are reported, not run)",
-    )
+    system_root_argument(parser, "restarts")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mailconf.cli.common import directory, examples, fail
+from mailconf.cli.common import command, directory, examples, fail
 from mailconf.errors import EXIT_FAILED, EXIT_OK, MailconfError, UsageError
 
 if TYPE_CHECKING:
@@ -46,16 +46,14 @@ def load(args: argparse.Namespace) -> Document:
 def _show_parser(show: argparse.ArgumentParser) -> None:
     file_arguments(show)
     show.add_argument("--json", action="store_true", help="as JSON (typed values)")
-    show.description = (
-        "Print what the daemon reads from FILE, one setting per line as the file writes it\n"
-        "(comments, continuations and layout left out); --json for programs."
-    )
-    examples(
+    command(
         show,
+        "Print what the daemon reads from FILE, one setting per line as the file writes it\n"
+        "(comments, continuations and layout left out); --json for programs.",
+        _show,
         "mailconf show /etc/postfix/main.cf",
         "mailconf show /etc/opendkim/key.table --json",
     )
-    show.set_defaults(handler=_show)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -109,12 +107,14 @@ def _fmt_parser(fmt: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write nothing: print the diff and exit 1 when FILE is not formatted",
     )
-    fmt.description = (
+    command(
+        fmt,
         "Align the values of opendkim.conf, opendmarc.conf, KeyTable and SigningTable in one\n"
-        "column (only the blanks the daemon skips change). Other kinds are only checked to parse."
+        "column (only the blanks the daemon skips change). Other kinds are only checked to parse.",
+        _fmt,
+        "mailconf fmt /etc/opendkim.conf",
+        "mailconf fmt --check /etc/opendmarc.conf",
     )
-    examples(fmt, "mailconf fmt /etc/opendkim.conf", "mailconf fmt --check /etc/opendmarc.conf")
-    fmt.set_defaults(handler=_fmt)
 
 
 def _fmt(args: argparse.Namespace) -> int:
@@ -163,20 +163,18 @@ def _get_parser(get: argparse.ArgumentParser) -> None:
         help="the system the file belongs to (default /): whose Postfix's names and defaults "
         "count for main.cf, where opendkim.conf's Include paths are read",
     )
-    get.description = (
+    command(
+        get,
         "Print each NAME's value as the daemon sees it. For main.cf, as postconf answers:\n"
         "the value the file sets, else the built-in default of the Postfix that reads it; an\n"
         "unknown name is warned about (with a close known name). For master.cf, NAME is\n"
         "SERVICE/TYPE (the entry), SERVICE/TYPE/FIELD (a field as postconf -F names it) or\n"
-        "SERVICE/TYPE/PARAMETER (a -o override, postconf -P)."
-    )
-    examples(
-        get,
+        "SERVICE/TYPE/PARAMETER (a -o override, postconf -P).",
+        _get,
         "mailconf get /etc/postfix/main.cf queue_directory    # the default when unset",
         "mailconf get -x /etc/postfix/main.cf smtpd_banner     # $names expanded",
         "mailconf get /etc/postfix/master.cf smtp/inet/chroot",
     )
-    get.set_defaults(handler=_get)
 
 
 def _get(args: argparse.Namespace) -> int:
@@ -239,16 +237,14 @@ def _lint_parser(lint: argparse.ArgumentParser) -> None:
         "--root", default="/", type=directory, help="system root for file checks (default /)"
     )
     lint.add_argument("--json", action="store_true", help="the findings as JSON")
-    lint.description = (
-        "Report what the daemon would refuse or do wrong. A main.cf is linted together with\n"
-        "the master.cf beside it."
-    )
-    examples(
+    command(
         lint,
+        "Report what the daemon would refuse or do wrong. A main.cf is linted together with\n"
+        "the master.cf beside it.",
+        _lint,
         "mailconf lint /etc/opendkim.conf",
         "mailconf lint /etc/postfix/main.cf --json",
     )
-    lint.set_defaults(handler=_lint)
 
 
 def _lint(args: argparse.Namespace) -> int:

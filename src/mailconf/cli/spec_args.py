@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from mailconf.cli.common import directory, examples
+from mailconf.cli.common import command, system_root_argument
 from mailconf.errors import UsageError
 
 if TYPE_CHECKING:
@@ -32,20 +32,13 @@ def spec_command(
     """Make ``parser`` a command that takes the spec: its description, the spec options, the
     examples of its ``--help`` and the function that runs it.  The command adds its own options
     after this."""
-    parser.description = description
     spec_arguments(parser)
-    examples(parser, *command_lines)
-    parser.set_defaults(handler=handler)
+    command(parser, description, handler, *command_lines)
 
 
 def spec_arguments(parser: argparse.ArgumentParser) -> None:
     """The spec options shared by plan, apply, dns and check (``--config`` or the flags)."""
-    parser.add_argument(
-        "--root",
-        metavar="DIR",
-        type=directory,
-        help="work on the system tree under DIR (packages and restarts are reported, not run)",
-    )
+    system_root_argument(parser, "packages and restarts")
     parser.add_argument("--config", metavar="FILE", help="mailconf.toml with the whole setup")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     flags = parser.add_argument_group("one-domain setup (instead of --config)")
