@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import dns.resolver
 import pytest
@@ -153,15 +154,31 @@ def test_nothing_listening_is_a_refused_connection() -> None:
     assert f"{address} refused the connection" in finding.message
 
 
-def test_a_server_that_never_answers_times_out_within_the_budget() -> None:
+def lifetimes_of(resolver: dns.resolver.Resolver, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The ``lifetime`` each query of ``resolver`` is sent with (what bounds its wait)."""
+    asked: list[float] = []
+    resolve = resolver.resolve
+
+    def recording(*args: Any, **kwargs: Any) -> dns.resolver.Answer:
+        asked.append(kwargs["lifetime"])
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(resolver, "resolve", recording)
+    return asked
+
+
+def test_a_server_that_never_answers_times_out_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The budget bounds the wait, not the resolver's 10 s lifetime."""
     with silent_server() as address:
-        lookup = Lookup(make_resolver(address), budget=0.3)
-        start = time.monotonic()
-        finding = stop_of(lookup)
-        elapsed = time.monotonic() - start
+        resolver = make_resolver(address)
+        lifetimes = lifetimes_of(resolver, monkeypatch)
+        finding = stop_of(Lookup(resolver, budget=0.3))
     assert finding.code == "dns.unreachable"
     assert f"no answer from {address} within 0.3 s" in finding.message
-    assert elapsed < 5, "the budget bounds the wait, not the resolver's 10 s lifetime"
+    assert resolver.lifetime == 10.0
+    assert len(lifetimes) == 1 and 0 < lifetimes[0] <= 0.3
 
 
 def test_no_configured_server_is_unreachable() -> None:
@@ -241,13 +258,17 @@ def test_budget_spent_skips_the_remaining_checks_with_one_finding() -> None:
     assert asked == [DOMAIN]
 
 
-def test_budget_cuts_a_slow_resolver_short(dns_server: DnsServer) -> None:
+def test_budget_cuts_a_slow_resolver_short(
+    dns_server: DnsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each query may wait only what is left of the budget, less and less of it."""
     dns_server.delay = 0.4
-    lookup = Lookup(make_resolver(dns_server.address), budget=1.5)
-    start = time.monotonic()
+    resolver = make_resolver(dns_server.address)
+    lifetimes = lifetimes_of(resolver, monkeypatch)
+    lookup = Lookup(resolver, budget=1.5)
     findings = check_all(lookup, DOMAIN, selector="sel")
-    elapsed = time.monotonic() - start
     assert codes(findings).count("dns.budget-exhausted") == 1
     assert "dns.unreachable" not in codes(findings)
     assert lookup.answered >= 1
-    assert elapsed < 10
+    assert lifetimes and all(0 < lifetime <= 1.5 for lifetime in lifetimes)
+    assert lifetimes == sorted(lifetimes, reverse=True)
