@@ -101,6 +101,30 @@ def test_plan_exits_1_on_what_apply_would_stop_on(
     assert "[setup.missing-file]" in out
 
 
+def test_apply_runs_each_daemon_check_once_on_the_plan_and_once_on_the_files(
+    example_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply shows the plan its own apply validated under the lock: the planned files are
+    checked once (not once for the display and again under the lock), the written files once."""
+    from mailconf.system import validate
+
+    for program in ("postconf", "opendkim", "opendmarc"):
+        if validate.which(program) is None:
+            pytest.skip(f"{program} is not installed")
+    runs: list[tuple[str, str]] = []
+    real = validate._run_checked
+
+    def counted(tool: str, argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        runs.append((tool, argv[argv.index("-n") if "-n" in argv else -1]))
+        return real(tool, argv, *args, **kwargs)
+
+    monkeypatch.setattr(validate, "_run_checked", counted)
+    flags = ["--root", str(example_root), "--config", str(TOML)]
+    assert mailconf(["apply", "--yes", *flags]) == 0, capsys.readouterr()
+    expected = [("postconf", "-n"), ("postconf", "-M"), ("opendkim", "-n"), ("opendmarc", "-n")]
+    assert sorted(runs) == sorted(expected * 2), runs  # the plan's files, then the written ones
+
+
 def test_dev_example_runs_the_plan_on_the_bundled_tree() -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "run_example.py")],

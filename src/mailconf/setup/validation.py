@@ -1,6 +1,8 @@
 """The real programs' verdict on a plan's files, before anything is written: ``plan`` shows it and
 exits 1 on a refusal, and an apply asks the same question, with the same code, before its first
-write (and again once the files are in place, :mod:`mailconf.setup.apply`).
+write (and again once the files are in place, :mod:`mailconf.setup.apply`).  :func:`checked_plan`
+is the one composition of planning and this check, for ``mailconf plan``, :func:`mailconf.plan`
+and the Ansible module's check mode.
 
 The validators are those of :mod:`mailconf.system.validate` (``postconf -n``/``-M``,
 ``opendkim -n``, ``opendmarc -n``; ``postfix check`` only once the files are written), handed the
@@ -19,10 +21,13 @@ import attrs
 
 from mailconf.findings import Finding, Severity
 from mailconf.setup.plan import Plan
+from mailconf.setup.planner import make_plan
+from mailconf.setup.spec import Setup
 from mailconf.system import validate
+from mailconf.system.root import SystemRoot
 from mailconf.system.run import Runner, run
 
-__all__ = ["DEFAULT_VALIDATORS", "Validator", "staged_files", "validate_plan"]
+__all__ = ["DEFAULT_VALIDATORS", "Validator", "checked_plan", "staged_files", "validate_plan"]
 
 Validator = Callable[..., validate.Validation]
 
@@ -58,6 +63,16 @@ def validate_plan(
     verdicts = tuple(check(plan.root, runner=runner, staged=staged) for check in validators)
     notes = [_refusal(verdict, installing) for verdict in verdicts if not verdict.ok]
     return attrs.evolve(plan, notes=(*plan.notes, *notes), validations=verdicts)
+
+
+def checked_plan(
+    setup: Setup, root: SystemRoot, *, stage_only: bool = False, runner: Runner = run
+) -> Plan:
+    """The plan for ``setup`` on ``root`` with the daemons' verdict on its files: what ``mailconf
+    plan`` shows.  ``stage_only``: a domain's first key is staged, not signing (see
+    :func:`~mailconf.setup.planner.make_plan`)."""
+    plan = make_plan(setup, root, runner=runner, stage_only=stage_only)
+    return validate_plan(plan, runner=runner)
 
 
 def _refusal(verdict: validate.Validation, installing: list[str]) -> Finding:
