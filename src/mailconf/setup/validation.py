@@ -22,6 +22,7 @@ import attrs
 from mailconf.findings import Finding, Severity
 from mailconf.setup.plan import Plan
 from mailconf.setup.planner import make_plan
+from mailconf.setup.prechecks import MISSING_FILE, MissingFile, missing_references
 from mailconf.setup.spec import Setup
 from mailconf.system import validate
 from mailconf.system.root import SystemRoot
@@ -55,14 +56,36 @@ def validate_plan(
     plan: Plan, validators: Sequence[Validator] = DEFAULT_VALIDATORS, *, runner: Runner = run
 ) -> Plan:
     """``plan`` with each validator's verdict on its files (``validations``) and a note for each
-    refusal; an empty plan changes nothing and is not validated."""
+    refusal; an empty plan changes nothing and is not validated.
+
+    A refusal for a file the plan's notes already report missing (``setup.missing-file``: the
+    planner's precheck, :mod:`mailconf.setup.prechecks`, with the fix) gets no second note: the
+    daemon stops at that file, and one error says it.  The verdict stays in ``validations``."""
     if plan.empty:
         return plan
     staged = staged_files(plan)
     installing = [step.target for step in plan.of_kind("package")]
     verdicts = tuple(check(plan.root, runner=runner, staged=staged) for check in validators)
-    notes = [_refusal(verdict, installing) for verdict in verdicts if not verdict.ok]
+    reported = _reported_missing(plan)
+    notes = [
+        _refusal(verdict, installing)
+        for verdict in verdicts
+        if not verdict.ok and not _repeats(verdict, reported)
+    ]
     return attrs.evolve(plan, notes=(*plan.notes, *notes), validations=verdicts)
+
+
+def _reported_missing(plan: Plan) -> list[MissingFile]:
+    """The missing files the plan's ``setup.missing-file`` notes report (by configuration)."""
+    noted = {note.path for note in plan.notes if note.code == MISSING_FILE}
+    if not noted:
+        return []
+    return [item for item in missing_references(plan.root, plan.steps) if item.conf in noted]
+
+
+def _repeats(verdict: validate.Validation, reported: list[MissingFile]) -> bool:
+    """Whether a refusal names a file already reported missing in the daemon's configuration."""
+    return any(item.conf == verdict.conf and item.path in verdict.message for item in reported)
 
 
 def checked_plan(
