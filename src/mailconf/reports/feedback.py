@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 import xml.parsers.expat
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final, NamedTuple
 
 import attrs
@@ -117,33 +117,117 @@ def _integer(text: str, what: str) -> int:
 
 
 # What each element does, by local name, in each state of the reader: start a section (which
-# ends the one before), enter auth_results or one of its dkim/spf entries, or be a leaf whose
-# text is kept (into the section's values, the entry's, or the list of override reasons).
-_SECTION, _AUTH, _ENTRY, _LEAF, _ENTRY_LEAF, _REASON = range(6)
+# ends the one before), enter auth_results or one of its dkim/spf entries, or be a leaf whose text
+# is kept in the section's values (an override reason's ``type`` is a leaf that may repeat).
+_SECTION, _AUTH, _ENTRY, _LEAF = range(4)
 _SECTIONS: Final = ("report_metadata", "policy_published", "record")
 _TABLES: Final[dict[str, dict[str, int]]] = {
     "top": {},
     "report_metadata": dict.fromkeys(("org_name", "report_id", "begin", "end"), _LEAF),
     "policy_published": dict.fromkeys(("domain", "adkim", "aspf", "p", "pct"), _LEAF),
     "record": {
-        **dict.fromkeys(("source_ip", "count", "disposition", "header_from"), _LEAF),
-        "type": _REASON,
+        **dict.fromkeys(("source_ip", "count", "disposition", "header_from", "type"), _LEAF),
         "auth_results": _AUTH,
     },
     "auth": {"dkim": _ENTRY, "spf": _ENTRY},
-    "entry": {"dkim": _ENTRY, "spf": _ENTRY, "domain": _ENTRY_LEAF, "result": _ENTRY_LEAF},
+    "entry": {"dkim": _ENTRY, "spf": _ENTRY, "domain": _LEAF, "result": _LEAF},
 }
+#: The leaf kept as a list, one item per occurrence: ``policy_evaluated/reason/type``.
+_REASON: Final = "type"
 #: Separates the namespace from the local name in the names expat reports.
 _SEPARATOR: Final = " "
-#: Source addresses already normalised, as written -> canonical (reports repeat their sources).
-_ADDRESSES: dict[str, str] = {}
-#: Auth results already made, by their domain and result as written (reports repeat them too).
-_RESULTS: dict[tuple[str, str], AuthResult] = {}
-#: Each of those caches is emptied when it reaches this size.
+#: Each cache below is emptied when it reaches this size.
 _CACHE_SIZE: Final = 4096
+#: Source addresses already read: the text as written (blanks included) -> canonical address.
+_ADDRESSES: dict[str, str] = {}
+#: Auth results already made, by their domain and result as written (reports repeat them).
+_RESULTS: dict[tuple[str, str], AuthResult] = {}
+#: From domains already read: the text as written -> the domain.
+_DOMAINS: dict[str, str] = {}
 
 
-class _Handlers:
+def _text(values: dict[str, str], name: str) -> str:
+    """A leaf's text as the reports mean it: without the blanks around it, at most 1,024
+    characters."""
+    return values.get(name, "").strip()[:_TEXT_LIMIT]
+
+
+def _cached(cache: dict[str, str], raw: str, make: Callable[[str], str]) -> str:
+    value = cache.get(raw)
+    if value is None:
+        value = make(raw)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[raw] = value
+    return value
+
+
+def _address(raw: str) -> str:
+    text = raw.strip()[:_TEXT_LIMIT]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ReportError(f"record source_ip {text[:60]!r} is not an IP address") from None
+
+
+def _leaf_domain(raw: str) -> str:
+    return _domain(raw.strip()[:_TEXT_LIMIT])
+
+
+def _auth_result(raw: tuple[str, str]) -> AuthResult:
+    result = _RESULTS.get(raw)
+    if result is None:
+        domain, verdict = raw
+        result = AuthResult(_leaf_domain(domain), verdict.strip()[:_TEXT_LIMIT].lower())
+        if len(_RESULTS) >= _CACHE_SIZE:
+            _RESULTS.clear()
+        _RESULTS[raw] = result
+    return result
+
+
+def _read_metadata(feedback: Feedback, values: dict[str, str]) -> None:
+    feedback.org_name = _text(values, "org_name")
+    feedback.report_id = _text(values, "report_id")
+    if not feedback.org_name or not feedback.report_id:
+        raise ReportError("report_metadata lacks org_name or report_id")
+    if "begin" not in values or "end" not in values:
+        raise ReportError("report_metadata lacks date_range")
+    feedback.begin = _integer(_text(values, "begin"), "date_range begin")
+    feedback.end = _integer(_text(values, "end"), "date_range end")
+
+
+def _read_policy(feedback: Feedback, values: dict[str, str]) -> None:
+    feedback.domain = _domain(_text(values, "domain"))
+    if not feedback.domain:
+        raise ReportError("policy_published lacks domain")
+    feedback.policy = _text(values, "p").lower()
+    for tag in ("adkim", "aspf"):
+        mode = _text(values, tag).lower() or "r"
+        if mode not in ("r", "s"):
+            raise ReportError(f"policy_published {tag} {mode!r} is not r or s")
+        setattr(feedback, tag, mode)
+    pct = _text(values, "pct")
+    feedback.pct = _integer(pct, "pct") if pct else None
+    feedback.has_policy = True
+
+
+def _read_record(
+    values: dict[str, str], dkim: list[AuthResult], spf: list[AuthResult], reasons: list[str]
+) -> Record:
+    address = _cached(_ADDRESSES, values.get("source_ip", ""), _address)
+    count = _integer(_text(values, "count"), "record count")
+    raw = _text(values, "disposition").lower()
+    if raw not in DISPOSITIONS:
+        raise ReportError(f"record disposition {raw[:40]!r} is not none/quarantine/reject")
+    header_from = _cached(_DOMAINS, values.get("header_from", ""), _leaf_domain)
+    if not header_from:
+        raise ReportError("a record has no identifiers/header_from")
+    return Record(
+        address, count, DISPOSITIONS[raw], header_from, tuple(dkim), tuple(spf), tuple(reasons)
+    )
+
+
+class _Reader:
     """The expat callbacks: they fill ``feedback`` and collect finished records in ``done``.
 
     Each pyexpat callback costs about as much as expat's own work on an element, whether the
@@ -156,7 +240,27 @@ class _Handlers:
     one starts or the document ends.  What a leaf's text runs to is the next start tag, so it
     includes the blanks after its end tag; character data there other than blanks is mixed
     content, which the schemas do not have, and would be read as part of the leaf's text.
+
+    The per-element work is the start handler's first lines, so they touch only slots; a leaf's
+    text is kept as written (blanks and all) and read when its section ends, through caches keyed
+    by that raw text (a report repeats its sources, domains and results row after row).
     """
+
+    __slots__ = (
+        "actions",
+        "auth",
+        "dkim",
+        "done",
+        "feedback",
+        "leaf",
+        "parser",
+        "reasons",
+        "section",
+        "spf",
+        "tables",
+        "texts",
+        "values",
+    )
 
     def __init__(self, parser: xml.parsers.expat.XMLParserType, feedback: Feedback) -> None:
         self.parser = parser
@@ -168,10 +272,9 @@ class _Handlers:
         self.auth = ""  # dkim or spf: the auth_results entry being read
         self.leaf = ""  # the kept leaf whose text is in texts
         self.texts: deque[str] = deque(maxlen=_TEXT_PIECES)
-        self.target: dict[str, str] | None = None
         self.values: dict[str, str] = {}
-        self.auth_values: dict[str, str] = {}
-        self.results: dict[str, list[AuthResult]] = {"dkim": [], "spf": []}
+        self.dkim: list[AuthResult] = []
+        self.spf: list[AuthResult] = []
         self.reasons: list[str] = []
         self.done: list[Record] = []
         parser.StartDoctypeDeclHandler = self.refuse_doctype
@@ -208,129 +311,58 @@ class _Handlers:
             return
         kind, local = action
         if kind == _LEAF:
-            self.target = self.values
-        elif kind == _ENTRY_LEAF:
-            self.target = self.auth_values
-        elif kind == _REASON:
-            self.target = None
-        elif kind == _SECTION:
-            self.finish()
-            self.section = local
-            self.actions = self.tables[local]
-            if local == "record" and not self.feedback.has_policy:
-                raise ReportError("a <record> comes before <policy_published>")
-            return
-        elif kind == _AUTH:
-            self.actions = self.tables["auth"]
-            return
-        else:  # _ENTRY
-            self.finish_auth()
+            self.leaf = local
+            self.texts.clear()
+        elif kind == _ENTRY:
+            self.end_entry()
             self.auth = local
             self.actions = self.tables["entry"]
-            return
-        self.leaf = local
-        self.texts.clear()
+        elif kind == _AUTH:
+            self.actions = self.tables["auth"]
+        else:
+            self.finish()
+            if local == "record" and not self.feedback.has_policy:
+                raise ReportError("a <record> comes before <policy_published>")
+            self.section = local
+            self.actions = self.tables[local]
 
     def end_leaf(self) -> None:
         """The kept leaf's text, from its start tag to the next one (or the document's end)."""
-        if len(self.texts) == _TEXT_PIECES:
-            raise ReportError(f"the text of <{self.leaf}> is far too long for a report")
-        text = "".join(self.texts).strip()[:_TEXT_LIMIT]
-        if self.target is None:
-            self.reasons.append(text.lower())
+        texts, leaf = self.texts, self.leaf
+        if len(texts) == _TEXT_PIECES:
+            raise ReportError(f"the text of <{leaf}> is far too long for a report")
+        if leaf == _REASON:
+            self.reasons.append("".join(texts).strip()[:_TEXT_LIMIT].lower())
         else:
-            self.target[self.leaf] = text
+            self.values[leaf] = "".join(texts)
         self.leaf = ""
 
-    def finish_auth(self) -> None:
+    def end_entry(self) -> None:
+        """The auth_results entry read so far is complete."""
         if self.auth:
-            results = self.results[self.auth]
+            results = self.dkim if self.auth == "dkim" else self.spf
+            values = self.values
+            raw = (values.pop("domain", ""), values.pop("result", ""))
             if len(results) < _RESULT_LIMIT:
-                values = self.auth_values
-                raw = (values.get("domain", ""), values.get("result", ""))
-                result = _RESULTS.get(raw)
-                if result is None:
-                    result = AuthResult(_domain(raw[0]), raw[1].lower())
-                    if len(_RESULTS) >= _CACHE_SIZE:
-                        _RESULTS.clear()
-                    _RESULTS[raw] = result
-                results.append(result)
-            self.auth_values = {}
+                results.append(_auth_result(raw))
             self.auth = ""
 
     def finish(self) -> None:
         """The section read so far is complete (the next one starts, or the document ends)."""
         if self.leaf:
             self.end_leaf()
-        if self.section == "record":
-            self.finish_auth()
-            self.end_record()
-        elif self.section == "report_metadata":
-            self.end_metadata()
-        elif self.section == "policy_published":
-            self.end_policy()
+        section, values = self.section, self.values
+        if section == "record":
+            self.end_entry()
+            self.done.append(_read_record(values, self.dkim, self.spf, self.reasons))
+            self.dkim, self.spf, self.reasons = [], [], []
+        elif section == "report_metadata":
+            _read_metadata(self.feedback, values)
+        elif section == "policy_published":
+            _read_policy(self.feedback, values)
         self.section = ""
         self.actions = self.tables["top"]
-        self.values = {}
-
-    def end_metadata(self) -> None:
-        feedback, values = self.feedback, self.values
-        feedback.org_name = values.get("org_name", "")
-        feedback.report_id = values.get("report_id", "")
-        if not feedback.org_name or not feedback.report_id:
-            raise ReportError("report_metadata lacks org_name or report_id")
-        if "begin" not in values or "end" not in values:
-            raise ReportError("report_metadata lacks date_range")
-        feedback.begin = _integer(values["begin"], "date_range begin")
-        feedback.end = _integer(values["end"], "date_range end")
-
-    def end_policy(self) -> None:
-        feedback, values = self.feedback, self.values
-        feedback.domain = _domain(values.get("domain", ""))
-        if not feedback.domain:
-            raise ReportError("policy_published lacks domain")
-        feedback.policy = values.get("p", "").lower()
-        for tag in ("adkim", "aspf"):
-            mode = values.get(tag, "").lower() or "r"
-            if mode not in ("r", "s"):
-                raise ReportError(f"policy_published {tag} {mode!r} is not r or s")
-            setattr(feedback, tag, mode)
-        pct = values.get("pct", "")
-        feedback.pct = _integer(pct, "pct") if pct else None
-        feedback.has_policy = True
-
-    def end_record(self) -> None:
-        values = self.values
-        text = values.get("source_ip", "")
-        address = _ADDRESSES.get(text)
-        if address is None:
-            try:
-                address = str(ipaddress.ip_address(text))
-            except ValueError:
-                raise ReportError(f"record source_ip {text[:60]!r} is not an IP address") from None
-            if len(_ADDRESSES) >= _CACHE_SIZE:
-                _ADDRESSES.clear()
-            _ADDRESSES[text] = address
-        count = _integer(values.get("count", ""), "record count")
-        raw = values.get("disposition", "").lower()
-        if raw not in DISPOSITIONS:
-            raise ReportError(f"record disposition {raw[:40]!r} is not none/quarantine/reject")
-        header_from = _domain(values.get("header_from", ""))
-        if not header_from:
-            raise ReportError("a record has no identifiers/header_from")
-        self.done.append(
-            Record(
-                address,
-                count,
-                DISPOSITIONS[raw],
-                header_from,
-                tuple(self.results["dkim"]),
-                tuple(self.results["spf"]),
-                tuple(self.reasons),
-            )
-        )
-        self.results = {"dkim": [], "spf": []}
-        self.reasons = []
+        values.clear()
 
 
 def parse_feedback(chunks: Iterable[bytes], feedback: Feedback) -> Iterator[Record]:
@@ -344,20 +376,20 @@ def parse_feedback(chunks: Iterable[bytes], feedback: Feedback) -> Iterator[Reco
     parser.buffer_text = True
     parser.buffer_size = _SLICE
     parser.ordered_attributes = True  # a list per element is cheaper than a dict
-    handlers = _Handlers(parser, feedback)
+    reader = _Reader(parser, feedback)
     try:
         for chunk in chunks:
             view = memoryview(chunk)
             for start in range(0, len(view), _SLICE):
                 parser.Parse(view[start : start + _SLICE], False)
-            yield from handlers.done
-            handlers.done.clear()
+            yield from reader.done
+            reader.done.clear()
         parser.Parse(b"", True)
     except xml.parsers.expat.ExpatError as error:
         raise ReportError(f"not well-formed XML: {error}") from None
-    handlers.finish()
-    yield from handlers.done
-    if not handlers.started:
+    reader.finish()
+    yield from reader.done
+    if not reader.started:
         raise ReportError("no XML element at all")
     if not feedback.has_policy:
         raise ReportError("no <policy_published>")
