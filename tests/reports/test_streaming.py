@@ -75,6 +75,37 @@ def test_a_huge_text_is_refused_in_bounded_memory() -> None:
     assert peak < 4 * MIB
 
 
+def _records_with_huge_texts(count: int, size: int) -> Iterator[bytes]:
+    """A report of ``count`` records whose From domain and DKIM domain are each ``size``
+    characters of blanks then a name of their own, yielded a record at a time."""
+    head, rest = report_xml("google", "r-1", 0, [OWN]).split(b"<record>", 1)
+    record, tail = (b"<record>" + rest).split(b"</record>", 1)
+    yield head
+    for n in range(count):
+        padding = b" " * size
+        yield (
+            record.replace(b"<header_from>", b"<header_from>" + padding + b"from%d." % n).replace(
+                b"<domain>", b"<domain>" + padding + b"signer%d." % n
+            )
+            + b"</record>"
+        )
+    yield tail
+
+
+def test_distinct_huge_texts_are_read_without_being_kept() -> None:
+    """The reader's caches are keyed by a leaf's text as written: texts far longer than any value
+    are read, never kept (20 records with half a megabyte each would otherwise stay cached)."""
+    tracemalloc.start()
+    try:
+        records = list(parse_feedback(_records_with_huge_texts(20, 400 * 1024), Feedback()))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [r.header_from for r in records] == [f"from{n}.example.com" for n in range(20)]
+    assert [r.dkim[0].domain for r in records] == [f"signer{n}.example.com" for n in range(20)]
+    assert peak < 6 * MIB
+
+
 def test_alignment_is_judged_once_per_combination_of_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -153,12 +153,16 @@ def _text(values: dict[str, str], name: str) -> str:
 
 
 def _cached(cache: dict[str, str], raw: str, make: Callable[[str], str]) -> str:
+    """``make(raw)``, from ``cache`` when a row before had the same text.  A text longer than a
+    value can be is made anew each time, never kept: thousands of distinct texts of half a
+    megabyte each would otherwise fill the cache with gigabytes."""
     value = cache.get(raw)
     if value is None:
         value = make(raw)
-        if len(cache) >= _CACHE_SIZE:
-            cache.clear()
-        cache[raw] = value
+        if len(raw) <= _TEXT_LIMIT:
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[raw] = value
     return value
 
 
@@ -179,9 +183,10 @@ def _auth_result(raw: tuple[str, str]) -> AuthResult:
     if result is None:
         domain, verdict = raw
         result = AuthResult(_leaf_domain(domain), verdict.strip()[:_TEXT_LIMIT].lower())
-        if len(_RESULTS) >= _CACHE_SIZE:
-            _RESULTS.clear()
-        _RESULTS[raw] = result
+        if len(domain) + len(verdict) <= _TEXT_LIMIT:  # as in _cached
+            if len(_RESULTS) >= _CACHE_SIZE:
+                _RESULTS.clear()
+            _RESULTS[raw] = result
     return result
 
 
