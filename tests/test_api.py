@@ -4,6 +4,7 @@ gets what the CLI gets)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -205,3 +206,18 @@ def test_plan_takes_a_path(tmp_path: Path) -> None:
     assert planned.steps == made.steps and planned.validations  # checked, as `mailconf plan`
     assert planned.render() == validate_plan(made).render()
     assert planned.to_json() == mailconf.plan(setup, root=str(root)).to_json()
+
+
+def test_plan_stage_only_is_the_clis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mailconf.plan(..., stage_only=True)`` is ``mailconf plan --stage-only``: the first key
+    is staged (the KeyTable row marked, no SigningTable row), as the CLI plans it."""
+    root = tmp_path / "root"
+    shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
+    setup = mailconf.Setup(domains=["example.com"], ips=["192.0.2.10"])
+    staged = mailconf.plan(setup, root, stage_only=True)
+    assert staged.stage_only and staged.validations
+    assert staged.steps != mailconf.plan(setup, root).steps
+    flags = ["--root", str(root), "--domain", "example.com", "--ip", "192.0.2.10", "--json"]
+    assert cli(["plan", "--stage-only", *flags]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["steps"] == staged.to_json()["steps"]

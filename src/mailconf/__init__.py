@@ -159,12 +159,13 @@ def load(path: str | os.PathLike[str], kind: str | None = None) -> Document:
     return load_file(path, kind)
 
 
-def plan(setup: Setup, root: str | os.PathLike[str] = "/") -> Plan:
+def plan(setup: Setup, root: str | os.PathLike[str] = "/", *, stage_only: bool = False) -> Plan:
     """The steps that bring the system under ``root`` (a directory; ``/`` is the live system) to
     ``setup``, with the diff of every file and the real daemons' verdict on the planned files;
-    nothing is changed (``mailconf plan``)."""
-    from mailconf.setup.planner import make_plan
-    from mailconf.setup.validation import validate_plan
+    nothing is changed (``mailconf plan``).  ``stage_only`` (``mailconf plan --stage-only``): a
+    domain's first key is staged, not signing, until ``mailconf dkim activate`` finds it in
+    DNS."""
+    from mailconf.setup.validation import checked_plan
     from mailconf.system.root import SystemRoot
 
-    return validate_plan(make_plan(setup, SystemRoot(root)))
+    return checked_plan(setup, SystemRoot(root), stage_only=stage_only)

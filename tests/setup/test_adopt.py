@@ -185,6 +185,59 @@ def test_cli_refusal_exit_status(adopt_root: tuple[Path, bytes]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("asked", "flags", "toml"),
+    [
+        (
+            "selector",
+            ["--selector", "other"],
+            '[[domain]]\nname = "hogehoge.com"\nselector = "other"\n',
+        ),
+        (
+            "size",
+            ["--rsa-bits", "4096"],
+            '[[domain]]\nname = "hogehoge.com"\n[dkim]\nrsa_bits = 4096\n',
+        ),
+    ],
+)
+def test_the_ways_on_are_those_that_work_in_the_run(
+    adopt_root: tuple[Path, bytes],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    asked: str,
+    flags: list[str],
+    toml: str,
+) -> None:
+    """A spec file refuses the one-domain flags: its refusal names the spec's setting; the
+    flags' refusal names the flag (and not the spec file's setting)."""
+    from mailconf.cli import main as mailconf
+
+    root, _ = adopt_root
+    setting, flag = {
+        "selector": ('selector = "mail" in the spec', "--selector mail"),
+        "size": ("rsa_bits = 2048 under [dkim] in the spec", "--rsa-bits 2048"),
+    }[asked]
+    spec_file = tmp_path / "mailconf.toml"
+    spec_file.write_text('ips = ["192.0.2.10"]\n' + toml)
+    assert mailconf(["plan", "--root", str(root), "--config", str(spec_file)]) == 1
+    from_file = capsys.readouterr().err
+    assert f"adopt it ({setting}" in from_file and flag not in from_file
+    assert (
+        mailconf(
+            ["plan", "--root", str(root), "--domain", "hogehoge.com", "--ip", "192.0.2.10", *flags]
+        )
+        == 1
+    )
+    from_flags = capsys.readouterr().err
+    assert f"adopt it ({flag}" in from_flags and "in the spec" not in from_flags
+    # What the message offers works: adopting that way plans without a refusal.
+    spec_file.write_text(spec_file.read_text().replace("other", "mail").replace("4096", "2048"))
+    assert mailconf(["plan", "--root", str(root), "--config", str(spec_file)]) == 0
+    flag_args = ["--root", str(root), "--domain", "hogehoge.com", "--ip", "192.0.2.10"]
+    assert mailconf(["plan", *flag_args, *flag.split()]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
     ("service", "program", "noted"),
     [
         ("policyd-spf", "/usr/bin/policyd-spf", False),  # mailconf's own: kept without a note

@@ -101,6 +101,56 @@ def test_plan_exits_1_on_what_apply_would_stop_on(
     assert "[setup.missing-file]" in out
 
 
+def test_a_missing_file_is_one_error_not_two(
+    example_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """opendkim -n refuses the missing TrustAnchorFile too; the precheck said it first, with the
+    fix: plan and apply show one error, and still exit 1."""
+    (example_root / "usr/share/dns/root.key").unlink()
+    flags = ["--root", str(example_root), "--config", str(TOML)]
+    assert mailconf(["plan", "--json", *flags]) == 1
+    data = json.loads(capsys.readouterr().out)
+    errors = [n for n in data["notes"] if n["severity"] == "error"]
+    assert [n["code"] for n in errors] == ["setup.missing-file"], errors
+    [opendkim] = [v for v in data["validations"] if v["tool"] == "opendkim"]
+    if opendkim["skipped"]:
+        pytest.skip("opendkim is not installed")
+    assert not opendkim["ok"] and "/usr/share/dns/root.key" in opendkim["message"]
+    assert mailconf(["plan", *flags]) == 1
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if ": error: " in line] == [
+        line for line in out.splitlines() if "[setup.missing-file]" in line
+    ]
+    assert mailconf(["apply", "--yes", *flags]) == 1
+    err = capsys.readouterr().err
+    assert "nothing was written" in err and "opendkim refuses" not in err
+    assert err.count("[setup.missing-file]") == 1
+
+
+def test_apply_runs_each_daemon_check_once_on_the_plan_and_once_on_the_files(
+    example_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply shows the plan its own apply validated under the lock: the planned files are
+    checked once (not once for the display and again under the lock), the written files once."""
+    from mailconf.system import validate
+
+    for program in ("postconf", "opendkim", "opendmarc"):
+        if validate.which(program) is None:
+            pytest.skip(f"{program} is not installed")
+    runs: list[tuple[str, str]] = []
+    real = validate._run_checked
+
+    def counted(tool: str, argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        runs.append((tool, argv[argv.index("-n") if "-n" in argv else -1]))
+        return real(tool, argv, *args, **kwargs)
+
+    monkeypatch.setattr(validate, "_run_checked", counted)
+    flags = ["--root", str(example_root), "--config", str(TOML)]
+    assert mailconf(["apply", "--yes", *flags]) == 0, capsys.readouterr()
+    expected = [("postconf", "-n"), ("postconf", "-M"), ("opendkim", "-n"), ("opendmarc", "-n")]
+    assert sorted(runs) == sorted(expected * 2), runs  # the plan's files, then the written ones
+
+
 def test_dev_example_runs_the_plan_on_the_bundled_tree() -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "run_example.py")],

@@ -373,3 +373,33 @@ def test_apply_plan_refuses_a_stale_plan(example_root: Path) -> None:
     fresh = make_plan(SPEC, SystemRoot(example_root))
     assert apply_plan(fresh, validators=()).ok
     assert make_plan(SPEC, SystemRoot(example_root)).empty
+
+
+def test_review_sees_the_validated_plan_under_the_lock_and_can_stop_it(
+    example_root: Path, helpers: Any
+) -> None:
+    from mailconf.system.lock import ApplyLock, LockHeldError
+
+    before = helpers.snapshot(example_root)
+    seen: list[Any] = []
+
+    def decline(plan: Any) -> None:
+        seen.append(plan)
+        with pytest.raises(LockHeldError):  # the plan shown is made under the apply's lock
+            ApplyLock(SystemRoot(example_root)).acquire()
+        raise KeyboardInterrupt
+
+    def refuses(root: SystemRoot, **kwargs: Any) -> validate.Validation:
+        assert "staged" in kwargs  # the planned files, not yet written
+        return validate.Validation("postconf", ok=False, message="main.cf: refused")
+
+    with pytest.raises(KeyboardInterrupt):
+        quiet_apply(example_root, validators=[refuses], review=decline)
+    [plan] = seen
+    assert [v.tool for v in plan.validations] == ["postconf"]
+    assert [n.code for n in plan.notes if n.severity.value == "error"] == [
+        "setup.validation-failed"
+    ]
+    assert helpers.snapshot(example_root) == before
+    result = quiet_apply(example_root, review=seen.append)  # reviewed, then performed
+    assert result.ok and seen[-1] is result.plan and seen[-1].validations

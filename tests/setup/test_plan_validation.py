@@ -111,3 +111,23 @@ def test_an_empty_plan_runs_nothing(example_root: Path) -> None:
 
     plan = make_plan(Setup.from_toml(TOML), SystemRoot(example_root))
     assert validate_plan(attrs.evolve(plan, steps=()), [never]).validations == ()
+
+
+def test_only_a_refusal_for_the_file_reported_missing_is_not_repeated(example_root: Path) -> None:
+    (example_root / "usr/share/dns/root.key").unlink()
+    plan = make_plan(Setup.from_toml(TOML), SystemRoot(example_root))
+    assert [n.code for n in plan.notes if n.severity is Severity.ERROR] == ["setup.missing-file"]
+
+    def opendkim_says(message: str) -> Any:
+        def check(root: SystemRoot, **kwargs: Any) -> Validation:
+            return Validation("opendkim", ok=False, message=message, conf="/etc/opendkim.conf")
+
+        return check
+
+    same = "opendkim: /etc/opendkim.conf: /usr/share/dns/root.key: No such file or directory"
+    checked = validate_plan(plan, [opendkim_says(same)])
+    assert [n.code for n in checked.notes] == [n.code for n in plan.notes]
+    assert not checked.validations[0].ok  # the verdict itself is kept
+    other = "opendkim: /etc/opendkim.conf: unknown option Frobnicate"
+    checked = validate_plan(plan, [opendkim_says(other)])
+    assert [n.code for n in checked.notes].count("setup.validation-failed") == 1

@@ -166,6 +166,37 @@ def test_postconf_on_an_alternate_directory(tmp_path: Path) -> None:
     assert not check.ok and "missing '='" in check.message
 
 
+def test_postconf_does_not_wait_for_a_main_cf_just_written(tmp_path: Path) -> None:
+    """postconf waits for a main.cf changed in the last second or two to cool down (its own
+    verbose log says so); the check of the files in place, as an apply runs it just after
+    writing them, hands postconf aged private copies of the same bytes: no wait, and the real
+    files keep their mtime."""
+    need("postconf")
+    root = SystemRoot(tmp_path)
+    write(tmp_path, "/etc/postfix/master.cf", "smtp inet n - y - - smtpd\n")
+    main = tmp_path / "etc/postfix/main.cf"
+    write(tmp_path, "/etc/postfix/main.cf", "myhostname = mail.example.test\n")
+    hot = run(["postconf", "-v", "-v", "-c", str(main.parent), "-n"], timeout=30)
+    assert "cool down" in hot.stderr  # the daemon itself waits on the file in place
+    write(tmp_path, "/etc/postfix/main.cf", "myhostname = mail2.example.test\n")
+    written = main.stat().st_mtime_ns
+    seen: list[str] = []
+
+    def verbose(
+        argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        copy = Path(argv[2]) / "main.cf"
+        assert copy.read_bytes() == main.read_bytes()
+        logged = run([argv[0], "-v", "-v", *argv[1:]], timeout=timeout, env=env)
+        seen.append(logged.stderr)
+        return run(argv, timeout=timeout, env=env)
+
+    check = postconf_check(root, runner=verbose)
+    assert check.ok, check.message
+    assert len(seen) == 2 and not [log for log in seen if "cool down" in log]
+    assert main.stat().st_mtime_ns == written
+
+
 def test_postconf_missing_main_cf(tmp_path: Path) -> None:
     check = postconf_check(SystemRoot(tmp_path))
     assert not check.ok and "main.cf is missing" in check.message

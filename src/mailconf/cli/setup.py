@@ -9,7 +9,10 @@ options, shared with ``dns`` and ``check`` (:mod:`mailconf.cli.doctor`), are
 for confirmation when stdin is a terminal: an admin sees what is about to change, while a script
 or CI without a terminal runs unchanged (``--yes`` skips the question everywhere).  Both first
 ask the real daemons about the planned files, as an apply does before its first write, so
-``plan`` exits 1 on what would make ``apply`` fail (:mod:`mailconf.setup.validation`).
+``plan`` exits 1 on what would make ``apply`` fail (:mod:`mailconf.setup.validation`).  ``apply``
+shows the plan its own apply made and validated under the lock (``review`` of
+:func:`mailconf.setup.apply.perform`): the files are checked once, and what is confirmed is what
+is performed.
 """
 
 from __future__ import annotations
@@ -80,19 +83,12 @@ def _stage_only(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _validated_plan(args: argparse.Namespace) -> Plan:
-    """The plan, checked as apply checks it before writing: the real daemons on the planned
-    files (:func:`mailconf.setup.validation.validate_plan`)."""
-    from mailconf.setup.planner import make_plan
-    from mailconf.setup.validation import validate_plan
-
-    plan = make_plan(setup_from_args(args), root_from_args(args), stage_only=args.stage_only)
-    return validate_plan(plan)
-
-
 def run_plan(args: argparse.Namespace) -> int:
+    from mailconf.setup.validation import checked_plan
+
     try:
-        plan = _validated_plan(args)
+        setup = setup_from_args(args)
+        plan = checked_plan(setup, root_from_args(args), stage_only=args.stage_only)
     except MailconfError as error:
         if not args.detailed_exitcode:
             raise
@@ -112,28 +108,43 @@ def _has_errors(plan: Plan) -> bool:
     return has_errors(list(plan.notes))
 
 
-def run_apply(args: argparse.Namespace) -> int:
-    from mailconf.setup.apply import ApplyError, apply_plan
+class _Declined(Exception):
+    """The admin did not confirm: the apply stops, nothing done."""
 
-    plan = _validated_plan(args)
-    if not args.json:
-        if args.quiet:
-            sys.stdout.write("".join(note.render() + "\n" for note in plan.notes))
-        else:
-            sys.stdout.write(plan.render())
-    if plan.empty and not args.json:
-        if args.quiet:  # the summary, which plan.render() gave otherwise
-            sys.stdout.write(f"nothing to do: {plan.root} already matches the setup\n")
-        return EXIT_OK
-    asks = not args.yes and not args.json and sys.stdin.isatty() and not _has_errors(plan)
-    if asks and not _confirmed():  # a plan with errors is refused below, nothing to confirm
+
+def run_apply(args: argparse.Namespace) -> int:
+    from mailconf.setup.apply import ApplyError, apply
+
+    def review(plan: Plan) -> None:
+        if not args.json:
+            if args.quiet:
+                sys.stdout.write("".join(note.render() + "\n" for note in plan.notes))
+            else:
+                sys.stdout.write(plan.render())
+        asks = not args.yes and not args.json and sys.stdin.isatty()
+        # An empty plan has nothing to confirm, a plan with errors is refused: no question.
+        if asks and not plan.empty and not _has_errors(plan) and not _confirmed():
+            raise _Declined
+
+    setup = setup_from_args(args)
+    try:
+        result = apply(
+            setup,
+            root_from_args(args),
+            stage_only=args.stage_only,
+            progress=progress_printer(args),
+            review=review,
+        )
+    except _Declined:
         fail("nothing applied")
         return EXIT_FAILED
-    try:
-        result = apply_plan(plan, progress=progress_printer(args))
     except ApplyError as exc:
         _write_outcome(args, exc.result)
         raise MailconfError(f"apply failed: {exc.reason}") from None
+    if result.plan.empty and not args.json:
+        if args.quiet:  # the summary, which plan.render() gave otherwise
+            sys.stdout.write(f"nothing to do: {result.plan.root} already matches the setup\n")
+        return EXIT_OK
     _write_outcome(args, result)
     return EXIT_OK
 

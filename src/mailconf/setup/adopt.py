@@ -81,9 +81,9 @@ def adopt_setup(
         selector = domain.selector
         ed_selector = domain.ed25519_selector
         if rsa:
-            selector = _adopt_selector(domain, rsa[0], strict)
+            selector = _adopt_selector(setup, domain, rsa[0], strict)
             if strict and rsa[0].bits != setup.rsa_bits and selector == rsa[0].entry.selector:
-                _refuse_size(domain.name, rsa[0], setup.rsa_bits)
+                _refuse_size(setup, domain.name, rsa[0])
         elif unfinished and not domain.selector_given:
             selector = unfinished[0].entry.selector
         elif ed and strict and not domain.selector_given:
@@ -121,18 +121,19 @@ def _own_layout(entry: KeyEntry, domain: str) -> bool:
     return (entry.keyname, entry.keypath) == (own.key_name, own.private_path)
 
 
-def _adopt_selector(domain: Domain, key: ConfiguredKey, strict: bool) -> str:
+def _adopt_selector(setup: Setup, domain: Domain, key: ConfiguredKey, strict: bool) -> str:
     configured = key.entry.selector
     if not domain.selector_given or domain.selector == configured:
         return configured
     if strict:
+        adopt = setup.how_to_set(f'selector = "{configured}"', f"--selector {configured}")
         raise ConflictError(
             f"{domain.name} already signs with selector {configured!r} ({key.entry.keyname}, "
             f"{key.entry.keypath}, a {key.bits}-bit RSA key) but the spec asks for "
-            f"{domain.selector!r}; nothing was changed. Ways on: adopt it (selector = "
-            f'"{configured}" in mailconf.toml, or --selector {configured}, or leave the selector '
-            f"out), or rotate to the new selector (mailconf dkim rotate --domain {domain.name} "
-            f"--selector {domain.selector}), which stages the key until DNS serves it"
+            f"{domain.selector!r}; nothing was changed. Ways on: adopt it ({adopt}, or leave "
+            f"the selector out), or rotate to the new selector (mailconf dkim rotate --domain "
+            f"{domain.name} --selector {domain.selector}), which stages the key until DNS "
+            "serves it"
         )
     return domain.selector
 
@@ -152,11 +153,13 @@ def _adopt_ed25519(domain: Domain, key: ConfiguredKey, strict: bool) -> str:
     return wanted
 
 
-def _refuse_size(domain: str, key: ConfiguredKey, bits: int) -> None:
+def _refuse_size(setup: Setup, domain: str, key: ConfiguredKey) -> None:
     entry = key.entry
+    bits = setup.rsa_bits
+    adopt = setup.how_to_set(f"rsa_bits = {key.bits} under [dkim]", f"--rsa-bits {key.bits}")
     raise ConflictError(
         f"{domain} signs with a {key.bits}-bit RSA key ({entry.keyname}, {entry.keypath}) but "
-        f"the spec asks for {bits} bits; nothing was changed. Ways on: adopt it (rsa_bits = "
-        f"{key.bits} in [dkim], or --rsa-bits {key.bits}), or rotate to a new key (mailconf dkim "
-        f"rotate --domain {domain} --rsa-bits {bits}), which stages it until DNS serves it"
+        f"the spec asks for {bits} bits; nothing was changed. Ways on: adopt it ({adopt}), or "
+        f"rotate to a new key (mailconf dkim rotate --domain {domain} --rsa-bits {bits}), which "
+        "stages it until DNS serves it"
     )

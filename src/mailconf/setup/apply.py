@@ -1,7 +1,11 @@
 """Performing a :class:`~mailconf.setup.plan.Plan`: safely, once, and converging after a crash.
 
-Order of an apply (all under the apply lock, the plan re-made under it):
+Order of an apply (all under the apply lock, the plan made or re-made under it):
 
+0. the plan's files validated as planned, before anything is done, by the real programs
+   (``postconf -n``/``-M``, ``opendkim -n``, ``opendmarc -n`` on staged copies: the check ``plan``
+   runs, :mod:`mailconf.setup.validation`), and the validated plan handed to ``review`` (the CLI
+   shows it and asks for confirmation there, so what the admin confirms is what is performed);
 1. packages (``apt-get install -y`` of the missing ones on ``/``; reported under ``--root``), then
    the plan is made again, since the packages create files and accounts;
 2. every owner and group the plan names is resolved first: a missing account stops the apply
@@ -9,9 +13,8 @@ Order of an apply (all under the apply lock, the plan re-made under it):
 3. the services that will need a restart are recorded in ``/var/lib/mailconf/pending-restarts``
    *before* the first change, so an apply killed before its restarts leaves a plan that restarts
    them (otherwise the files would be new and the daemons old, and nothing would say so);
-4. the plan's files validated as planned, before anything is written, by the real programs
-   (``postconf -n``/``-M``, ``opendkim -n``, ``opendmarc -n`` on staged copies: the check ``plan``
-   runs, :mod:`mailconf.setup.validation`); a refusal stops the apply with nothing written;
+4. a refusal of the check of 0 (or of its repeat on the plan re-made after packages) stops the
+   apply with nothing written;
 5. the steps, each file written atomically (temporary file in the same directory, fsync, rename,
    fsync of the directory) with its owner and mode kept and a backup taken first;
 6. validation with the real programs again, of the files in place (``postfix check`` on ``/``
@@ -59,6 +62,8 @@ __all__ = ["ApplyError", "ApplyResult", "Validator", "apply", "apply_plan", "per
 
 Progress = Callable[[str], None]
 BeforeStep = Callable[[int, Step], None]
+#: Shown the validated plan under the lock before anything is done; raises to stop the apply.
+Review = Callable[[Plan], None]
 
 TEMP_SUFFIXES = (".mailconf-tmp", ".mailconf-new")
 
@@ -73,9 +78,11 @@ def apply(
     before_step: BeforeStep | None = None,
     services: ServiceManager | None = None,
     stage_only: bool = False,
+    review: Review | None = None,
 ) -> ApplyResult:
     """Plan and perform ``setup`` on ``root`` (default ``/``); raise :class:`ApplyError`.
-    ``stage_only``: a domain's first key is staged, not signing (see :func:`make_plan`)."""
+    ``stage_only``: a domain's first key is staged, not signing (see :func:`make_plan`);
+    ``review``: see :func:`perform`."""
     root = root or SystemRoot.live()
     return perform(
         root,
@@ -85,6 +92,7 @@ def apply(
         validators=validators,
         before_step=before_step,
         services=services,
+        review=review,
     )
 
 
@@ -97,13 +105,22 @@ def perform(
     validators: Sequence[Validator] | None = None,
     before_step: BeforeStep | None = None,
     services: ServiceManager | None = None,
+    review: Review | None = None,
 ) -> ApplyResult:
     """Make a plan with ``make`` under the apply lock and perform it: :func:`apply` for a spec,
     and the same lock, backups, validation, rollback and restarts for the plans of the key's
-    life (:mod:`mailconf.setup.lifecycle`), which are not made from a spec."""
+    life (:mod:`mailconf.setup.lifecycle`), which are not made from a spec.
+
+    ``review`` is called with the plan, validated, under the lock and before anything is done
+    (an exception it raises stops the apply, nothing done).  A caller that shows the plan and
+    asks for confirmation does it there rather than with a plan of its own made beforehand:
+    the daemons' check of the planned files then runs once per apply, under the lock, which is
+    where it protects the system (before the lock, the files may still change), and the plan
+    confirmed is the plan performed.  The lock is held while ``review`` waits, as Terraform
+    holds its state lock at its prompt: another apply is refused meanwhile, not interleaved."""
     with ApplyLock(root):
         plan = make()
-        return _execute(plan, runner, progress, validators, before_step, services)
+        return _execute(plan, runner, progress, validators, before_step, services, review)
 
 
 def apply_plan(
@@ -115,14 +132,19 @@ def apply_plan(
     before_step: BeforeStep | None = None,
     services: ServiceManager | None = None,
 ) -> ApplyResult:
-    """Perform a plan the user has seen; refused if the system changed since it was made."""
+    """Perform a plan the user has seen; refused if the system changed since it was made.
+
+    The plan is made again under the lock and its files validated there, even when ``plan``
+    was validated already (:func:`mailconf.plan`): only the check under the lock protects the
+    system, since files the daemons read may change before it.  To show a plan and perform it
+    with one check, give :func:`apply` a ``review``."""
     with ApplyLock(plan.root):
         fresh = make_plan(plan.setup, plan.root, runner=runner, stage_only=plan.stage_only)
         if fresh.to_json()["steps"] != plan.to_json()["steps"]:
             raise MailconfError(
                 f"the system under {plan.root} changed since the plan was made; plan again"
             )
-        return _execute(fresh, runner, progress, validators, before_step, services)
+        return _execute(fresh, runner, progress, validators, before_step, services, None)
 
 
 class _Run:
@@ -207,16 +229,19 @@ def _execute(
     validators: Sequence[Validator] | None,
     before_step: BeforeStep | None,
     manager: ServiceManager | None,
+    review: Review | None,
 ) -> ApplyResult:
     """The numbered phases of the module's docstring, in order; each raises ApplyError with what
     was done, restored and not done.  ``validators``: None for :data:`DEFAULT_VALIDATORS`."""
     if validators is None:
         validators = DEFAULT_VALIDATORS
+    plan = validate_plan(plan, validators, runner=runner)
+    if review is not None:
+        review(plan)
     state = _Run(plan, runner, progress, before_step)
     if plan.empty:
         return state.result
-    plan = _install_packages(state)
-    plan = state.plan = state.result.plan = validate_plan(plan, validators, runner=runner)
+    plan = _install_packages(state, validators)
     steps = [s for s in plan.steps if s.kind not in ("package", "restart")]
     restarts = plan.of_kind("restart")
     errors = [note for note in plan.notes if note.severity is Severity.ERROR]
@@ -239,9 +264,9 @@ def _execute(
     return state.result
 
 
-def _install_packages(state: _Run) -> Plan:
+def _install_packages(state: _Run, validators: Sequence[Validator]) -> Plan:
     """1. The missing packages (reported under an alternate root), then the plan made again,
-    since the packages create files and accounts."""
+    since the packages create files and accounts, and its files validated again."""
     plan = state.plan
     wanted = [step.target for step in plan.of_kind("package")]
     if not wanted:
@@ -257,7 +282,7 @@ def _install_packages(state: _Run) -> Plan:
         return plan
     state.result.done.append(f"installed {', '.join(report.missing)}")
     plan = make_plan(plan.setup, plan.root, runner=state.runner, stage_only=plan.stage_only)
-    state.plan = state.result.plan = plan
+    plan = state.plan = state.result.plan = validate_plan(plan, validators, runner=state.runner)
     return plan
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
+
 from mailconf.errors import ParseError
 from mailconf.fileio import decode
 from mailconf.findings import Finding, Severity
@@ -27,6 +29,9 @@ from mailconf.system.validate import (
     OPENDMARC_FILE_OPTIONS,
 )
 
+#: The code of :func:`missing_referenced_files`' findings.
+MISSING_FILE = "setup.missing-file"
+
 #: Each milter's configuration, and the options its ``-n`` opens (all, those read as data sets).
 _CONFS: dict[str, tuple[type[MilterConf], str, frozenset[str], frozenset[str]]] = {
     "opendkim": (
@@ -39,16 +44,25 @@ _CONFS: dict[str, tuple[type[MilterConf], str, frozenset[str], frozenset[str]]] 
 }
 
 
-def missing_referenced_files(root: SystemRoot, steps: Sequence[Step]) -> list[Finding]:
-    """An error for each file the milters' configurations (as the plan leaves them) open at
-    start that is neither under ``root`` nor made by one of ``steps``; a warning while the plan
-    still installs packages, which may bring it (opendkim depends on dns-root-data)."""
-    installing = [step.target for step in steps if step.kind == "package"]
+@attrs.frozen
+class MissingFile:
+    """A file a milter's configuration (``conf``, its option ``option``) opens at start that is
+    neither under the root nor made by the plan."""
+
+    daemon: str
+    conf: str
+    option: str
+    path: str
+
+
+def missing_references(root: SystemRoot, steps: Sequence[Step]) -> list[MissingFile]:
+    """The files the milters' configurations (as ``steps`` leave them) open at start that are
+    neither under ``root`` nor made by one of ``steps``."""
     made = {step.target for step in steps if step.kind in ("file", "directory")}
     for step in steps:
         if step.key is not None:
             made |= {step.key.private_path, step.key.txt_path, step.key.directory}
-    findings: list[Finding] = []
+    missing: list[MissingFile] = []
     for kind, (conf_type, conf_path, opened, datasets) in _CONFS.items():
         planned = [s.content for s in steps if s.kind == "file" and s.target == conf_path]
         content = planned[-1] if planned else root.read_if_present(conf_path)
@@ -65,19 +79,27 @@ def missing_referenced_files(root: SystemRoot, steps: Sequence[Step]) -> list[Fi
             path = parse_dataset(value).path if folded in datasets else value
             if path is None or not path.startswith("/") or path in made or root.exists(path):
                 continue
-            unless = f" unless {', '.join(installing)} bring(s) it" if installing else ""
-            findings.append(
-                Finding(
-                    Severity.WARNING if installing else Severity.ERROR,
-                    "setup.missing-file",
-                    f"{name} names {path}, which does not exist under {root}: {kind} -n (the "
-                    f"apply's validation) and the daemon would refuse to start{unless}",
-                    f"install what provides {path} (dns-root-data for /usr/share/dns/root.key) "
-                    f"or change {name}",
-                    conf_path,
-                )
-            )
-    return findings
+            missing.append(MissingFile(kind, conf_path, name, path))
+    return missing
+
+
+def missing_referenced_files(root: SystemRoot, steps: Sequence[Step]) -> list[Finding]:
+    """An error for each of :func:`missing_references`; a warning while the plan still installs
+    packages, which may bring it (opendkim depends on dns-root-data)."""
+    installing = [step.target for step in steps if step.kind == "package"]
+    unless = f" unless {', '.join(installing)} bring(s) it" if installing else ""
+    return [
+        Finding(
+            Severity.WARNING if installing else Severity.ERROR,
+            MISSING_FILE,
+            f"{item.option} names {item.path}, which does not exist under {root}: {item.daemon} "
+            f"-n (the apply's validation) and the daemon would refuse to start{unless}",
+            f"install what provides {item.path} (dns-root-data for /usr/share/dns/root.key) "
+            f"or change {item.option}",
+            item.conf,
+        )
+        for item in missing_references(root, steps)
+    ]
 
 
 def root_needs(root: SystemRoot, queue_directory: str) -> list[Finding]:

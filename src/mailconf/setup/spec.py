@@ -286,6 +286,10 @@ class Setup:
     #: Keys the server already signs with, adopted by :func:`mailconf.setup.adopt.adopt_setup`
     #: (the spec itself never names key files): ``(domain, selector, keyname, path)``.
     adopted_keys: tuple[tuple[str, str, str, str], ...] = ()
+    #: Made from the CLI's one-domain flags (:meth:`from_flags`): a refusal names the flag that
+    #: changes a setting, not the spec's setting (the CLI refuses those flags beside a spec file).
+    #: Where the setup came from, not what it is: left out of equality.
+    by_flags: bool = attrs.field(default=False, kw_only=True, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.domains:
@@ -371,7 +375,13 @@ class Setup:
             ed25519=ed25519,
             socket_style=socket_style,
             resolver_configuration=resolver_configuration,
+            by_flags=True,
         )
+
+    def how_to_set(self, setting: str, flag: str) -> str:
+        """The way to change a setting that works for this spec: ``flag`` (``--selector s1``)
+        when it came from the flags, else ``setting`` (``selector = "s1"``) in the spec."""
+        return flag if self.by_flags else f"{setting} in the spec"
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> Setup:

@@ -34,7 +34,6 @@ The path options come from the option tables measured on Debian 12's binaries
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import tempfile
@@ -143,21 +142,21 @@ def postconf_check(
     """``postconf -c DIR -n`` then ``postconf -c DIR -M``: main.cf and master.cf both parse.
 
     postconf prints warnings (unused parameters, obsolete names) on stderr with exit 0; they are
-    kept in ``message`` of a passing result.  With a planned main.cf or master.cf, both files are
+    kept in ``message`` of a passing result.  Both files, as planned or as they are in place, are
     copied to a scratch directory (postconf reads the two together: master.cf names the services
-    whose parameters main.cf may set) and ``-c`` names that directory.
+    whose parameters main.cf may set) and ``-c`` names that directory: postconf reads nothing
+    else there, so it judges the same bytes, and the copies are old enough that it does not wait
+    for them to cool down (:func:`_write_aged`), even just after an apply wrote main.cf.
     """
     staged = staged or {}
     names = {name: f"{config_directory.rstrip('/')}/{name}" for name in ("main.cf", "master.cf")}
-    with contextlib.ExitStack() as stack:
-        directory, rename = root.resolve(config_directory), {}
-        if any(path in staged for path in names.values()):
-            directory = Path(stack.enter_context(scratch_directory()))
-            rename = {str(directory): config_directory.rstrip("/")}
-            for name, path in names.items():
-                data = _content(root, staged, path)
-                if data is not None:
-                    _write_aged(directory / name, data)
+    with scratch_directory() as scratch:
+        directory = Path(scratch)
+        rename = {str(directory): config_directory.rstrip("/")}
+        for name, path in names.items():
+            data = _content(root, staged, path)
+            if data is not None:
+                _write_aged(directory / name, data)
         if not (directory / "main.cf").is_file():
             return Validation(
                 "postconf",
@@ -180,9 +179,14 @@ def postconf_check(
 
 
 def _write_aged(path: Path, data: bytes) -> None:
-    """Write a copy for postconf dated a minute back: postconf sleeps about two seconds before
-    reading a file changed in the current second (``dict_load_file`` guards against reading one
-    being written), which would make every plan two seconds slower; the copy is ours alone."""
+    """Write a copy for postconf dated a minute back.  postconf reads main.cf again, 0.3 s at a
+    time, until its mtime is more than a second older than the start of the read (Postfix's
+    ``dict_load_file_xt``: a guard against reading a file someone is still writing), up to two
+    seconds after a file is written: every plan, and the check after an apply wrote main.cf,
+    would pay it.  The copy is complete and closed before postconf starts, in a directory only
+    we can write, so nothing can still be writing it: the guard has nothing to protect.  The
+    real files keep their true mtime (on ``/`` ``postfix check`` reads them in place, and waits
+    there once)."""
     path.write_bytes(data)
     past = time.time() - 60
     os.utime(path, (past, past))
