@@ -5,6 +5,14 @@ XML uncompressed, summarised in under a minute with flat memory.
     .venv/bin/python benchmarks/dmarc_reports.py --reports 1000  # a smaller run, for comparison
     .venv/bin/python benchmarks/dmarc_reports.py --keep DIR      # keep the generated reports
     .venv/bin/python benchmarks/dmarc_reports.py --jobs 1        # one process (default: the CLI's)
+    .venv/bin/python benchmarks/dmarc_reports.py --instructions --reports 20 [--src /tmp/old/src]
+
+``--instructions`` counts instead of timing: the command runs once in one process under
+``valgrind --tool=callgrind`` (Debian's valgrind), and once more on an empty directory for its
+start-up; the difference is the reports' work, in instructions, which do not move with what the
+rest of the machine does (the wall and CPU times of this virtual machine vary by a third from one
+run to the next).  ``--src`` points ``PYTHONPATH`` at another copy of mailconf's ``src`` (say an
+older commit unpacked with ``git archive``), to compare two versions on the same reports.
 
 The reports are generated on the fly (deterministically) into a temporary directory, each gzipped
 as receivers send them, so the disk holds a few tens of MB.  Each report has ``--records`` rows
@@ -24,6 +32,7 @@ import gzip
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import subprocess
@@ -120,12 +129,53 @@ def generate(directory: Path, reports: int, records: int) -> int:
     return total
 
 
+def instructions(command: list[str], env: dict[str, str] | None) -> int:
+    """The instructions ``command`` executes, as callgrind counts them (all processes)."""
+    with tempfile.TemporaryDirectory(prefix="mailconf-callgrind-") as scratch:
+        result = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={scratch}/out.%p",
+                *command,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+    counts = re.findall(r"Collected : (\d+)", result.stderr)
+    if not counts:
+        raise SystemExit(f"valgrind printed no count: {result.stderr.strip()[-500:]}")
+    return sum(map(int, counts))
+
+
+def count_instructions(
+    command: list[str], directory: Path, size: int, env: dict[str, str] | None
+) -> None:
+    """Print the instructions of one run over ``directory``, less those of an empty run."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian's valgrind package)")
+    command = [*command, "--jobs", "1"]
+    with tempfile.TemporaryDirectory(prefix="mailconf-empty-") as empty:
+        start_up = instructions([*command, empty], env)
+    total = instructions([*command, str(directory)], env)
+    work = total - start_up
+    print(
+        f"instructions: {total / 1e6:,.1f} M in all, {start_up / 1e6:,.1f} M of start-up "
+        f"(an empty directory), {work / 1e6:,.1f} M for the reports: "
+        f"{work / (size / 1e6) / 1e6:,.1f} M per MB of XML"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=10_000)
     parser.add_argument("--records", type=int, default=165)
     parser.add_argument("--keep", metavar="DIR", help="generate into DIR and keep it")
     parser.add_argument("--jobs", type=int, help="passed to the command (default: its own)")
+    parser.add_argument("--instructions", action="store_true", help="count under callgrind")
+    parser.add_argument("--src", type=Path, help="the mailconf src directory to measure")
     args = parser.parse_args()
     directory = Path(args.keep or tempfile.mkdtemp(prefix="mailconf-dmarc-bench-"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -139,6 +189,10 @@ def main() -> int:
             f"{on_disk / 1e6:.1f} MB gzipped"
         )
         command = [str(PYTHON), "-m", "mailconf", "dmarc", "report", "--no-dns", "--json"]
+        env = dict(os.environ, PYTHONPATH=str(args.src.resolve())) if args.src else None
+        if args.instructions:
+            count_instructions(command, directory, size, env)
+            return 0
         if args.jobs is not None:
             command += ["--jobs", str(args.jobs)]
         load = os.getloadavg()[0]
@@ -149,6 +203,7 @@ def main() -> int:
             capture_output=True,
             text=True,
             check=False,
+            env=env,
         )
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
