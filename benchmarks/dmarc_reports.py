@@ -156,6 +156,9 @@ def count_instructions(
     """Print the instructions of one run over ``directory``, less those of an empty run."""
     if shutil.which("valgrind") is None:
         raise SystemExit("--instructions needs valgrind (Debian's valgrind package)")
+    # Bytecode compiled first: a copy without it would count its compiling, run after run.
+    source = Path(env["PYTHONPATH"]) if env else REPO / "src"
+    subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(source)], check=True)
     command = [*command, "--jobs", "1"]
     with tempfile.TemporaryDirectory(prefix="mailconf-empty-") as empty:
         start_up = instructions([*command, empty], env)
