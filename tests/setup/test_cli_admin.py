@@ -14,15 +14,13 @@ from typing import Any
 
 import pytest
 
+from example_tree import EXAMPLE_TOML as TOML
 from mailconf.cli import main as mailconf
 from mailconf.system.root import SystemRoot
 from mailconf.system.validate import Validation
 
 # The module, not the function ``mailconf.setup.apply`` that the package exports in its place.
 apply_module = importlib.import_module("mailconf.setup.apply")
-
-REPO = Path(__file__).resolve().parents[2]
-TOML = REPO / "examples" / "mailconf.toml"
 
 
 def command(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
