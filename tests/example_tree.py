@@ -67,11 +67,13 @@ def root(applied: Path, tmp_path: Path) -> Path:
     return copy_owned(applied, tmp_path / "root")
 
 
-def mailconf_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The ``mailconf`` command of this interpreter, as a user runs it."""
+def mailconf_cli(
+    *args: str | Path, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``mailconf`` command of this interpreter, as a user runs it (in ``cwd``)."""
     return subprocess.run(
         [sys.executable, "-m", "mailconf", *map(str, args)],
-        capture_output=True, text=True, check=False, timeout=timeout,
+        capture_output=True, text=True, check=False, timeout=timeout, cwd=cwd,
     )  # fmt: skip
 
 

@@ -5,19 +5,18 @@ gets what the CLI gets)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 import mailconf
+from example_tree import copy_example
 from mailconf.cli import main as cli
 from mailconf.findings import Severity
 from mailconf.setup.planner import make_plan
 from mailconf.setup.validation import validate_plan
 from mailconf.system.root import SystemRoot
 
-EXAMPLE_TREE = Path(__file__).resolve().parents[1] / "examples" / "ubuntu-22.04"
 DKIM_SOCKET = "local:/var/spool/postfix/opendkim/opendkim.sock"
 MAIN = (
     "myhostname = mail.example.com\n"
@@ -199,7 +198,7 @@ def test_an_edit_option_of_another_kind_is_a_usage_error(
 
 def test_plan_takes_a_path(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
+    copy_example(root)
     setup = mailconf.Setup(domains=["example.com"], ips=["192.0.2.10"])
     planned = mailconf.plan(setup, root=root)
     made = make_plan(setup, SystemRoot(root))
@@ -212,7 +211,7 @@ def test_plan_stage_only_is_the_clis(tmp_path: Path, capsys: pytest.CaptureFixtu
     """``mailconf.plan(..., stage_only=True)`` is ``mailconf plan --stage-only``: the first key
     is staged (the KeyTable row marked, no SigningTable row), as the CLI plans it."""
     root = tmp_path / "root"
-    shutil.copytree(EXAMPLE_TREE, root, symlinks=True)
+    copy_example(root)
     setup = mailconf.Setup(domains=["example.com"], ips=["192.0.2.10"])
     staged = mailconf.plan(setup, root, stage_only=True)
     assert staged.stage_only and staged.validations

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ansible"
+from example_tree import EXAMPLES
+
+EXAMPLE = EXAMPLES / "ansible"
 
 
 def test_fleet_example_sets_up_both_hosts_and_collects_the_records(

@@ -21,12 +21,10 @@ from pathlib import Path
 import pytest
 
 from dmarc_samples import Row, report_xml
+from example_tree import EXAMPLE_TOML, copy_example
 from mailconf.cli import build_parser, main
 from support import run_as_nobody
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_TREE = REPO / "examples" / "ubuntu-22.04"
-EXAMPLE_TOML = REPO / "examples" / "mailconf.toml"
 KEY_DIRS = ("etc/opendkim/keys", "etc/opendkim/keys/hogehoge.com")
 
 DMARC_REPORT = report_xml(
@@ -351,7 +349,7 @@ def places() -> Iterator[dict[str, str]]:
             name: base / name for name in ("fresh", "applied", "open", "broken", "broken-master")
         }
         for tree in trees.values():
-            shutil.copytree(EXAMPLE_TREE, tree, symlinks=True)
+            copy_example(tree)
         (trees["broken"] / "etc/postfix/main.cf").write_text("= no name\n")
         with (trees["broken-master"] / "etc/postfix/master.cf").open("a") as master:
             master.write("broken line\n")
@@ -371,7 +369,7 @@ def _fill(argv: tuple[str, ...], places: dict[str, str]) -> list[str]:
 def _own_tree(tmp_path: Path, name: str) -> str:
     """A fresh tree for a case that writes; ``no-trust-anchor`` makes opendkim -n refuse."""
     tree = tmp_path / name
-    shutil.copytree(EXAMPLE_TREE, tree, symlinks=True)
+    copy_example(tree)
     if name == "no-trust-anchor":
         (tree / "usr/share/dns/root.key").unlink()
     return str(tree)

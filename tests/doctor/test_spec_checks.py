@@ -124,3 +124,60 @@ def test_cli_check_reports_a_named_selector_and_adopts_an_unnamed_one(root: Path
     named = mailconf_cli(*argv, "--selector", "x")
     assert named.returncode == 1
     assert "dkim.selector-differs" in {f["code"] for f in json.loads(named.stdout)}
+
+
+def spec_file(tmp_path: Path, selector: str, policy: str = "none") -> Path:
+    """The doctor tests' setup as a spec file: ``mailconf check --config`` of it."""
+    path = tmp_path / "mailconf.toml"
+    path.write_text(
+        'ips = ["192.0.2.10"]\nhostname = "mail.example.test"\n'
+        f'[[domain]]\nname = "example.test"\nselector = "{selector}"\n'
+        f'[dmarc]\npolicy = "{policy}"\n'
+    )
+    return path
+
+
+def test_selector_fix_says_how_to_adopt_the_way_the_spec_is_given(
+    root: Path, tmp_path: Path
+) -> None:
+    """A spec file cannot be combined with --selector: its fix names the spec's setting."""
+    flags = ("--domain", "example.test", "--ip", "192.0.2.10", "--selector", "x")
+    by_flags = mailconf_cli("check", "--root", root, "--no-dns", "--json", *flags)
+    in_file = mailconf_cli(
+        "check", "--root", root, "--no-dns", "--json", "--config", spec_file(tmp_path, "x")
+    )
+    fixes = []
+    for result in (by_flags, in_file):
+        assert result.returncode == 1, result.stderr
+        (differs,) = [f for f in json.loads(result.stdout) if f["code"] == "dkim.selector-differs"]
+        fixes.append(differs["fix"])
+    assert "adopt it (--selector mail, or leave the selector out)" in fixes[0]
+    assert 'adopt it (selector = "mail" in the spec, or leave the selector out)' in fixes[1]
+    assert "--selector mail" not in fixes[1]
+
+
+def test_dmarc_policy_fix_says_how_to_keep_the_published_one_the_way_the_spec_is_given(
+    root: Path, zone: DnsServer, tmp_path: Path
+) -> None:
+    common = ("check", "--root", root, "--json", "--nameserver", zone.address)
+    flags = ("--domain", "example.test", "--ip", "192.0.2.10", "--selector", "mail")
+    by_flags = mailconf_cli(*common, *flags, "--dmarc-policy", "reject")
+    in_file = mailconf_cli(*common, "--config", spec_file(tmp_path, "mail", "reject"))
+    fixes = []
+    for result in (by_flags, in_file):
+        (differs,) = [f for f in json.loads(result.stdout) if f["code"] == "dmarc.policy-differs"]
+        fixes.append(differs["fix"])
+    assert fixes[0].endswith("or keep p=none: --dmarc-policy none")
+    assert fixes[1].endswith('or keep p=none: policy = "none" under [dmarc] in the spec')
+
+
+def test_the_policy_of_a_discovered_spec_is_compared(
+    root: Path, zone: DnsServer, tmp_path: Path
+) -> None:
+    """A spec found in the working directory states its policy as much as one given by --config."""
+    spec_file(tmp_path, "mail", "reject")
+    result = mailconf_cli(
+        "check", "--root", root, "--json", "--nameserver", zone.address, cwd=tmp_path
+    )
+    assert "using the spec ./mailconf.toml" in result.stderr
+    assert "dmarc.policy-differs" in {f["code"] for f in json.loads(result.stdout)}

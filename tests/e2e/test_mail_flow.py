@@ -54,7 +54,8 @@ and ``mailconf.mailconf.setup`` instead of ``mailconf apply`` (the collection bu
 as tests/ansible does it): the daemons run after the playbook, outbound mail of both domains is
 signed and verifies, and a second run of the playbook changes nothing and passes
 ``mailconf.mailconf.check``. It needs ansible-core (skipped, saying so, without it); both runs
-need ``knotd`` (Debian's knot, which ``.ci/install-daemons`` installs).
+need ``knotd`` (Debian's knot, which ``.ci/install-daemons`` installs). A run starts only when a
+selected test needs it (``-k ansible``: the Ansible run alone).
 
 On failure the assertion message carries the Postfix log, the milters' log lines and the
 delivered message.
@@ -198,14 +199,47 @@ class Run:
         return Flow(report, self.out, etc_changes, seconds)
 
 
+#: Each run of the driver, by the fixture through which a test waits for it.
+RUN_FIXTURES = {"mail": "flow", "ansible": "ansible_flow"}
+
+
+def _wanted(request: pytest.FixtureRequest) -> set[str]:
+    """The runs that a selected test of this module waits for.  pytest has selected the tests
+    (``-k``, ``-m``, node ids) before the first one runs, so a run no selected test needs is
+    never started: it would take minutes of the CPUs only to be killed at the end."""
+    used = {
+        name
+        for item in request.session.items
+        if item.path == request.path
+        for name in getattr(item, "fixturenames", ())
+    }
+    return {run for run, fixture in RUN_FIXTURES.items() if fixture in used}
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run | str | Exception]]:
-    """Both runs of the driver, at the same time (they share nothing but the CPUs, and mostly
-    wait for daemons): the mail flow, and the Ansible run once the collection is built and
-    installed as tests/ansible does it. Instead of the Ansible run: why it is skipped, or the
-    error that stopped it (the mail flow runs on)."""
+def runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Run | str | Exception]]:
+    """The runs of the driver that the selected tests need, at the same time (they share nothing
+    but the CPUs, and mostly wait for daemons): the mail flow, and the Ansible run once the
+    collection is built and installed as tests/ansible does it. Instead of the Ansible run: why
+    it is skipped, or the error that stopped it (the mail flow runs on)."""
     require_namespace()
-    started: dict[str, Run | str | Exception] = {"mail": Run(tmp_path_factory.mktemp("e2e"))}
+    wanted = _wanted(request)
+    started: dict[str, Run | str | Exception] = {}
+    if "mail" in wanted:
+        started["mail"] = Run(tmp_path_factory.mktemp("e2e"))
+    if "ansible" in wanted:
+        started["ansible"] = _start_ansible(tmp_path_factory)
+    yield started
+    # A run whose tests failed before waiting for it must not outlive the session.
+    for run in started.values():
+        if isinstance(run, Run):
+            run.kill()
+
+
+def _start_ansible(tmp_path_factory: pytest.TempPathFactory) -> Run | str | Exception:
+    """The Ansible run, or why it is skipped, or the error that stopped it."""
     try:
         # Its import skips, saying why, when ansible-core is missing.
         helpers = ns.load_by_path(
@@ -216,16 +250,24 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run | s
         began = time.monotonic()
         helpers.install_collection(base / "ansible")
         print(f"\ne2e: the collection built and installed in {time.monotonic() - began:.1f} s")
-        started["ansible"] = Run(base, base / "ansible")
+        return Run(base, base / "ansible")
     except pytest.skip.Exception as skipped:
-        started["ansible"] = str(skipped.msg)
+        return str(skipped.msg)
     except Exception as error:
-        started["ansible"] = error
-    yield started
-    # A run no selected test waited for (``-k``) must not outlive the session.
-    for run in started.values():
-        if isinstance(run, Run):
-            run.kill()
+        return error
+
+
+def test_only_the_runs_the_selected_tests_need_are_started(
+    request: pytest.FixtureRequest, runs: dict[str, Run | str | Exception]
+) -> None:
+    """``-k ansible`` starts no mail flow, ``-k rotation`` no Ansible run; the whole module both.
+    (By the tests' names here, not by the fixtures that decide it.)"""
+    here = request.node.name
+    names = [i.name for i in request.session.items if i.path == request.path and i.name != here]
+    expected = {"ansible"} if any(name.startswith("test_ansible_") for name in names) else set()
+    if any(not name.startswith("test_ansible_") for name in names):
+        expected.add("mail")
+    assert set(runs) == expected, names
 
 
 @pytest.fixture(scope="module")

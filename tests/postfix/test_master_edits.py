@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 import mailconf
+from example_tree import EXAMPLE_TREE
 from mailconf.errors import EditError
 from mailconf.postfix.master import MasterCf
 from postfix.test_oracle import DEBIAN_MASTER, assert_master_agrees, config_dir, corpus, postconf
-
-REPO = Path(__file__).resolve().parents[2]
 
 SPF = "policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf"
 LAYOUT = (
@@ -144,7 +143,7 @@ def test_new_service_arguments_follow_the_neighbours() -> None:
 
 
 def _debian_like() -> list[tuple[str, str]]:
-    texts = [("example", (REPO / "examples/ubuntu-22.04/etc/postfix/master.cf").read_text())]
+    texts = [("example", (EXAMPLE_TREE / "etc/postfix/master.cf").read_text())]
     if DEBIAN_MASTER.exists():
         texts.append(("debian", DEBIAN_MASTER.read_text()))
     return texts

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from example_tree import EXAMPLE_TOML, copy_example
 from mailconf.syntax import grammar
 from mailconf.syntax.kinds import KINDS
 from mailconf.system.run import SYSTEM_PATH, run
 
 NOBODY = 65534
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 class _Payload:
@@ -173,7 +173,7 @@ def _unsafe(path: str) -> bool:
         ("edit", "{conf}/main.cf", "--set", "myhostname=mx.example.test"),
         ("lint", "{conf}/opendkim.conf"),
         ("show", "{conf}/key.table"),
-        ("plan", "--root", "{root}", "--config", str(EXAMPLES / "mailconf.toml")),
+        ("plan", "--root", "{root}", "--config", str(EXAMPLE_TOML)),
     ],
 )
 def test_cli_opens_nothing_in_a_directory_others_can_write(
@@ -192,7 +192,7 @@ def test_apply_uses_nothing_under_tmpdir(tmp_path: Path, attacker_tmpdir: Path) 
     """``apply --root`` runs the validators on rewritten copies of the milter confs and captures
     every command's output: none of it goes through TMPDIR.  (apply writes in directories the
     daemon accounts own, by design: the descriptor walk is what protects those writes.)"""
-    argv = ("apply", "-q", "--yes", "--root", "{root}", "--config", str(EXAMPLES / "mailconf.toml"))
+    argv = ("apply", "-q", "--yes", "--root", "{root}", "--config", str(EXAMPLE_TOML))
     opened = _audit(tmp_path, attacker_tmpdir, argv)
     inside = [
         path
@@ -211,7 +211,7 @@ def _audit(tmp_path: Path, attacker_tmpdir: Path, argv: tuple[str, ...]) -> list
     (conf / "opendkim.conf").write_text("Syslog yes\n")
     (conf / "key.table").write_text("k example.test:s:/etc/opendkim/keys/k.private\n")
     root = tmp_path / "root"
-    shutil.copytree(EXAMPLES / "ubuntu-22.04", root, symlinks=True)
+    copy_example(root)
     out = tmp_path / "opened.json"
     env = {**os.environ, "TMPDIR": str(attacker_tmpdir), "MAILCONF_AUDIT_OUT": str(out)}
     arguments = [part.format(conf=conf, root=root) for part in argv]
@@ -254,8 +254,8 @@ def test_programs_are_never_found_through_the_callers_path(
     (markers / "postconf").unlink()
 
     root = tmp_path / "root"
-    shutil.copytree(EXAMPLES / "ubuntu-22.04", root, symlinks=True)
-    config = str(EXAMPLES / "mailconf.toml")
+    copy_example(root)
+    config = str(EXAMPLE_TOML)
     for command in ("plan", "apply"):
         done = subprocess.run(
             [sys.executable, "-m", "mailconf", command, "--root", str(root), "--config", config]

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from example_tree import EXAMPLE_TOML
 from mailconf.errors import MailconfError
 from mailconf.setup import ApplyError, Setup, apply, make_plan
 from mailconf.system import validate
 from mailconf.system.root import SystemRoot
 
-EXAMPLE_TOML = Path(__file__).resolve().parents[2] / "examples" / "mailconf.toml"
 SPEC = Setup.from_toml(EXAMPLE_TOML)
 
 

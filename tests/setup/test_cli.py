@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
+from example_tree import EXAMPLE_TOML as TOML
+from example_tree import EXAMPLES
 from mailconf.cli import main as mailconf
-
-REPO = Path(__file__).resolve().parents[2]
-TOML = REPO / "examples" / "mailconf.toml"
 
 
 def test_plan_json_then_apply_then_empty(
@@ -153,7 +152,7 @@ def test_apply_runs_each_daemon_check_once_on_the_plan_and_once_on_the_files(
 
 def test_dev_example_runs_the_plan_on_the_bundled_tree() -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "run_example.py")],
+        [sys.executable, str(EXAMPLES / "run_example.py")],
         capture_output=True,
         text=True,
         check=True,

@@ -14,15 +14,13 @@ from typing import Any
 
 import pytest
 
+from example_tree import EXAMPLE_TOML as TOML
 from mailconf.cli import main as mailconf
 from mailconf.system.root import SystemRoot
 from mailconf.system.validate import Validation
 
 # The module, not the function ``mailconf.setup.apply`` that the package exports in its place.
 apply_module = importlib.import_module("mailconf.setup.apply")
-
-REPO = Path(__file__).resolve().parents[2]
-TOML = REPO / "examples" / "mailconf.toml"
 
 
 def command(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -204,6 +202,43 @@ def test_the_host_name_chosen_is_stated(
     out = capsys.readouterr().out
     assert "main.cf myhostname 'vm' is not a fully qualified name" in out
     assert "host name mail.example.test (from /etc/mailname)" in out
+
+
+@pytest.mark.parametrize(
+    ("by_flags", "choose"),
+    [(True, "--hostname FQDN"), (False, 'hostname = "FQDN" in the spec')],
+    ids=["flags", "spec-file"],
+)
+def test_how_to_choose_the_host_name_is_said_the_way_the_spec_is_given(
+    example_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    by_flags: bool,
+    choose: str,
+) -> None:
+    """A spec file cannot be combined with --hostname: its messages name the spec's setting."""
+    spec = tmp_path / "mailconf.toml"
+    spec.write_text('ips = ["192.0.2.10"]\n[[domain]]\nname = "example.test"\n')
+    given = (
+        ["--domain", "example.test", "--ip", "192.0.2.10"] if by_flags else ["--config", str(spec)]
+    )
+    argv = ["plan", "--root", str(example_root), *given]
+    assert mailconf(argv) == 0
+    note = f"TrustedAuthservIDs; to choose another: {choose} [setup.hostname]\n"
+    assert note in capsys.readouterr().out
+    main = example_root / "etc/postfix/main.cf"
+    main.write_text(
+        "".join(
+            "myhostname = vm\n" if line.startswith("myhostname") else line
+            for line in main.read_text().splitlines(keepends=True)
+        )
+    )
+    (example_root / "etc/mailname").unlink(missing_ok=True)
+    assert mailconf(argv) == 2
+    err = capsys.readouterr().err
+    refusal = "cannot tell the host's fully qualified name (main.cf myhostname, /etc/mailname)"
+    assert f"{refusal}; give it: {choose}" in err
+    assert ("--hostname" in err) is by_flags
 
 
 def test_root_says_what_it_lacks(example_root: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from example_tree import EXAMPLE_TOML
 from mailconf.errors import MailconfError
 from mailconf.keys import load_private_key
 from mailconf.setup import ApplyError, Domain, Setup, apply, make_plan
@@ -23,7 +24,6 @@ from mailconf.setup.plan import Step
 from mailconf.system import validate
 from mailconf.system.root import SystemRoot
 
-EXAMPLE_TOML = Path(__file__).resolve().parents[2] / "examples" / "mailconf.toml"
 SPEC = Setup.from_toml(EXAMPLE_TOML)
 
 

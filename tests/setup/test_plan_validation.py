@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
+from example_tree import EXAMPLE_TOML as TOML
 from mailconf.cli import main as mailconf
 from mailconf.findings import Severity
 from mailconf.setup import Setup, make_plan
@@ -19,8 +20,6 @@ from mailconf.setup.validation import staged_files, validate_plan
 from mailconf.system.root import SystemRoot
 from mailconf.system.validate import Validation
 
-REPO = Path(__file__).resolve().parents[2]
-TOML = REPO / "examples" / "mailconf.toml"
 DAEMONS = ("postconf", "opendkim", "opendmarc")
 
 

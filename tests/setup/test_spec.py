@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from example_tree import EXAMPLE_TOML
 from mailconf.errors import ValidationError
 from mailconf.setup import Domain, Setup
-
-EXAMPLE_TOML = Path(__file__).resolve().parents[2] / "examples" / "mailconf.toml"
 
 
 def test_example_toml() -> None:

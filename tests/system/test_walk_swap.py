@@ -11,13 +11,13 @@ refuses the change.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from example_tree import EXAMPLE_TOML, copy_example
 from mailconf import fileio, walk
 from mailconf.errors import MailconfError
 from mailconf.setup import ApplyError, Setup, apply, make_plan
@@ -27,7 +27,6 @@ from mailconf.system.root import SystemRoot
 OPENDKIM = 105  # the fake root's opendkim uid
 KEYS = "/etc/opendkim/keys/hogehoge.com"
 KEY = f"{KEYS}/default.private"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _state(directory: Path) -> dict[str, tuple[bytes, int, int, int]]:
@@ -145,7 +144,7 @@ def test_a_trusted_link_swapped_after_its_check_is_followed_as_checked(
 
 def _example_root(tmp_path: Path) -> SystemRoot:
     root = tmp_path / "example"
-    shutil.copytree(REPO / "examples" / "ubuntu-22.04", root, symlinks=True)
+    copy_example(root)
     return SystemRoot(root)
 
 
@@ -156,7 +155,7 @@ def test_swap_mid_apply_is_refused_and_nothing_escapes(
     key back to 0600; while it does, the account swaps the directory for a link to /etc-like
     files. The apply stops with a clear error and the outside file keeps its mode and owner."""
     root = _example_root(tmp_path)
-    setup = Setup.from_toml(REPO / "examples" / "mailconf.toml")
+    setup = Setup.from_toml(EXAMPLE_TOML)
     apply(setup, root, validators=())
     keys = root.path / KEYS.lstrip("/")
     (keys / "default.private").chmod(0o644)

@@ -231,11 +231,11 @@ def doctor_findings(
 ) -> list[Any]:
     """The doctor's findings (``mailconf check``) for ``setup`` on ``root``."""
     from mailconf.dns.lookup import DEFAULT_BUDGET, make_resolver
-    from mailconf.doctor import DomainCheck, run_checks
+    from mailconf.doctor import domain_checks, run_checks
 
     return run_checks(
         root,
-        [DomainCheck(k.domain, k.selector) for k in setup.keys],
+        domain_checks(setup),
         ips=[str(ip) for ip in setup.ips],
         hostname=setup.hostname,
         dns=make_resolver(nameserver) if query_dns else None,

@@ -169,17 +169,16 @@ def _staged_and_retiring(root: SystemRoot, domain: str, setup: Setup) -> list[Ke
 
 def run_check(args: argparse.Namespace) -> int:
     from mailconf.dns.lookup import DEFAULT_BUDGET, make_resolver
-    from mailconf.doctor import DomainCheck, run_checks
+    from mailconf.doctor import domain_checks, run_checks
     from mailconf.findings import has_errors
 
     root = root_from_args(args)
     setup = adopted_setup(setup_from_args(args), root)
-    # The DMARC policy is compared when the spec states it (a config file, or the flag).
-    policy = setup.dmarc_policy if args.config or args.dmarc_policy else None
-    domains = [DomainCheck(k.domain, k.selector, policy) for k in setup.keys]
+    # The DMARC policy is compared when the spec states it (a spec file, or the flag).
+    compare_policy = not setup.by_flags or args.dmarc_policy is not None
     findings = run_checks(
         root,
-        domains,
+        domain_checks(setup, compare_policy=compare_policy),
         ips=[str(ip) for ip in setup.ips],
         hostname=setup.hostname,
         dns=None if args.no_dns else make_resolver(args.nameserver),

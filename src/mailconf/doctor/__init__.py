@@ -24,6 +24,7 @@ from mailconf.milter.conf import MilterConf
 from mailconf.postfix.lint import lint_main
 from mailconf.postfix.main import MainCf
 from mailconf.postfix.master import MasterCf
+from mailconf.setup.spec import Setup, setting_or_flag
 from mailconf.syntax.document import Document
 from mailconf.system.root import SystemRoot
 
@@ -31,11 +32,24 @@ from mailconf.system.root import SystemRoot
 @attrs.frozen
 class DomainCheck:
     """A domain the server sends for, the DKIM selector it should sign with, and the DMARC
-    policy it should publish (None: not compared)."""
+    policy it should publish (None: not compared).  ``by_flags``: the spec is the CLI's
+    one-domain flags, so a fix names the flag to give rather than the spec file's setting."""
 
     domain: str
     selector: str | None = None
     dmarc_policy: str | None = None
+    by_flags: bool = attrs.field(default=False, kw_only=True)
+
+    def how_to_set(self, setting: str, flag: str) -> str:
+        """The way to change a setting of this domain's spec (:func:`setting_or_flag`)."""
+        return setting_or_flag(self.by_flags, setting, flag)
+
+
+def domain_checks(setup: Setup, *, compare_policy: bool = False) -> list[DomainCheck]:
+    """What the doctor checks of ``setup``: each key's domain and selector, the DMARC policy
+    when ``compare_policy`` (the spec states it), and where the spec came from."""
+    policy = setup.dmarc_policy if compare_policy else None
+    return [DomainCheck(k.domain, k.selector, policy, by_flags=setup.by_flags) for k in setup.keys]
 
 
 def run_checks(
@@ -85,10 +99,7 @@ def run_checks(
             findings += dns_checks.check_all(
                 lookup, domain.domain, selector=domain.selector, key=key, server_ips=ips
             )
-            if domain.dmarc_policy is not None:
-                findings += spec_checks.check_dmarc_policy(
-                    lookup, domain.domain, domain.dmarc_policy
-                )
+            findings += spec_checks.check_dmarc_policy(lookup, domain)
         findings += senders.check_reverse_dns(view, lookup, ips, hostname)
     findings.append(senders.uncheckable_rules())
     return view.problems + _unique(findings)

@@ -20,6 +20,7 @@ from mailconf.findings import Finding, Severity
 from mailconf.postfix.main import MainCf
 from mailconf.postfix.master import MasterCf
 from mailconf.setup.existing import read_existing, spf_checks
+from mailconf.setup.spec import DMARC_POLICIES
 
 if TYPE_CHECKING:
     from mailconf.doctor import DomainCheck
@@ -42,14 +43,15 @@ def check_selectors(view: SystemView, domains: Sequence[DomainCheck]) -> list[Fi
         if not signing or domain.selector in selectors:
             continue
         table = existing.key_table.path if existing.key_table else "the KeyTable"
+        adopt = domain.how_to_set(f'selector = "{selectors[0]}"', f"--selector {selectors[0]}")
         findings.append(
             Finding(
                 Severity.ERROR,
                 "dkim.selector-differs",
                 f"{domain.domain} signs with selector {', '.join(selectors)} ({table}) but the "
                 f"spec says {domain.selector}: mailconf apply refuses the spec as it is",
-                fix=f"adopt it (--selector {selectors[0]}, or leave the selector out), or rotate "
-                f"(mailconf dkim rotate --domain {domain.domain} --selector {domain.selector})",
+                fix=f"adopt it ({adopt}, or leave the selector out), or rotate (mailconf dkim "
+                f"rotate --domain {domain.domain} --selector {domain.selector})",
                 path=table if existing.key_table else None,
             )
         )
@@ -79,9 +81,13 @@ def check_spf_twice(view: SystemView) -> list[Finding]:
 
 
 @skipped_when_unavailable
-def check_dmarc_policy(source: LookupSource, domain: str, policy: str) -> list[Finding]:
-    """``dmarc.policy-differs``: the published ``p=`` is not the spec's.  A missing or broken
-    record is :func:`mailconf.dns.dmarc.check_dmarc`'s to report, not this check's."""
+def check_dmarc_policy(source: LookupSource, check: DomainCheck) -> list[Finding]:
+    """``dmarc.policy-differs``: the published ``p=`` is not the spec's (``check.dmarc_policy``;
+    None compares nothing).  A missing or broken record is
+    :func:`mailconf.dns.dmarc.check_dmarc`'s to report, not this check's."""
+    domain, policy = check.domain, check.dmarc_policy
+    if policy is None:
+        return []
     lookup = as_lookup(source)
     name = f"_dmarc.{domain}"
     answer = lookup.txt(name)
@@ -97,11 +103,17 @@ def check_dmarc_policy(source: LookupSource, domain: str, policy: str) -> list[F
     published = tags.get("p", "").lower()
     if not published or published == policy:
         return []
+    fix = f"publish the record `mailconf dns` prints for {domain}"
+    if published in DMARC_POLICIES:  # else the record is check_dmarc's finding
+        keep = check.how_to_set(
+            f'policy = "{published}" under [dmarc]', f"--dmarc-policy {published}"
+        )
+        fix += f", or keep p={published}: {keep}"
     return [
         Finding(
             Severity.ERROR,
             "dmarc.policy-differs",
             f"{name} publishes p={published} but the spec says p={policy}",
-            fix=f"publish the record `mailconf dns` prints for {domain}, or change the spec",
+            fix=fix,
         )
     ]

@@ -314,6 +314,7 @@ def _hostname(setup: Setup, main: MainCf, root: SystemRoot, b: StepBuilder) -> s
                 "OpenDKIM's AuthservID is set to the hostname so OpenDMARC trusts its results",
             )
         return setup.hostname
+    choose = setup.how_to_set('hostname = "FQDN"', "--hostname FQDN")
     candidates = []
     if myhostname and "$" not in myhostname:
         candidates.append(("main.cf myhostname", myhostname))
@@ -331,10 +332,10 @@ def _hostname(setup: Setup, main: MainCf, root: SystemRoot, b: StepBuilder) -> s
         b.note(
             "setup.hostname",
             f"host name {chosen} (from {source}) for OpenDKIM's AuthservID and OpenDMARC's "
-            "TrustedAuthservIDs; set hostname in the spec (--hostname) to choose another",
+            f"TrustedAuthservIDs; to choose another: {choose}",
         )
         return chosen
     raise ValidationError(
         "cannot tell the host's fully qualified name (main.cf myhostname, /etc/mailname); "
-        "give it with --hostname (hostname = ... in mailconf.toml)"
+        f"give it: {choose}"
     )

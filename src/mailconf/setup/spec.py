@@ -26,7 +26,7 @@ from mailconf.findings import Finding
 from mailconf.keys import DEFAULT_RSA_BITS, check_rsa_bits
 from mailconf.names import validate_domain, validate_email, validate_selector
 
-__all__ = ["DKIM_KEY_DIRECTORY", "Domain", "KeySpec", "Setup", "SocketStyle"]
+__all__ = ["DKIM_KEY_DIRECTORY", "Domain", "KeySpec", "Setup", "SocketStyle", "setting_or_flag"]
 
 SocketStyle = Literal["unix", "inet"]
 DmarcPolicy = Literal["none", "quarantine", "reject"]
@@ -251,6 +251,14 @@ def _absolute_path(value: str | None) -> str | None:
     return value
 
 
+def setting_or_flag(by_flags: bool, setting: str, flag: str) -> str:
+    """How a user changes a setting, said the way that works for where the settings come from:
+    ``flag`` (``--selector s1``) for the CLI's one-domain flags, else ``setting``
+    (``selector = "s1"``) in the spec file, since the CLI refuses those flags beside a spec file.
+    The refusals of the setup and the doctor's fixes share it."""
+    return flag if by_flags else f"{setting} in the spec"
+
+
 @attrs.frozen
 class Setup:
     """The desired SPF + DKIM + DMARC setup of one Postfix host.
@@ -379,9 +387,8 @@ class Setup:
         )
 
     def how_to_set(self, setting: str, flag: str) -> str:
-        """The way to change a setting that works for this spec: ``flag`` (``--selector s1``)
-        when it came from the flags, else ``setting`` (``selector = "s1"``) in the spec."""
-        return flag if self.by_flags else f"{setting} in the spec"
+        """The way to change a setting that works for this spec (:func:`setting_or_flag`)."""
+        return setting_or_flag(self.by_flags, setting, flag)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> Setup:
