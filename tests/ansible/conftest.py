@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from dnsserver import DnsServer
 from example_tree import EXAMPLE_TOML, REPO, copy_example, mailconf_cli
 
 # ansible.release, not ansible: with tests/ on the path, this directory could pass for the package.
@@ -158,6 +159,7 @@ class Tools:
 
     HERE = HERE
     EXAMPLE_TOML = EXAMPLE_TOML
+    DnsServer = DnsServer
     write_inventory = staticmethod(write_inventory)
     copy_example = staticmethod(copy_example)
     mailconf_cli = staticmethod(mailconf_cli)

@@ -229,13 +229,15 @@ def doctor_findings(
     nameserver: str | None = None,
     dns_timeout: float | None = None,
 ) -> list[Any]:
-    """The doctor's findings (``mailconf check``) for ``setup`` on ``root``."""
+    """The doctor's findings (``mailconf check``) for ``setup`` on ``root``.  The module's options
+    are a spec (a file, or its tables as options), which states a DMARC policy as much as
+    ``mailconf check --config`` does: the published one is compared with it."""
     from mailconf.dns.lookup import DEFAULT_BUDGET, make_resolver
     from mailconf.doctor import domain_checks, run_checks
 
     return run_checks(
         root,
-        domain_checks(setup),
+        domain_checks(setup, compare_policy=True),
         ips=[str(ip) for ip in setup.ips],
         hostname=setup.hostname,
         dns=make_resolver(nameserver) if query_dns else None,
