@@ -51,7 +51,8 @@ _SLICE: Final = 64 * 1024
 #: two; a text that fills them all may have lost its beginning, and is refused.  The blanks
 #: between the elements that are not read take at most this many pieces of memory.
 _TEXT_PIECES: Final = 8
-#: At most this many different names of elements not read (the schemas have a few dozen).
+#: At most this many different names of elements not read and of attributes (the schemas have
+#: a few dozen).
 _NAME_LIMIT: Final = 1000
 #: At most this many DKIM or SPF results per row (DMARCbis: a row SHOULD carry at most 100).
 _RESULT_LIMIT: Final = 100
@@ -285,7 +286,8 @@ class _Reader:
         self.spf: list[AuthResult] = []
         self.reasons: list[str] = []
         self.done: list[Record] = []
-        #: The names of the elements not read (extensions, ``<selector>``...), to bound them.
+        #: The names of the elements not read (extensions, ``<selector>``...) and of attributes,
+        #: to bound them.
         self.unknown: set[str] = set()
         parser.StartDoctypeDeclHandler = self.refuse_doctype
         parser.EntityDeclHandler = self.refuse_doctype
@@ -313,7 +315,11 @@ class _Reader:
         self.actions = self.tables["top"]
         self.parser.StartElementHandler = self.start
 
-    def start(self, name: str, _attributes: object) -> None:
+    def start(self, name: str, attributes: list[str]) -> None:
+        if attributes:  # names and values, alternately (ordered_attributes)
+            for attribute in attributes[::2]:
+                if attribute not in self.unknown:
+                    self.new_unknown(attribute)
         if self.leaf:
             self.end_leaf()
         action = self.actions.get(name)
@@ -339,11 +345,13 @@ class _Reader:
             self.actions = self.tables[local]
 
     def new_unknown(self, name: str) -> None:
-        """An element name not seen before: expat keeps every distinct name it meets for the
-        whole document, so a report of millions of made-up names would take hundreds of MB
-        within the size cap.  Reports use a few dozen; more than a thousand is not a report."""
+        """An element or attribute name not seen before: expat keeps every distinct name it meets
+        for the whole document, so a report of millions of made-up names would take hundreds of
+        MB within the size cap.  Reports use a few dozen; more than a thousand is not a report."""
         if len(self.unknown) >= _NAME_LIMIT:
-            raise ReportError(f"more than {_NAME_LIMIT:,} different element names: not a report")
+            raise ReportError(
+                f"more than {_NAME_LIMIT:,} different element or attribute names: not a report"
+            )
         self.unknown.add(name)
 
     def end_leaf(self) -> None:
