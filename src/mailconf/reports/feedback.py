@@ -27,7 +27,7 @@ import ipaddress
 import xml.parsers.expat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 import attrs
 
@@ -139,6 +139,9 @@ _TABLES: Final[dict[str, dict[str, int]]] = {
 _REASON: Final = "type"
 #: Separates the namespace from the local name in the names expat reports.
 _SEPARATOR: Final = " "
+#: A cache's keys (texts as written) and values (what is read from them).
+_Raw = TypeVar("_Raw")
+_Value = TypeVar("_Value")
 #: Each cache below is emptied when it reaches this size.
 _CACHE_SIZE: Final = 4096
 #: Source addresses already read: the text as written (blanks included) -> canonical address.
@@ -155,14 +158,19 @@ def _text(values: dict[str, str], name: str) -> str:
     return values.get(name, "").strip()[:_TEXT_LIMIT]
 
 
-def _cached(cache: dict[str, str], raw: str, make: Callable[[str], str]) -> str:
+def _cached(
+    cache: dict[_Raw, _Value],
+    raw: _Raw,
+    make: Callable[[_Raw], _Value],
+    length: Callable[[_Raw], int],
+) -> _Value:
     """``make(raw)``, from ``cache`` when a row before had the same text.  A text longer than a
-    value can be is made anew each time, never kept: thousands of distinct texts of half a
-    megabyte each would otherwise fill the cache with gigabytes."""
+    value can be (``length``, asked on a miss only) is made anew each time, never kept: thousands
+    of distinct texts of half a megabyte each would otherwise fill the cache with gigabytes."""
     value = cache.get(raw)
     if value is None:
         value = make(raw)
-        if len(raw) <= _TEXT_LIMIT:
+        if length(raw) <= _TEXT_LIMIT:
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
             cache[raw] = value
@@ -181,16 +189,13 @@ def _leaf_domain(raw: str) -> str:
     return _domain(raw.strip()[:_TEXT_LIMIT])
 
 
+def _pair_length(raw: tuple[str, str]) -> int:
+    return len(raw[0]) + len(raw[1])
+
+
 def _auth_result(raw: tuple[str, str]) -> AuthResult:
-    result = _RESULTS.get(raw)
-    if result is None:
-        domain, verdict = raw
-        result = AuthResult(_leaf_domain(domain), verdict.strip()[:_TEXT_LIMIT].lower())
-        if len(domain) + len(verdict) <= _TEXT_LIMIT:  # as in _cached
-            if len(_RESULTS) >= _CACHE_SIZE:
-                _RESULTS.clear()
-            _RESULTS[raw] = result
-    return result
+    domain, result = raw
+    return AuthResult(_leaf_domain(domain), result.strip()[:_TEXT_LIMIT].lower())
 
 
 def _read_metadata(feedback: Feedback, values: dict[str, str]) -> None:
@@ -222,12 +227,12 @@ def _read_policy(feedback: Feedback, values: dict[str, str]) -> None:
 def _read_record(
     values: dict[str, str], dkim: list[AuthResult], spf: list[AuthResult], reasons: list[str]
 ) -> Record:
-    address = _cached(_ADDRESSES, values.get("source_ip", ""), _address)
+    address = _cached(_ADDRESSES, values.get("source_ip", ""), _address, len)
     count = _integer(_text(values, "count"), "record count")
     raw = _text(values, "disposition").lower()
     if raw not in DISPOSITIONS:
         raise ReportError(f"record disposition {raw[:40]!r} is not none/quarantine/reject")
-    header_from = _cached(_DOMAINS, values.get("header_from", ""), _leaf_domain)
+    header_from = _cached(_DOMAINS, values.get("header_from", ""), _leaf_domain, len)
     if not header_from:
         raise ReportError("a record has no identifiers/header_from")
     return Record(
@@ -372,7 +377,7 @@ class _Reader:
             values = self.values
             raw = (values.pop("domain", ""), values.pop("result", ""))
             if len(results) < _RESULT_LIMIT:
-                results.append(_auth_result(raw))
+                results.append(_cached(_RESULTS, raw, _auth_result, _pair_length))
             self.auth = ""
 
     def finish(self) -> None:
